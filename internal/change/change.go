@@ -1,0 +1,142 @@
+// Package change is bintap's shared vocabulary: a row change (Event), its
+// operation (Op), typed column values (Value), table definitions (Table,
+// Column) and transaction positions (Tx). Every other package imports it; it
+// imports nothing of bintap's own.
+package change
+
+// Op is what an Event does.
+type Op uint8
+
+const (
+	OpInsert    Op = iota + 1 // After holds the new row
+	OpUpdate                  // Before and After hold the row before and after
+	OpDelete                  // Before holds the removed row
+	OpRead                    // a snapshot read: After holds the row
+	OpSchema                  // a new table version: Table is the new definition
+	OpHeartbeat               // no data; carries a position only
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpInsert:
+		return "insert"
+	case OpUpdate:
+		return "update"
+	case OpDelete:
+		return "delete"
+	case OpRead:
+		return "read"
+	case OpSchema:
+		return "schema"
+	case OpHeartbeat:
+		return "heartbeat"
+	}
+	return "unknown"
+}
+
+// Tx identifies the transaction an event belongs to. One Tx is shared by all
+// events of a transaction.
+type Tx struct {
+	// GTID as the server prints it: "0-1-42" (MariaDB) or "uuid:42" (MySQL).
+	// Empty when the server does not use GTIDs.
+	GTID     string
+	Domain   uint32 // MariaDB GTID domain; 0 for MySQL
+	ServerID uint32 // server that wrote the transaction
+	Sequence uint64 // MariaDB GTID sequence number, or the MySQL GTID's transaction number
+
+	// File and Pos locate the first event of the transaction (its GTID or
+	// BEGIN event): replication restarted there replays this transaction.
+	File string
+	Pos  uint32
+
+	// Timestamp is the commit time in UNIX seconds (from the event header).
+	Timestamp uint32
+}
+
+// Event is one row change (or a schema/heartbeat marker) with its position.
+type Event struct {
+	Op    Op
+	Table *Table
+	// Before and After are row images in table column order; nil when the
+	// operation has no such image.
+	Before, After []Value
+	Tx            *Tx
+	// EventNumber is the 1-based index of this row image group inside its
+	// transaction. An update counts as two row images (update_before and
+	// update_after) and takes the number of its before image.
+	EventNumber uint64
+	Snapshot    bool
+}
+
+// Kind says how a Value is held and rendered.
+type Kind uint8
+
+const (
+	KindNull      Kind = iota
+	KindInt            // Int: signed integer types
+	KindUint           // Uint: unsigned integer types, BIT
+	KindFloat          // Float: FLOAT (a float32 widened to float64)
+	KindDouble         // Float: DOUBLE
+	KindDecimal        // Text: exact decimal digits as the server prints them
+	KindString         // Text: UTF-8 text
+	KindBytes          // Text: raw bytes (BINARY, VARBINARY, BLOB)
+	KindBit            // Uint: BIT(n)
+	KindYear           // Int: YEAR (0 for 0000)
+	KindDate           // Text: "YYYY-MM-DD"
+	KindTime           // Text: "[-]HH:MM:SS[.f]"
+	KindDateTime       // Text: "YYYY-MM-DD HH:MM:SS[.f]"
+	KindTimestamp      // Text: like DateTime, in the configured zone (UTC by default); Int = UNIX seconds, Uint = microseconds
+	KindEnum           // Text: the member name; Int = 1-based index (0 = the empty error value)
+	KindSet            // Text: members joined by ","; Uint = bitmask
+	KindJSON           // Text: JSON text
+	KindGeometry       // Text: WKT as ST_AsText prints it
+	KindUUID           // Text: as the server prints it
+	KindInet           // Text: INET4/INET6 as the server prints it
+)
+
+// Value is one typed column value. Text points into a buffer owned by the
+// decoder that produced it: a Value is valid until its batch is released.
+type Value struct {
+	Kind  Kind
+	Int   int64
+	Uint  uint64
+	Float float64
+	Text  []byte
+}
+
+// IsNull reports whether the value is SQL NULL.
+func (v Value) IsNull() bool { return v.Kind == KindNull }
+
+// Column is one column of a table definition.
+type Column struct {
+	Name string `json:"name"`
+	// Type is the base SQL type in lower case without arguments: "int",
+	// "varchar", "decimal", "enum", "uuid", ...
+	Type string `json:"type"`
+	// SQLType is the full column type as SHOW CREATE TABLE prints it, such as
+	// "decimal(10,2) unsigned" or "enum('a','b')".
+	SQLType   string   `json:"sql_type,omitempty"`
+	Length    int      `json:"length"` // declared length (chars for text, bits for BIT), -1 when none
+	Precision int      `json:"precision,omitempty"`
+	Scale     int      `json:"scale,omitempty"` // DECIMAL scale or fractional seconds digits
+	Unsigned  bool     `json:"unsigned,omitempty"`
+	Nullable  bool     `json:"nullable,omitempty"`
+	Charset   string   `json:"charset,omitempty"` // e.g. "utf8mb4", "latin1", "binary"
+	Members   []string `json:"members,omitempty"` // ENUM and SET members in definition order
+	Generated bool     `json:"generated,omitempty"`
+}
+
+// Table is one version of a table definition.
+type Table struct {
+	Schema  string   `json:"schema"`
+	Name    string   `json:"name"`
+	Version int      `json:"version"`        // 1-based, only increases
+	GTID    string   `json:"gtid,omitempty"` // transaction that created this version
+	Columns []Column `json:"columns"`
+	// PrimaryKey lists the column indexes of the primary key, in key order.
+	// Empty when the table has none.
+	PrimaryKey []int `json:"primary_key,omitempty"`
+}
+
+// FullName is "schema.table".
+func (t *Table) FullName() string { return t.Schema + "." + t.Name }
