@@ -92,6 +92,9 @@ const (
 	KindGeometry       // Text: WKT as ST_AsText prints it
 	KindUUID           // Text: as the server prints it
 	KindInet           // Text: INET4/INET6 as the server prints it
+	// KindMissing marks a column absent from a MINIMAL/NOBLOB row image:
+	// its value is unknown, which is not the same as NULL.
+	KindMissing
 )
 
 // Value is one typed column value. Text points into a buffer owned by the
