@@ -1,0 +1,521 @@
+// Package config owns bintap's configuration: the Config type, loading it from
+// a YAML file, BINTAP_* environment variables and command-line flags (flags win
+// over the environment, the environment over the file), and validating it.
+// Every error names the field, the value given and what is accepted.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Source is a parsed --source URL.
+type Source struct {
+	User     string
+	Password string
+	Host     string
+	Port     int
+	// Params are the URL query parameters (reserved for TLS and timeouts).
+	Params url.Values
+}
+
+// Addr is "host:port".
+func (s Source) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// Redacted is the URL with the password hidden, safe for logs.
+func (s Source) Redacted() string {
+	u := url.URL{Scheme: "mysql", Host: s.Addr()}
+	if s.Password != "" {
+		u.User = url.UserPassword(s.User, "xxxxx")
+	} else {
+		u.User = url.User(s.User)
+	}
+	return u.String()
+}
+
+// Config is everything `bintap stream` needs.
+type Config struct {
+	SourceURL          string
+	Source             Source
+	ServerID           uint32
+	Flavor             string // auto, mariadb, mysql
+	Start              string // newest, oldest, a GTID set, or FILE:POS
+	Reset              bool
+	StateDir           string
+	Format             string // maxscale
+	BinaryFormat       string // hex, base64
+	Outputs            []string
+	Schemas            []string
+	Tables             []string
+	Match              *regexp.Regexp
+	Exclude            *regexp.Regexp
+	StopAtEnd          bool
+	CheckpointInterval time.Duration
+	FileMaxBytes       int64
+	TimeZone           *time.Location
+	LogLevel           string
+	SendSchema         bool
+}
+
+// option is one configuration key. Its name is the flag name; the YAML key is
+// the name with '-' replaced by '_', the environment variable is BINTAP_ and
+// the YAML key in upper case.
+type option struct {
+	name   string
+	def    string
+	usage  string
+	isBool bool
+	set    func(c *Config, v string) error
+}
+
+func (o option) yamlKey() string { return strings.ReplaceAll(o.name, "-", "_") }
+func (o option) envKey() string  { return "BINTAP_" + strings.ToUpper(o.yamlKey()) }
+
+// FieldError is a configuration error for one field.
+type FieldError struct {
+	Field  string // flag name
+	Value  string
+	Reason string // what is accepted
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("invalid --%s %q: %s", e.Field, e.Value, e.Reason)
+}
+
+func listValue(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func oneOf(v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("accepted values are %s", strings.Join(allowed, ", "))
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "0", "false", "no", "off":
+		return false, nil
+	}
+	return false, errors.New("accepted values are true or false")
+}
+
+var streamOptions = []option{
+	{name: "source", usage: "source server URL: mysql://USER:PASS@HOST:PORT (or mariadb://)", set: func(c *Config, v string) error {
+		s, err := ParseSource(v)
+		if err != nil {
+			return err
+		}
+		c.SourceURL, c.Source = v, s
+		return nil
+	}},
+	{name: "server-id", def: "4242", usage: "replica server id bintap registers with; must differ from every real replica's", set: func(c *Config, v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			return errors.New("accepted values are integers from 1 to 4294967295")
+		}
+		c.ServerID = uint32(n)
+		return nil
+	}},
+	{name: "flavor", def: "auto", usage: "source flavor: auto, mariadb or mysql", set: func(c *Config, v string) error {
+		c.Flavor = v
+		return oneOf(v, "auto", "mariadb", "mysql")
+	}},
+	{name: "start", def: "newest", usage: "where to begin without a checkpoint: newest, oldest, a GTID set, or FILE:POS", set: func(c *Config, v string) error {
+		if _, err := ParseStart(v); err != nil {
+			return err
+		}
+		c.Start = v
+		return nil
+	}},
+	{name: "reset", isBool: true, def: "false", usage: "discard the saved checkpoint and schema history and begin at --start", set: func(c *Config, v string) (err error) {
+		c.Reset, err = parseBool(v)
+		return err
+	}},
+	{name: "state-dir", def: "./bintap-state", usage: "directory for the checkpoint and schema history", set: func(c *Config, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return errors.New("a directory path is required")
+		}
+		c.StateDir = v
+		return nil
+	}},
+	{name: "format", def: "maxscale", usage: "event format: maxscale", set: func(c *Config, v string) error {
+		c.Format = v
+		return oneOf(v, "maxscale")
+	}},
+	{name: "binary-format", def: "hex", usage: "how binary values are written: hex or base64", set: func(c *Config, v string) error {
+		c.BinaryFormat = v
+		return oneOf(v, "hex", "base64")
+	}},
+	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout) or file:///DIR", set: func(c *Config, v string) error {
+		outs := listValue(v)
+		if len(outs) == 0 {
+			return errors.New("at least one output is required: - or file:///DIR")
+		}
+		for _, o := range outs {
+			if err := validateOutput(o); err != nil {
+				return err
+			}
+		}
+		c.Outputs = outs
+		return nil
+	}},
+	{name: "schemas", usage: "comma-separated databases to capture (default: all)", set: func(c *Config, v string) error {
+		c.Schemas = listValue(v)
+		return nil
+	}},
+	{name: "tables", usage: "comma-separated db.table names to capture (default: all)", set: func(c *Config, v string) error {
+		c.Tables = listValue(v)
+		for _, t := range c.Tables {
+			if i := strings.IndexByte(t, '.'); i <= 0 || i == len(t)-1 {
+				return fmt.Errorf("%q is not db.table", t)
+			}
+		}
+		return nil
+	}},
+	{name: "match", usage: "capture only tables whose database.table matches this regular expression", set: func(c *Config, v string) (err error) {
+		c.Match, err = compileRegex(v)
+		return err
+	}},
+	{name: "exclude", usage: "skip tables whose database.table matches this regular expression", set: func(c *Config, v string) (err error) {
+		c.Exclude, err = compileRegex(v)
+		return err
+	}},
+	{name: "stop-at-end", isBool: true, def: "false", usage: "deliver everything up to the binlog end as of start-up, checkpoint, and exit", set: func(c *Config, v string) (err error) {
+		c.StopAtEnd, err = parseBool(v)
+		return err
+	}},
+	{name: "checkpoint-interval", def: "10s", usage: "how often the checkpoint is written", set: func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond {
+			return errors.New("accepted values are durations of at least 100ms, such as 10s or 1m")
+		}
+		c.CheckpointInterval = d
+		return nil
+	}},
+	{name: "file-max-bytes", def: "134217728", usage: "file output: rotate a file when it reaches this size in bytes", set: func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1024 {
+			return errors.New("accepted values are integers of at least 1024")
+		}
+		c.FileMaxBytes = n
+		return nil
+	}},
+	{name: "timezone", def: "UTC", usage: "zone TIMESTAMP values are written in (IANA name, such as UTC or Europe/Berlin)", set: func(c *Config, v string) error {
+		loc, err := time.LoadLocation(v)
+		if err != nil || v == "" || v == "Local" {
+			return errors.New("accepted values are IANA zone names such as UTC or Europe/Berlin")
+		}
+		c.TimeZone = loc
+		return nil
+	}},
+	{name: "send-schema", isBool: true, def: "true", usage: "write a schema record before the first row of each table version", set: func(c *Config, v string) (err error) {
+		c.SendSchema, err = parseBool(v)
+		return err
+	}},
+	{name: "log-level", def: "info", usage: "log level: debug, info, warn or error", set: func(c *Config, v string) error {
+		c.LogLevel = v
+		return oneOf(v, "debug", "info", "warn", "error")
+	}},
+}
+
+func compileRegex(v string) (*regexp.Regexp, error) {
+	if v == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(v)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid regular expression: %v", err)
+	}
+	return re, nil
+}
+
+func validateOutput(o string) error {
+	if o == "-" {
+		return nil
+	}
+	if strings.HasPrefix(o, "file://") {
+		if FileOutputDir(o) == "" {
+			return errors.New("file output needs a directory: file:///path/to/dir")
+		}
+		return nil
+	}
+	return errors.New("accepted outputs are - (stdout) and file:///DIR")
+}
+
+// FileOutputDir is the directory of a file:// output ("" if o is not one).
+func FileOutputDir(o string) string {
+	if !strings.HasPrefix(o, "file://") {
+		return ""
+	}
+	return strings.TrimPrefix(o, "file://")
+}
+
+// ParseSource parses mysql://USER:PASS@HOST:PORT (also mariadb://).
+func ParseSource(v string) (Source, error) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "mysql" && u.Scheme != "mariadb") || u.Host == "" {
+		return Source{}, errors.New("accepted form is mysql://USER:PASSWORD@HOST:PORT (or mariadb://...)")
+	}
+	s := Source{Host: u.Hostname(), Port: 3306, Params: u.Query()}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return Source{}, errors.New("the port must be between 1 and 65535")
+		}
+		s.Port = n
+	}
+	if u.User == nil || u.User.Username() == "" {
+		return Source{}, errors.New("a user is required: mysql://USER:PASSWORD@HOST:PORT")
+	}
+	s.User = u.User.Username()
+	s.Password, _ = u.User.Password()
+	if u.Path != "" && u.Path != "/" {
+		return Source{}, errors.New("the source URL takes no database path: mysql://USER:PASSWORD@HOST:PORT")
+	}
+	return s, nil
+}
+
+// StartKind says what --start asked for.
+type StartKind int
+
+const (
+	StartNewest StartKind = iota
+	StartOldest
+	StartGTID
+	StartFilePos
+)
+
+// StartPoint is a parsed --start value.
+type StartPoint struct {
+	Kind StartKind
+	GTID string
+	File string
+	Pos  uint32
+}
+
+var (
+	mariaGTIDRe = regexp.MustCompile(`^\d+-\d+-\d+(,\s*\d+-\d+-\d+)*$`)
+	mysqlGTIDRe = regexp.MustCompile(`^(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:[a-z0-9_]+)?(:\d+(-\d+)?)+(,\s*[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:[a-z0-9_]+)?(:\d+(-\d+)?)+)*$`)
+)
+
+// ParseStart parses a --start value.
+func ParseStart(v string) (StartPoint, error) {
+	switch v {
+	case "newest", "":
+		return StartPoint{Kind: StartNewest}, nil
+	case "oldest":
+		return StartPoint{Kind: StartOldest}, nil
+	}
+	if mariaGTIDRe.MatchString(v) || mysqlGTIDRe.MatchString(v) {
+		return StartPoint{Kind: StartGTID, GTID: v}, nil
+	}
+	if i := strings.LastIndexByte(v, ':'); i > 0 {
+		pos, err := strconv.ParseUint(v[i+1:], 10, 32)
+		if err == nil && pos >= 4 {
+			return StartPoint{Kind: StartFilePos, File: v[:i], Pos: uint32(pos)}, nil
+		}
+	}
+	return StartPoint{}, errors.New("accepted values are newest, oldest, a GTID set (0-1-42 or uuid:1-42), or FILE:POS such as mysql-bin.000003:4")
+}
+
+// Load builds a Config from defaults, the YAML file named by --config, the
+// environment and the flags in args. It returns flag.ErrHelp when help was asked.
+func Load(name string, args []string, env func(string) string) (*Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	configPath := fs.String("config", "", "YAML configuration file (keys as the flag names with _ for -)")
+	flagValues := map[string]*string{}
+	var outputs multiFlag
+	for _, o := range streamOptions {
+		if o.name == "output" {
+			fs.Var(&outputs, "output", o.usage+" (default -)")
+			continue
+		}
+		if o.isBool {
+			b := new(boolFlag)
+			fs.Var(b, o.name, o.usage)
+			flagValues[o.name] = &b.s
+			continue
+		}
+		flagValues[o.name] = fs.String(o.name, o.def, o.usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (all settings are --flags)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var file map[string]any
+	if *configPath != "" {
+		raw, err := os.ReadFile(*configPath)
+		if err != nil {
+			return nil, fmt.Errorf("read --config: %w", err)
+		}
+		if err := yaml.Unmarshal(raw, &file); err != nil {
+			return nil, fmt.Errorf("parse --config %s: %v", *configPath, err)
+		}
+	}
+	known := map[string]bool{}
+	for _, o := range streamOptions {
+		known[o.yamlKey()] = true
+	}
+	var unknown []string
+	for k := range file {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("config file %s: unknown key %q (keys are the flag names with _ for -, such as state_dir)", *configPath, unknown[0])
+	}
+
+	c := &Config{}
+	for _, o := range streamOptions {
+		v, from := o.def, "default"
+		if fv, ok := file[o.yamlKey()]; ok {
+			v, from = yamlString(fv), "config file key "+o.yamlKey()
+		}
+		if ev := env(o.envKey()); ev != "" {
+			v, from = ev, "environment variable "+o.envKey()
+		}
+		if o.name == "output" && len(outputs) > 0 {
+			v, from = strings.Join(outputs, ","), "flag"
+		} else if set[o.name] {
+			v, from = *flagValues[o.name], "flag"
+		}
+		if err := o.set(c, v); err != nil {
+			fe := &FieldError{Field: o.name, Value: v, Reason: err.Error()}
+			if from != "flag" {
+				fe.Reason += " (from " + from + ")"
+			}
+			return nil, fe
+		}
+	}
+	if c.SourceURL == "" {
+		return nil, &FieldError{Field: "source", Reason: "required: mysql://USER:PASSWORD@HOST:PORT"}
+	}
+	return c, nil
+}
+
+func yamlString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, p := range x {
+			parts[i] = yamlString(p)
+		}
+		return strings.Join(parts, ",")
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+type boolFlag struct{ s string }
+
+func (b *boolFlag) String() string     { return b.s }
+func (b *boolFlag) Set(v string) error { b.s = v; return nil }
+func (b *boolFlag) IsBoolFlag() bool   { return true }
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// CaptureFilter decides which tables are captured.
+type CaptureFilter struct {
+	schemas map[string]bool
+	tables  map[string]bool
+	match   *regexp.Regexp
+	exclude *regexp.Regexp
+}
+
+// SystemSchema reports whether a schema is one bintap never captures.
+func SystemSchema(db string) bool {
+	switch strings.ToLower(db) {
+	case "mysql", "information_schema", "performance_schema", "sys":
+		return true
+	}
+	return false
+}
+
+// Filter returns the table filter of the configuration.
+func (c *Config) Filter() *CaptureFilter {
+	f := &CaptureFilter{match: c.Match, exclude: c.Exclude}
+	if len(c.Schemas) > 0 {
+		f.schemas = map[string]bool{}
+		for _, s := range c.Schemas {
+			f.schemas[s] = true
+		}
+	}
+	if len(c.Tables) > 0 {
+		f.tables = map[string]bool{}
+		for _, t := range c.Tables {
+			f.tables[t] = true
+		}
+	}
+	return f
+}
+
+// Captured reports whether changes of db.table are emitted.
+func (f *CaptureFilter) Captured(db, table string) bool {
+	if SystemSchema(db) {
+		return false
+	}
+	full := db + "." + table
+	if (f.schemas != nil || f.tables != nil) && !f.schemas[db] && !f.tables[full] {
+		return false
+	}
+	if f.match != nil && !f.match.MatchString(full) {
+		return false
+	}
+	if f.exclude != nil && f.exclude.MatchString(full) {
+		return false
+	}
+	return true
+}
+
+// Usage writes the stream flags' help to fs output.
+func Usage(name string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: bintap %s [flags]\n\nFlags (also YAML keys in --config with _ for -, and BINTAP_* environment variables):\n", name)
+	fmt.Fprintf(&b, "  --config FILE\n\tYAML configuration file\n")
+	for _, o := range streamOptions {
+		def := ""
+		if o.def != "" {
+			def = " (default " + o.def + ")"
+		}
+		fmt.Fprintf(&b, "  --%s\n\t%s%s  [env %s]\n", o.name, o.usage, def, o.envKey())
+	}
+	return b.String()
+}

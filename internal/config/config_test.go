@@ -1,0 +1,142 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) string { return "" }
+
+func TestLoadPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bintap.yaml")
+	yaml := "source: mysql://file:pw@db1:3307\nstate_dir: /from/file\ncheckpoint_interval: 5s\nschemas: [shop, crm]\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"BINTAP_STATE_DIR": "/from/env", "BINTAP_SERVER_ID": "77"}
+	c, err := Load("stream", []string{"--config", path, "--server-id", "99", "--output", "-", "--output", "file:///tmp/x"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source.User != "file" || c.Source.Password != "pw" || c.Source.Port != 3307 || c.Source.Host != "db1" {
+		t.Errorf("source from file: %+v", c.Source)
+	}
+	if c.StateDir != "/from/env" {
+		t.Errorf("state dir: env must win over file, got %q", c.StateDir)
+	}
+	if c.ServerID != 99 {
+		t.Errorf("server id: flag must win over env, got %d", c.ServerID)
+	}
+	if c.CheckpointInterval != 5*time.Second {
+		t.Errorf("checkpoint interval %v", c.CheckpointInterval)
+	}
+	if strings.Join(c.Schemas, "|") != "shop|crm" {
+		t.Errorf("schemas %v", c.Schemas)
+	}
+	if strings.Join(c.Outputs, "|") != "-|file:///tmp/x" {
+		t.Errorf("outputs %v", c.Outputs)
+	}
+	if strings.Contains(c.Source.Redacted(), "pw") {
+		t.Errorf("redacted URL leaks the password: %s", c.Source.Redacted())
+	}
+}
+
+func TestLoadErrorsNameTheField(t *testing.T) {
+	cases := []struct {
+		args  []string
+		field string
+	}{
+		{[]string{}, "source"},
+		{[]string{"--source", "postgres://x@h"}, "source"},
+		{[]string{"--source", "mysql://h:99999"}, "source"},
+		{[]string{"--source", "mysql://u@h", "--server-id", "0"}, "server-id"},
+		{[]string{"--source", "mysql://u@h", "--flavor", "oracle"}, "flavor"},
+		{[]string{"--source", "mysql://u@h", "--start", "yesterday"}, "start"},
+		{[]string{"--source", "mysql://u@h", "--binary-format", "base32"}, "binary-format"},
+		{[]string{"--source", "mysql://u@h", "--output", "kafkaa://x"}, "output"},
+		{[]string{"--source", "mysql://u@h", "--match", "("}, "match"},
+		{[]string{"--source", "mysql://u@h", "--checkpoint-interval", "soon"}, "checkpoint-interval"},
+		{[]string{"--source", "mysql://u@h", "--tables", "nodot"}, "tables"},
+		{[]string{"--source", "mysql://u@h", "--timezone", "Mars/Base"}, "timezone"},
+	}
+	for _, tc := range cases {
+		_, err := Load("stream", tc.args, noEnv)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("%v: got %v, want an error for --%s", tc.args, err, tc.field)
+			continue
+		}
+		if !strings.Contains(err.Error(), "--"+tc.field) {
+			t.Errorf("%v: error %q does not name the field", tc.args, err)
+		}
+	}
+}
+
+func TestEnvErrorSaysWhereFrom(t *testing.T) {
+	_, err := Load("stream", []string{"--source", "mysql://u@h"}, func(k string) string {
+		if k == "BINTAP_FLAVOR" {
+			return "db2"
+		}
+		return ""
+	})
+	if err == nil || !strings.Contains(err.Error(), "BINTAP_FLAVOR") {
+		t.Fatalf("want error naming BINTAP_FLAVOR, got %v", err)
+	}
+}
+
+func TestUnknownConfigKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("source: mysql://u@h\nstatedir: x\n"), 0o644)
+	_, err := Load("stream", []string{"--config", path}, noEnv)
+	if err == nil || !strings.Contains(err.Error(), "statedir") {
+		t.Fatalf("want unknown key error, got %v", err)
+	}
+}
+
+func TestParseStart(t *testing.T) {
+	cases := map[string]StartPoint{
+		"newest":       {Kind: StartNewest},
+		"oldest":       {Kind: StartOldest},
+		"0-1-42":       {Kind: StartGTID, GTID: "0-1-42"},
+		"0-1-42,1-2-7": {Kind: StartGTID, GTID: "0-1-42,1-2-7"},
+		"3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5": {Kind: StartGTID, GTID: "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5"},
+		"mysql-bin.000003:4":                       {Kind: StartFilePos, File: "mysql-bin.000003", Pos: 4},
+	}
+	for in, want := range cases {
+		got, err := ParseStart(in)
+		if err != nil || got != want {
+			t.Errorf("ParseStart(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"mysql-bin.000003:2", "tomorrow", "0-1", "file:"} {
+		if _, err := ParseStart(bad); err == nil {
+			t.Errorf("ParseStart(%q) accepted", bad)
+		}
+	}
+}
+
+func TestCaptureFilter(t *testing.T) {
+	c, err := Load("stream", []string{"--source", "mysql://u@h", "--schemas", "shop", "--tables", "crm.users", "--exclude", `^shop\.tmp_`}, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.Filter()
+	cases := map[string]bool{
+		"shop.orders": true, "crm.users": true, "crm.notes": false, "shop.tmp_x": false, "mysql.user": false,
+	}
+	for name, want := range cases {
+		db, tbl, _ := strings.Cut(name, ".")
+		if got := f.Captured(db, tbl); got != want {
+			t.Errorf("Captured(%s) = %v, want %v", name, got, want)
+		}
+	}
+	c, _ = Load("stream", []string{"--source", "mysql://u@h", "--match", `db1[.]`}, noEnv)
+	if c.Filter().Captured("db2", "t") || !c.Filter().Captured("db1", "t") {
+		t.Error("match filter")
+	}
+}
