@@ -1,0 +1,87 @@
+package position
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestCompare(t *testing.T) {
+	cases := []struct {
+		fa   string
+		pa   uint32
+		fb   string
+		pb   uint32
+		want int
+	}{
+		{"mysql-bin.000002", 100, "mysql-bin.000010", 4, -1},
+		{"mysql-bin.000010", 4, "mysql-bin.000002", 100, 1},
+		{"mysql-bin.000003", 500, "mysql-bin.000003", 400, 1},
+		{"mysql-bin.000003", 400, "mysql-bin.000003", 400, 0},
+		{"mysql-bin.999999", 4, "mysql-bin.1000000", 4, -1},
+	}
+	for _, c := range cases {
+		if got := Compare(c.fa, c.pa, c.fb, c.pb); got != c.want {
+			t.Errorf("Compare(%s:%d, %s:%d) = %d, want %d", c.fa, c.pa, c.fb, c.pb, got, c.want)
+		}
+	}
+}
+
+func TestMariaDBPos(t *testing.T) {
+	s, err := NewGTIDState("mariadb", "1-2-7, 0-1-40")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add("0-1-41"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add("2-5-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.String(); got != "0-1-41,1-2-7,2-5-1" {
+		t.Errorf("got %q", got)
+	}
+	if err := s.Add("0-1"); err == nil {
+		t.Error("bad GTID accepted")
+	}
+}
+
+func TestMySQLSet(t *testing.T) {
+	s, err := NewGTIDState("mysql", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add("3e11fa47-71ca-11e1-9e33-c80aa9429562:6"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.String(); got != "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-6" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	if c, err := Load(dir); c != nil || err != nil {
+		t.Fatalf("empty dir: %v %v", c, err)
+	}
+	want := Checkpoint{Flavor: "mariadb", File: "mysql-bin.000003", Pos: 1234, Skip: 7, GTID: "0-1-9", GTIDState: "0-1-8"}
+	if err := want.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Written = want.Written
+	if *got != want {
+		t.Errorf("got %+v want %+v", *got, want)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("temp files left behind: %v", entries)
+	}
+	os.WriteFile(filepath.Join(dir, FileName), []byte("{not json"), 0o644)
+	if _, err := Load(dir); err == nil {
+		t.Error("damaged checkpoint accepted")
+	}
+}
