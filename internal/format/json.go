@@ -1,0 +1,159 @@
+// Package format encodes change events into wire formats. Each format is one
+// file (maxscale.go, ...). Encoders append to a caller's byte buffer and keep
+// no per-event allocations on the hot path.
+package format
+
+import (
+	"encoding/base64"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/bintap/bintap/internal/change"
+)
+
+const hexDigits = "0123456789abcdef"
+
+// safeASCII[b] is true when byte b needs no escaping inside a JSON string.
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+func appendString(dst []byte, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if safeASCII[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func appendStringS(dst []byte, s string) []byte {
+	// Names are short; the conversion does not escape to the heap.
+	return appendString(dst, []byte(s))
+}
+
+// appendFloat writes f as encoding/json does: the shortest text that reads
+// back as the same value of the given bit size.
+func appendFloat(dst []byte, f float64, bits int) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	abs := math.Abs(f)
+	fmtByte := byte('f')
+	if abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			fmtByte = 'e'
+		}
+	}
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, f, fmtByte, -1, bits)
+	if fmtByte == 'e' {
+		// clean up e-09 to e-9
+		n := len(dst) - start
+		if n >= 4 && dst[len(dst)-4] == 'e' && dst[len(dst)-3] == '-' && dst[len(dst)-2] == '0' {
+			dst[len(dst)-2] = dst[len(dst)-1]
+			dst = dst[:len(dst)-1]
+		}
+	}
+	return dst
+}
+
+// BinaryEncoding says how binary values are written in JSON strings.
+type BinaryEncoding int
+
+const (
+	BinaryHex BinaryEncoding = iota
+	BinaryBase64
+)
+
+// ParseBinaryEncoding maps "hex" and "base64".
+func ParseBinaryEncoding(s string) BinaryEncoding {
+	if s == "base64" {
+		return BinaryBase64
+	}
+	return BinaryHex
+}
+
+func appendBinary(dst []byte, b []byte, enc BinaryEncoding) []byte {
+	dst = append(dst, '"')
+	if enc == BinaryBase64 {
+		n := base64.StdEncoding.EncodedLen(len(b))
+		dst = grow(dst, n)
+		base64.StdEncoding.Encode(dst[len(dst):len(dst)+n], b)
+		dst = dst[:len(dst)+n]
+	} else {
+		for _, c := range b {
+			dst = append(dst, hexDigits[c>>4], hexDigits[c&0xF])
+		}
+	}
+	return append(dst, '"')
+}
+
+func grow(dst []byte, n int) []byte {
+	if cap(dst)-len(dst) < n {
+		nd := make([]byte, len(dst), 2*cap(dst)+n)
+		copy(nd, dst)
+		dst = nd
+	}
+	return dst
+}
+
+// appendValue writes one column value in bintap's exact representation
+// (DESIGN.md, "Value representation").
+func appendValue(dst []byte, v *change.Value, bin BinaryEncoding) []byte {
+	switch v.Kind {
+	case change.KindNull, change.KindMissing:
+		return append(dst, "null"...)
+	case change.KindInt, change.KindYear:
+		return strconv.AppendInt(dst, v.Int, 10)
+	case change.KindUint, change.KindBit:
+		return strconv.AppendUint(dst, v.Uint, 10)
+	case change.KindFloat:
+		return appendFloat(dst, v.Float, 32)
+	case change.KindDouble:
+		return appendFloat(dst, v.Float, 64)
+	case change.KindDecimal:
+		return append(dst, v.Text...)
+	case change.KindBytes:
+		return appendBinary(dst, v.Text, bin)
+	default: // every text kind: strings, temporal, enum, set, json, geometry, uuid, inet
+		return appendString(dst, v.Text)
+	}
+}

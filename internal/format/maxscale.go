@@ -1,0 +1,153 @@
+package format
+
+import (
+	"strconv"
+
+	"github.com/bintap/bintap/internal/change"
+)
+
+// MaxScale encodes events as MaxScale KafkaCDC JSON: a schema record before
+// the first row of each table version, then one record per row image. Unlike
+// MaxScale's own router, values are exact (DESIGN.md).
+type MaxScale struct {
+	binary     BinaryEncoding
+	sendSchema bool
+	// sent holds the table versions whose schema record was written.
+	sent map[*change.Table]bool
+}
+
+// NewMaxScale returns an encoder. binary is "hex" or "base64".
+func NewMaxScale(binary string, sendSchema bool) *MaxScale {
+	return &MaxScale{binary: ParseBinaryEncoding(binary), sendSchema: sendSchema, sent: map[*change.Table]bool{}}
+}
+
+// Append appends the records of ev, each terminated by '\n'.
+func (m *MaxScale) Append(dst []byte, ev *change.Event) []byte {
+	switch ev.Op {
+	case change.OpInsert, change.OpRead:
+		dst = m.schemaOnce(dst, ev.Table)
+		dst = m.row(dst, ev, "insert", ev.EventNumber, ev.After)
+	case change.OpUpdate:
+		dst = m.schemaOnce(dst, ev.Table)
+		dst = m.row(dst, ev, "update_before", ev.EventNumber, ev.Before)
+		dst = m.row(dst, ev, "update_after", ev.EventNumber+1, ev.After)
+	case change.OpDelete:
+		dst = m.schemaOnce(dst, ev.Table)
+		dst = m.row(dst, ev, "delete", ev.EventNumber, ev.Before)
+	case change.OpSchema:
+		dst = m.schemaOnce(dst, ev.Table)
+	}
+	return dst
+}
+
+func (m *MaxScale) schemaOnce(dst []byte, t *change.Table) []byte {
+	if !m.sendSchema || m.sent[t] {
+		return dst
+	}
+	m.sent[t] = true
+	return AppendMaxScaleSchema(dst, t)
+}
+
+func (m *MaxScale) row(dst []byte, ev *change.Event, typ string, number uint64, row []change.Value) []byte {
+	tx := ev.Tx
+	dst = append(dst, `{"domain":`...)
+	dst = strconv.AppendUint(dst, uint64(tx.Domain), 10)
+	dst = append(dst, `,"server_id":`...)
+	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
+	dst = append(dst, `,"sequence":`...)
+	dst = strconv.AppendUint(dst, tx.Sequence, 10)
+	if tx.Domain == 0 && isMySQLGTID(tx.GTID) {
+		dst = append(dst, `,"gtid":`...)
+		dst = appendStringS(dst, tx.GTID)
+	}
+	dst = append(dst, `,"event_number":`...)
+	dst = strconv.AppendUint(dst, number, 10)
+	dst = append(dst, `,"timestamp":`...)
+	dst = strconv.AppendUint(dst, uint64(tx.Timestamp), 10)
+	dst = append(dst, `,"event_type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, `","table_schema":`...)
+	dst = appendStringS(dst, ev.Table.Schema)
+	dst = append(dst, `,"table_name":`...)
+	dst = appendStringS(dst, ev.Table.Name)
+	if ev.Snapshot {
+		dst = append(dst, `,"snapshot":true`...)
+	}
+	cols := ev.Table.Columns
+	for i := range row {
+		dst = append(dst, ',')
+		dst = appendStringS(dst, cols[i].Name)
+		dst = append(dst, ':')
+		dst = appendValue(dst, &row[i], m.binary)
+	}
+	return append(dst, '}', '\n')
+}
+
+// isMySQLGTID reports whether g looks like "uuid:n" rather than MariaDB's "d-s-n".
+func isMySQLGTID(g string) bool {
+	for i := 0; i < len(g); i++ {
+		if g[i] == ':' {
+			return true
+		}
+	}
+	return false
+}
+
+// AppendMaxScaleSchema appends the schema record of one table version.
+func AppendMaxScaleSchema(dst []byte, t *change.Table) []byte {
+	dst = append(dst, `{"namespace":"MaxScaleChangeDataSchema.avro","type":"record","name":"ChangeRecord","table":`...)
+	dst = appendStringS(dst, t.Name)
+	dst = append(dst, `,"database":`...)
+	dst = appendStringS(dst, t.Schema)
+	dst = append(dst, `,"version":`...)
+	dst = strconv.AppendInt(dst, int64(t.Version), 10)
+	dst = append(dst, `,"gtid":`...)
+	dst = appendStringS(dst, t.GTID)
+	dst = append(dst, `,"fields":[`...)
+	dst = append(dst, `{"name":"domain","type":"int"},{"name":"server_id","type":"int"},{"name":"sequence","type":"int"},`...)
+	dst = append(dst, `{"name":"event_number","type":"int"},{"name":"timestamp","type":"int"},`...)
+	dst = append(dst, `{"name":"event_type","type":{"type":"enum","name":"EVENT_TYPES","symbols":["insert","update_before","update_after","delete"]}}`...)
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		dst = append(dst, `,{"name":`...)
+		dst = appendStringS(dst, c.Name)
+		dst = append(dst, `,"type":["null",`...)
+		dst = appendStringS(dst, avroType(c))
+		dst = append(dst, `],"real_type":`...)
+		dst = appendStringS(dst, c.Type)
+		dst = append(dst, `,"length":`...)
+		dst = strconv.AppendInt(dst, int64(c.Length), 10)
+		dst = append(dst, `,"unsigned":`...)
+		dst = strconv.AppendBool(dst, c.Unsigned)
+		if c.Type == "decimal" {
+			dst = append(dst, `,"precision":`...)
+			dst = strconv.AppendInt(dst, int64(c.Precision), 10)
+			dst = append(dst, `,"scale":`...)
+			dst = strconv.AppendInt(dst, int64(c.Scale), 10)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}\n"...)
+}
+
+// avroType is the Avro primitive a column's JSON value fits.
+func avroType(c *change.Column) string {
+	switch c.Type {
+	case "tinyint", "smallint", "mediumint", "year":
+		return "int"
+	case "int", "integer":
+		if c.Unsigned {
+			return "long"
+		}
+		return "int"
+	case "bigint", "bit":
+		return "long"
+	case "float":
+		return "float"
+	case "double", "real", "decimal", "numeric":
+		return "double"
+	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
+		return "bytes"
+	}
+	return "string"
+}

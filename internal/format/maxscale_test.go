@@ -1,0 +1,109 @@
+package format
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/bintap/bintap/internal/change"
+)
+
+func TestAppendValue(t *testing.T) {
+	cases := []struct {
+		v    change.Value
+		bin  BinaryEncoding
+		want string
+	}{
+		{change.Value{Kind: change.KindNull}, BinaryHex, `null`},
+		{change.Value{Kind: change.KindInt, Int: math.MinInt64}, BinaryHex, `-9223372036854775808`},
+		{change.Value{Kind: change.KindUint, Uint: math.MaxUint64}, BinaryHex, `18446744073709551615`},
+		{change.Value{Kind: change.KindFloat, Float: float64(float32(0.1))}, BinaryHex, `0.1`},
+		{change.Value{Kind: change.KindDouble, Float: 0.1}, BinaryHex, `0.1`},
+		{change.Value{Kind: change.KindDouble, Float: 1e21}, BinaryHex, `1e+21`},
+		{change.Value{Kind: change.KindDouble, Float: 1e-7}, BinaryHex, `1e-7`},
+		{change.Value{Kind: change.KindDouble, Float: 100000000}, BinaryHex, `100000000`},
+		{change.Value{Kind: change.KindDecimal, Text: []byte("-0.000001")}, BinaryHex, `-0.000001`},
+		{change.Value{Kind: change.KindString, Text: []byte("a\"b\\c\n\x01é😀")}, BinaryHex, `"a\"b\\c\n\u0001é😀"`},
+		{change.Value{Kind: change.KindString, Text: []byte{'a', 0xff, 'b'}}, BinaryHex, `"a\ufffdb"`},
+		{change.Value{Kind: change.KindBytes, Text: []byte{0x00, 0xAB, 0x10}}, BinaryHex, `"00ab10"`},
+		{change.Value{Kind: change.KindBytes, Text: []byte{0x00, 0xAB, 0x10}}, BinaryBase64, `"AKsQ"`},
+		{change.Value{Kind: change.KindBit, Uint: 5}, BinaryHex, `5`},
+		{change.Value{Kind: change.KindDate, Text: []byte("0000-00-00")}, BinaryHex, `"0000-00-00"`},
+	}
+	for _, c := range cases {
+		got := string(appendValue(nil, &c.v, c.bin))
+		if got != c.want {
+			t.Errorf("%+v: got %s want %s", c.v, got, c.want)
+		}
+		var x any
+		if err := json.Unmarshal([]byte(got), &x); err != nil {
+			t.Errorf("%s is not valid JSON: %v", got, err)
+		}
+	}
+}
+
+func TestMaxScaleRecords(t *testing.T) {
+	tbl := &change.Table{Schema: "test", Name: "t1", Version: 2, GTID: "0-1-5", Columns: []change.Column{
+		{Name: "id", Type: "int", Length: -1},
+		{Name: "price", Type: "decimal", Precision: 10, Scale: 2, Length: -1},
+	}}
+	tx := &change.Tx{GTID: "0-3000-20", Domain: 0, ServerID: 3000, Sequence: 20, Timestamp: 1580485945}
+	enc := NewMaxScale("hex", true)
+	var out []byte
+	out = enc.Append(out, &change.Event{Op: change.OpInsert, Table: tbl, Tx: tx, EventNumber: 1,
+		After: []change.Value{{Kind: change.KindInt, Int: 1}, {Kind: change.KindDecimal, Text: []byte("1.50")}}})
+	out = enc.Append(out, &change.Event{Op: change.OpUpdate, Table: tbl, Tx: tx, EventNumber: 2,
+		Before: []change.Value{{Kind: change.KindInt, Int: 1}, {Kind: change.KindDecimal, Text: []byte("1.50")}},
+		After:  []change.Value{{Kind: change.KindInt, Int: 1}, {Kind: change.KindNull}}})
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want schema + insert + update_before + update_after, got %d lines:\n%s", len(lines), out)
+	}
+	want := []string{
+		`{"domain":0,"server_id":3000,"sequence":20,"event_number":1,"timestamp":1580485945,"event_type":"insert","table_schema":"test","table_name":"t1","id":1,"price":1.50}`,
+		`{"domain":0,"server_id":3000,"sequence":20,"event_number":2,"timestamp":1580485945,"event_type":"update_before","table_schema":"test","table_name":"t1","id":1,"price":1.50}`,
+		`{"domain":0,"server_id":3000,"sequence":20,"event_number":3,"timestamp":1580485945,"event_type":"update_after","table_schema":"test","table_name":"t1","id":1,"price":null}`,
+	}
+	for i, w := range want {
+		if lines[i+1] != w {
+			t.Errorf("line %d:\n got %s\nwant %s", i+1, lines[i+1], w)
+		}
+	}
+	var schema struct {
+		Namespace string `json:"namespace"`
+		Table     string `json:"table"`
+		Database  string `json:"database"`
+		Version   int    `json:"version"`
+		GTID      string `json:"gtid"`
+		Fields    []struct {
+			Name     string `json:"name"`
+			RealType string `json:"real_type"`
+			Length   *int   `json:"length"`
+		} `json:"fields"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &schema); err != nil {
+		t.Fatal(err)
+	}
+	if schema.Namespace != "MaxScaleChangeDataSchema.avro" || schema.Table != "t1" || schema.Database != "test" || schema.Version != 2 || schema.GTID != "0-1-5" {
+		t.Errorf("schema record: %+v", schema)
+	}
+	if len(schema.Fields) != 8 || schema.Fields[6].Name != "id" || schema.Fields[7].RealType != "decimal" {
+		t.Errorf("schema fields: %+v", schema.Fields)
+	}
+	// The schema record is written once per table version.
+	again := enc.Append(nil, &change.Event{Op: change.OpDelete, Table: tbl, Tx: tx, EventNumber: 4, Before: []change.Value{{Kind: change.KindInt, Int: 1}, {Kind: change.KindNull}}})
+	if strings.Count(string(again), "\n") != 1 {
+		t.Errorf("schema record repeated: %s", again)
+	}
+}
+
+func TestMySQLGTIDField(t *testing.T) {
+	tbl := &change.Table{Schema: "d", Name: "t", Columns: []change.Column{{Name: "a", Type: "int"}}}
+	tx := &change.Tx{GTID: "3e11fa47-71ca-11e1-9e33-c80aa9429562:23", Sequence: 23, ServerID: 1}
+	out := string(NewMaxScale("hex", false).Append(nil, &change.Event{Op: change.OpDelete, Table: tbl, Tx: tx, EventNumber: 1, Before: []change.Value{{Kind: change.KindInt, Int: 7}}}))
+	want := `{"domain":0,"server_id":1,"sequence":23,"gtid":"3e11fa47-71ca-11e1-9e33-c80aa9429562:23","event_number":1,"timestamp":0,"event_type":"delete","table_schema":"d","table_name":"t","a":7}` + "\n"
+	if out != want {
+		t.Errorf("got  %s\nwant %s", out, want)
+	}
+}
