@@ -1,0 +1,171 @@
+// Package file is the destination that appends JSON lines to files in a
+// directory, rotated by size and fsynced before a checkpoint covers them.
+// Files are named changes-000001.jsonl, changes-000002.jsonl, ...
+package file
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Sink appends records to rotated files in a directory.
+type Sink struct {
+	dir  string
+	max  int64
+	seq  int
+	f    *os.File
+	w    *bufio.Writer
+	size int64
+}
+
+const prefix, suffix = "changes-", ".jsonl"
+
+// New opens dir (creating it) and continues the newest file in it. A record
+// cut short by a crash at the end of that file is removed first.
+func New(dir string, maxBytes int64) (*Sink, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("file output: create %s: %w", dir, err)
+	}
+	s := &Sink{dir: dir, max: maxBytes, seq: 1}
+	if seqs, err := existing(dir); err != nil {
+		return nil, err
+	} else if len(seqs) > 0 {
+		s.seq = seqs[len(seqs)-1]
+	}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func existing(dir string) ([]int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("file output: read %s: %w", dir, err)
+	}
+	var seqs []int
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, suffix) {
+			if k, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(n, prefix), suffix)); err == nil {
+				seqs = append(seqs, k)
+			}
+		}
+	}
+	sort.Ints(seqs)
+	return seqs, nil
+}
+
+// Path is the file currently written.
+func (s *Sink) Path() string {
+	return filepath.Join(s.dir, fmt.Sprintf("%s%06d%s", prefix, s.seq, suffix))
+}
+
+func (s *Sink) open() error {
+	f, err := os.OpenFile(s.Path(), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("file output: %w", err)
+	}
+	size, err := trimPartial(f)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("file output: %s: %w", s.Path(), err)
+	}
+	if _, err := f.Seek(size, io.SeekStart); err != nil {
+		f.Close()
+		return err
+	}
+	s.f, s.size = f, size
+	if s.w == nil {
+		s.w = bufio.NewWriterSize(f, 1<<20)
+	} else {
+		s.w.Reset(f)
+	}
+	return nil
+}
+
+// trimPartial cuts a file back to its last newline and returns the new size.
+func trimPartial(f *os.File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size := st.Size()
+	if size == 0 {
+		return 0, nil
+	}
+	buf := make([]byte, 64<<10)
+	end := size
+	for end > 0 {
+		n := int64(len(buf))
+		if n > end {
+			n = end
+		}
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = end - n + int64(i) + 1
+			break
+		}
+		end -= n
+	}
+	if end != size {
+		if err := f.Truncate(end); err != nil {
+			return 0, err
+		}
+	}
+	return end, nil
+}
+
+// Write appends whole records, starting a new file first when this one is full.
+func (s *Sink) Write(p []byte) error {
+	if s.size > 0 && s.size+int64(len(p)) > s.max {
+		if err := s.rotate(); err != nil {
+			return err
+		}
+	}
+	n, err := s.w.Write(p)
+	s.size += int64(n)
+	return err
+}
+
+func (s *Sink) rotate() error {
+	if err := s.sync(); err != nil {
+		return err
+	}
+	if err := s.f.Close(); err != nil {
+		return err
+	}
+	s.seq++
+	return s.open()
+}
+
+func (s *Sink) sync() error {
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("file output: write %s: %w", s.Path(), err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("file output: fsync %s: %w", s.Path(), err)
+	}
+	return nil
+}
+
+// Flush makes every record written so far durable.
+func (s *Sink) Flush() error { return s.sync() }
+
+// Close flushes and closes the current file.
+func (s *Sink) Close() error {
+	err := s.sync()
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
