@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// The benchmark table: one column of each type family the hot path decodes.
+const createTable = `CREATE TABLE bench.items (
+  id      BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  qty     INT NOT NULL,
+  name    VARCHAR(64) NOT NULL,
+  price   DECIMAL(12,2) NOT NULL,
+  created DATETIME(6) NOT NULL,
+  score   DOUBLE NOT NULL,
+  note    TEXT,
+  attrs   JSON
+) ENGINE=InnoDB`
+
+const (
+	rowsPerStatement  = 1000
+	rowsPerTransation = 10000
+)
+
+// words feed the VARCHAR and TEXT columns; a few are not ASCII so that the
+// text is UTF-8 as in real tables. None needs escaping inside '...'.
+var words = []string{
+	"order", "customer", "shipped", "pending", "invoice", "warehouse", "blue", "green",
+	"large", "small", "priority", "returned", "café", "naïve", "über", "Straße", "cotton",
+	"steel", "north", "south", "express", "standard", "gift", "wrapped", "coupon", "refund",
+	"日本", "données", "value", "item", "batch", "delivery", "tracking", "number", "note",
+}
+
+var tags = []string{"new", "sale", "clearance", "vip", "backorder", "fragile", "bulk"}
+
+// loadStats is what loading the workload produced.
+type loadStats struct {
+	rows     int
+	duration time.Duration
+}
+
+// loadRows creates the table and inserts n rows with multi-row INSERTs of
+// rowsPerStatement rows in transactions of rowsPerTransation rows. Values
+// are varied but deterministic (fixed seed) so runs compare.
+func loadRows(ctx context.Context, db *sql.DB, n int) (loadStats, error) {
+	start := time.Now()
+	for _, q := range []string{"CREATE DATABASE bench", createTable} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return loadStats{}, fmt.Errorf("create table: %w", err)
+		}
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return loadStats{}, err
+	}
+	defer conn.Close()
+
+	rng := rand.New(rand.NewPCG(42, 4243))
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	buf := make([]byte, 0, 512*rowsPerStatement)
+	inTx := 0
+	for done := 0; done < n; {
+		if inTx == 0 {
+			if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+				return loadStats{}, fmt.Errorf("begin: %w", err)
+			}
+		}
+		k := min(rowsPerStatement, n-done, rowsPerTransation-inTx)
+		buf = append(buf[:0], "INSERT INTO bench.items (qty,name,price,created,score,note,attrs) VALUES "...)
+		for i := 0; i < k; i++ {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendRow(buf, rng, base, done+i)
+		}
+		if _, err := conn.ExecContext(ctx, string(buf)); err != nil {
+			return loadStats{}, fmt.Errorf("insert rows %d..%d: %w", done+1, done+k, err)
+		}
+		done += k
+		inTx += k
+		if inTx == rowsPerTransation || done == n {
+			if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+				return loadStats{}, fmt.Errorf("commit: %w", err)
+			}
+			inTx = 0
+		}
+	}
+	return loadStats{rows: n, duration: time.Since(start)}, nil
+}
+
+// appendRow appends one "(...)" value tuple.
+func appendRow(b []byte, rng *rand.Rand, base time.Time, i int) []byte {
+	b = append(b, '(')
+	b = strconv.AppendInt(b, int64(rng.Int32N(2_000_000)-1_000_000), 10)
+	b = append(b, ",'"...)
+	b = appendWords(b, rng, 1+rng.IntN(4), 64)
+	b = append(b, "',"...)
+	cents := rng.Int64N(1_000_000_00) - 10_000_00
+	if cents < 0 {
+		b = append(b, '-')
+		cents = -cents
+	}
+	b = strconv.AppendInt(b, cents/100, 10)
+	b = append(b, '.', byte('0'+cents%100/10), byte('0'+cents%10))
+	b = append(b, ",'"...)
+	t := base.Add(time.Duration(i) * time.Second).Add(time.Duration(rng.IntN(1_000_000)) * time.Microsecond)
+	b = t.AppendFormat(b, "2006-01-02 15:04:05.000000")
+	b = append(b, "',"...)
+	b = strconv.AppendFloat(b, rng.NormFloat64()*1000, 'g', -1, 64)
+	if i%50 == 0 { // some NULLs
+		b = append(b, ",NULL,NULL)"...)
+		return b
+	}
+	b = append(b, ",'"...)
+	b = appendWords(b, rng, 14+rng.IntN(6), 200) // ~100 bytes
+	b = append(b, "','{\"id\":"...)
+	b = strconv.AppendInt(b, int64(i+1), 10)
+	b = append(b, ",\"tag\":\""...)
+	b = append(b, tags[rng.IntN(len(tags))]...)
+	b = append(b, "\",\"score\":"...)
+	b = strconv.AppendFloat(b, float64(rng.IntN(10000))/100, 'f', -1, 64)
+	b = append(b, ",\"active\":"...)
+	b = strconv.AppendBool(b, rng.IntN(2) == 0)
+	b = append(b, ",\"dims\":["...)
+	for j := 0; j < 3; j++ {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(rng.IntN(500)), 10)
+	}
+	b = append(b, "]}')"...)
+	return b
+}
+
+// appendWords appends up to n space-separated words, at most maxBytes bytes.
+func appendWords(b []byte, rng *rand.Rand, n, maxBytes int) []byte {
+	start := len(b)
+	for j := 0; j < n; j++ {
+		w := words[rng.IntN(len(words))]
+		extra := len(w)
+		if j > 0 {
+			extra++
+		}
+		if len(b)-start+extra > maxBytes {
+			break
+		}
+		if j > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, w...)
+	}
+	return b
+}

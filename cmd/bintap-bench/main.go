@@ -1,0 +1,292 @@
+// Command bintap-bench measures how fast bintap reads a binlog, next to the
+// floor (mariadb-binlog copying the raw bytes) and the common baseline
+// (go-mysql's BinlogSyncer with generic row decoding), on the same workload
+// in a private MariaDB started for the run. It is what `make bench` runs.
+//
+//	go run ./cmd/bintap-bench [-rows 1000000] [-bintap bin/bintap] [-runs 1] [-keep]
+//
+// It exits 0 whether or not bintap meets its target (it is a measurement) and
+// non-zero when the harness itself fails or bintap runs and fails.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/bintap/bintap/internal/testutil"
+)
+
+// errBintapFailed marks a run in which only the bintap measurement failed.
+var errBintapFailed = errors.New("a measurement failed")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "bintap-bench:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "bintap-bench:", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+type options struct {
+	rows        int
+	bintap      string
+	keep        bool
+	runs        int
+	rowMetadata string
+	verify      bool
+	serverArgs  []string
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bintap-bench", flag.ContinueOnError)
+	fs.IntVar(&o.rows, "rows", 1_000_000, "rows to insert and then read back")
+	fs.StringVar(&o.bintap, "bintap", "bin/bintap", "path of the bintap binary to measure")
+	fs.BoolVar(&o.keep, "keep", false, "keep the server's directory (data, binlogs, error log) after the run")
+	fs.IntVar(&o.runs, "runs", 1, "runs of each measurement; the best is reported")
+	fs.StringVar(&o.rowMetadata, "row-metadata", "", "binlog_row_metadata of the server: no_log, minimal or full (default: the server default, NO_LOG in 10.11)")
+	fs.BoolVar(&o.verify, "verify", false, "count bintap's output lines instead of writing them to /dev/null")
+	fs.Func("server-arg", "extra mariadbd argument, such as --max-binlog-size=100M (repeatable)", func(v string) error {
+		if !strings.HasPrefix(v, "--") {
+			return errors.New("must start with --")
+		}
+		o.serverArgs = append(o.serverArgs, v)
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if o.rows < 1 {
+		return o, fmt.Errorf("%w: -rows %d: must be at least 1", errUsage, o.rows)
+	}
+	if o.runs < 1 {
+		return o, fmt.Errorf("%w: -runs %d: must be at least 1", errUsage, o.runs)
+	}
+	switch strings.ToLower(o.rowMetadata) {
+	case "", "no_log", "minimal", "full":
+	default:
+		return o, fmt.Errorf("%w: -row-metadata %q: accepted values are no_log, minimal and full", errUsage, o.rowMetadata)
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, out io.Writer) (err error) {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "bintap-bench-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if o.keep {
+			fmt.Fprintf(out, "kept %s\n", dir)
+			return
+		}
+		if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
+			err = rmErr
+		}
+	}()
+
+	serverArgs := o.serverArgs
+	if o.rowMetadata != "" {
+		serverArgs = append(serverArgs, "--binlog-row-metadata="+strings.ToUpper(o.rowMetadata))
+	}
+	fmt.Fprintf(out, "starting private MariaDB in %s\n", dir)
+	srv, err := testutil.StartMariaDB(ctx, testutil.Options{Args: serverArgs, Dir: dir})
+	if err != nil {
+		return fmt.Errorf("start MariaDB: %w", err)
+	}
+	defer srv.Stop()
+	db, err := srv.Open("")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	var version, rowMeta string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION(), @@binlog_row_metadata").Scan(&version, &rowMeta); err != nil {
+		return fmt.Errorf("server version: %w", err)
+	}
+
+	fmt.Fprintf(out, "loading %d rows\n", o.rows)
+	ls, err := loadRows(ctx, db, o.rows)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "FLUSH BINARY LOGS"); err != nil {
+		return fmt.Errorf("flush binary logs: %w", err)
+	}
+	w, err := binlogFiles(ctx, db)
+	if err != nil {
+		return err
+	}
+	w.rows, w.port, w.tmpDir = o.rows, srv.Port, dir
+	fmt.Fprintf(out, "loaded %d rows in %.2fs (%.0f rows/s); binlog %s in %d file(s)\n\n",
+		ls.rows, ls.duration.Seconds(), float64(ls.rows)/ls.duration.Seconds(), humanBytes(w.bytes), len(w.files))
+
+	bintapPath := o.bintap
+	if abs, err := filepath.Abs(o.bintap); err == nil {
+		bintapPath = abs
+	}
+	cName := "bintap stream → /dev/null"
+	if o.verify {
+		cName = "bintap stream → line counter"
+	}
+	measurements := []measurement{
+		{key: "a", name: "raw transfer (mariadb-binlog --raw)", run: rawTransfer},
+		{key: "b", name: "go-mysql BinlogSyncer, generic decode", run: goMySQL},
+		{key: "c", name: cName, run: bintapStream(bintapPath, o.verify)},
+	}
+	results := make(map[string]result, len(measurements))
+	failed := false
+	for _, m := range measurements {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fmt.Fprintf(out, "measuring (%s) %s...\n", m.key, m.name)
+		r := best(ctx, m, w, o.runs)
+		results[m.key] = r
+		if r.err != nil {
+			failed = true
+			fmt.Fprintf(out, "(%s) failed: %v\n", m.key, r.err)
+			if r.detail != "" {
+				fmt.Fprintf(out, "--- output of (%s) ---\n%s\n--- end ---\n", m.key, tail(r.detail, 8000))
+			}
+		}
+	}
+	fmt.Fprintln(out)
+	printReport(out, o, version, rowMeta, w, measurements, results)
+	if failed {
+		return errBintapFailed
+	}
+	return nil
+}
+
+// binlogFiles lists the closed binlog files after FLUSH BINARY LOGS.
+func binlogFiles(ctx context.Context, db *sql.DB) (*workload, error) {
+	rows, err := db.QueryContext(ctx, "SHOW BINARY LOGS")
+	if err != nil {
+		return nil, fmt.Errorf("show binary logs: %w", err)
+	}
+	defer rows.Close()
+	type file struct {
+		name string
+		size int64
+	}
+	var files []file
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		var f file
+		dest := []any{&f.name, &f.size}
+		for len(dest) < len(cols) {
+			dest = append(dest, new(sql.RawBytes))
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("show binary logs: %w", err)
+		}
+		files = append(files, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("show binary logs: %w", err)
+	}
+	if len(files) < 2 {
+		return nil, fmt.Errorf("show binary logs: %d file(s) after FLUSH BINARY LOGS, want at least 2", len(files))
+	}
+	w := &workload{activeFile: files[len(files)-1].name}
+	for _, f := range files[:len(files)-1] {
+		w.files = append(w.files, f.name)
+		w.bytes += f.size
+	}
+	return w, nil
+}
+
+func printReport(out io.Writer, o options, version, rowMeta string, w *workload, ms []measurement, rs map[string]result) {
+	fmt.Fprintf(out, "machine: %d CPUs (%s), %s %s/%s; MariaDB %s, binlog_row_metadata=%s\n",
+		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, version, rowMeta)
+	fmt.Fprintf(out, "workload: %d rows, binlog %s (%d bytes, %.0f bytes/row); best of %d run(s)\n\n",
+		w.rows, humanBytes(w.bytes), w.bytes, float64(w.bytes)/float64(w.rows), o.runs)
+
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tmeasurement\trows\tseconds\trows/s\tbinlog MB/s\t")
+	for _, m := range ms {
+		r := rs[m.key]
+		switch {
+		case r.unavailable != "":
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\tnot available: %s\n", m.key, m.name, r.unavailable)
+		case r.err != nil:
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\tfailed: %v\n", m.key, m.name, r.err)
+		default:
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%.0f\t%.1f\t\n", m.key, m.name, r.rows, r.elapsed.Seconds(),
+				r.rate(), float64(w.bytes)/1e6/r.elapsed.Seconds())
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "c/b (bintap vs go-mysql): %s\n", ratio(rs["c"], rs["b"]))
+	fmt.Fprintf(out, "c/a (bintap vs raw transfer): %s\n", ratio(rs["c"], rs["a"]))
+	verdict := "NOT MET"
+	if rs["c"].ok() && rs["b"].ok() && rs["c"].rate() >= rs["b"].rate() {
+		verdict = "MET"
+	}
+	fmt.Fprintf(out, "target c/b >= 1.0: %s\n", verdict)
+}
+
+func ratio(x, y result) string {
+	if !x.ok() || !y.ok() || y.rate() == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", x.rate()/y.rate())
+}
+
+func humanBytes(n int64) string {
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+}
+
+// cpuModel is the CPU model from /proc/cpuinfo, or "unknown CPU".
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return "unknown CPU"
+}
+
+// tail is the end of s, at most n bytes, without a trailing newline.
+func tail(s string, n int) string {
+	s = strings.TrimRight(s, "\n")
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}

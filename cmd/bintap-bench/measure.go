@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+)
+
+// workload is what every measurement reads: the binlog files the load wrote,
+// closed by FLUSH BINARY LOGS.
+type workload struct {
+	rows       int      // row changes written
+	port       int      // private server's TCP port
+	files      []string // closed binlog files holding the workload, oldest first
+	activeFile string   // the file opened by the flush; reading stops there
+	bytes      int64    // total size of files
+	tmpDir     string   // scratch space for outputs and state
+}
+
+// measurement is one row of the result table. Adding a row (Kafka sink,
+// snapshot, index) means adding one value to the list in main.
+type measurement struct {
+	key  string // short name used in ratios: "a", "b", "c"
+	name string
+	run  func(ctx context.Context, w *workload) result
+}
+
+// result is the outcome of one run of a measurement.
+type result struct {
+	rows        int64
+	elapsed     time.Duration
+	unavailable string // set when the measured thing does not exist (yet)
+	err         error  // set when it ran and failed
+	detail      string // captured output worth showing on failure
+}
+
+func (r result) ok() bool { return r.unavailable == "" && r.err == nil }
+
+func (r result) rate() float64 {
+	if !r.ok() || r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.rows) / r.elapsed.Seconds()
+}
+
+// best runs m k times and keeps the fastest successful run; it stops at the
+// first run that is unavailable or fails.
+func best(ctx context.Context, m measurement, w *workload, k int) result {
+	var b result
+	for i := 0; i < k; i++ {
+		r := m.run(ctx, w)
+		if !r.ok() {
+			return r
+		}
+		if i == 0 || r.elapsed < b.elapsed {
+			b = r
+		}
+	}
+	return b
+}
+
+// rawTransfer measures mariadb-binlog copying the binlog files verbatim over
+// the replication protocol: the floor any reader pays for the bytes.
+func rawTransfer(ctx context.Context, w *workload) result {
+	bin, err := exec.LookPath("mariadb-binlog")
+	if err != nil {
+		if bin, err = exec.LookPath("mysqlbinlog"); err != nil {
+			return result{unavailable: "mariadb-binlog not found"}
+		}
+	}
+	out := filepath.Join(w.tmpDir, "raw")
+	if err := os.RemoveAll(out); err != nil {
+		return result{err: err}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return result{err: err}
+	}
+	args := []string{"--no-defaults", "--read-from-remote-server", "--raw",
+		"--host=127.0.0.1", "--port=" + strconv.Itoa(w.port), "--user=root",
+		"--result-file=" + out + string(os.PathSeparator)}
+	args = append(args, w.files...)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stdout = &stderr
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err = cmd.Run()
+	elapsed := time.Since(start)
+	if err != nil {
+		return result{err: fmt.Errorf("%s: %w", bin, err), detail: stderr.String()}
+	}
+	var got int64
+	for _, f := range w.files {
+		st, err := os.Stat(filepath.Join(out, f))
+		if err != nil {
+			return result{err: fmt.Errorf("raw copy: %w", err), detail: stderr.String()}
+		}
+		got += st.Size()
+	}
+	if got != w.bytes {
+		return result{err: fmt.Errorf("raw copy holds %d bytes, binlog has %d", got, w.bytes)}
+	}
+	_ = os.RemoveAll(out)
+	return result{rows: int64(w.rows), elapsed: elapsed}
+}
+
+// goMySQL measures go-mysql's BinlogSyncer as its users run it: default
+// configuration, generic row decoding into [][]any, events through GetEvent.
+func goMySQL(ctx context.Context, w *workload) result {
+	cfg := replication.BinlogSyncerConfig{
+		ServerID: 4242,
+		Flavor:   mysql.MariaDBFlavor,
+		Host:     "127.0.0.1",
+		Port:     uint16(w.port),
+		User:     "root",
+		Logger:   slog.New(slog.DiscardHandler),
+	}
+	start := time.Now()
+	syncer := replication.NewBinlogSyncer(cfg)
+	defer syncer.Close()
+	streamer, err := syncer.StartSync(mysql.Position{Name: w.files[0], Pos: 4})
+	if err != nil {
+		return result{err: fmt.Errorf("start sync: %w", err)}
+	}
+	var rows int64
+	var sink uint64 // folded from every decoded value so no decoding is skipped
+	for {
+		ev, err := streamer.GetEvent(ctx)
+		if err != nil {
+			return result{err: fmt.Errorf("get event after %d rows: %w", rows, err)}
+		}
+		switch e := ev.Event.(type) {
+		case *replication.RowsEvent:
+			for _, row := range e.Rows {
+				for _, v := range row {
+					sink += touch(v)
+				}
+			}
+			n := int64(len(e.Rows))
+			if e.Type() == replication.EnumRowsEventTypeUpdate {
+				n /= 2 // before and after image of one change
+			}
+			rows += n
+		case *replication.RotateEvent:
+			// The real rotate (not the fake one sent at connect, which has
+			// timestamp 0) into the file opened by the flush ends the workload.
+			if ev.Header.Timestamp != 0 && string(e.NextLogName) == w.activeFile {
+				elapsed := time.Since(start)
+				if rows != int64(w.rows) {
+					return result{err: fmt.Errorf("go-mysql saw %d rows, want %d", rows, w.rows)}
+				}
+				if sink == 1 { // practically never; keeps sink alive
+					fmt.Fprint(io.Discard, sink)
+				}
+				return result{rows: rows, elapsed: elapsed}
+			}
+		}
+	}
+}
+
+// touch reads a decoded value cheaply.
+func touch(v any) uint64 {
+	switch x := v.(type) {
+	case nil:
+		return 0
+	case int8:
+		return uint64(x)
+	case int16:
+		return uint64(x)
+	case int32:
+		return uint64(x)
+	case int64:
+		return uint64(x)
+	case uint64:
+		return x
+	case float32:
+		return uint64(x)
+	case float64:
+		return uint64(x)
+	case string:
+		return uint64(len(x))
+	case []byte:
+		return uint64(len(x))
+	case fmt.Stringer: // decimal.Decimal, time.Time with other options
+		return 1
+	default:
+		return 2
+	}
+}
+
+// bintapStream returns the measurement of the bintap binary streaming the
+// workload to /dev/null in its default format.
+func bintapStream(binary string, verify bool) func(ctx context.Context, w *workload) result {
+	return func(ctx context.Context, w *workload) result {
+		st, err := os.Stat(binary)
+		if err != nil {
+			return result{unavailable: fmt.Sprintf("%s: %v (build it with 'go build -o %s ./cmd/bintap')", binary, errors.Unwrap(err), binary)}
+		}
+		if st.IsDir() || st.Mode()&0o111 == 0 {
+			return result{unavailable: binary + " is not an executable file"}
+		}
+		state := filepath.Join(w.tmpDir, "state")
+		if err := os.RemoveAll(state); err != nil {
+			return result{err: err}
+		}
+		cmd := exec.CommandContext(ctx, binary, "stream",
+			"--source", fmt.Sprintf("mysql://root@127.0.0.1:%d", w.port),
+			"--server-id", "4243",
+			"--start", "oldest",
+			"--stop-at-end",
+			"--output", "-",
+			"--state-dir", state)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		var lines *lineCounter
+		if verify {
+			lines = &lineCounter{}
+			cmd.Stdout = lines
+		} else {
+			null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			if err != nil {
+				return result{err: err}
+			}
+			defer null.Close()
+			cmd.Stdout = null
+		}
+		start := time.Now()
+		err = cmd.Run()
+		elapsed := time.Since(start)
+		if err != nil {
+			return result{err: fmt.Errorf("bintap stream: %w", err), detail: stderr.String()}
+		}
+		if lines != nil && lines.n < int64(w.rows) {
+			return result{err: fmt.Errorf("bintap wrote %d lines, want at least %d", lines.n, w.rows), detail: stderr.String()}
+		}
+		return result{rows: int64(w.rows), elapsed: elapsed}
+	}
+}
+
+// lineCounter counts newlines written to it.
+type lineCounter struct{ n int64 }
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.n += int64(bytes.Count(p, []byte{'\n'}))
+	return len(p), nil
+}
