@@ -1,0 +1,383 @@
+package binlog
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+var dig2bytes = [10]int{0, 1, 1, 2, 2, 3, 3, 4, 4, 4}
+
+// decimalSize is the binary size of DECIMAL(prec,scale).
+func decimalSize(prec, scale int) int {
+	intg := prec - scale
+	return intg/9*4 + dig2bytes[intg%9] + scale/9*4 + dig2bytes[scale%9]
+}
+
+func beUint(b []byte) uint32 {
+	var u uint32
+	for _, c := range b {
+		u = u<<8 | uint32(c)
+	}
+	return u
+}
+
+// appendDecimal renders the binary DECIMAL(prec,scale) at data with exactly
+// scale fractional digits, as the server prints it.
+func appendDecimal(dst, data []byte, prec, scale int) ([]byte, int, error) {
+	size := decimalSize(prec, scale)
+	if len(data) < size {
+		return dst, 0, errShort
+	}
+	var buf [40]byte
+	b := buf[:size]
+	copy(b, data)
+	neg := b[0]&0x80 == 0
+	b[0] ^= 0x80
+	if neg {
+		for i := range b {
+			b[i] = ^b[i]
+		}
+	}
+	intg := prec - scale
+	intg0, intgx := intg/9, intg%9
+	frac0, fracx := scale/9, scale%9
+
+	start := len(dst)
+	if neg {
+		dst = append(dst, '-')
+	}
+	digitsStart := len(dst)
+	pos := 0
+	lead := true
+	if n := dig2bytes[intgx]; n > 0 {
+		u := beUint(b[:n])
+		pos = n
+		if u != 0 {
+			dst = appendUint(dst, uint64(u))
+			lead = false
+		}
+	}
+	for i := 0; i < intg0; i++ {
+		u := binary.BigEndian.Uint32(b[pos:])
+		pos += 4
+		if lead {
+			if u != 0 {
+				dst = appendUint(dst, uint64(u))
+				lead = false
+			}
+		} else {
+			dst = appendPadded(dst, uint64(u), 9)
+		}
+	}
+	if lead {
+		dst = append(dst, '0')
+	}
+	allZero := lead
+	if scale > 0 {
+		dst = append(dst, '.')
+		for i := 0; i < frac0; i++ {
+			u := binary.BigEndian.Uint32(b[pos:])
+			pos += 4
+			if u != 0 {
+				allZero = false
+			}
+			dst = appendPadded(dst, uint64(u), 9)
+		}
+		if n := dig2bytes[fracx]; n > 0 {
+			u := beUint(b[pos : pos+n])
+			pos += n
+			if u != 0 {
+				allZero = false
+			}
+			dst = appendPadded(dst, uint64(u), fracx)
+		}
+	}
+	if neg && allZero {
+		// no negative zero
+		copy(dst[start:], dst[digitsStart:])
+		dst = dst[:len(dst)-1]
+	}
+	return dst, size, nil
+}
+
+func appendUint(dst []byte, u uint64) []byte {
+	var tmp [20]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = byte('0' + u%10)
+		u /= 10
+		if u == 0 {
+			break
+		}
+	}
+	return append(dst, tmp[i:]...)
+}
+
+// appendPadded appends u as exactly width digits (zero-padded; width <= 20).
+func appendPadded(dst []byte, u uint64, width int) []byte {
+	var tmp [20]byte
+	for i := width - 1; i >= 0; i-- {
+		tmp[i] = byte('0' + u%10)
+		u /= 10
+	}
+	return append(dst, tmp[:width]...)
+}
+
+func append2(dst []byte, v int) []byte {
+	return append(dst, byte('0'+v/10%10), byte('0'+v%10))
+}
+
+func appendDate(dst []byte, y, m, d int) []byte {
+	dst = appendPadded(dst, uint64(y), 4)
+	dst = append(dst, '-')
+	dst = append2(dst, m)
+	dst = append(dst, '-')
+	return append2(dst, d)
+}
+
+// appendTime appends [-]HH:MM:SS[.f] with exactly fsp fractional digits.
+func appendTime(dst []byte, neg bool, h, m, s, usec, fsp int) []byte {
+	if neg {
+		dst = append(dst, '-')
+	}
+	if h >= 100 {
+		dst = appendUint(dst, uint64(h))
+	} else {
+		dst = append2(dst, h)
+	}
+	dst = append(dst, ':')
+	dst = append2(dst, m)
+	dst = append(dst, ':')
+	dst = append2(dst, s)
+	return appendFrac(dst, usec, fsp)
+}
+
+var pow10 = [7]int{1, 10, 100, 1000, 10000, 100000, 1000000}
+
+func appendFrac(dst []byte, usec, fsp int) []byte {
+	if fsp <= 0 {
+		return dst
+	}
+	dst = append(dst, '.')
+	return appendPadded(dst, uint64(usec/pow10[6-fsp]), fsp)
+}
+
+// fracMicros reads the fractional seconds of a TIME2/DATETIME2/TIMESTAMP2.
+func fracMicros(b []byte, fsp int) int {
+	switch fsp {
+	case 1, 2:
+		return int(b[0]) * 10000
+	case 3, 4:
+		return int(binary.BigEndian.Uint16(b)) * 100
+	case 5, 6:
+		return int(b[0])<<16 | int(b[1])<<8 | int(b[2])
+	}
+	return 0
+}
+
+func appendTime2(dst, data []byte, fsp int) ([]byte, int, error) {
+	n := 3 + (fsp+1)/2
+	if len(data) < n {
+		return dst, 0, errShort
+	}
+	intPart := int64(beUint(data[:3])) - 0x800000
+	var tmp int64
+	switch fsp {
+	case 1, 2:
+		frac := int64(data[3])
+		if intPart < 0 && frac != 0 {
+			intPart++
+			frac -= 0x100
+		}
+		tmp = intPart<<24 + frac*10000
+	case 3, 4:
+		frac := int64(binary.BigEndian.Uint16(data[3:]))
+		if intPart < 0 && frac != 0 {
+			intPart++
+			frac -= 0x10000
+		}
+		tmp = intPart<<24 + frac*100
+	case 5, 6:
+		tmp = (int64(beUint(data[:3]))<<24 | int64(beUint(data[3:6]))) - 0x800000000000
+	default:
+		tmp = intPart << 24
+	}
+	neg := tmp < 0
+	if neg {
+		tmp = -tmp
+	}
+	hms := tmp >> 24
+	usec := int(tmp % (1 << 24))
+	return appendTime(dst, neg, int(hms>>12%1024), int(hms>>6%64), int(hms%64), usec, fsp), n, nil
+}
+
+func appendDateTime2(dst, data []byte, fsp int) ([]byte, int, error) {
+	n := 5 + (fsp+1)/2
+	if len(data) < n {
+		return dst, 0, errShort
+	}
+	ip := (uint64(data[0])<<32 | uint64(beUint(data[1:5]))) - 0x8000000000
+	usec := fracMicros(data[5:n], fsp)
+	ymd := ip >> 17
+	ym := ymd >> 5
+	hms := ip % (1 << 17)
+	dst = appendDate(dst, int(ym/13), int(ym%13), int(ymd%32))
+	dst = append(dst, ' ')
+	return appendTime(dst, false, int(hms>>12), int(hms>>6%64), int(hms%64), usec, fsp), n, nil
+}
+
+// appendTimestamp renders UNIX time sec.usec in the decoder's zone; 0 is the
+// zero timestamp.
+func (d *TableDecoder) appendTimestamp(dst []byte, sec int64, usec, fsp int) []byte {
+	if sec == 0 {
+		dst = append(dst, "0000-00-00 00:00:00"...)
+		return appendFrac(dst, usec, fsp)
+	}
+	var y, mo, day, h, mi, s int
+	if d.utc {
+		days := sec / 86400
+		rem := sec % 86400
+		if rem < 0 {
+			rem += 86400
+			days--
+		}
+		y, mo, day = civil(days)
+		h, mi, s = int(rem/3600), int(rem/60%60), int(rem%60)
+	} else {
+		t := time.Unix(sec, 0).In(d.loc)
+		var m time.Month
+		y, m, day = t.Date()
+		mo = int(m)
+		h, mi, s = t.Clock()
+	}
+	dst = appendDate(dst, y, mo, day)
+	dst = append(dst, ' ')
+	return appendTime(dst, false, h, mi, s, usec, fsp)
+}
+
+// civil converts days since 1970-01-01 to a proleptic Gregorian date.
+func civil(z int64) (int, int, int) {
+	z += 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era = (z - 146096) / 146097
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return int(y), int(m), int(d)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendUUID renders a MariaDB UUID from its record bytes. MariaDB 10.10+
+// stores a UUID of version 1..5 with RFC 4122 variant segment-swapped for
+// index locality (time_hi first): record = seg3 seg2 seg1 seg4 seg5 where the
+// text is seg1-seg2-seg3-seg4-seg5. Other UUIDs are stored as in the text.
+func appendUUID(dst []byte, rec *[16]byte) []byte {
+	var u [16]byte
+	// The record of a swapped UUID begins with time_hi_and_version; its
+	// version nibble and the variant bits of byte 8 tell it apart.
+	v := rec[0] >> 4
+	if v >= 1 && v <= 5 && rec[8]&0xc0 == 0x80 {
+		copy(u[0:4], rec[4:8])   // time_low
+		copy(u[4:6], rec[2:4])   // time_mid
+		copy(u[6:8], rec[0:2])   // time_hi_and_version
+		copy(u[8:16], rec[8:16]) // clock_seq, node
+	} else {
+		u = *rec
+	}
+	for i, b := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[b>>4], hexDigits[b&15])
+	}
+	return dst
+}
+
+func appendInet4(dst, b []byte) []byte {
+	for i := 0; i < 4; i++ {
+		if i > 0 {
+			dst = append(dst, '.')
+		}
+		dst = appendUint(dst, uint64(b[i]))
+	}
+	return dst
+}
+
+// appendInet6 renders an IPv6 address as MariaDB's INET6 prints it.
+func appendInet6(dst []byte, b *[16]byte) []byte {
+	var w [8]uint16
+	for i := range w {
+		w[i] = binary.BigEndian.Uint16(b[2*i:])
+	}
+	// IPv4-compatible (::a.b.c.d, not :: or ::1) and IPv4-mapped (::ffff:a.b.c.d).
+	if w[0] == 0 && w[1] == 0 && w[2] == 0 && w[3] == 0 && w[4] == 0 {
+		if w[5] == 0xffff {
+			dst = append(dst, "::ffff:"...)
+			return appendInet4(dst, b[12:])
+		}
+		if w[5] == 0 && (w[6] != 0 || w[7] > 1) {
+			dst = append(dst, "::"...)
+			return appendInet4(dst, b[12:])
+		}
+	}
+	// The longest run of zero words (at least two; the first of equals) becomes "::".
+	gapPos, gapLen := -1, 0
+	for i := 0; i < 8; {
+		if w[i] != 0 {
+			i++
+			continue
+		}
+		j := i
+		for j < 8 && w[j] == 0 {
+			j++
+		}
+		if j-i > gapLen {
+			gapPos, gapLen = i, j-i
+		}
+		i = j
+	}
+	if gapLen < inet6MinGap {
+		gapPos = -1
+	}
+	for i := 0; i < 8; i++ {
+		if i == gapPos {
+			dst = append(dst, "::"...)
+			i += gapLen - 1
+			continue
+		}
+		if i > 0 && (gapPos < 0 || i != gapPos+gapLen) {
+			dst = append(dst, ':')
+		}
+		dst = appendHex16(dst, w[i])
+	}
+	return dst
+}
+
+// inet6MinGap is the shortest run of zero words that INET6 compresses.
+const inet6MinGap = 2
+
+func appendHex16(dst []byte, v uint16) []byte {
+	started := false
+	for s := 12; s >= 0; s -= 4 {
+		n := v >> uint(s) & 15
+		if n != 0 || started || s == 0 {
+			dst = append(dst, hexDigits[n])
+			started = true
+		}
+	}
+	return dst
+}
