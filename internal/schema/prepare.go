@@ -1,0 +1,529 @@
+package schema
+
+import (
+	"strings"
+)
+
+// stmtKind is what a statement does, as far as table definitions go.
+type stmtKind uint8
+
+const (
+	kindNone stmtKind = iota // not DDL on a table or database: ignored
+	kindCreateTable
+	kindAlterTable
+	kindRenameTable
+	kindDropTable
+	kindTruncate
+	kindCreateDB
+	kindAlterDB
+	kindDropDB
+)
+
+// tableName is a possibly schema-qualified table name from the tokens.
+type tableName struct{ schema, name string }
+
+// colExtra is what the tokenizer learnt about one column definition that the
+// TiDB parser cannot tell (or was told differently, after rewriting).
+type colExtra struct {
+	realType string // uuid, inet4, inet6, point, ...: replaced by a placeholder type
+	charset  string // explicit CHARACTER SET, lower case
+	collate  string // explicit COLLATE, lower case
+	national bool   // NCHAR / NATIONAL VARCHAR: utf8mb3
+}
+
+// prepared is a statement classified and rewritten for the TiDB parser.
+type prepared struct {
+	kind      stmtKind
+	sql       string // rewritten text for the TiDB parser
+	orReplace bool   // CREATE OR REPLACE TABLE
+	temporary bool   // CREATE/DROP TEMPORARY TABLE
+	// tables named by the statement, found by the tokenizer: used to mark
+	// tables unknown when the parser fails.
+	tables []tableName
+	// cols by lower-case column name.
+	cols map[string]*colExtra
+	// Table (or database) level CHARACTER SET / COLLATE options.
+	charset, collate string
+	// CONVERT TO CHARACTER SET.
+	convertCharset, convertCollate string
+	// sysVersioning is set for WITH SYSTEM VERSIONING and PERIOD FOR
+	// SYSTEM_TIME: the table has hidden columns that the definition lacks.
+	sysVersioning bool
+	hasSelect     bool // CREATE TABLE ... SELECT
+}
+
+// placeholderType stands in for column types the TiDB parser does not know;
+// colExtra.realType restores them.
+const placeholderType = "varchar(64)"
+
+var unknownTypes = map[string]bool{
+	"uuid": true, "inet4": true, "inet6": true,
+	"geometry": true, "point": true, "linestring": true, "polygon": true, "multipoint": true,
+	"multilinestring": true, "multipolygon": true, "geometrycollection": true, "geomcollection": true,
+}
+
+// keyStarts are words that start an index or constraint, not a column, in a
+// CREATE TABLE element list or after ALTER TABLE ... ADD.
+var keyStarts = map[string]bool{
+	"primary": true, "key": true, "index": true, "unique": true, "fulltext": true, "spatial": true,
+	"constraint": true, "foreign": true, "check": true, "period": true, "system": true, "partition": true,
+	"vector": true,
+}
+
+// prepare classifies sql and rewrites it for the TiDB parser.
+func prepare(sql string) *prepared {
+	src := expandVersionComments(sql)
+	toks := tokenize(src)
+	p := &prepared{cols: map[string]*colExtra{}}
+	ed := &editor{src: src}
+	// Trailing semicolons.
+	for len(toks) > 0 && toks[len(toks)-1].isPunct(";") {
+		toks = toks[:len(toks)-1]
+	}
+	if len(toks) < 2 {
+		return p
+	}
+	i := 1
+	switch {
+	case toks[0].is("CREATE"):
+		if i+1 < len(toks) && toks[i].is("OR") && toks[i+1].is("REPLACE") {
+			p.orReplace = true
+			ed.remove(toks[i])
+			ed.remove(toks[i+1])
+			i += 2
+		}
+		if i < len(toks) && toks[i].is("TEMPORARY") {
+			p.temporary = true
+			i++
+		}
+		if i >= len(toks) {
+			return p
+		}
+		switch {
+		case toks[i].is("TABLE"):
+			p.kind = kindCreateTable
+			scanCreateTable(p, toks, i+1, ed)
+		case toks[i].is("DATABASE") || toks[i].is("SCHEMA"):
+			p.kind = kindCreateDB
+			scanOptions(p, toks, i+1, len(toks), ed, false)
+		}
+	case toks[0].is("ALTER"):
+		for i < len(toks) && (toks[i].is("ONLINE") || toks[i].is("IGNORE")) {
+			if toks[i].is("ONLINE") {
+				ed.remove(toks[i])
+			}
+			i++
+		}
+		if i >= len(toks) {
+			return p
+		}
+		switch {
+		case toks[i].is("TABLE"):
+			p.kind = kindAlterTable
+			scanAlterTable(p, toks, i+1, ed)
+		case toks[i].is("DATABASE") || toks[i].is("SCHEMA"):
+			p.kind = kindAlterDB
+			scanOptions(p, toks, i+1, len(toks), ed, false)
+		}
+	case toks[0].is("DROP"):
+		if toks[i].is("TEMPORARY") {
+			p.temporary = true
+			i++
+		}
+		if i >= len(toks) {
+			return p
+		}
+		switch {
+		case toks[i].is("TABLE") || toks[i].is("TABLES"):
+			p.kind = kindDropTable
+			j := skipIfExists(toks, i+1)
+			for j < len(toks) {
+				tn, k, ok := readTableName(toks, j)
+				if !ok {
+					break
+				}
+				p.tables = append(p.tables, tn)
+				j = k
+				j = skipWait(toks, j, ed)
+				if j < len(toks) && toks[j].isPunct(",") {
+					j++
+					continue
+				}
+				break
+			}
+		case toks[i].is("DATABASE") || toks[i].is("SCHEMA"):
+			p.kind = kindDropDB
+		}
+	case toks[0].is("RENAME"):
+		if toks[i].is("TABLE") || toks[i].is("TABLES") {
+			p.kind = kindRenameTable
+			j := i + 1
+			for j < len(toks) {
+				tn, k, ok := readTableName(toks, j)
+				if !ok {
+					break
+				}
+				p.tables = append(p.tables, tn)
+				j = skipWait(toks, k, ed)
+				if j < len(toks) && (toks[j].is("TO") || toks[j].isPunct(",")) {
+					j++
+					continue
+				}
+				break
+			}
+		}
+	case toks[0].is("TRUNCATE"):
+		p.kind = kindTruncate
+	}
+	p.sql = ed.String()
+	return p
+}
+
+// skipIfExists skips IF [NOT] EXISTS at i.
+func skipIfExists(toks []token, i int) int {
+	if i+1 < len(toks) && toks[i].is("IF") {
+		if toks[i+1].is("EXISTS") {
+			return i + 2
+		}
+		if i+2 < len(toks) && toks[i+1].is("NOT") && toks[i+2].is("EXISTS") {
+			return i + 3
+		}
+	}
+	return i
+}
+
+// skipWait removes MariaDB's WAIT n / NOWAIT at i.
+func skipWait(toks []token, i int, ed *editor) int {
+	if i < len(toks) && toks[i].is("NOWAIT") {
+		ed.remove(toks[i])
+		return i + 1
+	}
+	if i+1 < len(toks) && toks[i].is("WAIT") && toks[i+1].kind == tNumber {
+		ed.remove(toks[i])
+		ed.remove(toks[i+1])
+		return i + 2
+	}
+	return i
+}
+
+// readTableName reads name or schema.name at i.
+func readTableName(toks []token, i int) (tableName, int, bool) {
+	if i >= len(toks) || !toks[i].ident() {
+		return tableName{}, i, false
+	}
+	if i+2 < len(toks) && toks[i+1].isPunct(".") && toks[i+2].ident() {
+		return tableName{toks[i].text, toks[i+2].text}, i + 3, true
+	}
+	return tableName{"", toks[i].text}, i + 1, true
+}
+
+// matchParen returns the index of the ")" closing the "(" at i, or len(toks).
+func matchParen(toks []token, i int) int {
+	depth := 0
+	for j := i; j < len(toks); j++ {
+		switch {
+		case toks[j].isPunct("("):
+			depth++
+		case toks[j].isPunct(")"):
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return len(toks)
+}
+
+// splitTop splits toks[a:b] at depth-0 commas into [start,end) ranges.
+func splitTop(toks []token, a, b int) [][2]int {
+	var out [][2]int
+	depth, s := 0, a
+	for j := a; j < b; j++ {
+		switch {
+		case toks[j].isPunct("("):
+			depth++
+		case toks[j].isPunct(")"):
+			depth--
+		case toks[j].isPunct(",") && depth == 0:
+			out = append(out, [2]int{s, j})
+			s = j + 1
+		}
+	}
+	if s < b {
+		out = append(out, [2]int{s, b})
+	}
+	return out
+}
+
+func scanCreateTable(p *prepared, toks []token, i int, ed *editor) {
+	i = skipIfExists(toks, i)
+	tn, i, ok := readTableName(toks, i)
+	if !ok {
+		return
+	}
+	p.tables = append(p.tables, tn)
+	if i < len(toks) && toks[i].isPunct("(") && !(i+1 < len(toks) && toks[i+1].is("LIKE")) {
+		if i+1 < len(toks) && toks[i+1].is("SELECT") {
+			p.hasSelect = true
+			return
+		}
+		end := matchParen(toks, i)
+		for _, r := range splitTop(toks, i+1, end) {
+			first := toks[r[0]]
+			if first.kind == tWord && keyStarts[strings.ToLower(first.text)] {
+				if first.is("PERIOD") {
+					p.sysVersioning = true
+				}
+				if first.is("SPATIAL") {
+					ed.remove(first) // the TiDB parser knows no SPATIAL KEY
+				}
+				continue
+			}
+			scanColumnDef(p, toks, r[0], r[1], ed)
+		}
+		i = end + 1
+	}
+	if i < len(toks) && toks[i].is("LIKE") {
+		if tn, _, ok := readTableName(toks, i+1); ok {
+			p.tables = append(p.tables, tn)
+		}
+		return
+	}
+	scanOptions(p, toks, i, len(toks), ed, false)
+}
+
+func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
+	i = skipIfExists(toks, i)
+	tn, i, ok := readTableName(toks, i)
+	if !ok {
+		return
+	}
+	p.tables = append(p.tables, tn)
+	i = skipWait(toks, i, ed)
+	for _, r := range splitTop(toks, i, len(toks)) {
+		a, b := r[0], r[1]
+		first := toks[a]
+		switch {
+		case first.is("ADD"):
+			k := a + 1
+			explicitColumn := false
+			if k < b && toks[k].is("COLUMN") {
+				explicitColumn = true
+				k++
+			}
+			k = skipIfExists(toks, k)
+			if k >= b {
+				continue
+			}
+			if toks[k].isPunct("(") {
+				end := matchParen(toks, k)
+				for _, cr := range splitTop(toks, k+1, end) {
+					if t := toks[cr[0]]; t.kind == tWord && keyStarts[strings.ToLower(t.text)] {
+						continue
+					}
+					scanColumnDef(p, toks, cr[0], cr[1], ed)
+				}
+				continue
+			}
+			if !explicitColumn && toks[k].kind == tWord && keyStarts[strings.ToLower(toks[k].text)] {
+				if toks[k].is("PERIOD") || toks[k].is("SYSTEM") {
+					p.sysVersioning = true
+				}
+				if toks[k].is("SPATIAL") {
+					ed.remove(toks[k])
+				}
+				continue
+			}
+			scanColumnDef(p, toks, k, b, ed)
+		case first.is("MODIFY"), first.is("CHANGE"):
+			k := a + 1
+			if k < b && toks[k].is("COLUMN") {
+				k++
+			}
+			k = skipIfExists(toks, k)
+			if first.is("CHANGE") {
+				k++
+			}
+			if k < b {
+				scanColumnDef(p, toks, k, b, ed)
+			}
+		case first.is("CONVERT"):
+			scanOptions(p, toks, a, b, ed, true)
+		case first.is("RENAME"), first.is("DROP"), first.is("ALTER"):
+			// no charset options here
+		default:
+			scanOptions(p, toks, a, b, ed, false)
+		}
+	}
+}
+
+// charsetPlaceholder and collatePlaceholder replace character set and
+// collation names (the TiDB parser rejects ones it does not know; the real
+// names are kept in prepared).
+func charsetPlaceholder(name string) string {
+	if strings.EqualFold(name, "binary") {
+		return "binary"
+	}
+	return "utf8mb4"
+}
+
+func collatePlaceholder(name string) string {
+	if strings.EqualFold(name, "binary") {
+		return "binary"
+	}
+	return "utf8mb4_bin"
+}
+
+// charsetAt recognises CHARACTER SET [=] x, CHARSET [=] x and COLLATE [=] x
+// at j. It returns which (1 charset, 2 collate, 0 none), the name token index.
+func charsetAt(toks []token, j, b int) (what int, nameIdx int) {
+	k := j
+	switch {
+	case toks[k].is("CHARACTER") && k+1 < b && toks[k+1].is("SET"):
+		what, k = 1, k+2
+	case toks[k].is("CHAR") && k+1 < b && toks[k+1].is("SET"):
+		what, k = 1, k+2
+	case toks[k].is("CHARSET"):
+		what, k = 1, k+1
+	case toks[k].is("COLLATE"):
+		what, k = 2, k+1
+	default:
+		return 0, 0
+	}
+	if k < b && toks[k].isPunct("=") {
+		k++
+	}
+	if k >= b || !(toks[k].ident() || toks[k].kind == tString) {
+		return 0, 0
+	}
+	return what, k
+}
+
+// scanOptions records and rewrites table/database level charset options
+// found at depth 0 in toks[a:b].
+func scanOptions(p *prepared, toks []token, a, b int, ed *editor, convert bool) {
+	depth := 0
+	for j := a; j < b; j++ {
+		t := toks[j]
+		switch {
+		case t.isPunct("("):
+			depth++
+			continue
+		case t.isPunct(")"):
+			depth--
+			continue
+		}
+		if depth != 0 {
+			continue
+		}
+		if t.is("SELECT") {
+			p.hasSelect = true
+			return
+		}
+		if t.is("WITH") && j+2 < b && toks[j+1].is("SYSTEM") && toks[j+2].is("VERSIONING") {
+			p.sysVersioning = true
+		}
+		what, k := charsetAt(toks, j, b)
+		if what == 0 {
+			continue
+		}
+		name := strings.ToLower(nameText(toks[k]))
+		if what == 1 {
+			if convert {
+				p.convertCharset = name
+			} else {
+				p.charset = name
+			}
+			ed.replace(toks[k], charsetPlaceholder(name))
+		} else {
+			if convert {
+				p.convertCollate = name
+			} else {
+				p.collate = name
+			}
+			ed.replace(toks[k], collatePlaceholder(name))
+		}
+		j = k
+	}
+}
+
+// scanColumnDef handles the column definition toks[a:b] (name, type,
+// attributes): records what the TiDB parser cannot see and rewrites MariaDB
+// syntax.
+func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
+	if a >= b || !toks[a].ident() {
+		return
+	}
+	ex := &colExtra{}
+	p.cols[strings.ToLower(toks[a].text)] = ex
+	j := a + 1
+	if j < b && toks[j].kind == tWord {
+		lt := strings.ToLower(toks[j].text)
+		switch {
+		case unknownTypes[lt]:
+			ex.realType = lt
+			ed.replace(toks[j], placeholderType)
+		case lt == "national" || lt == "nchar" || lt == "nvarchar":
+			ex.national = true
+		}
+	}
+	depth := 0
+	for j = a + 2; j < b; j++ {
+		t := toks[j]
+		switch {
+		case t.isPunct("("):
+			depth++
+			continue
+		case t.isPunct(")"):
+			depth--
+			continue
+		}
+		if depth != 0 || t.kind != tWord {
+			continue
+		}
+		switch {
+		case t.is("COMPRESSED"):
+			ed.remove(t)
+			if j+2 < b && toks[j+1].isPunct("=") {
+				ed.remove(toks[j+1])
+				ed.remove(toks[j+2])
+				j += 2
+			}
+		case t.is("INVISIBLE"):
+			ed.remove(t)
+		case t.is("PERSISTENT"):
+			ed.replace(t, "STORED")
+		case t.is("SRID") && j+1 < b && toks[j+1].kind == tNumber:
+			ed.remove(t)
+			ed.remove(toks[j+1])
+			j++
+		case t.is("REF_SYSTEM_ID") && j+2 < b && toks[j+1].isPunct("="):
+			ed.remove(t)
+			ed.remove(toks[j+1])
+			ed.remove(toks[j+2])
+			j += 2
+		case (t.is("WITH") || t.is("WITHOUT")) && j+2 < b && toks[j+1].is("SYSTEM") && toks[j+2].is("VERSIONING"):
+			if t.is("WITH") {
+				p.sysVersioning = true
+			}
+			ed.remove(t)
+			ed.remove(toks[j+1])
+			ed.remove(toks[j+2])
+			j += 2
+		default:
+			what, k := charsetAt(toks, j, b)
+			if what == 0 {
+				continue
+			}
+			name := strings.ToLower(nameText(toks[k]))
+			if what == 1 {
+				ex.charset = name
+				ed.replace(toks[k], charsetPlaceholder(name))
+			} else {
+				ex.collate = name
+				ed.replace(toks[k], collatePlaceholder(name))
+			}
+			j = k
+		}
+	}
+}
