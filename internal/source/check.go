@@ -180,6 +180,17 @@ func Check(ctx context.Context, db *sql.DB, opt CheckOptions) (*Report, error) {
 	if err := c.loadVariables(ctx); err != nil {
 		return nil, err
 	}
+	c.checkSettings()
+	c.checkGrants(ctx)
+	c.checkTables(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.rep, nil
+}
+
+// checkSettings judges the server variables already loaded.
+func (c *checkRun) checkSettings() {
 	c.checkServer()
 	c.checkLogBin()
 	c.checkServerID()
@@ -189,9 +200,6 @@ func Check(ctx context.Context, db *sql.DB, opt CheckOptions) (*Report, error) {
 	c.checkRetention()
 	c.checkGTID()
 	c.checkChecksum()
-	c.checkGrants(ctx)
-	c.checkTables(ctx)
-	return c.rep, nil
 }
 
 func (c *checkRun) add(name string, st CheckStatus, detail, fix string) {
@@ -387,17 +395,15 @@ func (c *checkRun) checkRetention() {
 	s, _ := strconv.ParseFloat(secs, 64)
 	d, _ := strconv.ParseFloat(days, 64)
 	switch {
-	case hasSecs && (c.mariadb || s > 0):
-		// MariaDB 10.6+ keeps both in step; MySQL 8 prefers seconds when set.
+	case hasSecs && (c.mariadb || s > 0 || !hasDays):
+		// MariaDB 10.6+ keeps both in step; MySQL 8.0 prefers seconds when
+		// set and falls back to days; MySQL 8.4 has seconds only.
 		retention, source = s, "binlog_expire_logs_seconds="+secs
 	case hasDays:
 		retention, source = d*86400, "expire_logs_days="+days
 	default:
 		c.add("binlog retention", CheckInfo, "the server reports no binlog expiry setting", "")
 		return
-	}
-	if !c.mariadb && hasSecs && s == 0 && d > 0 {
-		retention, source = d*86400, "expire_logs_days="+days
 	}
 	fix := checkGlobalFix("binlog_expire_logs_seconds", "604800", "604800", "7 days")
 	if !hasSecs {
@@ -442,7 +448,8 @@ func (c *checkRun) checkGTID() {
 	}
 	mode, ok := c.vars["gtid_mode"]
 	if !ok {
-		c.add("gtid_mode", CheckWarn, "this server has no GTIDs: bintap follows file:position, so after a failover to another server it cannot find its place on its own", "")
+		c.add("gtid_mode", CheckWarn, "this server has no GTIDs: bintap follows file:position, so after a failover to another server it cannot find its place on its own",
+			"upgrade to MySQL 5.7 or later and turn gtid_mode ON")
 		return
 	}
 	mode = strings.ToUpper(mode)

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
@@ -263,6 +264,57 @@ func checkAccount(current string) string {
 	return checkQuoteString(current[:at]) + "@" + checkQuoteString(current[at+1:])
 }
 
+// readGrants reads the grants of the connected account, with those of its
+// active roles, and reports whether roles were granted to it.
+func (c *checkRun) readGrants(ctx context.Context) (*checkGrants, bool, error) {
+	// On MariaDB, SHOW GRANTS without FOR lists the active role's privileges
+	// too; MySQL lists them only when asked with USING.
+	lines, err := c.queryLines(ctx, "SHOW GRANTS")
+	if err != nil {
+		return nil, false, err
+	}
+	roles := false
+	for _, line := range lines {
+		if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(line)), "GRANT ") && checkKeyword(line, "ON") < 0 {
+			roles = true
+		}
+	}
+	if roles && !c.mariadb {
+		var active sql.NullString
+		if err := c.db.QueryRowContext(ctx, "SELECT CURRENT_ROLE()").Scan(&active); err == nil &&
+			active.Valid && active.String != "" && !strings.EqualFold(active.String, "NONE") {
+			if more, err := c.queryLines(ctx, "SHOW GRANTS FOR CURRENT_USER() USING "+active.String); err == nil {
+				lines = more
+			}
+		}
+	}
+	g := &checkGrants{}
+	for _, line := range lines {
+		if gr, ok := checkParseGrant(line); ok {
+			g.list = append(g.list, gr)
+		}
+	}
+	return g, roles, nil
+}
+
+// queryLines runs a query whose rows are one string each.
+func (c *checkRun) queryLines(ctx context.Context, q string) ([]string, error) {
+	rows, err := c.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return nil, err
+		}
+		lines = append(lines, line)
+	}
+	return lines, rows.Err()
+}
+
 func (c *checkRun) checkGrants(ctx context.Context) {
 	var current string
 	if err := c.db.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&current); err != nil || current == "" {
@@ -273,35 +325,15 @@ func (c *checkRun) checkGrants(ctx context.Context) {
 	if c.opt.User != "" && !strings.HasPrefix(current, c.opt.User+"@") {
 		who += fmt.Sprintf(" (user %q was given)", c.opt.User)
 	}
-	// SHOW GRANTS without FOR also lists the privileges of the active roles.
-	rows, err := c.db.QueryContext(ctx, "SHOW GRANTS")
+	g, roles, err := c.readGrants(ctx)
 	if err != nil {
-		c.add("grants", CheckWarn, who+"; could not read its grants: "+err.Error(), "")
-		c.checkSchemaList(ctx, nil)
-		return
-	}
-	g := &checkGrants{}
-	var roles bool
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			break
-		}
-		if gr, ok := checkParseGrant(line); ok {
-			g.list = append(g.list, gr)
-		} else if strings.HasPrefix(strings.ToUpper(line), "GRANT ") && checkKeyword(line, "ON") < 0 {
-			roles = true
-		}
-	}
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		c.add("grants", CheckWarn, who+"; could not read its grants: "+err.Error(), "")
+		c.add("grants", CheckWarn, who+"; could not read its grants: "+err.Error(),
+			"check the privileges by hand with: SHOW GRANTS;")
 		c.checkSchemaList(ctx, nil)
 		return
 	}
 	if roles {
-		who += "; privileges of roles that are not active in the session are not counted"
+		who += "; privileges of roles count only when the role is active in the session (a default role)"
 	}
 	c.add("account", CheckInfo, who, "")
 	grant := func(priv, on string) string {

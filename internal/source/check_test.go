@@ -385,3 +385,104 @@ func TestCheckVersionAndFlavor(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckSettings judges variable sets of servers the tests cannot start
+// (MySQL releases, older MariaDB): the values are what those servers report
+// in SHOW GLOBAL VARIABLES.
+func TestCheckSettings(t *testing.T) {
+	mysql80 := map[string]string{
+		"version": "8.0.36", "version_comment": "MySQL Community Server - GPL", "log_bin": "ON", "server_id": "1",
+		"binlog_format": "ROW", "binlog_row_image": "FULL", "binlog_row_metadata": "MINIMAL",
+		"binlog_expire_logs_seconds": "2592000", "expire_logs_days": "0", "binlog_expire_auto_purge": "ON",
+		"gtid_mode": "OFF", "enforce_gtid_consistency": "OFF", "binlog_checksum": "CRC32",
+	}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i+1] == "-" {
+				delete(m, kv[i])
+			} else {
+				m[kv[i]] = kv[i+1]
+			}
+		}
+		return m
+	}
+	mysql57 := with(mysql80, "version", "5.7.44-log", "binlog_row_metadata", "-", "binlog_expire_logs_seconds", "-",
+		"binlog_expire_auto_purge", "-", "expire_logs_days", "3")
+	mariadb104 := map[string]string{
+		"version": "10.4.32-MariaDB", "version_comment": "mariadb.org binary distribution", "log_bin": "ON", "server_id": "7",
+		"binlog_format": "MIXED", "binlog_row_image": "FULL", "expire_logs_days": "10", "gtid_binlog_pos": "0-7-100,1-7-5",
+		"gtid_strict_mode": "OFF", "binlog_checksum": "NONE",
+	}
+	type want struct {
+		item   string
+		status CheckStatus
+		detail string
+		fix    string
+	}
+	cases := []struct {
+		name   string
+		vars   map[string]string
+		flavor string
+		failed bool
+		want   []want
+	}{
+		{"mysql 8.0 defaults", mysql80, "mysql", false, []want{
+			{"server", CheckOK, "MySQL 8.0.36", ""},
+			{"binlog retention", CheckOK, "binlog_expire_logs_seconds=2592000: binary logs are kept 30 days", ""},
+			{"binlog_row_metadata", CheckWarn, "binlog_row_metadata is MINIMAL", "SET GLOBAL binlog_row_metadata='FULL';"},
+			{"gtid_mode", CheckWarn, "gtid_mode is OFF: bintap falls back to file:position", "SET GLOBAL gtid_mode=ON;\nand in my.cnf under [mysqld], to keep it after a restart:\n  gtid_mode=ON\n  enforce_gtid_consistency=ON"},
+			{"enforce_gtid_consistency", CheckWarn, "enforce_gtid_consistency is OFF", "SET GLOBAL enforce_gtid_consistency=ON;"},
+		}},
+		{"mysql 8.0 with gtid", with(mysql80, "gtid_mode", "ON", "enforce_gtid_consistency", "ON"), "mysql", false, []want{
+			{"gtid_mode", CheckOK, "gtid_mode is ON", ""},
+			{"enforce_gtid_consistency", CheckOK, "enforce_gtid_consistency is ON", ""},
+		}},
+		{"mysql 8.0 days when seconds are 0", with(mysql80, "binlog_expire_logs_seconds", "0", "expire_logs_days", "2"), "mysql", false, []want{
+			{"binlog retention", CheckWarn, "expire_logs_days=2: binary logs are purged after 2 days", "SET GLOBAL binlog_expire_logs_seconds=604800;"},
+		}},
+		{"mysql 8.4 never purged", with(mysql80, "version", "8.4.3", "expire_logs_days", "-", "binlog_expire_logs_seconds", "0"), "mysql", false, []want{
+			{"binlog retention", CheckWarn, "binlog_expire_logs_seconds=0: binary logs are never purged", "  binlog_expire_logs_seconds=604800"},
+		}},
+		{"mysql auto purge off", with(mysql80, "binlog_expire_auto_purge", "OFF"), "mysql", false, []want{
+			{"binlog retention", CheckWarn, "binlog_expire_auto_purge is OFF", "SET GLOBAL binlog_expire_auto_purge=ON;"},
+		}},
+		{"mysql 5.7", mysql57, "mysql", false, []want{
+			{"binlog_row_metadata", CheckInfo, "this server has no binlog_row_metadata", ""},
+			{"binlog retention", CheckWarn, "expire_logs_days=3: binary logs are purged after 3 days", "SET GLOBAL expire_logs_days=7;\nand in my.cnf under [mysqld], to keep it after a restart:\n  expire_logs_days=7"},
+		}},
+		{"mysql server id 0", with(mysql80, "server_id", "0", "log_bin", "OFF"), "mysql", true, []want{
+			{"server_id", CheckFail, "server_id is 0", "SET GLOBAL server_id=1;"},
+			{"log_bin", CheckFail, "the binary log is off (log_bin=OFF)", "  log_bin=mysql-bin\n  server_id=1"},
+		}},
+		{"mariadb 10.4", mariadb104, "mariadb", true, []want{
+			{"binlog_format", CheckFail, "binlog_format is MIXED", "SET GLOBAL binlog_format='ROW';"},
+			{"binlog retention", CheckOK, "expire_logs_days=10: binary logs are kept 10 days", ""},
+			{"binlog_row_metadata", CheckInfo, "no binlog_row_metadata", ""},
+			{"gtid", CheckInfo, "current binlog GTID position 0-7-100,1-7-5", ""},
+			{"gtid_strict_mode", CheckInfo, "gtid_strict_mode is OFF", "SET GLOBAL gtid_strict_mode=ON;"},
+			{"binlog_checksum", CheckInfo, "binlog_checksum is NONE", ""},
+		}},
+		{"old mariadb", with(mariadb104, "version", "10.1.48-MariaDB"), "mariadb", true, []want{
+			{"server", CheckWarn, "older than the ones bintap is tested with", "upgrade"},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &checkRun{rep: &Report{}, vars: tc.vars}
+			c.checkSettings()
+			if c.rep.Flavor != tc.flavor {
+				t.Errorf("flavor %q, want %q", c.rep.Flavor, tc.flavor)
+			}
+			if c.rep.Failed() != tc.failed {
+				t.Errorf("Failed() = %v, want %v", c.rep.Failed(), tc.failed)
+			}
+			for _, w := range tc.want {
+				checkWant(t, c.rep, w.item, w.status, w.detail, w.fix)
+			}
+		})
+	}
+}
