@@ -334,7 +334,7 @@ func appendInet6(dst []byte, b *[16]byte) []byte {
 			return appendInet4(dst, b[12:])
 		}
 	}
-	// The longest run of zero words (at least two; the first of equals) becomes "::".
+	// The longest run of zero words (even a single one; the first of equals) becomes "::".
 	gapPos, gapLen := -1, 0
 	for i := 0; i < 8; {
 		if w[i] != 0 {
@@ -368,7 +368,7 @@ func appendInet6(dst []byte, b *[16]byte) []byte {
 }
 
 // inet6MinGap is the shortest run of zero words that INET6 compresses.
-const inet6MinGap = 2
+const inet6MinGap = 1
 
 func appendHex16(dst []byte, v uint16) []byte {
 	started := false

@@ -118,6 +118,10 @@ func appendWKBGeometry(dst, wkb []byte, depth int) ([]byte, int, error) {
 		if n, ok = r.u32(); !ok {
 			break
 		}
+		if n == 0 {
+			dst = append(dst[:len(dst)-1], " EMPTY"...)
+			return dst, r.pos, nil
+		}
 		for i := uint32(0); i < n; i++ {
 			if i > 0 {
 				dst = append(dst, ',')

@@ -67,6 +67,7 @@ func TableFromMetadata(tm *replication.TableMapEvent) *change.Table {
 			c.SQLType = "bit(" + strconv.Itoa(c.Length) + ")"
 		case mysql.MYSQL_TYPE_YEAR:
 			c.Type = "year"
+			c.Unsigned = false // numeric in the signedness bitmap, but has no sign
 		case mysql.MYSQL_TYPE_DATE, mysql.MYSQL_TYPE_NEWDATE:
 			c.Type = "date"
 		case mysql.MYSQL_TYPE_TIME, mysql.MYSQL_TYPE_TIME2:
@@ -87,9 +88,15 @@ func TableFromMetadata(tm *replication.TableMapEvent) *change.Table {
 			case mysql.MYSQL_TYPE_ENUM:
 				c.Type = "enum"
 				c.Members = utf8Members(enums[i], esCollations, i)
+				if coll, ok := esCollations[i]; ok {
+					c.Charset = CharsetOfCollation(coll)
+				}
 			case mysql.MYSQL_TYPE_SET:
 				c.Type = "set"
 				c.Members = utf8Members(sets[i], esCollations, i)
+				if coll, ok := esCollations[i]; ok {
+					c.Charset = CharsetOfCollation(coll)
+				}
 			default:
 				c.Type = "char"
 				if c.Charset == "binary" {
