@@ -193,7 +193,8 @@ func tokenize(sql string) []token {
 	return toks
 }
 
-// unquoteString resolves a SQL string literal ('it''s', "a\"b").
+// unquoteString resolves a SQL string literal: doubled quotes and backslash
+// escapes.
 func unquoteString(lit string) string {
 	if len(lit) < 2 {
 		return lit

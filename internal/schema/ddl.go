@@ -1,0 +1,420 @@
+package schema
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bintap/bintap/internal/change"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+)
+
+// ApplyDDL applies the statement of a QUERY event to the history. at and gtid
+// tag any version it creates. It returns the tables that got a new version
+// (created, altered, renamed to; dropped tables are not returned).
+//
+// Statements that are not DDL on a table or database (BEGIN, COMMIT, GRANT,
+// CREATE VIEW, SET, ...) and TRUNCATE are ignored. When DDL on a table cannot
+// be parsed or applied, the table is marked unknown (IsUnknown) and the error
+// returned wraps ErrInvalidated; ApplyDDL never panics.
+func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected []*change.Table, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("apply DDL %.80q: internal error: %v", sql, r)
+		}
+	}()
+	p := prepare(sql)
+	switch p.kind {
+	case kindNone, kindTruncate:
+		return nil, nil
+	case kindCreateTable, kindDropTable:
+		if p.temporary {
+			return nil, nil // temporary tables never appear in row events
+		}
+	}
+	keys := make([]key, 0, len(p.tables))
+	for _, tn := range p.tables {
+		keys = append(keys, qualify(defaultSchema, tn))
+	}
+	if p.kind == kindCreateTable && len(keys) > 1 {
+		keys = keys[:1] // the LIKE source stays as it is
+	}
+	fail := func(cause error) ([]*change.Table, error) {
+		for _, k := range keys {
+			h.invalidate(k, at, gtid, cause.Error())
+		}
+		names := make([]string, len(keys))
+		for i, k := range keys {
+			names[i] = k.schema + "." + k.name
+		}
+		return nil, fmt.Errorf("apply DDL on %s: %w: %w", strings.Join(names, ", "), ErrInvalidated, cause)
+	}
+	if p.sysVersioning {
+		return fail(ErrSystemVersioning)
+	}
+	node, perr := parseOne(p.sql)
+	if perr != nil {
+		switch p.kind {
+		case kindCreateDB, kindAlterDB, kindDropDB:
+			return nil, fmt.Errorf("apply DDL %.80q: %w", sql, perr)
+		}
+		return fail(fmt.Errorf("cannot parse %.200q: %w", sql, perr))
+	}
+	switch stmt := node.(type) {
+	case *ast.CreateTableStmt:
+		t, err := h.applyCreate(defaultSchema, stmt, p, gtid, at)
+		if err != nil {
+			return fail(err)
+		}
+		if t != nil {
+			affected = append(affected, t)
+		}
+		return affected, nil
+	case *ast.AlterTableStmt:
+		k := qualifyName(defaultSchema, stmt.Table)
+		keys = []key{k}
+		t, renamedTo, err := h.applyAlter(defaultSchema, stmt, p, gtid, at)
+		if err != nil {
+			if renamedTo != (key{}) {
+				keys = append(keys, renamedTo)
+			}
+			return fail(err)
+		}
+		if t != nil {
+			affected = append(affected, t)
+		}
+		return affected, nil
+	case *ast.RenameTableStmt:
+		for _, tt := range stmt.TableToTables {
+			from, to := qualifyName(defaultSchema, tt.OldTable), qualifyName(defaultSchema, tt.NewTable)
+			if t := h.rename(from, to, gtid, at); t != nil {
+				affected = append(affected, t)
+			}
+		}
+		return affected, nil
+	case *ast.DropTableStmt:
+		if stmt.IsView {
+			return nil, nil
+		}
+		for _, tn := range stmt.Tables {
+			h.drop(qualifyName(defaultSchema, tn), at, gtid)
+		}
+		return nil, nil
+	case *ast.CreateDatabaseStmt:
+		h.setDB(stmt.Name.O, dbRecord{At: at, Charset: dbOptionCharset(p, h.serverCharsetOrDefault())})
+		return nil, nil
+	case *ast.AlterDatabaseStmt:
+		name := stmt.Name.O
+		if stmt.AlterDefaultDatabase || name == "" {
+			name = defaultSchema
+		}
+		if p.charset != "" || p.collate != "" {
+			h.setDB(name, dbRecord{At: at, Charset: dbOptionCharset(p, h.dbCharset(name))})
+		}
+		return nil, nil
+	case *ast.DropDatabaseStmt:
+		db := stmt.Name.O
+		for k := range h.tables {
+			if k.schema == db {
+				h.drop(k, at, gtid)
+			}
+		}
+		if h.dbs[db] != nil {
+			h.setDB(db, dbRecord{At: at, Dropped: true})
+		}
+		return nil, nil
+	}
+	return nil, nil
+}
+
+func (h *History) serverCharsetOrDefault() string {
+	if h.serverCharset != "" {
+		return h.serverCharset
+	}
+	return DefaultCharset
+}
+
+func dbOptionCharset(p *prepared, fallback string) string {
+	return tableCharset(p.charset, p.collate, fallback)
+}
+
+func qualify(defaultSchema string, tn tableName) key {
+	if tn.schema == "" {
+		return key{defaultSchema, tn.name}
+	}
+	return key{tn.schema, tn.name}
+}
+
+func qualifyName(defaultSchema string, tn *ast.TableName) key {
+	s := tn.Schema.O
+	if s == "" {
+		s = defaultSchema
+	}
+	return key{s, tn.Name.O}
+}
+
+func (h *History) applyCreate(defaultSchema string, stmt *ast.CreateTableStmt, p *prepared, gtid string, at Mark) (*change.Table, error) {
+	k := qualifyName(defaultSchema, stmt.Table)
+	cur, _ := h.current(k)
+	if stmt.IfNotExists && cur != nil {
+		return nil, nil
+	}
+	if stmt.ReferTable != nil {
+		src := qualifyName(defaultSchema, stmt.ReferTable)
+		st, scs := h.current(src)
+		if st == nil {
+			return nil, fmt.Errorf("CREATE TABLE %s.%s LIKE %s.%s: source table definition unknown", k.schema, k.name, src.schema, src.name)
+		}
+		return h.define(k, cloneTable(st), scs, gtid, at, cur), nil
+	}
+	if stmt.Select != nil || p.hasSelect {
+		return nil, fmt.Errorf("CREATE TABLE %s.%s ... SELECT: column types come from the query", k.schema, k.name)
+	}
+	cs := tableCharset(p.charset, p.collate, h.dbCharset(k.schema))
+	t, err := buildTable(defaultSchema, stmt, p, cs)
+	if err != nil {
+		return nil, err
+	}
+	return h.define(k, t, cs, gtid, at, cur), nil
+}
+
+// rename moves a table's definition to a new name; the new name continues
+// the version numbering.
+func (h *History) rename(from, to key, gtid string, at Mark) *change.Table {
+	if h.last(from) == nil {
+		return nil // never seen: nothing to move
+	}
+	t, cs := h.current(from)
+	if t == nil {
+		if r := h.last(from); r.State == stateUnknown {
+			h.invalidate(to, at, gtid, "renamed from "+from.schema+"."+from.name+", whose definition is unknown")
+		}
+		h.drop(from, at, gtid)
+		return nil
+	}
+	nt := cloneTable(t)
+	nt.Schema, nt.Name = to.schema, to.name
+	nt.Version = max(h.maxVersion(from), h.maxVersion(to)) + 1
+	nt.GTID = gtid
+	h.drop(from, at, gtid)
+	h.add(to, record{At: at, GTID: gtid, Table: nt, Charset: cs})
+	return nt
+}
+
+// alterState is a table being altered: columns, primary key by column name,
+// default charset.
+type alterState struct {
+	t    *change.Table
+	pk   []string
+	cs   string
+	conv string // CONVERT TO CHARACTER SET target
+}
+
+func (a *alterState) find(name string) int { return columnIndex(a.t, name) }
+
+func (a *alterState) place(c change.Column, pos *ast.ColumnPosition, replace int) error {
+	cols := a.t.Columns
+	if replace >= 0 {
+		if pos == nil || pos.Tp == ast.ColumnPositionNone {
+			cols[replace] = c
+			return nil
+		}
+		cols = slices.Delete(cols, replace, replace+1)
+	}
+	idx := len(cols)
+	if pos != nil {
+		switch pos.Tp {
+		case ast.ColumnPositionFirst:
+			idx = 0
+		case ast.ColumnPositionAfter:
+			a.t.Columns = cols
+			i := a.find(pos.RelativeColumn.Name.O)
+			if i < 0 {
+				return fmt.Errorf("AFTER %s: no such column", pos.RelativeColumn.Name.O)
+			}
+			idx = i + 1
+		}
+	}
+	a.t.Columns = slices.Insert(cols, idx, c)
+	return nil
+}
+
+func (a *alterState) renamePK(old, new string) {
+	for i, n := range a.pk {
+		if strings.EqualFold(n, old) {
+			a.pk[i] = new
+		}
+	}
+}
+
+// applyAlter applies ALTER TABLE. It returns the new version (nil when the
+// definition did not change) and, for RENAME TO, the new name.
+func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *prepared, gtid string, at Mark) (*change.Table, key, error) {
+	k := qualifyName(defaultSchema, stmt.Table)
+	cur, cs := h.current(k)
+	if cur == nil {
+		return nil, key{}, fmt.Errorf("ALTER TABLE %s.%s: table definition unknown", k.schema, k.name)
+	}
+	a := &alterState{t: cloneTable(cur), cs: cs}
+	for _, i := range cur.PrimaryKey {
+		a.pk = append(a.pk, cur.Columns[i].Name)
+	}
+	// Table options first: new columns take the new default charset.
+	if p.convertCharset != "" || p.convertCollate != "" {
+		a.conv = tableCharset(p.convertCharset, p.convertCollate, a.cs)
+		a.cs = a.conv
+		for i := range a.t.Columns {
+			convertColumn(&a.t.Columns[i], a.conv)
+		}
+	}
+	if p.charset != "" || p.collate != "" {
+		a.cs = tableCharset(p.charset, p.collate, a.cs)
+	}
+	var renameTo *key
+	for _, spec := range stmt.Specs {
+		switch spec.Tp {
+		case ast.AlterTableAddColumns:
+			for _, def := range spec.NewColumns {
+				if a.find(def.Name.Name.O) >= 0 {
+					if spec.IfNotExists {
+						continue
+					}
+					return nil, key{}, fmt.Errorf("ADD COLUMN %s: column exists", def.Name.Name.O)
+				}
+				c, isPK := buildColumn(def, p.cols[strings.ToLower(def.Name.Name.O)], a.cs)
+				if err := a.place(c, spec.Position, -1); err != nil {
+					return nil, key{}, err
+				}
+				if isPK {
+					a.pk = []string{c.Name}
+				}
+			}
+		case ast.AlterTableDropColumn:
+			name := spec.OldColumnName.Name.O
+			i := a.find(name)
+			if i < 0 {
+				if spec.IfExists {
+					continue
+				}
+				return nil, key{}, fmt.Errorf("DROP COLUMN %s: no such column", name)
+			}
+			a.t.Columns = slices.Delete(a.t.Columns, i, i+1)
+			a.pk = slices.DeleteFunc(a.pk, func(n string) bool { return strings.EqualFold(n, name) })
+		case ast.AlterTableModifyColumn, ast.AlterTableChangeColumn:
+			def := spec.NewColumns[0]
+			old := def.Name.Name.O
+			if spec.Tp == ast.AlterTableChangeColumn {
+				old = spec.OldColumnName.Name.O
+			}
+			i := a.find(old)
+			if i < 0 {
+				if spec.IfExists {
+					continue
+				}
+				return nil, key{}, fmt.Errorf("%s COLUMN %s: no such column", map[bool]string{true: "CHANGE", false: "MODIFY"}[spec.Tp == ast.AlterTableChangeColumn], old)
+			}
+			c, isPK := buildColumn(def, p.cols[strings.ToLower(def.Name.Name.O)], a.cs)
+			a.renamePK(old, c.Name)
+			if err := a.place(c, spec.Position, i); err != nil {
+				return nil, key{}, err
+			}
+			if isPK {
+				a.pk = []string{c.Name}
+			}
+		case ast.AlterTableRenameColumn:
+			old, nw := spec.OldColumnName.Name.O, spec.NewColumnName.Name.O
+			i := a.find(old)
+			if i < 0 {
+				return nil, key{}, fmt.Errorf("RENAME COLUMN %s: no such column", old)
+			}
+			a.t.Columns[i].Name = nw
+			a.renamePK(old, nw)
+		case ast.AlterTableAddConstraint:
+			c := spec.Constraint
+			switch c.Tp {
+			case ast.ConstraintPrimaryKey:
+				a.pk = a.pk[:0]
+				for _, kp := range c.Keys {
+					if kp.Column == nil {
+						return nil, key{}, fmt.Errorf("ADD PRIMARY KEY on an expression")
+					}
+					a.pk = append(a.pk, kp.Column.Name.O)
+				}
+			case ast.ConstraintCheck:
+				markJSONCheck(a.t, c.Expr)
+			}
+		case ast.AlterTableDropPrimaryKey:
+			a.pk = nil
+		case ast.AlterTableRenameTable:
+			nk := qualifyName(k.schema, spec.NewTable)
+			renameTo = &nk
+		}
+	}
+	a.t.PrimaryKey = nil
+	var pk []int
+	for _, n := range a.pk {
+		i := a.find(n)
+		if i < 0 {
+			return nil, key{}, fmt.Errorf("primary key column %s does not exist", n)
+		}
+		pk = append(pk, i)
+	}
+	setPrimaryKey(a.t, pk)
+	if renameTo != nil && *renameTo != k {
+		a.t.Schema, a.t.Name = renameTo.schema, renameTo.name
+		a.t.Version = max(h.maxVersion(k), h.maxVersion(*renameTo)) + 1
+		a.t.GTID = gtid
+		h.drop(k, at, gtid)
+		h.add(*renameTo, record{At: at, GTID: gtid, Table: a.t, Charset: a.cs})
+		return a.t, *renameTo, nil
+	}
+	t := h.define(k, a.t, a.cs, gtid, at, cur)
+	if t == cur {
+		return nil, key{}, nil
+	}
+	return t, key{}, nil
+}
+
+var textSizes = []struct {
+	text, blob string
+	bytes      int
+}{
+	{"tinytext", "tinyblob", 255}, {"text", "blob", 65535}, {"mediumtext", "mediumblob", 16777215}, {"longtext", "longblob", 1<<32 - 1},
+}
+
+// convertColumn applies CONVERT TO CHARACTER SET cs to one column: character
+// columns take cs, and TEXT types grow so that they still hold as many
+// characters (as the server does).
+func convertColumn(c *change.Column, cs string) {
+	if !isCharType(c.Type) {
+		return
+	}
+	old := c.Charset
+	for i, s := range textSizes {
+		if c.Type != s.text {
+			continue
+		}
+		chars := s.bytes / mbMaxLen(old)
+		for j := i; j < len(textSizes); j++ {
+			if chars*mbMaxLen(cs) <= textSizes[j].bytes || j == len(textSizes)-1 {
+				c.Type = textSizes[j].text
+				break
+			}
+		}
+		c.SQLType = c.Type
+	}
+	c.Charset = cs
+	if cs == "binary" {
+		switch c.Type {
+		case "char":
+			c.Type, c.SQLType = "binary", fmt.Sprintf("binary(%d)", c.Length)
+		case "varchar":
+			c.Type, c.SQLType = "varbinary", fmt.Sprintf("varbinary(%d)", c.Length)
+		case "tinytext", "text", "mediumtext", "longtext":
+			c.Type = strings.TrimSuffix(c.Type, "text") + "blob"
+			c.SQLType = c.Type
+		}
+	}
+}
