@@ -106,10 +106,10 @@ func IsCompressed(t replication.EventType) bool {
 type imageKind uint8
 
 const (
-	imagesAfter  imageKind = iota + 1 // write
-	imagesBefore                      // delete
-	imagesBoth                        // update
-	imagesPartial                     // MySQL PARTIAL_UPDATE_ROWS
+	imagesAfter   imageKind = iota + 1 // write
+	imagesBefore                       // delete
+	imagesBoth                         // update
+	imagesPartial                      // MySQL PARTIAL_UPDATE_ROWS
 )
 
 func imagesOf(t replication.EventType) (imageKind, error) {

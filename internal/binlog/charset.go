@@ -20,7 +20,7 @@ import (
 // converter turns column bytes in one character set into UTF-8. A nil
 // converter means the bytes are UTF-8 already.
 type converter struct {
-	table *byteTable         // single-byte character sets
+	table *byteTable            // single-byte character sets
 	dec   transform.Transformer // multi-byte ones; owned by one TableDecoder
 }
 
