@@ -404,6 +404,7 @@ func convertColumn(c *change.Column, cs string) {
 			}
 		}
 		c.SQLType = c.Type
+		break
 	}
 	c.Charset = cs
 	if cs == "binary" {
