@@ -31,7 +31,6 @@ type TableDecoder struct {
 	before   []change.Value
 	after    []change.Value
 	arena    []byte
-	scratch  []byte // JSON partial updates
 	tableErr string
 }
 
