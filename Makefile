@@ -1,0 +1,35 @@
+# bintap: make build | make test | make bench | make demo
+GO ?= go
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: build test bench demo setup vet clean
+
+build:
+	$(GO) build -o bin/bintap ./cmd/bintap
+
+# setup installs what the tests and the demo need when it is missing.
+setup:
+	@missing=""; \
+	[ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || missing="$$missing mariadb-server"; \
+	command -v mariadb-binlog >/dev/null 2>&1 || missing="$$missing mariadb-client"; \
+	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@command -v $(GO) >/dev/null 2>&1 || { echo "Go is required (https://go.dev/doc/install)"; exit 1; }
+
+vet:
+	$(GO) vet ./...
+
+test: setup vet
+	$(GO) test -count=1 -timeout 40m ./...
+
+bench: setup build
+	$(GO) run ./cmd/bintap-bench -bintap bin/bintap $(BENCHFLAGS)
+
+demo: setup build
+	$(GO) run ./cmd/bintap-demo -bintap bin/bintap
+
+clean:
+	rm -rf bin bintap-state

@@ -1,0 +1,266 @@
+// Command bintap turns the binary log of MySQL and MariaDB into an exact,
+// ordered, resumable stream of row changes.
+//
+// This file is wiring only: it parses flags, calls into internal/, and maps
+// errors to exit codes (0 ok, 1 failure, 2 bad usage).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bintap/bintap/internal/config"
+	"github.com/bintap/bintap/internal/format"
+	"github.com/bintap/bintap/internal/pipeline"
+	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/schema"
+	"github.com/bintap/bintap/internal/sink/file"
+	"github.com/bintap/bintap/internal/sink/stdout"
+	"github.com/bintap/bintap/internal/source"
+)
+
+const version = "0.1.0"
+
+const usage = `bintap turns the MySQL/MariaDB binary log into exact, ordered, resumable change events.
+
+Usage:
+  bintap stream --source mysql://USER:PASS@HOST:PORT [flags]   stream changes (bintap stream --help)
+  bintap check  --source mysql://USER:PASS@HOST:PORT           check that a server is ready for CDC
+  bintap version
+
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, out, errOut io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(errOut, usage)
+		return 2
+	}
+	switch args[0] {
+	case "stream":
+		return runStream(args[1:], out, errOut)
+	case "check":
+		return runCheck(args[1:], out, errOut)
+	case "version", "--version":
+		fmt.Fprintln(out, "bintap", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(out, usage)
+		return 0
+	}
+	fmt.Fprintf(errOut, "bintap: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func runStream(args []string, out, errOut io.Writer) int {
+	cfg, err := config.Load("stream", args, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(out, config.Usage("stream"))
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(errOut, "bintap stream: %v\n", err)
+		return 2
+	}
+	log := newLogger(errOut, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := stream(ctx, cfg, out, log); err != nil {
+		log.Error("bintap stream stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	unlock, err := lockDir(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if cfg.Reset {
+		if err := position.Remove(cfg.StateDir); err != nil {
+			return err
+		}
+		if err := os.Remove(filepath.Join(cfg.StateDir, schema.FileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		log.Info("checkpoint and schema history discarded (--reset)")
+	}
+	hist, err := schema.Open(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	ckpt, err := position.Load(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	src, err := source.Open(ctx, cfg, hist, log)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	var start source.Start
+	if ckpt != nil {
+		if ckpt.Flavor != "" && ckpt.Flavor != src.Flavor() {
+			return fmt.Errorf("the checkpoint in %s was written for a %s server but the source is %s: use another --state-dir or --reset", cfg.StateDir, ckpt.Flavor, src.Flavor())
+		}
+		start = source.Start{File: ckpt.File, Pos: ckpt.Pos, Skip: ckpt.Skip, GTID: ckpt.GTID, GTIDState: ckpt.GTIDState}
+		hist.Rewind(schema.Mark{File: ckpt.File, Pos: ckpt.Pos})
+		log.Info("resuming from checkpoint", "position", ckpt.String(), "flavor", src.Flavor())
+	} else {
+		sp, _ := config.ParseStart(cfg.Start)
+		if start, err = src.Resolve(ctx, sp); err != nil {
+			return err
+		}
+		log.Info("no checkpoint; starting", "start", cfg.Start, "file", start.File, "pos", start.Pos, "gtid", start.GTIDSet, "flavor", src.Flavor())
+	}
+
+	outputs, err := openOutputs(cfg, out)
+	if err != nil {
+		return err
+	}
+	p := &pipeline.Pipeline{Outputs: outputs, StateDir: cfg.StateDir, Interval: cfg.CheckpointInterval, Log: log}
+	free := source.NewBatches(8)
+	batches := make(chan *source.Batch, 6)
+	streamCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		stats pipeline.Stats
+		err   error
+	}
+	done := make(chan result, 1)
+	began := time.Now()
+	go func() {
+		stats, err := p.Run(context.Background(), batches, free)
+		if err != nil {
+			cancel()
+			for b := range batches { // let the source finish
+				free <- b
+			}
+		}
+		done <- result{stats, err}
+	}()
+	srcErr := src.Run(streamCtx, start, batches, free)
+	res := <-done
+	var closeErr error
+	for _, o := range outputs {
+		if err := o.Sink.Close(); err != nil && closeErr == nil {
+			closeErr = fmt.Errorf("output %s: %w", o.Name, err)
+		}
+	}
+	elapsed := time.Since(began)
+	log.Info("bintap stream finished", "events", res.stats.Events, "seconds", fmt.Sprintf("%.2f", elapsed.Seconds()),
+		"checkpoint", res.stats.Checkpoint.String())
+	return errors.Join(res.err, srcErr, closeErr)
+}
+
+func openOutputs(cfg *config.Config, out io.Writer) ([]pipeline.Output, error) {
+	var outputs []pipeline.Output
+	for _, o := range cfg.Outputs {
+		enc := format.NewMaxScale(cfg.BinaryFormat, cfg.SendSchema)
+		switch {
+		case o == "-":
+			outputs = append(outputs, pipeline.Output{Name: "stdout", Encoder: enc, Sink: stdout.New(out)})
+		case strings.HasPrefix(o, "file://"):
+			dir := config.FileOutputDir(o)
+			s, err := file.New(dir, cfg.FileMaxBytes)
+			if err != nil {
+				return nil, err
+			}
+			outputs = append(outputs, pipeline.Output{Name: o, Encoder: enc, Sink: s})
+		}
+	}
+	return outputs, nil
+}
+
+// lockDir keeps two bintap processes off one state dir.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("state dir %s is in use by another bintap process", dir)
+	}
+	return func() { f.Close() }, nil
+}
+
+func runCheck(args []string, out, errOut io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	srcURL := fs.String("source", os.Getenv("BINTAP_SOURCE"), "source server URL: mysql://USER:PASS@HOST:PORT")
+	schemas := fs.String("schemas", os.Getenv("BINTAP_SCHEMAS"), "comma-separated databases to capture (default: all)")
+	tables := fs.String("tables", os.Getenv("BINTAP_TABLES"), "comma-separated db.table names to capture (default: all)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *srcURL == "" {
+		fmt.Fprintln(errOut, "bintap check: --source is required: mysql://USER:PASSWORD@HOST:PORT")
+		return 2
+	}
+	src, err := config.ParseSource(*srcURL)
+	if err != nil {
+		fmt.Fprintf(errOut, "bintap check: invalid --source: %v\n", err)
+		return 2
+	}
+	db, err := source.OpenDB(src)
+	if err != nil {
+		fmt.Fprintf(errOut, "bintap check: %v\n", err)
+		return 1
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := source.DetectFlavor(ctx, db, "auto"); err != nil {
+		fmt.Fprintf(errOut, "bintap check: %v\n", err)
+		return 1
+	}
+	rep, err := source.Check(ctx, db, source.CheckOptions{Schemas: splitList(*schemas), Tables: splitList(*tables), User: src.User})
+	if err != nil {
+		fmt.Fprintf(errOut, "bintap check: %v\n", err)
+		return 1
+	}
+	rep.Print(out)
+	if rep.Failed() {
+		return 1
+	}
+	return 0
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,122 @@
+// Package pipeline wires a source to its destinations: it encodes the
+// batches the source produces, writes them to every sink in order, and
+// writes the checkpoint once every sink has durably accepted what it covers.
+// Back-pressure comes from the recycled batches: the source waits for an
+// empty batch while the sinks are behind.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/source"
+)
+
+// Sink is a destination of encoded records.
+type Sink interface {
+	// Write takes whole records.
+	Write(p []byte) error
+	// Flush makes everything written so far durable.
+	Flush() error
+	Close() error
+}
+
+// Encoder appends the records of one event to dst.
+type Encoder interface {
+	Append(dst []byte, ev *change.Event) []byte
+}
+
+// Output is one destination with its own encoder.
+type Output struct {
+	Name    string
+	Encoder Encoder
+	Sink    Sink
+}
+
+// Stats are running totals.
+type Stats struct {
+	Events     uint64
+	Batches    uint64
+	Checkpoint position.Checkpoint
+}
+
+// Pipeline consumes batches.
+type Pipeline struct {
+	Outputs  []Output
+	StateDir string
+	Interval time.Duration
+	Log      *slog.Logger
+
+	buf   []byte
+	last  position.Checkpoint
+	dirty bool
+	stats Stats
+}
+
+// Run writes every batch from in to the outputs and returns each batch to
+// free. It checkpoints every Interval and when in is closed, and returns the
+// stats when in is closed or a sink fails.
+func (p *Pipeline) Run(ctx context.Context, in <-chan *source.Batch, free chan<- *source.Batch) (Stats, error) {
+	tick := time.NewTicker(p.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case b, ok := <-in:
+			if !ok {
+				return p.stats, p.checkpoint()
+			}
+			if err := p.write(b); err != nil {
+				return p.stats, err
+			}
+			free <- b
+		case <-tick.C:
+			if err := p.checkpoint(); err != nil {
+				return p.stats, err
+			}
+		}
+	}
+}
+
+func (p *Pipeline) write(b *source.Batch) error {
+	for _, o := range p.Outputs {
+		buf := p.buf[:0]
+		for i := range b.Events {
+			buf = o.Encoder.Append(buf, &b.Events[i])
+		}
+		if len(buf) > 0 {
+			if err := o.Sink.Write(buf); err != nil {
+				return fmt.Errorf("output %s: %w", o.Name, err)
+			}
+		}
+		p.buf = buf
+	}
+	if b.Checkpoint.File != "" {
+		p.last, p.dirty = b.Checkpoint, true
+	}
+	p.stats.Events += uint64(len(b.Events))
+	p.stats.Batches++
+	return nil
+}
+
+// checkpoint flushes every sink and then records the position they cover.
+func (p *Pipeline) checkpoint() error {
+	if !p.dirty {
+		return nil
+	}
+	for _, o := range p.Outputs {
+		if err := o.Sink.Flush(); err != nil {
+			return fmt.Errorf("output %s: flush: %w", o.Name, err)
+		}
+	}
+	if err := p.last.Save(p.StateDir); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	p.dirty = false
+	p.stats.Checkpoint = p.last
+	p.Log.Debug("checkpoint written", "position", p.last.String())
+	return nil
+}

@@ -1,0 +1,82 @@
+package source
+
+import (
+	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/position"
+)
+
+// Batch is a run of consecutive events with the checkpoint that covers them.
+// Batches are recycled: the consumer hands each back through the free channel
+// once it has written it, which bounds memory to the number of batches.
+type Batch struct {
+	Events []change.Event
+	// Checkpoint is the position after the last event of the batch.
+	Checkpoint position.Checkpoint
+	values     []change.Value
+	arena      []byte
+}
+
+// Batch capacity: a batch is sent when either fills.
+const (
+	batchValues = 16384
+	batchArena  = 1 << 20
+	batchEvents = 4096
+)
+
+// NewBatches returns a channel holding n empty batches.
+func NewBatches(n int) chan *Batch {
+	ch := make(chan *Batch, n)
+	for i := 0; i < n; i++ {
+		ch <- &Batch{
+			Events: make([]change.Event, 0, batchEvents),
+			values: make([]change.Value, 0, batchValues),
+			arena:  make([]byte, 0, batchArena),
+		}
+	}
+	return ch
+}
+
+func (b *Batch) reset() {
+	clear(b.Events) // drop references to tables and transactions
+	b.Events = b.Events[:0]
+	b.values = b.values[:0]
+	b.arena = b.arena[:0]
+	b.Checkpoint = position.Checkpoint{}
+}
+
+// room reports whether a row image pair of n values and text bytes fits.
+func (b *Batch) room(nValues, textBytes int) bool {
+	return len(b.Events) < cap(b.Events) && len(b.values)+nValues <= cap(b.values) &&
+		(len(b.arena)+textBytes <= cap(b.arena) || len(b.Events) == 0)
+}
+
+// copyRow appends a copy of row (values and their text) to the batch storage.
+func (b *Batch) copyRow(row []change.Value) []change.Value {
+	if row == nil {
+		return nil
+	}
+	start := len(b.values)
+	b.values = append(b.values, row...)
+	out := b.values[start:len(b.values):len(b.values)]
+	for i := range out {
+		if t := out[i].Text; t != nil {
+			if len(b.arena)+len(t) <= cap(b.arena) {
+				s := len(b.arena)
+				b.arena = append(b.arena, t...)
+				out[i].Text = b.arena[s:len(b.arena):len(b.arena)]
+			} else {
+				// Larger than what is left of the arena (a big BLOB): its own copy.
+				out[i].Text = append([]byte(nil), t...)
+			}
+		}
+	}
+	return out
+}
+
+func textSize(row []change.Value) int {
+	n := 0
+	for i := range row {
+		n += len(row[i].Text)
+	}
+	return n
+}

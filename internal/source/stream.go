@@ -1,0 +1,737 @@
+// Package source owns the connection to the source server: flavor detection,
+// preflight checks, the replication stream, transaction and position
+// tracking, table definitions for row events, and reconnects. It turns the
+// binary log into batches of change.Events, each with the checkpoint that
+// covers it.
+package source
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	_ "github.com/go-sql-driver/mysql" // database/sql driver for metadata queries
+
+	"github.com/bintap/bintap/internal/binlog"
+	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/config"
+	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/schema"
+)
+
+// Start is where a stream begins.
+type Start struct {
+	File string
+	Pos  uint32
+	// Skip row images of the transaction at File:Pos were delivered already.
+	Skip uint64
+	// GTID of the transaction at File:Pos (checked when Skip > 0).
+	GTID string
+	// GTIDSet, when set, starts replication by GTID instead of File:Pos.
+	GTIDSet string
+	// GTIDState is the executed GTID state before the start.
+	GTIDState string
+}
+
+// Stream reads the binary log and produces batches.
+type Stream struct {
+	cfg    *config.Config
+	db     *sql.DB
+	hist   *schema.History
+	log    *slog.Logger
+	filter *config.CaptureFilter
+	flavor string
+
+	// Position of the next event to read.
+	file string
+	pos  uint32
+	// The open transaction, nil between transactions.
+	tx        *change.Tx
+	eventNum  uint64 // row images of tx counted so far
+	skip      uint64 // row images of the transaction at resumeAt to skip
+	skipGTID  string
+	resumeAt  position.Checkpoint
+	failed    error // the error the event handler stopped the session with
+	inPayload bool  // handling the events inside a MySQL TRANSACTION_PAYLOAD
+	gtids     position.GTIDState
+
+	tables map[uint64]*tableState
+
+	end     *Start // stop-at-end target
+	done    bool
+	out     chan<- *Batch
+	free    <-chan *Batch
+	cur     *Batch
+	ctx     context.Context
+	started bool
+}
+
+type tableState struct {
+	schema, name string
+	captured     bool
+	table        *change.Table
+	dec          *binlog.TableDecoder
+	types        string // column types and metadata the decoder was built for
+}
+
+// Open connects to the source's SQL interface and detects the flavor.
+func Open(ctx context.Context, cfg *config.Config, hist *schema.History, log *slog.Logger) (*Stream, error) {
+	db, err := OpenDB(cfg.Source)
+	if err != nil {
+		return nil, err
+	}
+	flavor, err := DetectFlavor(ctx, db, cfg.Flavor)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Stream{cfg: cfg, db: db, hist: hist, log: log, filter: cfg.Filter(), flavor: flavor, tables: map[uint64]*tableState{}}
+	return s, nil
+}
+
+// Flavor is "mariadb" or "mysql".
+func (s *Stream) Flavor() string { return s.flavor }
+
+// Close releases the SQL connection.
+func (s *Stream) Close() error { return s.db.Close() }
+
+// OpenDB opens a database/sql handle on the source.
+func OpenDB(src config.Source) (*sql.DB, error) {
+	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?charset=utf8mb4&parseTime=false&timeout=10s&readTimeout=60s", src.User, src.Password, src.Addr())
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(2)
+	db.SetConnMaxIdleTime(time.Minute)
+	return db, nil
+}
+
+// DetectFlavor returns want unless it is "auto", in which case the server says.
+func DetectFlavor(ctx context.Context, db *sql.DB, want string) (string, error) {
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return "", connectError(err)
+	}
+	if want != "auto" && want != "" {
+		return want, nil
+	}
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		return "mariadb", nil
+	}
+	return "mysql", nil
+}
+
+// connectError turns driver errors into messages that say what to do.
+func connectError(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "Error 1045"):
+		return fmt.Errorf("the source refused the user name or password (check --source): %w", err)
+	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"), strings.Contains(msg, "i/o timeout"):
+		return fmt.Errorf("cannot reach the source server (check host and port in --source, and that the server runs): %w", err)
+	}
+	return fmt.Errorf("query the source: %w", err)
+}
+
+// Resolve turns --start into a concrete start.
+func (s *Stream) Resolve(ctx context.Context, sp config.StartPoint) (Start, error) {
+	switch sp.Kind {
+	case config.StartFilePos:
+		return Start{File: sp.File, Pos: sp.Pos}, nil
+	case config.StartGTID:
+		if _, err := position.NewGTIDState(s.flavor, sp.GTID); err != nil {
+			return Start{}, err
+		}
+		return Start{GTIDSet: sp.GTID, GTIDState: sp.GTID}, nil
+	case config.StartOldest:
+		rows, err := s.db.QueryContext(ctx, "SHOW BINARY LOGS")
+		if err != nil {
+			return Start{}, fmt.Errorf("list binary logs (needs REPLICATION CLIENT or BINLOG MONITOR): %w", err)
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			return Start{}, errors.New("the source has no binary logs: is log_bin on?")
+		}
+		cols, _ := rows.Columns()
+		vals := make([]sql.RawBytes, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return Start{}, err
+		}
+		return Start{File: string(vals[0]), Pos: 4}, nil
+	default:
+		file, pos, err := s.MasterStatus(ctx)
+		if err != nil {
+			return Start{}, err
+		}
+		st := Start{File: file, Pos: pos}
+		st.GTIDState, _ = s.gtidExecuted(ctx)
+		return st, nil
+	}
+}
+
+// MasterStatus is the end of the binary log now.
+func (s *Stream) MasterStatus(ctx context.Context) (string, uint32, error) {
+	rows, err := s.db.QueryContext(ctx, "SHOW MASTER STATUS")
+	if err != nil {
+		return "", 0, fmt.Errorf("read the binlog position (needs REPLICATION CLIENT or BINLOG MONITOR): %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return "", 0, errors.New("SHOW MASTER STATUS returned nothing: binary logging is off on the source (set log_bin; see bintap check)")
+	}
+	cols, _ := rows.Columns()
+	vals := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return "", 0, err
+	}
+	var pos uint32
+	fmt.Sscan(string(vals[1]), &pos)
+	return string(vals[0]), pos, nil
+}
+
+func (s *Stream) gtidExecuted(ctx context.Context) (string, error) {
+	q := "SELECT @@GLOBAL.gtid_executed"
+	if s.flavor == "mariadb" {
+		q = "SELECT @@GLOBAL.gtid_binlog_pos"
+	}
+	var v sql.NullString
+	err := s.db.QueryRowContext(ctx, q).Scan(&v)
+	return strings.ReplaceAll(v.String, "\n", ""), err
+}
+
+// errStop ends a replication session on purpose (stop-at-end reached).
+var errStop = errors.New("stop")
+
+// PermanentError is a fault that retrying cannot fix.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Run streams from start, sending full batches to out and taking empty ones
+// from free, until ctx ends, the stop-at-end target is reached, or a
+// permanent error. Connection faults are retried with backoff, resuming after
+// the last event sent. out is closed when Run returns.
+func (s *Stream) Run(ctx context.Context, start Start, out chan<- *Batch, free <-chan *Batch) error {
+	defer close(out)
+	s.out, s.free, s.ctx = out, free, ctx
+	var err error
+	if s.gtids, err = position.NewGTIDState(s.flavor, start.GTIDState); err != nil {
+		s.log.Warn("ignoring unreadable GTID state", "state", start.GTIDState, "err", err)
+		s.gtids, _ = position.NewGTIDState(s.flavor, "")
+	}
+	s.file, s.pos, s.skip, s.skipGTID = start.File, start.Pos, start.Skip, start.GTID
+	if s.cfg.StopAtEnd {
+		f, p, err := s.MasterStatus(ctx)
+		if err != nil {
+			return err
+		}
+		s.end = &Start{File: f, Pos: p}
+		s.log.Info("will stop at the current end of the binary log", "file", f, "pos", p)
+		if start.GTIDSet == "" && position.Compare(s.file, s.pos, f, p) >= 0 {
+			return s.finish()
+		}
+	}
+	gtidStart := start.GTIDSet
+	backoff := time.Second
+	for {
+		began := time.Now()
+		err := s.session(ctx, gtidStart)
+		if errors.Is(err, errStop) || s.done {
+			return s.finish()
+		}
+		if ctx.Err() != nil {
+			return s.finish()
+		}
+		var perm *PermanentError
+		if errors.As(err, &perm) {
+			s.flush()
+			return err
+		}
+		if gtidStart != "" && s.file != "" {
+			gtidStart = "" // resume by file:pos once the stream told us where it is
+		}
+		if time.Since(began) > time.Minute {
+			backoff = time.Second
+		}
+		s.log.Warn("replication connection lost; reconnecting", "err", err, "retry_in", backoff.String(), "resume_at", s.resumePoint().String())
+		select {
+		case <-ctx.Done():
+			return s.finish()
+		case <-time.After(backoff):
+		}
+		if backoff < 30*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+func (s *Stream) finish() error {
+	s.flush()
+	return nil
+}
+
+// resumePoint is where a new session starts so that nothing sent is repeated:
+// the open transaction's start, skipping the row images already sent.
+func (s *Stream) resumePoint() position.Checkpoint {
+	if s.tx != nil {
+		skip := s.eventNum
+		if s.skip > skip {
+			skip = s.skip
+		}
+		return position.Checkpoint{Flavor: s.flavor, File: s.tx.File, Pos: s.tx.Pos, Skip: skip, GTID: s.tx.GTID, GTIDState: s.gtids.String()}
+	}
+	return position.Checkpoint{Flavor: s.flavor, File: s.file, Pos: s.pos, Skip: s.skip, GTID: s.skipGTID, GTIDState: s.gtids.String()}
+}
+
+func (s *Stream) session(ctx context.Context, gtidStart string) error {
+	src := s.cfg.Source
+	goMySQLLog := slog.New(slog.NewTextHandler(discard{}, nil))
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		goMySQLLog = s.log.With("component", "go-mysql")
+	}
+	cfg := replication.BinlogSyncerConfig{
+		ServerID:                s.cfg.ServerID,
+		Flavor:                  s.flavor,
+		Host:                    src.Host,
+		Port:                    uint16(src.Port),
+		User:                    src.User,
+		Password:                src.Password,
+		Charset:                 "utf8mb4",
+		HeartbeatPeriod:         2 * time.Second,
+		ReadTimeout:             30 * time.Second,
+		DisableRetrySync:        true,
+		Logger:                  goMySQLLog,
+		RowsEventDecodeFunc:     binlog.HeaderOnly,
+		SynchronousEventHandler: handlerFunc(s.handle),
+		DiscardGTIDSet:          true,
+		VerifyChecksum:          true,
+		Localhost:               "bintap",
+	}
+	if s.flavor == "mariadb" {
+		cfg.FillZeroLogPos = true
+	}
+	syncer := replication.NewBinlogSyncer(cfg)
+	defer syncer.Close()
+
+	// A new session restarts the open transaction from its beginning.
+	resume := s.resumePoint()
+	s.tx, s.eventNum = nil, 0
+	s.skip, s.skipGTID = resume.Skip, resume.GTID
+	s.file, s.pos = resume.File, resume.Pos
+	s.resumeAt, s.failed = resume, nil
+	clear(s.tables)
+
+	var streamer *replication.BinlogStreamer
+	var err error
+	if gtidStart != "" {
+		var set mysql.GTIDSet
+		if s.flavor == "mariadb" {
+			set, err = mysql.ParseMariadbGTIDSet(gtidStart)
+		} else {
+			set, err = mysql.ParseMysqlGTIDSet(gtidStart)
+		}
+		if err != nil {
+			return &PermanentError{fmt.Errorf("--start GTID set %q: %w", gtidStart, err)}
+		}
+		s.log.Info("replication starting", "gtid", gtidStart)
+		streamer, err = syncer.StartSyncGTID(set)
+	} else {
+		s.log.Info("replication starting", "file", s.file, "pos", s.pos, "skip", s.skip)
+		streamer, err = syncer.StartSync(mysql.Position{Name: s.file, Pos: s.pos})
+	}
+	if err != nil {
+		return classify(err, resume)
+	}
+	_, err = streamer.GetEvent(ctx) // synchronous handler: returns only on error or ctx end
+	if s.done {
+		return errStop
+	}
+	if s.failed != nil {
+		return s.failed
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return classify(err, resume)
+}
+
+// classify marks server answers that retrying cannot fix as permanent.
+func classify(err error, at position.Checkpoint) error {
+	var myErr *mysql.MyError
+	if errors.As(err, &myErr) {
+		switch myErr.Code {
+		case 1236: // ER_MASTER_FATAL_ERROR_READING_BINLOG
+			return &PermanentError{fmt.Errorf("the source no longer has the binary log at %s (purged or never existed: %s). "+
+				"Changes between the checkpoint and the oldest binlog on the server are lost to replication. "+
+				"Start over with --reset --start oldest (or --start newest), after re-copying the tables you need", at, myErr.Message)}
+		case 1045, 1227, 1044, 1142:
+			return &PermanentError{fmt.Errorf("the source refused replication: %s (the user needs REPLICATION SLAVE and REPLICATION CLIENT; run bintap check)", myErr.Message)}
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "Error 1045") {
+		return &PermanentError{connectError(err)}
+	}
+	return err
+}
+
+type handlerFunc func(*replication.BinlogEvent) error
+
+func (f handlerFunc) HandleEvent(e *replication.BinlogEvent) error { return f(e) }
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// handle processes one event in binlog order.
+func (s *Stream) handle(e *replication.BinlogEvent) error {
+	if s.done {
+		return errStop
+	}
+	if err := s.event(e); err != nil {
+		s.failed = err
+		return err
+	}
+	if e.Header.LogPos > 0 && e.Header.EventType != replication.ROTATE_EVENT {
+		s.pos = e.Header.LogPos
+	}
+	if s.end != nil && s.tx == nil && s.file != "" && position.Compare(s.file, s.pos, s.end.File, s.end.Pos) >= 0 {
+		s.done = true
+		return errStop
+	}
+	return nil
+}
+
+func (s *Stream) eventStart(h *replication.EventHeader) uint32 {
+	if h.LogPos >= h.EventSize {
+		return h.LogPos - h.EventSize
+	}
+	return s.pos
+}
+
+func (s *Stream) event(e *replication.BinlogEvent) error {
+	h := e.Header
+	switch ev := e.Event.(type) {
+	case *replication.RotateEvent:
+		s.file, s.pos = string(ev.NextLogName), uint32(ev.Position)
+	case *replication.MariadbGTIDEvent:
+		g := ev.GTID
+		s.beginTx(&change.Tx{
+			GTID:     fmt.Sprintf("%d-%d-%d", g.DomainID, g.ServerID, g.SequenceNumber),
+			Domain:   g.DomainID,
+			ServerID: g.ServerID,
+			Sequence: g.SequenceNumber,
+		}, h)
+	case *replication.GTIDEvent:
+		tx := &change.Tx{ServerID: h.ServerID, Sequence: uint64(ev.GNO)}
+		if h.EventType == replication.GTID_EVENT || h.EventType == replication.GTID_TAGGED_LOG_EVENT {
+			if set, err := ev.GTIDNext(); err == nil {
+				tx.GTID = set.String()
+			}
+		}
+		s.beginTx(tx, h)
+	case *replication.QueryEvent:
+		return s.query(ev, h)
+	case *replication.XIDEvent:
+		s.commit(h)
+	case *replication.TableMapEvent:
+		return s.tableMap(ev, h)
+	case *replication.RowsEvent:
+		return s.rows(ev, h)
+	case *replication.TransactionPayloadEvent:
+		// The compressed events carry no positions of their own: the
+		// transaction ends where the payload event ends.
+		if h.LogPos > 0 {
+			s.pos = h.LogPos
+		}
+		s.inPayload = true
+		defer func() { s.inPayload = false }()
+		for _, in := range ev.Events {
+			if err := s.event(in); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Stream) beginTx(tx *change.Tx, h *replication.EventHeader) {
+	tx.File = s.file
+	tx.Pos = s.eventStart(h)
+	tx.Timestamp = h.Timestamp
+	if tx.ServerID == 0 {
+		tx.ServerID = h.ServerID
+	}
+	s.tx, s.eventNum = tx, 0
+	// The skip applies to the transaction at the resume point only.
+	if s.skip > 0 {
+		switch {
+		case tx.File != s.resumeAt.File || tx.Pos != s.resumeAt.Pos:
+			s.skip, s.skipGTID = 0, ""
+		case s.skipGTID != "" && tx.GTID != "" && tx.GTID != s.skipGTID:
+			s.log.Warn("the transaction at the checkpoint is not the one checkpointed; replaying it whole (duplicates possible)",
+				"at", s.resumeAt.String(), "want_gtid", s.skipGTID, "found_gtid", tx.GTID)
+			s.skip, s.skipGTID = 0, ""
+		}
+	}
+}
+
+func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) error {
+	q := strings.TrimSpace(string(ev.Query))
+	switch {
+	case strings.EqualFold(q, "BEGIN"):
+		if s.tx == nil { // servers without GTIDs: the transaction starts here
+			s.beginTx(&change.Tx{}, h)
+		}
+		return nil
+	case strings.EqualFold(q, "COMMIT"), strings.EqualFold(q, "ROLLBACK"):
+		s.commit(h)
+		return nil
+	}
+	if s.tx == nil {
+		s.beginTx(&change.Tx{}, h)
+	}
+	mark := schema.Mark{File: s.tx.File, Pos: s.tx.Pos}
+	affected, err := s.hist.ApplyDDL(string(ev.Schema), q, s.tx.GTID, mark)
+	if err != nil {
+		s.log.Warn("could not apply a DDL statement to the schema history; its tables will be reloaded when next used", "sql", truncate(q, 200), "err", err)
+	}
+	if len(affected) > 0 || err != nil {
+		if err := s.hist.Save(); err != nil {
+			return &PermanentError{fmt.Errorf("save schema history: %w", err)}
+		}
+		for _, t := range affected {
+			s.log.Info("table definition changed", "table", t.FullName(), "version", t.Version, "gtid", s.tx.GTID)
+		}
+	}
+	// A DDL statement is a transaction of its own.
+	s.commit(h)
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+func (s *Stream) commit(h *replication.EventHeader) {
+	if s.tx != nil && s.tx.GTID != "" {
+		if err := s.gtids.Add(s.tx.GTID); err != nil {
+			s.log.Debug("GTID not tracked", "gtid", s.tx.GTID, "err", err)
+		}
+	}
+	s.tx, s.eventNum = nil, 0
+	s.skip, s.skipGTID = 0, ""
+	if h.LogPos > 0 && !s.inPayload {
+		s.pos = h.LogPos
+	}
+	if s.cur != nil {
+		s.cur.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: s.file, Pos: s.pos, GTIDState: s.gtids.String()}
+		// Send now when the consumer is idle: low latency when quiet, big
+		// batches when busy.
+		if len(s.out) == 0 {
+			s.flush()
+		}
+	}
+}
+
+func (s *Stream) tableMap(tm *replication.TableMapEvent, h *replication.EventHeader) error {
+	db, name := string(tm.Schema), string(tm.Table)
+	types := string(tm.ColumnType) + fmt.Sprint(tm.ColumnMeta)
+	if st, ok := s.tables[tm.TableID]; ok && st.schema == db && st.name == name && st.types == types {
+		if !st.captured {
+			return nil
+		}
+		if cur := s.hist.Get(db, name); cur == st.table {
+			return nil
+		}
+	}
+	st := &tableState{schema: db, name: name, captured: s.filter.Captured(db, name), types: types}
+	s.tables[tm.TableID] = st
+	if !st.captured {
+		return nil
+	}
+	t, err := s.resolveTable(tm, h)
+	if err != nil {
+		return &PermanentError{err}
+	}
+	dec, err := binlog.NewTableDecoder(tm, t, binlog.Options{TimeZone: s.cfg.TimeZone})
+	if err != nil {
+		return &PermanentError{fmt.Errorf("table %s: %w", t.FullName(), err)}
+	}
+	st.table, st.dec = t, dec
+	return nil
+}
+
+// resolveTable finds the definition of the table a TABLE_MAP event names:
+// the schema history first, then the live server, then the binlog's own
+// metadata; otherwise it stops with an error rather than drop rows.
+func (s *Stream) resolveTable(tm *replication.TableMapEvent, h *replication.EventHeader) (*change.Table, error) {
+	db, name := string(tm.Schema), string(tm.Table)
+	var reasons []string
+	if t := s.hist.Get(db, name); t != nil && !s.hist.IsUnknown(db, name) {
+		err := binlog.CheckTable(tm, t)
+		if err == nil {
+			err = namesAgree(tm, t)
+		}
+		if err == nil {
+			return t, nil
+		}
+		reasons = append(reasons, "schema history: "+err.Error())
+	}
+	mark := schema.Mark{File: s.file, Pos: s.eventStart(h)}
+	if s.tx != nil {
+		mark = schema.Mark{File: s.tx.File, Pos: s.tx.Pos}
+	}
+	gtid := ""
+	if s.tx != nil {
+		gtid = s.tx.GTID
+	}
+	live, err := s.loadLive(db, name)
+	if err == nil {
+		err = binlog.CheckTable(tm, live)
+		if err == nil {
+			err = namesAgree(tm, live)
+		}
+		if err == nil {
+			live.GTID = gtid
+			t := s.hist.Define(live, mark)
+			if err := s.hist.Save(); err != nil {
+				return nil, fmt.Errorf("save schema history: %w", err)
+			}
+			s.log.Info("loaded table definition from the source", "table", t.FullName(), "version", t.Version)
+			return t, nil
+		}
+		reasons = append(reasons, "live definition: "+err.Error())
+	} else {
+		reasons = append(reasons, "live definition: "+err.Error())
+	}
+	if t := binlog.TableFromMetadata(tm); t != nil {
+		t.GTID = gtid
+		t = s.hist.Define(t, mark)
+		if err := s.hist.Save(); err != nil {
+			return nil, fmt.Errorf("save schema history: %w", err)
+		}
+		s.log.Warn("using the binlog's own column metadata for a table", "table", t.FullName(), "why", strings.Join(reasons, "; "))
+		return t, nil
+	}
+	return nil, fmt.Errorf("rows of table %s.%s at %s:%d cannot be decoded: its definition at that point of the binlog is unknown (%s). "+
+		"bintap will not drop them. Start from a position after the table's last ALTER (--reset --start newest), "+
+		"or set binlog_row_metadata=FULL on the source so the binlog carries column names",
+		db, name, mark.File, mark.Pos, strings.Join(reasons, "; "))
+}
+
+// namesAgree compares column names when the binlog carries them.
+func namesAgree(tm *replication.TableMapEvent, t *change.Table) error {
+	if len(tm.ColumnName) == 0 {
+		return nil
+	}
+	for i, n := range tm.ColumnName {
+		if i < len(t.Columns) && !strings.EqualFold(string(n), t.Columns[i].Name) {
+			return fmt.Errorf("column %d is %q in the binlog but %q in the definition", i+1, n, t.Columns[i].Name)
+		}
+	}
+	return nil
+}
+
+func (s *Stream) loadLive(db, name string) (*change.Table, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	var tbl, create string
+	err := s.db.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteIdent(db)+"."+quoteIdent(name)).Scan(&tbl, &create)
+	if err != nil {
+		return nil, fmt.Errorf("SHOW CREATE TABLE %s.%s: %w", db, name, err)
+	}
+	return schema.ParseCreateTable(db, create)
+}
+
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) error {
+	st := s.tables[re.TableID]
+	if st == nil {
+		return &PermanentError{fmt.Errorf("rows event for table id %d without a TABLE_MAP event", re.TableID)}
+	}
+	if !st.captured {
+		return nil
+	}
+	if s.tx == nil { // rows outside BEGIN (should not happen): a transaction of their own
+		s.beginTx(&change.Tx{}, h)
+	}
+	op := change.OpInsert
+	switch h.EventType {
+	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2,
+		replication.PARTIAL_UPDATE_ROWS_EVENT, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1:
+		op = change.OpUpdate
+	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2,
+		replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+		op = change.OpDelete
+	}
+	tx, table := s.tx, st.table
+	return st.dec.DecodeRows(h.EventType, re, func(before, after []change.Value) error {
+		num := s.eventNum + 1
+		s.eventNum++
+		if op == change.OpUpdate {
+			s.eventNum++
+		}
+		if s.eventNum <= s.skip {
+			return nil // delivered before the resume
+		}
+		n := len(before) + len(after)
+		text := textSize(before) + textSize(after)
+		if s.cur == nil || !s.cur.room(n, text) {
+			s.flush()
+			if err := s.take(); err != nil {
+				return err
+			}
+		}
+		b := s.cur
+		b.Events = append(b.Events, change.Event{
+			Op: op, Table: table, Tx: tx, EventNumber: num,
+			Before: b.copyRow(before), After: b.copyRow(after),
+		})
+		b.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtids.String()}
+		return nil
+	})
+}
+
+// take gets an empty batch, waiting while the consumer is behind (back-pressure).
+func (s *Stream) take() error {
+	select {
+	case b := <-s.free:
+		b.reset()
+		s.cur = b
+		return nil
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+// flush sends the current batch, if it holds anything.
+func (s *Stream) flush() {
+	if s.cur == nil {
+		return
+	}
+	if len(s.cur.Events) == 0 && s.cur.Checkpoint.File == "" {
+		return
+	}
+	s.out <- s.cur
+	s.cur = nil
+}
