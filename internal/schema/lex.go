@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"sort"
 	"strings"
 )
 
@@ -255,17 +256,23 @@ type edit struct {
 
 func (e *editor) replace(t token, text string) { e.edits = append(e.edits, edit{t.start, t.end, text}) }
 func (e *editor) remove(t token)               { e.replace(t, "") }
+func (e *editor) insertAt(pos int, text string) {
+	e.edits = append(e.edits, edit{pos, pos, text})
+}
 
 func (e *editor) String() string {
 	if len(e.edits) == 0 {
 		return e.src
 	}
-	// edits are appended in source order by the scanners, but sort to be safe.
-	for i := 1; i < len(e.edits); i++ {
-		for j := i; j > 0 && e.edits[j].start < e.edits[j-1].start; j-- {
-			e.edits[j], e.edits[j-1] = e.edits[j-1], e.edits[j]
+	// Source order. A token may be edited twice (a charset name in a
+	// dropped table option): removal wins.
+	sort.SliceStable(e.edits, func(i, j int) bool {
+		a, b := e.edits[i], e.edits[j]
+		if a.start != b.start {
+			return a.start < b.start
 		}
-	}
+		return a.text == "" && b.text != ""
+	})
 	var sb strings.Builder
 	pos := 0
 	for _, ed := range e.edits {

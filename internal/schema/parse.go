@@ -390,6 +390,12 @@ func buildColumn(def *ast.ColumnDef, ex *colExtra, cs string) (change.Column, bo
 		c.Type, c.SQLType = "json", "json"
 	case mysql.TypeGeometry:
 		c.Type, c.SQLType = "geometry", "geometry"
+	case mysql.TypeTiDBVectorFloat32:
+		// MariaDB 11.7 VECTOR(n): n dimensions, stored as binary.
+		c.Type, c.SQLType, c.Length = "vector", "vector", flen
+		if flen > 0 {
+			c.SQLType = fmt.Sprintf("vector(%d)", flen)
+		}
 	default:
 		c.Type = strings.ToLower(ft.String())
 		c.SQLType = c.Type

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -255,6 +256,66 @@ func splitTop(toks []token, a, b int) [][2]int {
 	return out
 }
 
+// keyElement decides what to do with an index or constraint element of a
+// CREATE TABLE list or an ALTER TABLE ... ADD that starts at toks[i]: keep it
+// (PRIMARY KEY and CHECK matter), or drop it (other indexes, foreign keys,
+// application-time periods: they do not change columns, and the TiDB parser
+// does not know all of MariaDB's index syntax).
+func keyElement(p *prepared, toks []token, i, b int, ed *editor) (keep bool) {
+	j := i
+	if toks[j].is("CONSTRAINT") {
+		j++
+		if j < b && toks[j].ident() && !toks[j].is("PRIMARY") && !toks[j].is("CHECK") && !toks[j].is("UNIQUE") && !toks[j].is("FOREIGN") {
+			j++ // constraint name
+		}
+	}
+	if j >= b {
+		return false
+	}
+	switch {
+	case toks[j].is("PRIMARY"):
+		// MariaDB application-time periods: PRIMARY KEY (id, p WITHOUT OVERLAPS).
+		for k := j; k+1 < b; k++ {
+			if toks[k].is("WITHOUT") && toks[k+1].is("OVERLAPS") {
+				ed.remove(toks[k])
+				ed.remove(toks[k+1])
+			}
+		}
+		return true
+	case toks[j].is("CHECK"):
+		return true
+	case toks[j].is("PERIOD"):
+		if j+2 < b && toks[j+1].is("FOR") && toks[j+2].is("SYSTEM_TIME") {
+			p.sysVersioning = true
+		}
+	case toks[j].is("SYSTEM"):
+		p.sysVersioning = true
+	}
+	return false
+}
+
+// dropElements removes the elements of a comma-separated list that are not
+// kept, with the commas that would dangle. ranges are the elements, in order.
+func dropElements(toks []token, ranges [][2]int, keep []bool, ed *editor) {
+	seenKept := false
+	for i, r := range ranges {
+		if !keep[i] {
+			for k := r[0]; k < r[1]; k++ {
+				ed.remove(toks[k])
+			}
+		}
+		// The comma before element i survives only between two kept elements.
+		if i > 0 && !(keep[i] && seenKept) {
+			if c := r[0] - 1; c >= 0 && toks[c].isPunct(",") {
+				ed.remove(toks[c])
+			}
+		}
+		if keep[i] {
+			seenKept = true
+		}
+	}
+}
+
 func scanCreateTable(p *prepared, toks []token, i int, ed *editor) {
 	i = skipIfExists(toks, i)
 	tn, i, ok := readTableName(toks, i)
@@ -268,19 +329,18 @@ func scanCreateTable(p *prepared, toks []token, i int, ed *editor) {
 			return
 		}
 		end := matchParen(toks, i)
-		for _, r := range splitTop(toks, i+1, end) {
+		ranges := splitTop(toks, i+1, end)
+		keep := make([]bool, len(ranges))
+		for n, r := range ranges {
 			first := toks[r[0]]
 			if first.kind == tWord && keyStarts[strings.ToLower(first.text)] {
-				if first.is("PERIOD") {
-					p.sysVersioning = true
-				}
-				if first.is("SPATIAL") {
-					ed.remove(first) // the TiDB parser knows no SPATIAL KEY
-				}
+				keep[n] = keyElement(p, toks, r[0], r[1], ed)
 				continue
 			}
+			keep[n] = true
 			scanColumnDef(p, toks, r[0], r[1], ed)
 		}
+		dropElements(toks, ranges, keep, ed)
 		i = end + 1
 	}
 	if i < len(toks) && toks[i].is("LIKE") {
@@ -290,6 +350,14 @@ func scanCreateTable(p *prepared, toks []token, i int, ed *editor) {
 		return
 	}
 	scanOptions(p, toks, i, len(toks), ed, false)
+	if !p.hasSelect {
+		// Table options and partitioning do not change columns; the
+		// charset options were recorded above. Drop them all: the TiDB
+		// parser does not know every engine's options.
+		for k := i; k < len(toks); k++ {
+			ed.remove(toks[k])
+		}
+	}
 }
 
 func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
@@ -300,9 +368,12 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 	}
 	p.tables = append(p.tables, tn)
 	i = skipWait(toks, i, ed)
-	for _, r := range splitTop(toks, i, len(toks)) {
+	ranges := splitTop(toks, i, len(toks))
+	keep := make([]bool, len(ranges))
+	for n, r := range ranges {
 		a, b := r[0], r[1]
 		first := toks[a]
+		word := func(k int) bool { return k < b && toks[k].kind == tWord }
 		switch {
 		case first.is("ADD"):
 			k := a + 1
@@ -316,6 +387,7 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 				continue
 			}
 			if toks[k].isPunct("(") {
+				keep[n] = true
 				end := matchParen(toks, k)
 				for _, cr := range splitTop(toks, k+1, end) {
 					if t := toks[cr[0]]; t.kind == tWord && keyStarts[strings.ToLower(t.text)] {
@@ -326,16 +398,13 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 				continue
 			}
 			if !explicitColumn && toks[k].kind == tWord && keyStarts[strings.ToLower(toks[k].text)] {
-				if toks[k].is("PERIOD") || toks[k].is("SYSTEM") {
-					p.sysVersioning = true
-				}
-				if toks[k].is("SPATIAL") {
-					ed.remove(toks[k])
-				}
+				keep[n] = keyElement(p, toks, k, b, ed)
 				continue
 			}
+			keep[n] = true
 			scanColumnDef(p, toks, k, b, ed)
 		case first.is("MODIFY"), first.is("CHANGE"):
+			keep[n] = true
 			k := a + 1
 			if k < b && toks[k].is("COLUMN") {
 				k++
@@ -348,12 +417,33 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 				scanColumnDef(p, toks, k, b, ed)
 			}
 		case first.is("CONVERT"):
+			keep[n] = true
 			scanOptions(p, toks, a, b, ed, true)
-		case first.is("RENAME"), first.is("DROP"), first.is("ALTER"):
-			// no charset options here
+		case first.is("DROP"):
+			// DROP [COLUMN] c and DROP PRIMARY KEY matter; DROP INDEX, KEY,
+			// FOREIGN KEY, CONSTRAINT, CHECK, PARTITION do not.
+			keep[n] = !(word(a+1) && (toks[a+1].is("INDEX") || toks[a+1].is("KEY") || toks[a+1].is("FOREIGN") ||
+				toks[a+1].is("CONSTRAINT") || toks[a+1].is("CHECK") || toks[a+1].is("PARTITION")))
+			if word(a+2) && toks[a+1].is("SYSTEM") && toks[a+2].is("VERSIONING") {
+				keep[n] = true // left to fail: the table was not tracked
+			}
+		case first.is("RENAME"):
+			// RENAME [TO|AS] t and RENAME COLUMN matter; RENAME INDEX|KEY not.
+			keep[n] = !(word(a+1) && (toks[a+1].is("INDEX") || toks[a+1].is("KEY")))
+		case first.is("ALTER"):
+			// ALTER [COLUMN] c SET/DROP DEFAULT: no change of definition,
+			// and ALTER INDEX ... [NOT] IGNORED: neither.
+			keep[n] = false
 		default:
+			// Table options, ALGORITHM, LOCK, FORCE, ORDER BY, partitioning,
+			// ENABLE/DISABLE KEYS: they do not change columns. Charset
+			// options are recorded here.
 			scanOptions(p, toks, a, b, ed, false)
 		}
+	}
+	dropElements(toks, ranges, keep, ed)
+	if !slices.Contains(keep, true) {
+		ed.insertAt(len(ed.src), "FORCE") // an ALTER the TiDB parser accepts and that changes nothing
 	}
 }
 
