@@ -179,6 +179,47 @@ func TestParseCreateTable(t *testing.T) {
 			},
 		},
 		{
+			name:   "mysql 8 invisible, functional index, partitions, options",
+			schema: "db.t8",
+			sql: "CREATE TABLE `t8` (\n  `id` int NOT NULL,\n  `name` varchar(10) COLLATE utf8mb4_0900_ai_ci DEFAULT NULL /*!80023 INVISIBLE */,\n" +
+				"  `d` datetime DEFAULT (now()),\n  PRIMARY KEY (`id`),\n  KEY `idx` ((lower(`name`))),\n  CONSTRAINT `c1` CHECK ((`id` > 0))\n" +
+				") ENGINE=InnoDB DEFAULT CHARSET=latin1 STATS_PERSISTENT=0 ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8 /*!80016 ENCRYPTION='N' */\n" +
+				"/*!50100 PARTITION BY RANGE (`id`)\n(PARTITION p0 VALUES LESS THAN (10) ENGINE = InnoDB,\n PARTITION p1 VALUES LESS THAN MAXVALUE ENGINE = InnoDB) */",
+			cols: []string{
+				"id|int|int|-1|0,0||",
+				"name|varchar|varchar(10)|10|0,0|N|utf8mb4",
+				"d|datetime|datetime|-1|0,0|N|",
+			},
+			pk: []int{0},
+		},
+		{
+			name:   "mariadb index syntax and engine options",
+			schema: "db.a",
+			sql: "CREATE TABLE `a` (`id` int(11) NOT NULL, `u` uuid DEFAULT uuid(), `x` varchar(10) DEFAULT NULL, `s` timestamp(6) NOT NULL, `e` timestamp(6) NOT NULL, " +
+				"PERIOD FOR `p` (`s`, `e`), PRIMARY KEY (`id`,`p` WITHOUT OVERLAPS) USING BTREE, KEY `x` (`x`) IGNORED, UNIQUE KEY `h` (`x`) USING HASH, " +
+				"CONSTRAINT `fk` FOREIGN KEY (`id`) REFERENCES `o` (`id`)) ENGINE=Aria DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_ai_ci PAGE_CHECKSUM=1 TRANSACTIONAL=1 `encrypted`=yes",
+			cols: []string{
+				"id|int|int(11)|-1|0,0||",
+				"u|uuid|uuid|-1|0,0|N|",
+				"x|varchar|varchar(10)|10|0,0|N|utf8mb4",
+				"s|timestamp|timestamp(6)|-1|0,6||",
+				"e|timestamp|timestamp(6)|-1|0,6||",
+			},
+			pk: []int{0, 4, 3}, // the period end and start close the key
+		},
+		{
+			name:   "unicode names, quoted charset, vector",
+			schema: "sch.ünïcode",
+			sql:    "create table `sch`.`ünïcode` (`ç` int primary key, `a b` char(2) charset 'latin1', v vector(3) NOT NULL, g geometry NOT NULL /*!80003 SRID 0 */)",
+			cols: []string{
+				"ç|int|int|-1|0,0||",
+				"a b|char|char(2)|2|0,0|N|latin1",
+				"v|vector|vector(3)|3|0,0||",
+				"g|geometry|geometry|-1|0,0||",
+			},
+			pk: []int{0},
+		},
+		{
 			name:   "invisible column named like keywords",
 			schema: "db.k",
 			sql:    "CREATE TABLE k (`invisible` int INVISIBLE, `persistent` int, compressed int, `srid` int, wait int)",

@@ -51,7 +51,11 @@ type prepared struct {
 	// SYSTEM_TIME: the table has hidden columns that the definition lacks.
 	sysVersioning bool
 	hasSelect     bool // CREATE TABLE ... SELECT
+	// periods are MariaDB application-time periods: name → start, end column.
+	periods map[string][2]string
 }
+
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
 // placeholderType stands in for column types the TiDB parser does not know;
 // colExtra.realType restores them.
@@ -275,10 +279,14 @@ func keyElement(p *prepared, toks []token, i, b int, ed *editor) (keep bool) {
 	switch {
 	case toks[j].is("PRIMARY"):
 		// MariaDB application-time periods: PRIMARY KEY (id, p WITHOUT OVERLAPS).
-		for k := j; k+1 < b; k++ {
+		// The key holds the period's end and start columns.
+		for k := j + 1; k+1 < b; k++ {
 			if toks[k].is("WITHOUT") && toks[k+1].is("OVERLAPS") {
 				ed.remove(toks[k])
 				ed.remove(toks[k+1])
+				if cols, ok := p.periods[strings.ToLower(toks[k-1].text)]; ok {
+					ed.replace(toks[k-1], quoteIdent(cols[1])+", "+quoteIdent(cols[0]))
+				}
 			}
 		}
 		return true
@@ -331,6 +339,16 @@ func scanCreateTable(p *prepared, toks []token, i int, ed *editor) {
 		end := matchParen(toks, i)
 		ranges := splitTop(toks, i+1, end)
 		keep := make([]bool, len(ranges))
+		// Application-time periods: PERIOD FOR p (start, end).
+		for _, r := range ranges {
+			if k := r[0]; k+6 < r[1] && toks[k].is("PERIOD") && toks[k+1].is("FOR") && !toks[k+2].is("SYSTEM_TIME") &&
+				toks[k+3].isPunct("(") && toks[k+5].isPunct(",") {
+				if p.periods == nil {
+					p.periods = map[string][2]string{}
+				}
+				p.periods[strings.ToLower(toks[k+2].text)] = [2]string{toks[k+4].text, toks[k+6].text}
+			}
+		}
 		for n, r := range ranges {
 			first := toks[r[0]]
 			if first.kind == tWord && keyStarts[strings.ToLower(first.text)] {
@@ -443,7 +461,7 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 	}
 	dropElements(toks, ranges, keep, ed)
 	if !slices.Contains(keep, true) {
-		ed.insertAt(len(ed.src), "FORCE") // an ALTER the TiDB parser accepts and that changes nothing
+		ed.insertAt(toks[len(toks)-1].end, "FORCE") // an ALTER the TiDB parser accepts and that changes nothing
 	}
 }
 
