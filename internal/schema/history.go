@@ -130,6 +130,7 @@ type key struct{ schema, name string }
 // in the binary log and persisted in the state directory. It is safe for
 // concurrent use. Tables it returns are shared and must not be modified.
 type History struct {
+	saveMu        sync.Mutex // serialises Save
 	mu            sync.Mutex
 	dir           string
 	tables        map[key]*tableHistory
@@ -182,9 +183,26 @@ func (h *History) SetServerCharset(cs string) {
 	h.serverCharset = normCharset(cs)
 }
 
+// DefineDatabase records a database's default character set, as loaded from
+// the live server (information_schema.SCHEMATA) for databases created before
+// the history started.
+func (h *History) DefineDatabase(name, charset string, at Mark) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cs := normCharset(charset)
+	if d := h.dbs[name]; d != nil && len(d.Records) > 0 {
+		if r := d.Records[len(d.Records)-1]; !r.Dropped && r.Charset == cs {
+			return
+		}
+	}
+	h.setDB(name, dbRecord{At: at, Charset: cs})
+}
+
 // Save writes the history atomically: a temporary file, fsync, rename, and
 // fsync of the directory.
 func (h *History) Save() error {
+	h.saveMu.Lock()
+	defer h.saveMu.Unlock()
 	h.mu.Lock()
 	fd := fileData{Format: fileFormat}
 	for _, th := range h.tables {

@@ -405,7 +405,11 @@ func TestDefine(t *testing.T) {
 	if aff, err := h.ApplyDDL("db", "ALTER TABLE t ADD y CHAR(2)", "", Mark{"bin.000001", 50}); err != nil || len(aff) != 1 || aff[0].Columns[2].Charset != "latin1" {
 		t.Fatalf("alter after DefineSQL: %v %v", aff, err)
 	}
-	if n := len(h.Tables()); n != 1 {
+	h.DefineDatabase("x", "LATIN1", Mark{})
+	if aff, err := h.ApplyDDL("db", "CREATE TABLE x.a (c CHAR(1))", "", Mark{"bin.000001", 60}); err != nil || aff[0].Columns[0].Charset != "latin1" {
+		t.Fatalf("table in a defined database: %v %v", aff, err)
+	}
+	if n := len(h.Tables()); n != 2 {
 		t.Errorf("Tables: %d", n)
 	}
 }
