@@ -87,7 +87,7 @@ func (r *binlogReader) next(t *testing.T) []queryEvent {
 	return out
 }
 
-// sameForDecoding reports the differences between two definitions in what
+// definitionDiff reports the differences between two definitions in what
 // the decoder and the formats rely on.
 func definitionDiff(a, b *change.Table) []string {
 	var d []string
