@@ -281,23 +281,13 @@ func civil(z int64) (int, int, int) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendUUID renders a MariaDB UUID from its record bytes. MariaDB 10.10+
-// stores a UUID of version 1..5 with RFC 4122 variant segment-swapped for
-// index locality (time_hi first): record = seg3 seg2 seg1 seg4 seg5 where the
-// text is seg1-seg2-seg3-seg4-seg5. Other UUIDs are stored as in the text.
+// appendUUID renders a MariaDB UUID from its binlog bytes. MariaDB may keep
+// UUIDs segment-swapped inside its storage engine for index locality, but the
+// row images in the binlog carry the 16 bytes in text order (checked on
+// 10.11: version-1 UUIDs with the RFC 4122 variant arrive unswapped), so the
+// bytes are printed as they are.
 func appendUUID(dst []byte, rec *[16]byte) []byte {
-	var u [16]byte
-	// The record of a swapped UUID begins with time_hi_and_version; its
-	// version nibble and the variant bits of byte 8 tell it apart.
-	v := rec[0] >> 4
-	if v >= 1 && v <= 5 && rec[8]&0xc0 == 0x80 {
-		copy(u[0:4], rec[4:8])   // time_low
-		copy(u[4:6], rec[2:4])   // time_mid
-		copy(u[6:8], rec[0:2])   // time_hi_and_version
-		copy(u[8:16], rec[8:16]) // clock_seq, node
-	} else {
-		u = *rec
-	}
+	u := rec
 	for i, b := range u {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
 			dst = append(dst, '-')

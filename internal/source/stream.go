@@ -281,7 +281,21 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *Batch, free <
 	}
 }
 
+// finish hands on the last batch with the exact position reached, so that
+// the final checkpoint covers everything handed on before.
 func (s *Stream) finish() error {
+	if s.cur == nil {
+		select {
+		case b := <-s.free:
+			b.reset()
+			s.cur = b
+		case <-time.After(30 * time.Second): // the consumer died; nothing to record
+			return nil
+		}
+	}
+	if s.file != "" {
+		s.cur.Checkpoint = s.resumePoint()
+	}
 	s.flush()
 	return nil
 }
@@ -313,7 +327,7 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 		User:                    src.User,
 		Password:                src.Password,
 		Charset:                 "utf8mb4",
-		HeartbeatPeriod:         2 * time.Second,
+		HeartbeatPeriod:         time.Second,
 		ReadTimeout:             30 * time.Second,
 		DisableRetrySync:        true,
 		Logger:                  goMySQLLog,
@@ -407,7 +421,11 @@ func (s *Stream) handle(e *replication.BinlogEvent) error {
 		s.failed = err
 		return err
 	}
-	if e.Header.LogPos > 0 && e.Header.EventType != replication.ROTATE_EVENT {
+	if e.Header.EventType == replication.HEARTBEAT_EVENT || e.Header.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
+		// The source is idle: hand on what a busy consumer left waiting.
+		s.flush()
+	}
+	if movesPosition(e.Header) {
 		s.pos = e.Header.LogPos
 	}
 	if s.end != nil && s.tx == nil && s.file != "" && position.Compare(s.file, s.pos, s.end.File, s.end.Pos) >= 0 {
@@ -415,6 +433,20 @@ func (s *Stream) handle(e *replication.BinlogEvent) error {
 		return errStop
 	}
 	return nil
+}
+
+// movesPosition reports whether an event's end position is a real position in
+// the binlog file: not for rotations, heartbeats, the format description sent
+// at connect, or other artificial events the server makes up.
+func movesPosition(h *replication.EventHeader) bool {
+	if h.LogPos == 0 || h.Flags&replication.LOG_EVENT_ARTIFICIAL_F != 0 {
+		return false
+	}
+	switch h.EventType {
+	case replication.ROTATE_EVENT, replication.FORMAT_DESCRIPTION_EVENT, replication.HEARTBEAT_EVENT, replication.HEARTBEAT_LOG_EVENT_V2:
+		return false
+	}
+	return true
 }
 
 func (s *Stream) eventStart(h *replication.EventHeader) uint32 {
@@ -542,13 +574,22 @@ func (s *Stream) commit(h *replication.EventHeader) {
 	if h.LogPos > 0 && !s.inPayload {
 		s.pos = h.LogPos
 	}
-	if s.cur != nil {
-		s.cur.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: s.file, Pos: s.pos, GTIDState: s.gtids.String()}
-		// Send now when the consumer is idle: low latency when quiet, big
-		// batches when busy.
-		if len(s.out) == 0 {
-			s.flush()
+	if s.cur == nil {
+		// Transactions of tables not captured move the checkpoint too, so
+		// that it never falls behind the server's binlog retention.
+		select {
+		case b := <-s.free:
+			b.reset()
+			s.cur = b
+		default:
+			return // every batch is in flight: a later commit records it
 		}
+	}
+	s.cur.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: s.file, Pos: s.pos, GTIDState: s.gtids.String()}
+	// Send now when the consumer is idle: low latency when quiet, big
+	// batches when busy.
+	if len(s.out) == 0 {
+		s.flush()
 	}
 }
 
@@ -684,15 +725,16 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 		replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
 		op = change.OpDelete
 	}
+	images := uint64(1)
+	if op == change.OpUpdate {
+		images = 2
+	}
 	tx, table := s.tx, st.table
 	return st.dec.DecodeRows(h.EventType, re, func(before, after []change.Value) error {
 		num := s.eventNum + 1
-		s.eventNum++
-		if op == change.OpUpdate {
-			s.eventNum++
-		}
-		if s.eventNum <= s.skip {
-			return nil // delivered before the resume
+		if num+images-1 <= s.skip {
+			s.eventNum += images // delivered before the resume
+			return nil
 		}
 		n := len(before) + len(after)
 		text := textSize(before) + textSize(after)
@@ -707,6 +749,7 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 			Op: op, Table: table, Tx: tx, EventNumber: num,
 			Before: b.copyRow(before), After: b.copyRow(after),
 		})
+		s.eventNum += images
 		b.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtids.String()}
 		return nil
 	})
