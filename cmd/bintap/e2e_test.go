@@ -549,3 +549,151 @@ func countIDs(t *testing.T, dir string, counts map[uint64]int) int {
 	}
 	return n
 }
+
+func TestStartPoints(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE sp", "CREATE TABLE sp.t (id INT PRIMARY KEY)",
+		"INSERT INTO sp.t VALUES (1)", "INSERT INTO sp.t VALUES (2)", "INSERT INTO sp.t VALUES (3)")
+	// newest: nothing old is emitted, and the checkpoint is written so that
+	// the next run carries on from there.
+	state := t.TempDir()
+	if got := rows(streamOnce(t, s, state)); len(got) != 0 {
+		t.Fatalf("--start newest emitted %d old events", len(got))
+	}
+	s.Exec("INSERT INTO sp.t VALUES (4)")
+	if got := rows(streamOnce(t, s, state, "--start", "oldest")); len(got) != 1 || got[0].num("id") != 4 {
+		t.Fatalf("after newest + checkpoint: %v (the checkpoint must win over --start)", got)
+	}
+	// A MariaDB GTID position: start after the transaction that inserted 2.
+	var gtid string
+	for _, r := range rows(streamOnce(t, s, t.TempDir(), "--start", "oldest")) {
+		if r.num("id") == 2 {
+			gtid = fmt.Sprintf("%d-%d-%d", r.num("domain"), r.num("server_id"), r.num("sequence"))
+		}
+	}
+	got := rows(streamOnce(t, s, t.TempDir(), "--start", gtid))
+	if len(got) != 2 || got[0].num("id") != 3 || got[1].num("id") != 4 {
+		t.Fatalf("--start %s: %v", gtid, got)
+	}
+	// --reset discards the checkpoint.
+	if got := rows(streamOnce(t, s, state, "--reset", "--start", "oldest")); len(got) != 4 {
+		t.Fatalf("--reset --start oldest: %d events, want 4", len(got))
+	}
+}
+
+func TestFiltersAndSystemSchemas(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE f1", "CREATE DATABASE f2",
+		"CREATE TABLE f1.keep (id INT PRIMARY KEY)", "CREATE TABLE f1.tmp_x (id INT PRIMARY KEY)", "CREATE TABLE f2.other (id INT PRIMARY KEY)",
+		"INSERT INTO f1.keep VALUES (1)", "INSERT INTO f1.tmp_x VALUES (1)", "INSERT INTO f2.other VALUES (1)",
+		"CREATE USER 'someone'@'%' IDENTIFIED BY 'x'")
+	names := func(recs []record) string {
+		var out []string
+		for _, r := range rows(recs) {
+			out = append(out, r.str("table_schema")+"."+r.str("table_name"))
+		}
+		return strings.Join(out, ",")
+	}
+	if got := names(streamOnce(t, s, t.TempDir(), "--start", "oldest")); got != "f1.keep,f1.tmp_x,f2.other" {
+		t.Errorf("no filter: %s (system schemas must never appear)", got)
+	}
+	if got := names(streamOnce(t, s, t.TempDir(), "--start", "oldest", "--schemas", "f1", "--exclude", `^f1[.]tmp_`)); got != "f1.keep" {
+		t.Errorf("--schemas f1 --exclude: %s", got)
+	}
+	if got := names(streamOnce(t, s, t.TempDir(), "--start", "oldest", "--tables", "f2.other")); got != "f2.other" {
+		t.Errorf("--tables: %s", got)
+	}
+	if got := names(streamOnce(t, s, t.TempDir(), "--start", "oldest", "--match", `[.](keep|other)$`)); got != "f1.keep,f2.other" {
+		t.Errorf("--match: %s", got)
+	}
+}
+
+func TestReconnectLosesNothing(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	outDir := t.TempDir()
+	s.Exec("CREATE DATABASE r", "CREATE TABLE r.t (id INT PRIMARY KEY)")
+	cmd := exec.Command(binary, "stream", "--source", s.URL(), "--start", "oldest", "--state-dir", t.TempDir(),
+		"--output", "file://"+outDir, "--checkpoint-interval", "200ms")
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitRows := func(n int) {
+		deadline := time.Now().Add(time.Minute)
+		for countIDs(t, outDir, nil) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d of %d rows arrived; bintap said:\n%s", countIDs(t, outDir, nil), n, errOut.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	id := 0
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 50; i++ {
+			id++
+			s.Exec(fmt.Sprintf("INSERT INTO r.t VALUES (%d)", id))
+		}
+		waitRows(id)
+		// Cut the replication connection from the server side.
+		var killed int
+		rs, err := s.DB.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rs.Next() {
+			var pid int64
+			rs.Scan(&pid)
+			s.Exec(fmt.Sprintf("KILL CONNECTION %d", pid))
+			killed++
+		}
+		rs.Close()
+		if killed == 0 {
+			t.Fatal("no replication connection to cut")
+		}
+	}
+	for i := 0; i < 50; i++ {
+		id++
+		s.Exec(fmt.Sprintf("INSERT INTO r.t VALUES (%d)", id))
+	}
+	waitRows(id)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bintap exited with %v:\n%s", err, errOut.String())
+	}
+	counts := map[uint64]int{}
+	countIDs(t, outDir, counts)
+	for i := 1; i <= id; i++ {
+		if counts[uint64(i)] != 1 {
+			t.Errorf("row %d delivered %d times across reconnects", i, counts[uint64(i)])
+		}
+	}
+	if !strings.Contains(errOut.String(), "reconnecting") {
+		t.Errorf("no reconnect was logged:\n%s", errOut.String())
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	good := testutil.NewMariaDB(t, "--binlog-row-metadata=FULL", "--binlog-expire-logs-seconds=864000")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", "--source", good.URL()}, &out, &errOut); code != 0 {
+		t.Errorf("well-configured server: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	bad := testutil.NewMariaDB(t, "--binlog-format=STATEMENT", "--binlog-row-image=MINIMAL")
+	out.Reset()
+	if code := run([]string{"check", "--source", bad.URL()}, &out, &errOut); code != 1 {
+		t.Errorf("misconfigured server: exit %d, want 1\n%s", code, out.String())
+	}
+	for _, want := range []string{"binlog_format=ROW", "binlog_row_image=FULL"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks the fix %q:\n%s", want, out.String())
+		}
+	}
+	if code := run([]string{"check"}, &out, &errOut); code != 2 {
+		t.Errorf("check without --source: exit %d, want 2", code)
+	}
+	if code := run([]string{"check", "--source", "http://x"}, &out, &errOut); code != 2 {
+		t.Errorf("check with a bad URL: exit %d, want 2", code)
+	}
+}
