@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -82,6 +83,12 @@ func runStream(args []string, out, errOut io.Writer) int {
 		return 2
 	}
 	log := newLogger(errOut, cfg.LogLevel)
+	if path := os.Getenv("BINTAP_CPUPROFILE"); path != "" { // for benchmark analysis
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := stream(ctx, cfg, out, log); err != nil {

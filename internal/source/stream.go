@@ -47,6 +47,10 @@ type Stream struct {
 	log    *slog.Logger
 	filter *config.CaptureFilter
 	flavor string
+	// zeroLogPos: the server (MariaDB 11.4+) may send events with log_pos 0,
+	// which go-mysql then computes; older servers need no such help (and it
+	// costs the Annotate_rows events it asks for).
+	zeroLogPos bool
 
 	// Position of the next event to read.
 	file string
@@ -92,6 +96,12 @@ func Open(ctx context.Context, cfg *config.Config, hist *schema.History, log *sl
 		return nil, err
 	}
 	s := &Stream{cfg: cfg, db: db, hist: hist, log: log, filter: cfg.Filter(), flavor: flavor, tables: map[uint64]*tableState{}}
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		db.Close()
+		return nil, connectError(err)
+	}
+	s.zeroLogPos = flavor == "mariadb" && mariaDBAtLeast(version, 11, 4)
 	return s, nil
 }
 
@@ -126,6 +136,15 @@ func DetectFlavor(ctx context.Context, db *sql.DB, want string) (string, error) 
 		return "mariadb", nil
 	}
 	return "mysql", nil
+}
+
+// mariaDBAtLeast reports whether a MariaDB VERSION() string is at least major.minor.
+func mariaDBAtLeast(version string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(version, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // connectError turns driver errors into messages that say what to do.
@@ -337,9 +356,7 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 		VerifyChecksum:          true,
 		Localhost:               "bintap",
 	}
-	if s.flavor == "mariadb" {
-		cfg.FillZeroLogPos = true
-	}
+	cfg.FillZeroLogPos = s.zeroLogPos
 	syncer := replication.NewBinlogSyncer(cfg)
 	defer syncer.Close()
 
