@@ -5,6 +5,7 @@ package format
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -22,11 +23,30 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// Word-at-a-time tests on 8 bytes (the classic "has zero byte" bit tricks).
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainWord reports whether none of the 8 bytes of w needs escaping or UTF-8
+// checking: no byte below 0x20, no '"', no '\\', no byte of 0x80 or above.
+func plainWord(w uint64) bool {
+	below20 := (w - ones*0x20) & ^w
+	quote := w ^ (ones * '"')
+	backslash := w ^ (ones * '\\')
+	return (below20|(quote-ones)&^quote|(backslash-ones)&^backslash|w)&highs == 0
+}
+
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
 func appendString(dst []byte, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && plainWord(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+			continue
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if safeASCII[b] {

@@ -3,8 +3,10 @@ package format
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/bintap/bintap/internal/change"
 )
@@ -105,5 +107,71 @@ func TestMySQLGTIDField(t *testing.T) {
 	want := `{"domain":0,"server_id":1,"sequence":23,"gtid":"3e11fa47-71ca-11e1-9e33-c80aa9429562:23","event_number":1,"timestamp":0,"event_type":"delete","table_schema":"d","table_name":"t","a":7}` + "\n"
 	if out != want {
 		t.Errorf("got  %s\nwant %s", out, want)
+	}
+}
+
+// referenceString is the byte-at-a-time escaper appendString must agree with.
+func referenceString(s []byte) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < 0x80 {
+			switch {
+			case c == '"' || c == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c == '\n':
+				b.WriteString(`\n`)
+			case c == '\r':
+				b.WriteString(`\r`)
+			case c == '\t':
+				b.WriteString(`\t`)
+			case c < 0x20:
+				b.WriteString(`\u00`)
+				b.WriteByte(hexDigits[c>>4])
+				b.WriteByte(hexDigits[c&0xF])
+			default:
+				b.WriteByte(c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString(`\ufffd`)
+		} else {
+			b.Write(s[i : i+size])
+		}
+		i += size
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func TestAppendStringAgreesWithReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("ab \"\\\n\x01\x1f\x7f é€😀\xff\xc3")
+	for n := 0; n < 20000; n++ {
+		s := make([]byte, rng.IntN(40))
+		for i := range s {
+			if rng.IntN(4) == 0 {
+				s[i] = byte(rng.IntN(256))
+			} else {
+				s[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		if got, want := string(appendString(nil, s)), referenceString(s); got != want {
+			t.Fatalf("%q: got %s want %s", s, got, want)
+		}
+	}
+}
+
+func BenchmarkAppendString(b *testing.B) {
+	s := []byte(strings.Repeat("The quick brown fox jumps over the lazy dog. ", 3))
+	var dst []byte
+	b.SetBytes(int64(len(s)))
+	for i := 0; i < b.N; i++ {
+		dst = appendString(dst[:0], s)
 	}
 }

@@ -112,12 +112,19 @@ func (p *MariaDBPos) String() string {
 		ds = append(ds, d)
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	parts := make([]string, len(ds))
+	var b []byte
 	for i, d := range ds {
 		g := p.domains[d]
-		parts[i] = fmt.Sprintf("%d-%d-%d", d, g.server, g.seq)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(d), 10)
+		b = append(b, '-')
+		b = strconv.AppendUint(b, uint64(g.server), 10)
+		b = append(b, '-')
+		b = strconv.AppendUint(b, g.seq, 10)
 	}
-	return strings.Join(parts, ",")
+	return string(b)
 }
 
 // MySQLSet is a MySQL GTID set.

@@ -64,6 +64,7 @@ type Stream struct {
 	failed    error // the error the event handler stopped the session with
 	inPayload bool  // handling the events inside a MySQL TRANSACTION_PAYLOAD
 	gtids     position.GTIDState
+	gtidText  string // gtids as text, kept current at each commit
 
 	tables map[uint64]*tableState
 
@@ -254,6 +255,7 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *Batch, free <
 		s.log.Warn("ignoring unreadable GTID state", "state", start.GTIDState, "err", err)
 		s.gtids, _ = position.NewGTIDState(s.flavor, "")
 	}
+	s.gtidText = s.gtids.String()
 	s.file, s.pos, s.skip, s.skipGTID = start.File, start.Pos, start.Skip, start.GTID
 	if s.cfg.StopAtEnd {
 		f, p, err := s.MasterStatus(ctx)
@@ -327,9 +329,9 @@ func (s *Stream) resumePoint() position.Checkpoint {
 		if s.skip > skip {
 			skip = s.skip
 		}
-		return position.Checkpoint{Flavor: s.flavor, File: s.tx.File, Pos: s.tx.Pos, Skip: skip, GTID: s.tx.GTID, GTIDState: s.gtids.String()}
+		return position.Checkpoint{Flavor: s.flavor, File: s.tx.File, Pos: s.tx.Pos, Skip: skip, GTID: s.tx.GTID, GTIDState: s.gtidText}
 	}
-	return position.Checkpoint{Flavor: s.flavor, File: s.file, Pos: s.pos, Skip: s.skip, GTID: s.skipGTID, GTIDState: s.gtids.String()}
+	return position.Checkpoint{Flavor: s.flavor, File: s.file, Pos: s.pos, Skip: s.skip, GTID: s.skipGTID, GTIDState: s.gtidText}
 }
 
 func (s *Stream) session(ctx context.Context, gtidStart string) error {
@@ -585,6 +587,7 @@ func (s *Stream) commit(h *replication.EventHeader) {
 		if err := s.gtids.Add(s.tx.GTID); err != nil {
 			s.log.Debug("GTID not tracked", "gtid", s.tx.GTID, "err", err)
 		}
+		s.gtidText = s.gtids.String()
 	}
 	s.tx, s.eventNum = nil, 0
 	s.skip, s.skipGTID = 0, ""
@@ -602,7 +605,7 @@ func (s *Stream) commit(h *replication.EventHeader) {
 			return // every batch is in flight: a later commit records it
 		}
 	}
-	s.cur.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: s.file, Pos: s.pos, GTIDState: s.gtids.String()}
+	s.cur.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: s.file, Pos: s.pos, GTIDState: s.gtidText}
 	// Send now when the consumer is idle: low latency when quiet, big
 	// batches when busy.
 	if len(s.out) == 0 {
@@ -767,7 +770,7 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 			Before: b.copyRow(before), After: b.copyRow(after),
 		})
 		s.eventNum += images
-		b.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtids.String()}
+		b.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtidText}
 		return nil
 	})
 }
