@@ -6,11 +6,13 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,7 +84,8 @@ type tableState struct {
 	captured     bool
 	table        *change.Table
 	dec          *binlog.TableDecoder
-	types        string // column types and metadata the decoder was built for
+	colTypes     []byte   // column types the decoder was built for
+	colMeta      []uint16 // and their metadata
 }
 
 // Open connects to the source's SQL interface and detects the flavor.
@@ -615,8 +618,8 @@ func (s *Stream) commit(h *replication.EventHeader) {
 
 func (s *Stream) tableMap(tm *replication.TableMapEvent, h *replication.EventHeader) error {
 	db, name := string(tm.Schema), string(tm.Table)
-	types := string(tm.ColumnType) + fmt.Sprint(tm.ColumnMeta)
-	if st, ok := s.tables[tm.TableID]; ok && st.schema == db && st.name == name && st.types == types {
+	if st, ok := s.tables[tm.TableID]; ok && st.schema == db && st.name == name &&
+		bytes.Equal(st.colTypes, tm.ColumnType) && slices.Equal(st.colMeta, tm.ColumnMeta) {
 		if !st.captured {
 			return nil
 		}
@@ -624,7 +627,8 @@ func (s *Stream) tableMap(tm *replication.TableMapEvent, h *replication.EventHea
 			return nil
 		}
 	}
-	st := &tableState{schema: db, name: name, captured: s.filter.Captured(db, name), types: types}
+	st := &tableState{schema: db, name: name, captured: s.filter.Captured(db, name),
+		colTypes: bytes.Clone(tm.ColumnType), colMeta: slices.Clone(tm.ColumnMeta)}
 	s.tables[tm.TableID] = st
 	if !st.captured {
 		return nil
