@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -174,24 +175,14 @@ func (s *Stream) Resolve(ctx context.Context, sp config.StartPoint) (Start, erro
 		}
 		return Start{GTIDSet: sp.GTID, GTIDState: sp.GTID}, nil
 	case config.StartOldest:
-		rows, err := s.db.QueryContext(ctx, "SHOW BINARY LOGS")
+		first, err := firstRow(ctx, s.db, "SHOW BINARY LOGS")
 		if err != nil {
 			return Start{}, fmt.Errorf("list binary logs (needs REPLICATION CLIENT or BINLOG MONITOR): %w", err)
 		}
-		defer rows.Close()
-		if !rows.Next() {
+		if first == nil {
 			return Start{}, errors.New("the source has no binary logs: is log_bin on?")
 		}
-		cols, _ := rows.Columns()
-		vals := make([]sql.RawBytes, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return Start{}, err
-		}
-		return Start{File: string(vals[0]), Pos: 4}, nil
+		return Start{File: first[0], Pos: 4}, nil
 	default:
 		file, pos, err := s.MasterStatus(ctx)
 		if err != nil {
@@ -205,26 +196,48 @@ func (s *Stream) Resolve(ctx context.Context, sp config.StartPoint) (Start, erro
 
 // MasterStatus is the end of the binary log now.
 func (s *Stream) MasterStatus(ctx context.Context) (string, uint32, error) {
-	rows, err := s.db.QueryContext(ctx, "SHOW MASTER STATUS")
+	row, err := firstRow(ctx, s.db, "SHOW MASTER STATUS")
 	if err != nil {
 		return "", 0, fmt.Errorf("read the binlog position (needs REPLICATION CLIENT or BINLOG MONITOR): %w", err)
 	}
-	defer rows.Close()
-	if !rows.Next() {
+	if len(row) < 2 {
 		return "", 0, errors.New("SHOW MASTER STATUS returned nothing: binary logging is off on the source (set log_bin; see bintap check)")
 	}
-	cols, _ := rows.Columns()
-	vals := make([]sql.RawBytes, len(cols))
+	pos, err := strconv.ParseUint(row[1], 10, 32)
+	if err != nil {
+		return "", 0, fmt.Errorf("SHOW MASTER STATUS position %q: %w", row[1], err)
+	}
+	return row[0], uint32(pos), nil
+}
+
+// firstRow returns the first row of a query as text (nil when it has none),
+// whatever its number of columns.
+func firstRow(ctx context.Context, db *sql.DB, q string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]sql.NullString, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
 	if err := rows.Scan(ptrs...); err != nil {
-		return "", 0, err
+		return nil, err
 	}
-	var pos uint32
-	fmt.Sscan(string(vals[1]), &pos)
-	return string(vals[0]), pos, nil
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = v.String
+	}
+	return out, nil
 }
 
 func (s *Stream) gtidExecuted(ctx context.Context) (string, error) {
