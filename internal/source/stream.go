@@ -730,6 +730,9 @@ func namesAgree(tm *replication.TableMapEvent, t *change.Table) error {
 }
 
 func (s *Stream) loadLive(db, name string) (*change.Table, error) {
+	if s.db == nil {
+		return nil, errors.New("no connection to the source")
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
 	var tbl, create string
