@@ -79,7 +79,7 @@ func runStream(args []string, out, errOut io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(errOut, "bintap stream: %v\n", err)
+		fmt.Fprintf(errOut, "bintap stream: %v\n(bintap stream --help lists every setting)\n", err)
 		return 2
 	}
 	log := newLogger(errOut, cfg.LogLevel)

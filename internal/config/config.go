@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -345,7 +346,7 @@ func ParseStart(v string) (StartPoint, error) {
 // environment and the flags in args. It returns flag.ErrHelp when help was asked.
 func Load(name string, args []string, env func(string) string) (*Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	fs.SetOutput(io.Discard) // the caller reports errors and prints Usage on flag.ErrHelp
 	configPath := fs.String("config", "", "YAML configuration file (keys as the flag names with _ for -)")
 	flagValues := map[string]*string{}
 	var outputs multiFlag
@@ -409,6 +410,9 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 			v, from = strings.Join(outputs, ","), "flag"
 		} else if set[o.name] {
 			v, from = *flagValues[o.name], "flag"
+		}
+		if v == "" && o.def == "" {
+			continue // not given and no default: the zero value
 		}
 		if err := o.set(c, v); err != nil {
 			fe := &FieldError{Field: o.name, Value: v, Reason: err.Error()}
