@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/position"
 )
 
 // FileName is the history file inside the state directory.
@@ -224,42 +225,10 @@ func (h *History) Save() error {
 	if err != nil {
 		return fmt.Errorf("save schema history: %w", err)
 	}
-	if err := writeFileAtomic(h.dir, FileName, b); err != nil {
+	if err := position.WriteFileAtomic(filepath.Join(h.dir, FileName), b); err != nil {
 		return fmt.Errorf("save schema history: %w", err)
 	}
 	return nil
-}
-
-func writeFileAtomic(dir, name string, data []byte) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, name+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func (h *History) last(k key) *record {
