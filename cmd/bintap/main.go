@@ -162,7 +162,7 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	done := make(chan result, 1)
 	began := time.Now()
 	go func() {
-		stats, err := p.Run(context.Background(), batches, free)
+		stats, err := p.Run(batches, free)
 		if err != nil {
 			cancel()
 			for b := range batches { // let the source finish

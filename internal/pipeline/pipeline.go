@@ -6,7 +6,6 @@
 package pipeline
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -60,7 +59,7 @@ type Pipeline struct {
 // Run writes every batch from in to the outputs and returns each batch to
 // free. It checkpoints every Interval and when in is closed, and returns the
 // stats when in is closed or a sink fails.
-func (p *Pipeline) Run(ctx context.Context, in <-chan *source.Batch, free chan<- *source.Batch) (Stats, error) {
+func (p *Pipeline) Run(in <-chan *source.Batch, free chan<- *source.Batch) (Stats, error) {
 	tick := time.NewTicker(p.Interval)
 	defer tick.Stop()
 	for {

@@ -71,13 +71,12 @@ type Stream struct {
 
 	tables map[uint64]*tableState
 
-	end     *Start // stop-at-end target
-	done    bool
-	out     chan<- *Batch
-	free    <-chan *Batch
-	cur     *Batch
-	ctx     context.Context
-	started bool
+	end  *Start // stop-at-end target
+	done bool
+	out  chan<- *Batch
+	free <-chan *Batch
+	cur  *Batch
+	ctx  context.Context
 }
 
 type tableState struct {
