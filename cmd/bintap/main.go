@@ -124,6 +124,20 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	outputs, err := openOutputs(cfg, out)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, o := range outputs {
+			if o.Dest != nil {
+				o.Dest.Close()
+			}
+		}
+	}()
+	if ckpt, err = oldestPosition(ckpt, outputs, log); err != nil {
+		return err
+	}
 	src, err := source.Open(ctx, cfg, hist, log)
 	if err != nil {
 		return err
@@ -146,10 +160,6 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 		log.Info("no checkpoint; starting", "start", cfg.Start, "file", start.File, "pos", start.Pos, "gtid", start.GTIDSet, "flavor", src.Flavor())
 	}
 
-	outputs, err := openOutputs(cfg, out)
-	if err != nil {
-		return err
-	}
 	p := &pipeline.Pipeline{Outputs: outputs, StateDir: cfg.StateDir, Interval: cfg.CheckpointInterval, Log: log}
 	free := source.NewBatches(8)
 	batches := make(chan *source.Batch, 6)
@@ -174,10 +184,11 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	srcErr := src.Run(streamCtx, start, batches, free)
 	res := <-done
 	var closeErr error
-	for _, o := range outputs {
-		if err := o.Sink.Close(); err != nil && closeErr == nil {
+	for i, o := range outputs {
+		if err := o.Dest.Close(); err != nil && closeErr == nil {
 			closeErr = fmt.Errorf("output %s: %w", o.Name, err)
 		}
+		outputs[i].Dest = nil
 	}
 	elapsed := time.Since(began)
 	log.Info("bintap stream finished", "events", res.stats.Events, "seconds", fmt.Sprintf("%.2f", elapsed.Seconds()),
@@ -191,17 +202,41 @@ func openOutputs(cfg *config.Config, out io.Writer) ([]pipeline.Output, error) {
 		enc := format.NewMaxScale(cfg.BinaryFormat, cfg.SendSchema)
 		switch {
 		case o == "-":
-			outputs = append(outputs, pipeline.Output{Name: "stdout", Encoder: enc, Sink: stdout.New(out)})
+			outputs = append(outputs, pipeline.Output{Name: "stdout", Dest: &pipeline.Lines{Encoder: enc, Sink: stdout.New(out)}})
 		case strings.HasPrefix(o, "file://"):
 			dir := config.FileOutputDir(o)
 			s, err := file.New(dir, cfg.FileMaxBytes)
 			if err != nil {
 				return nil, err
 			}
-			outputs = append(outputs, pipeline.Output{Name: o, Encoder: enc, Sink: s})
+			outputs = append(outputs, pipeline.Output{Name: o, Dest: &pipeline.Lines{Encoder: enc, Sink: s}})
 		}
 	}
 	return outputs, nil
+}
+
+// oldestPosition returns the oldest of the state dir's checkpoint and the
+// positions stored by the destinations that keep their own: the stream
+// resumes there and each such destination drops what it already holds.
+func oldestPosition(ckpt *position.Checkpoint, outputs []pipeline.Output, log *slog.Logger) (*position.Checkpoint, error) {
+	for _, o := range outputs {
+		p, ok := o.Dest.(pipeline.Positioned)
+		if !ok {
+			continue
+		}
+		c, err := p.Position()
+		if err != nil {
+			return nil, fmt.Errorf("output %s: read its position: %w", o.Name, err)
+		}
+		if c == nil {
+			continue
+		}
+		log.Info("output holds a position", "output", o.Name, "position", c.String())
+		if ckpt == nil || c.Before(ckpt) {
+			ckpt = c
+		}
+	}
+	return ckpt, nil
 }
 
 // lockDir keeps two bintap processes off one state dir.

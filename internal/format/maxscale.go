@@ -151,3 +151,24 @@ func avroType(c *change.Column) string {
 	}
 	return "string"
 }
+
+// AppendMessages appends the records of ev as messages: the schema record
+// (when one is due) as a MessageSchema, then one message per row image,
+// with Key nil so the destination applies its key mode.
+func (m *MaxScale) AppendMessages(buf []byte, out []Message, ev *change.Event) ([]byte, []Message) {
+	if t := ev.Table; t != nil && m.sendSchema && !m.sent[t] {
+		m.sent[t] = true
+		start := len(buf)
+		buf = AppendMaxScaleSchema(buf, t)
+		out = append(out, Message{Kind: MessageSchema, Table: t, Value: buf[start : len(buf)-1 : len(buf)-1]})
+	}
+	start := len(buf)
+	buf = m.Append(buf, ev)
+	for end := start; end < len(buf); end++ {
+		if buf[end] == '\n' {
+			out = append(out, Message{Kind: MessageData, Table: ev.Table, Value: buf[start:end:end]})
+			start = end + 1
+		}
+	}
+	return buf, out
+}

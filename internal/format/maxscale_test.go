@@ -175,3 +175,29 @@ func BenchmarkAppendString(b *testing.B) {
 		dst = appendString(dst[:0], s)
 	}
 }
+
+func TestMaxScaleMessages(t *testing.T) {
+	tbl := &change.Table{Schema: "db", Name: "t", Version: 1, Columns: []change.Column{{Name: "id", Type: "int"}}, PrimaryKey: []int{0}}
+	tx := &change.Tx{Domain: 0, ServerID: 1, Sequence: 5}
+	m := NewMaxScale("hex", true)
+	up := change.Event{Op: change.OpUpdate, Table: tbl, Tx: tx, EventNumber: 1,
+		Before: []change.Value{{Kind: change.KindInt, Int: 1}}, After: []change.Value{{Kind: change.KindInt, Int: 2}}}
+	buf, msgs := m.AppendMessages(nil, nil, &up)
+	if len(msgs) != 3 || msgs[0].Kind != MessageSchema || msgs[1].Kind != MessageData || msgs[2].Kind != MessageData {
+		t.Fatalf("want schema + 2 data messages, got %+v", msgs)
+	}
+	for _, want := range []struct {
+		i    int
+		text string
+	}{{0, `"namespace":"MaxScaleChangeDataSchema.avro"`}, {1, `"event_type":"update_before"`}, {2, `"event_type":"update_after"`}} {
+		v := string(msgs[want.i].Value)
+		if !strings.Contains(v, want.text) || strings.Contains(v, "\n") || v[0] != '{' || v[len(v)-1] != '}' {
+			t.Errorf("message %d = %s, want one record containing %s", want.i, v, want.text)
+		}
+	}
+	// The schema record is sent once per table version.
+	_, msgs = m.AppendMessages(buf, nil, &up)
+	if len(msgs) != 2 {
+		t.Fatalf("second update: %d messages, want 2", len(msgs))
+	}
+}

@@ -15,6 +15,28 @@ import (
 	"github.com/bintap/bintap/internal/source"
 )
 
+// Destination receives events in order. Kafka and the change index
+// implement it directly; byte streams (stdout, files) are a Lines.
+type Destination interface {
+	// Write takes the events of one batch in order, and the checkpoint that
+	// covers them (zero when the batch moves no position). The events and
+	// their values are only valid during the call: keep copies.
+	Write(events []change.Event, cp position.Checkpoint) error
+	// Flush makes everything written so far durable.
+	Flush() error
+	Close() error
+}
+
+// Positioned is a destination that stores its checkpoint atomically with
+// its data (Kafka transactions, the change index). On start the stream
+// resumes from the oldest position any destination reports, and each
+// Positioned destination drops the events its own position covers
+// (position.Checkpoint.Covers), so none of them sees a change twice.
+type Positioned interface {
+	// Position returns the stored checkpoint, or nil when there is none.
+	Position() (*position.Checkpoint, error)
+}
+
 // Sink is a destination of encoded records.
 type Sink interface {
 	// Write takes whole records.
@@ -29,11 +51,36 @@ type Encoder interface {
 	Append(dst []byte, ev *change.Event) []byte
 }
 
-// Output is one destination with its own encoder.
-type Output struct {
-	Name    string
+// Lines is a destination that encodes events into a byte stream.
+type Lines struct {
 	Encoder Encoder
 	Sink    Sink
+	buf     []byte
+}
+
+// Write encodes the events and hands them to the sink in one call.
+func (l *Lines) Write(events []change.Event, _ position.Checkpoint) error {
+	buf := l.buf[:0]
+	for i := range events {
+		buf = l.Encoder.Append(buf, &events[i])
+	}
+	l.buf = buf
+	if len(buf) == 0 {
+		return nil
+	}
+	return l.Sink.Write(buf)
+}
+
+// Flush flushes the sink.
+func (l *Lines) Flush() error { return l.Sink.Flush() }
+
+// Close closes the sink.
+func (l *Lines) Close() error { return l.Sink.Close() }
+
+// Output is one named destination.
+type Output struct {
+	Name string
+	Dest Destination
 }
 
 // Stats are running totals.
@@ -50,7 +97,6 @@ type Pipeline struct {
 	Interval time.Duration
 	Log      *slog.Logger
 
-	buf   []byte
 	last  position.Checkpoint
 	dirty bool
 	stats Stats
@@ -82,16 +128,9 @@ func (p *Pipeline) Run(in <-chan *source.Batch, free chan<- *source.Batch) (Stat
 
 func (p *Pipeline) write(b *source.Batch) error {
 	for _, o := range p.Outputs {
-		buf := p.buf[:0]
-		for i := range b.Events {
-			buf = o.Encoder.Append(buf, &b.Events[i])
+		if err := o.Dest.Write(b.Events, b.Checkpoint); err != nil {
+			return fmt.Errorf("output %s: %w", o.Name, err)
 		}
-		if len(buf) > 0 {
-			if err := o.Sink.Write(buf); err != nil {
-				return fmt.Errorf("output %s: %w", o.Name, err)
-			}
-		}
-		p.buf = buf
 	}
 	if b.Checkpoint.File != "" {
 		p.last, p.dirty = b.Checkpoint, true
@@ -107,7 +146,7 @@ func (p *Pipeline) checkpoint() error {
 		return nil
 	}
 	for _, o := range p.Outputs {
-		if err := o.Sink.Flush(); err != nil {
+		if err := o.Dest.Flush(); err != nil {
 			return fmt.Errorf("output %s: flush: %w", o.Name, err)
 		}
 	}

@@ -235,3 +235,36 @@ func WriteFileAtomic(path string, data []byte) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// Covers reports whether the checkpoint already includes the row image group
+// numbered num (images long: 2 for an update) of the transaction that starts
+// at file:pos. A destination that stores its own checkpoint with its data
+// uses it to drop what it already holds when the stream restarts from an
+// older position.
+func (c Checkpoint) Covers(file string, pos uint32, num, images uint64) bool {
+	if c.File == "" {
+		return false
+	}
+	switch cmp := Compare(file, pos, c.File, c.Pos); {
+	case cmp < 0:
+		return true
+	case cmp > 0:
+		return false
+	}
+	return num+images-1 <= c.Skip
+}
+
+// Before reports whether c is an older position than d (nil-safe: a
+// missing checkpoint is older than any).
+func (c *Checkpoint) Before(d *Checkpoint) bool {
+	switch {
+	case d == nil:
+		return false
+	case c == nil:
+		return true
+	}
+	if cmp := Compare(c.File, c.Pos, d.File, d.Pos); cmp != 0 {
+		return cmp < 0
+	}
+	return c.Skip < d.Skip
+}

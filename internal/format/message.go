@@ -1,0 +1,35 @@
+package format
+
+import "github.com/bintap/bintap/internal/change"
+
+// MessageKind says which stream a keyed message belongs to; a destination
+// maps it to a topic.
+type MessageKind uint8
+
+const (
+	// MessageData is a row change: it goes to the table's topic.
+	MessageData MessageKind = iota
+	// MessageSchema is a table's schema record: same topic, keyed by table.
+	MessageSchema
+	// MessageTransaction is a transaction BEGIN/END record (Debezium's
+	// transaction metadata topic).
+	MessageTransaction
+)
+
+// Message is one record for a keyed destination such as Kafka.
+type Message struct {
+	Kind  MessageKind
+	Table *change.Table // the table it belongs to; nil for MessageTransaction
+	// Key is the message key; nil means the destination derives it from the
+	// event with its configured key mode (MaxScale style).
+	Key []byte
+	// Value is the record; nil is a tombstone.
+	Value []byte
+}
+
+// MessageEncoder turns one event into keyed messages. Key and Value of the
+// messages appended to out are sub-slices of the returned buf, valid until
+// the caller reuses buf.
+type MessageEncoder interface {
+	AppendMessages(buf []byte, out []Message, ev *change.Event) ([]byte, []Message)
+}
