@@ -143,6 +143,10 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 		return err
 	}
 	defer src.Close()
+	plan, ckpt, err := planSnapshot(ctx, cfg, src, ckpt, hist, log)
+	if err != nil {
+		return err
+	}
 
 	var start source.Start
 	if ckpt != nil {
@@ -161,6 +165,9 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	}
 
 	p := &pipeline.Pipeline{Outputs: outputs, StateDir: cfg.StateDir, Interval: cfg.CheckpointInterval, Log: log}
+	if plan.snap != nil {
+		p.Durable = plan.snap.Durable
+	}
 	free := source.NewBatches(8)
 	batches := make(chan *source.Batch, 6)
 	streamCtx, cancel := context.WithCancel(ctx)
@@ -181,7 +188,7 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 		}
 		done <- result{stats, err}
 	}()
-	srcErr := src.Run(streamCtx, start, batches, free)
+	srcErr := runSnapshotThenStream(streamCtx, plan, src, start, batches, free)
 	res := <-done
 	var closeErr error
 	for i, o := range outputs {

@@ -67,7 +67,17 @@ type Config struct {
 	TimeZone           *time.Location
 	LogLevel           string
 	SendSchema         bool
+	// Snapshots (internal/snapshot).
+	Snapshot            string // initial, initial_only, when_needed, never
+	SnapshotChunkSize   int
+	SnapshotParallelism int
+
+	given map[string]bool // options set by a flag, the environment or the file
 }
+
+// Given reports whether the option (flag name) was set explicitly rather
+// than left at its default.
+func (c *Config) Given(name string) bool { return c.given[name] }
 
 // option is one configuration key. Its name is the flag name; the YAML key is
 // the name with '-' replaced by '_', the environment variable is BINTAP_ and
@@ -235,6 +245,26 @@ var streamOptions = []option{
 	{name: "send-schema", isBool: true, def: "true", usage: "write a schema record before the first row of each table version", set: func(c *Config, v string) (err error) {
 		c.SendSchema, err = parseBool(v)
 		return err
+	}},
+	{name: "snapshot", def: "initial", usage: "initial snapshot of the captured tables: initial (when there is no checkpoint, then stream), initial_only (then stop), when_needed (also when the checkpoint's binlog was purged) or never", set: func(c *Config, v string) error {
+		c.Snapshot = v
+		return oneOf(v, "initial", "initial_only", "when_needed", "never")
+	}},
+	{name: "snapshot-chunk-size", def: "10000", usage: "snapshot: rows read per primary-key chunk (progress is saved after each chunk)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000000 {
+			return errors.New("accepted values are integers from 1 to 10000000")
+		}
+		c.SnapshotChunkSize = n
+		return nil
+	}},
+	{name: "snapshot-parallelism", def: "1", usage: "snapshot: connections reading tables in parallel (more than 1 may take a brief global read lock to align them)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			return errors.New("accepted values are integers from 1 to 64")
+		}
+		c.SnapshotParallelism = n
+		return nil
 	}},
 	{name: "log-level", def: "info", usage: "log level: debug, info, warn or error", set: func(c *Config, v string) error {
 		c.LogLevel = v
@@ -410,6 +440,12 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 			v, from = strings.Join(outputs, ","), "flag"
 		} else if set[o.name] {
 			v, from = *flagValues[o.name], "flag"
+		}
+		if from != "default" {
+			if c.given == nil {
+				c.given = map[string]bool{}
+			}
+			c.given[o.name] = true
 		}
 		if v == "" && o.def == "" {
 			continue // not given and no default: the zero value
