@@ -165,9 +165,7 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	}
 
 	p := &pipeline.Pipeline{Outputs: outputs, StateDir: cfg.StateDir, Interval: cfg.CheckpointInterval, Log: log}
-	if plan.snap != nil {
-		p.Durable = plan.snap.Durable
-	}
+	p.Durable = plan.durable
 	free := source.NewBatches(8)
 	batches := make(chan *source.Batch, 6)
 	streamCtx, cancel := context.WithCancel(ctx)

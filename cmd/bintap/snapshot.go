@@ -18,6 +18,22 @@ import (
 type snapshotPlan struct {
 	snap *snapshot.Initial // nil: no snapshot runs
 	stop bool              // initial_only: do not stream afterwards
+	// inc runs incremental snapshots while streaming (signal table and
+	// Request); the HTTP API reaches it here.
+	inc *snapshot.Incremental
+}
+
+// durable is the pipeline's Durable hook: both kinds of snapshot progress.
+func (p snapshotPlan) durable() error {
+	if p.snap != nil {
+		if err := p.snap.Durable(); err != nil {
+			return err
+		}
+	}
+	if p.inc != nil {
+		return p.inc.Durable()
+	}
+	return nil
 }
 
 // planSnapshot applies --snapshot. It returns the plan and the checkpoint
@@ -44,8 +60,12 @@ func planSnapshot(ctx context.Context, cfg *config.Config, src *source.Stream, c
 		StateDir: cfg.StateDir, Hist: hist, Log: log, Progress: terminal(os.Stderr),
 	}
 	plan := snapshotPlan{stop: mode == snapshot.ModeInitialOnly}
+	if plan.inc, err = snapshot.OpenIncremental(opt, cfg.SignalTable); err != nil {
+		return snapshotPlan{}, nil, err
+	}
+	src.SetObserver(plan.inc)
 	switch {
-	case st != nil && !st.Complete && mode != snapshot.ModeNever:
+	case st != nil && !st.Complete && mode != snapshot.ModeNever && (ckpt == nil || !st.Start.Before(ckpt)):
 		plan.snap, err = snapshot.Resume(ctx, opt, st)
 		start := st.Start
 		return plan, &start, err
@@ -58,7 +78,7 @@ func planSnapshot(ctx context.Context, cfg *config.Config, src *source.Stream, c
 		return plan, &start, nil
 	}
 	if mode == snapshot.ModeNever {
-		return snapshotPlan{}, ckpt, nil
+		return plan, ckpt, nil
 	}
 	if ckpt != nil {
 		if mode != snapshot.ModeWhenNeeded {
@@ -130,6 +150,12 @@ func runSnapshotThenStream(ctx context.Context, plan snapshotPlan, src *source.S
 	if plan.stop {
 		close(batches)
 		return nil
+	}
+	if plan.inc != nil {
+		incCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); plan.inc.Run(incCtx) }()
+		defer func() { cancel(); <-done }()
 	}
 	return src.Run(ctx, start, batches, free)
 }

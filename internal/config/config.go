@@ -71,6 +71,7 @@ type Config struct {
 	Snapshot            string // initial, initial_only, when_needed, never
 	SnapshotChunkSize   int
 	SnapshotParallelism int
+	SignalTable         string // db.table of the signal table, "" for none
 
 	given map[string]bool // options set by a flag, the environment or the file
 }
@@ -264,6 +265,13 @@ var streamOptions = []option{
 			return errors.New("accepted values are integers from 1 to 64")
 		}
 		c.SnapshotParallelism = n
+		return nil
+	}},
+	{name: "signal-table", usage: "table (db.table) whose inserted rows are signals, such as execute-snapshot for an incremental snapshot; columns id, type, data", set: func(c *Config, v string) error {
+		if i := strings.IndexByte(v, '.'); i <= 0 || i == len(v)-1 || strings.Count(v, ".") != 1 {
+			return errors.New("accepted form is db.table, such as streamkap.streamkap_signal")
+		}
+		c.SignalTable = v
 		return nil
 	}},
 	{name: "log-level", def: "info", usage: "log level: debug, info, warn or error", set: func(c *Config, v string) error {

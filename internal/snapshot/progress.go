@@ -61,14 +61,27 @@ func (p *Progress) setTotal(table string, total, done int64) {
 }
 
 func (p *Progress) add(table string, n int64) {
-	tp := p.tables[table] // the map is not modified after newProgress
-	if tp == nil || n == 0 {
+	if n == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tp := p.tables[table]
+	if tp == nil {
 		return
 	}
 	if tp.rows.Add(n) == n {
-		p.mu.Lock()
 		tp.started = time.Now()
-		p.mu.Unlock()
+	}
+}
+
+// addTable adds a table to follow (incremental snapshots queue tables later).
+func (p *Progress) addTable(table string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tables[table] == nil {
+		p.tables[table] = &tableProgress{}
+		p.order = append(p.order, table)
 	}
 }
 
@@ -81,6 +94,8 @@ func (p *Progress) finish(table string) {
 }
 
 func (p *Progress) rowsDone() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var n int64
 	for _, tp := range p.tables {
 		n += tp.rows.Load()
