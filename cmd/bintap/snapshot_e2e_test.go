@@ -131,6 +131,9 @@ func rebuild(t *testing.T, dir, table string) map[uint64]string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A running bintap may have written part of a record (buffered
+		// writes): only whole lines count.
+		raw = raw[:bytes.LastIndexByte(raw, '\n')+1]
 		for _, line := range bytes.Split(raw, []byte("\n")) {
 			if len(line) == 0 {
 				continue
@@ -398,4 +401,8 @@ func TestIncrementalSnapshotSignals(t *testing.T) {
 		t.Fatalf("bintap: %v\n%s", err, errOut2.String())
 	}
 	compareState(t, rebuild(t, out, table), serverRows(t, s, table))
+	logs := errOut.String() + errOut2.String()
+	chunks := strings.Count(logs, "incremental snapshot chunk emitted")
+	withDrops := chunks - strings.Count(logs, "dropped_changed=0 ")
+	t.Logf("%d chunks emitted, %d of them dropped rows the workload changed during their window", chunks, withDrops)
 }

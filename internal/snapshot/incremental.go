@@ -328,15 +328,38 @@ func (inc *Incremental) chunk(ctx context.Context, ts *TableState) error {
 			return err
 		}
 	}
-	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
-		return err
+	// The view must hold every transaction written to the binlog before the
+	// window was published: those are the ones whose changes the observer
+	// may have missed. MariaDB writes the binlog before the engine commits,
+	// so a view started right now can still lack one; retry until its
+	// position reaches the binlog end read after publishing (transactions
+	// after that end are all seen by the observer).
+	row, err := queryRow(ctx, conn, "SHOW MASTER STATUS")
+	if err != nil || len(row) < 2 {
+		return fmt.Errorf("SHOW MASTER STATUS: %v", err)
+	}
+	end, _ := strconv.ParseUint(row[1], 10, 32)
+	s := &Initial{opt: inc.opt}
+	var at position.Checkpoint
+	for attempt := 0; ; attempt++ {
+		if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+			return err
+		}
+		if at, err = s.mariaDBSnapshotPos(ctx, conn); err != nil {
+			return err
+		}
+		if position.Compare(at.File, at.Pos, row[0], uint32(end)) >= 0 {
+			break
+		}
+		if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+			return err
+		}
+		if attempt == 1000 {
+			return fmt.Errorf("the consistent view stays behind the binlog end %s:%d", row[0], end)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	s := &Initial{opt: inc.opt}
-	at, err := s.mariaDBSnapshotPos(ctx, conn)
-	if err != nil {
-		return err
-	}
 	cv := &converter{convs: make([]conv, len(t.Columns))}
 	if inc.opt.TimeZone != nil && inc.opt.TimeZone.String() != "UTC" {
 		cv.loc = inc.opt.TimeZone
