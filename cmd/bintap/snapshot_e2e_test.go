@@ -201,8 +201,7 @@ func compareState(t *testing.T, got, want map[uint64]string) {
 func loadTable(t *testing.T, s *testutil.Server, table string, n int) {
 	s.Exec("CREATE DATABASE IF NOT EXISTS w",
 		"CREATE TABLE "+table+" (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(40) NOT NULL, pad VARCHAR(200)) DEFAULT CHARSET=utf8mb4",
-		"SET SESSION max_recursive_iterations = 10000000",
-		fmt.Sprintf("INSERT INTO %s WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < %d) SELECT i, i, 'orig', REPEAT('p', 150) FROM n", table, n))
+		fmt.Sprintf("SET SESSION max_recursive_iterations = 10000000; INSERT INTO %s WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < %d) SELECT i, i, 'orig', REPEAT('p', 150) FROM n", table, n))
 }
 
 func startBintap(t *testing.T, errOut *bytes.Buffer, args ...string) *exec.Cmd {

@@ -112,6 +112,14 @@ func OpenIncremental(opt Options, signalTable string) (*Incremental, error) {
 		}
 		inc.signal = [2]string{db, tbl}
 	}
+	src := opt.Source
+	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?charset=utf8mb4&parseTime=false&timeout=10s", src.User, src.Password, src.Addr())
+	db, err := sql.Open("mysql", dsn) // connects on first use
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(3)
+	inc.db = db
 	raw, err := os.ReadFile(filepath.Join(opt.StateDir, IncrementalFileName))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -169,12 +177,10 @@ func (inc *Incremental) checkTable(name string) string {
 	if !inc.opt.Filter.Captured(db, tbl) {
 		return "not captured (see --schemas, --tables, --match, --exclude)"
 	}
-	if inc.db != nil {
-		var n int
-		err := inc.db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'", db, tbl).Scan(&n)
-		if err == nil && n == 0 {
-			return "no such table"
-		}
+	var n int
+	err := inc.db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'", db, tbl).Scan(&n)
+	if err == nil && n == 0 {
+		return "no such table"
 	}
 	return ""
 }
@@ -225,15 +231,7 @@ func (inc *Incremental) Durable() error {
 
 // Run reads chunks of the queued tables until ctx ends.
 func (inc *Incremental) Run(ctx context.Context) error {
-	src := inc.opt.Source
-	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?charset=utf8mb4&parseTime=false&timeout=10s", src.User, src.Password, src.Addr())
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		return err
-	}
-	db.SetMaxOpenConns(2)
-	inc.db = db
-	defer db.Close()
+	defer inc.db.Close()
 	stop := inc.prog.run(ctx)
 	defer stop()
 	inc.poke()
