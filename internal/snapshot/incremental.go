@@ -170,6 +170,9 @@ func (inc *Incremental) Paused() bool {
 }
 
 func (inc *Incremental) checkTable(name string) string {
+	if inc.opt.Flavor != "mariadb" {
+		return "incremental snapshots need MariaDB (its consistent-snapshot binlog position is the chunk watermark); not supported on MySQL"
+	}
 	db, tbl, ok := strings.Cut(name, ".")
 	if !ok || db == "" || tbl == "" {
 		return "not db.table"
@@ -310,6 +313,11 @@ func (inc *Incremental) chunk(ctx context.Context, ts *TableState) error {
 	if len(key) == 0 {
 		inc.finishTable(ts.Name, "no primary key usable for chunks: incremental snapshots need one")
 		return nil
+	}
+	if ts.LastKey == nil {
+		var est sql.NullInt64
+		_ = inc.db.QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", dbName, tblName).Scan(&est)
+		inc.prog.setTotal(ts.Name, est.Int64, 0)
 	}
 	w := &window{schema: dbName, name: tblName, table: t, key: key, changed: map[string]position.Checkpoint{}, done: make(chan struct{})}
 	// Publish before the view starts: every change the view may miss is

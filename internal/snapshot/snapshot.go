@@ -307,6 +307,9 @@ func (s *Initial) viewsLocked(ctx context.Context, why string) (position.Checkpo
 		}
 	}
 	row, err := queryRow(ctx, lock, "SHOW MASTER STATUS")
+	if err != nil && strings.Contains(err.Error(), "1064") { // MySQL 8.4 renamed it
+		row, err = queryRow(ctx, lock, "SHOW BINARY LOG STATUS")
+	}
 	unlock()
 	if err != nil {
 		return position.Checkpoint{}, fmt.Errorf("snapshot: SHOW MASTER STATUS: %w", err)
