@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -48,36 +47,56 @@ func (c *tableState) Write(events []change.Event, _ position.Checkpoint) error {
 func (c *tableState) Flush() error { return nil }
 func (c *tableState) Close() error { return nil }
 
-// TestIncrementalRequest: read-only mode (no signal table) triggered through
-// the Go API while a workload writes: the state rebuilt from the stream
-// equals the server's table.
-func TestIncrementalRequest(t *testing.T) {
-	s := testutil.NewMariaDB(t)
-	s.Exec("CREATE DATABASE r", "CREATE TABLE r.t (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(20) NOT NULL)",
-		"SET SESSION max_recursive_iterations = 100000; INSERT INTO r.t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 5000) SELECT i, i, 'orig' FROM n")
+// syncBuffer is a log destination tests can read while bintap writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// harness runs a stream with an incremental snapshot observer and a
+// destination that rebuilds r.t.
+type harness struct {
+	inc  *Incremental
+	got  *tableState
+	logs *syncBuffer
+}
+
+func startHarness(t *testing.T, s *testutil.Server, signalTable string) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	cfg, err := config.Load("stream", []string{"--source", s.URL(), "--state-dir", dir, "--snapshot", "never"}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	hist, err := schema.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	src, err := source.Open(ctx, cfg, hist, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
 	start, err := src.Resolve(ctx, config.StartPoint{Kind: config.StartNewest})
 	if err != nil {
 		t.Fatal(err)
 	}
 	inc, err := OpenIncremental(Options{Source: cfg.Source, Flavor: "mariadb", Filter: cfg.Filter(), ChunkSize: 300,
-		StateDir: dir, Hist: hist, Log: log}, "")
+		StateDir: dir, Hist: hist, Log: log}, signalTable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +110,81 @@ func TestIncrementalRequest(t *testing.T) {
 	go func() { defer wg.Done(); p.Run(batches, free) }()
 	go func() { defer wg.Done(); inc.Run(ctx) }()
 	go func() { defer wg.Done(); src.Run(ctx, start, batches, free) }()
-	defer func() { cancel(); wg.Wait() }()
+	t.Cleanup(func() { cancel(); wg.Wait(); src.Close() })
+	return &harness{inc: inc, got: got, logs: logs}
+}
+
+func (h *harness) waitLog(t *testing.T, what string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(h.logs.String(), what) {
+		if time.Now().After(deadline) {
+			logs := h.logs.String()
+			t.Fatalf("never logged %q; logs:\n%s", what, logs[max(0, len(logs)-4000):])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitSame waits until the rebuilt r.t equals the server's.
+func (h *harness) waitSame(t *testing.T, s *testutil.Server) {
+	t.Helper()
+	want := map[int64]string{}
+	rs, err := s.DB.Query("SELECT id, v, note FROM r.t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var id, v int64
+		var note string
+		rs.Scan(&id, &v, &note)
+		want[id] = fmt.Sprintf("%d|%s", v, note)
+	}
+	rs.Close()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		h.got.mu.Lock()
+		same := len(h.got.rows) == len(want)
+		for id, w := range want {
+			if h.got.rows[id] != w {
+				same = false
+			}
+		}
+		reads := h.got.reads
+		h.got.mu.Unlock()
+		if same {
+			t.Logf("%d rows rebuilt, %d from snapshot reads", len(want), reads)
+			return
+		}
+		if time.Now().After(deadline) {
+			h.got.mu.Lock()
+			bad := 0
+			for id, w := range want {
+				if h.got.rows[id] != w && bad < 10 {
+					bad++
+					t.Errorf("row %d: rebuilt %q, server %q", id, h.got.rows[id], w)
+				}
+			}
+			h.got.mu.Unlock()
+			t.Fatalf("rebuilt state (%d rows) differs from the server (%d rows)", len(h.got.rows), len(want))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func loadR(t *testing.T, s *testutil.Server) {
+	s.Exec("CREATE DATABASE r", "CREATE TABLE r.t (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(20) NOT NULL)",
+		"SET SESSION max_recursive_iterations = 100000; INSERT INTO r.t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 5000) SELECT i, i, 'orig' FROM n")
+}
+
+// TestIncrementalRequest: read-only mode (no signal table) triggered through
+// the Go API while a workload writes: the state rebuilt from the stream
+// equals the server's table.
+func TestIncrementalRequest(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	loadR(t, s)
+	h := startHarness(t, s, "")
+	inc := h.inc
 
 	stop := make(chan struct{})
 	workDone := make(chan struct{})
@@ -114,7 +207,7 @@ func TestIncrementalRequest(t *testing.T) {
 			}
 		}
 	}()
-	err = inc.Request([]string{"r.t", "r.missing", "nodot"})
+	err := inc.Request([]string{"r.t", "r.missing", "nodot"})
 	if err == nil || !strings.Contains(err.Error(), "r.missing") || !strings.Contains(err.Error(), "nodot") {
 		t.Errorf("Request must name the tables it cannot snapshot: %v", err)
 	}
@@ -131,44 +224,42 @@ func TestIncrementalRequest(t *testing.T) {
 	}
 	close(stop)
 	<-workDone
-	want := map[int64]string{}
-	rs, err := s.DB.Query("SELECT id, v, note FROM r.t")
-	if err != nil {
-		t.Fatal(err)
+	h.waitSame(t, s)
+}
+
+// TestIncrementalPauseResumeStop: the pause, resume and stop signals, in
+// Debezium's debezium_signal layout.
+func TestIncrementalPauseResumeStop(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	loadR(t, s)
+	s.Exec("CREATE DATABASE dbz", "CREATE TABLE dbz.debezium_signal (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048) NULL)")
+	h := startHarness(t, s, "dbz.debezium_signal")
+	h.waitLog(t, "replication starting")
+	s.Exec(`INSERT INTO dbz.debezium_signal VALUES ('p1', 'pause-snapshot', NULL)`,
+		`INSERT INTO dbz.debezium_signal VALUES ('e1', 'execute-snapshot', '{"data-collections": ["r.t"], "type": "incremental"}')`,
+		`INSERT INTO dbz.debezium_signal VALUES ('m1', 'log', '{"message": "marker-1"}')`)
+	h.waitLog(t, "marker-1")
+	if !h.inc.Paused() {
+		t.Fatal("pause-snapshot did not pause")
 	}
-	for rs.Next() {
-		var id, v int64
-		var note string
-		rs.Scan(&id, &v, &note)
-		want[id] = fmt.Sprintf("%d|%s", v, note)
+	for _, st := range h.inc.Status() {
+		if st.Rows != 0 {
+			t.Fatalf("rows were read while paused: %+v", st)
+		}
 	}
-	rs.Close()
-	for {
-		got.mu.Lock()
-		same := len(got.rows) == len(want)
-		for id, w := range want {
-			if got.rows[id] != w {
-				same = false
-			}
-		}
-		reads := got.reads
-		got.mu.Unlock()
-		if same {
-			t.Logf("%d rows rebuilt, %d from snapshot reads", len(want), reads)
-			return
-		}
-		if time.Now().After(deadline) {
-			got.mu.Lock()
-			bad := 0
-			for id, w := range want {
-				if got.rows[id] != w && bad < 10 {
-					bad++
-					t.Errorf("row %d: rebuilt %q, server %q", id, got.rows[id], w)
-				}
-			}
-			got.mu.Unlock()
-			t.Fatalf("rebuilt state (%d rows) differs from the server (%d rows)", len(got.rows), len(want))
-		}
-		time.Sleep(100 * time.Millisecond)
+	s.Exec(`INSERT INTO dbz.debezium_signal VALUES ('r1', 'resume-snapshot', NULL)`)
+	h.waitLog(t, "incremental snapshot of a table complete")
+	h.waitSame(t, s)
+	// stop-snapshot drops a queued table.
+	s.Exec(`INSERT INTO dbz.debezium_signal VALUES ('p2', 'pause-snapshot', NULL)`,
+		`INSERT INTO dbz.debezium_signal VALUES ('e2', 'execute-snapshot', '{"data-collections": ["r.t"]}')`,
+		`INSERT INTO dbz.debezium_signal VALUES ('s2', 'stop-snapshot', '{"data-collections": ["r.t"]}')`,
+		`INSERT INTO dbz.debezium_signal VALUES ('m2', 'log', '{"message": "marker-2"}')`)
+	h.waitLog(t, "marker-2")
+	h.inc.mu.Lock()
+	queued := len(h.inc.state.Tables)
+	h.inc.mu.Unlock()
+	if queued != 0 {
+		t.Errorf("stop-snapshot left %d tables queued", queued)
 	}
 }
