@@ -439,3 +439,45 @@ func TestIncrementalSnapshotSignals(t *testing.T) {
 	withDrops := chunks - strings.Count(logs, "dropped_changed=0 ")
 	t.Logf("%d chunks emitted, %d of them dropped rows the workload changed during their window", chunks, withDrops)
 }
+
+// TestSnapshotWhenNeeded: a checkpoint whose binlog is purged stops the
+// default mode but makes when_needed take a new snapshot and stream on.
+func TestSnapshotWhenNeeded(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	state := t.TempDir()
+	s.Exec("CREATE DATABASE wn", "CREATE TABLE wn.t (id INT PRIMARY KEY)", "INSERT INTO wn.t VALUES (1)")
+	if got := rows(streamOnce(t, s, state)); len(got) != 1 || string(got[0]["snapshot"]) != "true" {
+		t.Fatalf("first run: %v", got)
+	}
+	s.Exec("FLUSH BINARY LOGS", "INSERT INTO wn.t VALUES (2)", "FLUSH BINARY LOGS")
+	var file string
+	var pos int64
+	var a, b any
+	s.DB.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s.Exec("PURGE BINARY LOGS TO '" + file + "'")
+		var first string
+		var size any
+		s.DB.QueryRow("SHOW BINARY LOGS").Scan(&first, &size)
+		if first == file {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PURGE left %s", first)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"stream", "--source", s.URL(), "--stop-at-end", "--state-dir", state}, &out, &errOut); code != 1 {
+		t.Fatalf("default mode with a purged checkpoint: exit %d, want 1\n%s", code, errOut.String())
+	}
+	got := rows(streamOnce(t, s, state, "--snapshot", "when_needed"))
+	if len(got) != 2 || string(got[0]["snapshot"]) != "true" || string(got[1]["snapshot"]) != "true" {
+		t.Fatalf("when_needed after a purge: %v", got)
+	}
+	s.Exec("INSERT INTO wn.t VALUES (3)")
+	if got := rows(streamOnce(t, s, state, "--snapshot", "when_needed")); len(got) != 1 || got[0].num("id") != 3 {
+		t.Fatalf("after the new snapshot: %v", got)
+	}
+}
