@@ -203,6 +203,11 @@ func (inc *Incremental) enqueue(tables []string) {
 		inc.opt.Log.Info("incremental snapshot queued", "table", t)
 	}
 	inc.dirty = true
+	// Saved now: a request through the API is not in the binlog, so it
+	// must survive a crash before the next checkpoint.
+	if err := inc.saveLocked(); err != nil {
+		inc.opt.Log.Warn("could not save the incremental snapshot queue; it is saved at the next checkpoint", "err", err)
+	}
 	inc.mu.Unlock()
 	inc.poke()
 }
@@ -218,6 +223,10 @@ func (inc *Incremental) poke() {
 func (inc *Incremental) Durable() error {
 	inc.mu.Lock()
 	defer inc.mu.Unlock()
+	return inc.saveLocked()
+}
+
+func (inc *Incremental) saveLocked() error {
 	if !inc.dirty {
 		return nil
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -210,6 +212,10 @@ func TestIncrementalRequest(t *testing.T) {
 	err := inc.Request([]string{"r.t", "r.missing", "nodot"})
 	if err == nil || !strings.Contains(err.Error(), "r.missing") || !strings.Contains(err.Error(), "nodot") {
 		t.Errorf("Request must name the tables it cannot snapshot: %v", err)
+	}
+	// The request is on disk at once (it is not in the binlog to replay).
+	if raw, err := os.ReadFile(filepath.Join(inc.opt.StateDir, IncrementalFileName)); err != nil || !strings.Contains(string(raw), `"r.t"`) {
+		t.Errorf("queued request not saved: %v %s", err, raw)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
