@@ -210,6 +210,12 @@ func openOutputs(cfg *config.Config, out io.Writer) ([]pipeline.Output, error) {
 				return nil, err
 			}
 			outputs = append(outputs, pipeline.Output{Name: o, Dest: &pipeline.Lines{Encoder: enc, Sink: s}})
+		case o == "index":
+			out, err := openIndexOutput(cfg)
+			if err != nil {
+				return nil, err
+			}
+			outputs = append(outputs, out)
 		}
 	}
 	return outputs, nil
