@@ -37,6 +37,9 @@ const usage = `bintap turns the MySQL/MariaDB binary log into exact, ordered, re
 Usage:
   bintap stream --source mysql://USER:PASS@HOST:PORT [flags]   stream changes (bintap stream --help)
   bintap check  --source mysql://USER:PASS@HOST:PORT           check that a server is ready for CDC
+  bintap query --table db.t [--pk K] [filters]                  changes from the change index (--output index)
+  bintap recover --table db.t [filters] [--output FILE]        SQL script that undoes the selected changes
+  bintap reconstruct --table db.t --pk K --at TIME|--gtid G|--history   a row as it was
   bintap version
 
 `
@@ -55,6 +58,12 @@ func run(args []string, out, errOut io.Writer) int {
 		return runStream(args[1:], out, errOut)
 	case "check":
 		return runCheck(args[1:], out, errOut)
+	case "query":
+		return runQuery(args[1:], out, errOut)
+	case "recover":
+		return runRecover(args[1:], out, errOut)
+	case "reconstruct":
+		return runReconstruct(args[1:], out, errOut)
 	case "version", "--version":
 		fmt.Fprintln(out, "bintap", version)
 		return 0
