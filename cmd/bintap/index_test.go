@@ -76,7 +76,7 @@ func checksum(t *testing.T, db *sql.DB, table string) int64 {
 	t.Helper()
 	var name string
 	var sum sql.NullInt64
-	if err := db.QueryRow("CHECKSUM TABLE " + table + " EXTENDED").Scan(&name, &sum); err != nil {
+	if err := db.QueryRow("CHECKSUM TABLE "+table+" EXTENDED").Scan(&name, &sum); err != nil {
 		t.Fatal(err)
 	}
 	return sum.Int64
@@ -141,9 +141,9 @@ func TestIndexRecoverRestoresTables(t *testing.T) {
 	indexStream(t, s, state)
 
 	since := nextSecond()
-	s.Exec("UPDATE shop.orders SET qty = 0",      // no WHERE
-		"UPDATE types.t SET i = 0, vc = 'oops'",   // every type rides along in the images
-		"DELETE FROM shop.orders WHERE id > 10",   // mass delete
+	s.Exec("UPDATE shop.orders SET qty = 0", // no WHERE
+		"UPDATE types.t SET i = 0, vc = 'oops'", // every type rides along in the images
+		"DELETE FROM shop.orders WHERE id > 10", // mass delete
 		"DELETE FROM types.t",
 		"UPDATE shop.log SET msg = 'gone'", "DELETE FROM shop.log WHERE n > 9223372036854775809")
 	indexStream(t, s, state)
