@@ -221,3 +221,225 @@ func decodeLines(t *testing.T, s string) []map[string]json.RawMessage {
 	}
 	return out
 }
+
+// op is one change of the query workload, as the workload itself recorded it.
+type op struct {
+	gtid, typ string
+	id        int
+	status    string // status after the change ("" for a delete)
+	before    string // status before ("" for an insert)
+	phase     int
+}
+
+// TestIndexQueryMatchesWorkload checks the query filters against the
+// workload's own record of what it did.
+func TestIndexQueryMatchesWorkload(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE q", "CREATE TABLE q.t (id INT PRIMARY KEY, status VARCHAR(20), amount DECIMAL(10,2))",
+		"CREATE TABLE q.nokey (a INT, b VARCHAR(5))", "CREATE TABLE q.ck (a VARCHAR(5), b INT, v INT, PRIMARY KEY (a, b))")
+	conn, err := s.DB.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var ops []op
+	state := map[int]string{}
+	exec := func(phase int, typ string, id int, status, q string) {
+		if _, err := conn.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var g string
+		if err := conn.QueryRowContext(t.Context(), "SELECT @@last_gtid").Scan(&g); err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op{gtid: g, typ: typ, id: id, status: status, before: state[id], phase: phase})
+		if typ == "delete" {
+			delete(state, id)
+		} else {
+			state[id] = status
+		}
+	}
+	statuses := []string{"new", "paid", "shipped", "returned"}
+	var bounds []time.Time
+	for phase := 0; phase < 3; phase++ {
+		bounds = append(bounds, nextSecond())
+		for i := 0; i < 60; i++ {
+			id := (i*7+phase*13)%40 + 1
+			cur, exists := state[id]
+			switch {
+			case !exists:
+				st := statuses[(i+phase)%2]
+				exec(phase, "insert", id, st, fmt.Sprintf("INSERT INTO q.t VALUES (%d, '%s', %d.50)", id, st, id))
+			case i%5 == 0:
+				exec(phase, "delete", id, "", fmt.Sprintf("DELETE FROM q.t WHERE id = %d", id))
+			default:
+				next := statuses[(indexOf(statuses, cur)+1)%len(statuses)]
+				exec(phase, "update", id, next, fmt.Sprintf("UPDATE q.t SET status = '%s', amount = amount + 1 WHERE id = %d", next, id))
+			}
+		}
+	}
+	s.Exec("INSERT INTO q.nokey VALUES (1, 'x')", "INSERT INTO q.ck VALUES ('a', 1, 10), ('a', 2, 20)", "UPDATE q.ck SET v = 11 WHERE a = 'a' AND b = 1")
+	st := t.TempDir()
+	indexStream(t, s, st)
+
+	query := func(args ...string) []map[string]json.RawMessage {
+		t.Helper()
+		out, errOut, code := bintapCmd(t, append([]string{"query", "--state-dir", st, "--format", "json", "--limit", "0"}, args...)...)
+		if code != 0 {
+			t.Fatalf("query %v: exit %d: %s", args, code, errOut)
+		}
+		return decodeLines(t, out)
+	}
+	str := func(m map[string]json.RawMessage, k string) string {
+		var v string
+		json.Unmarshal(m[k], &v)
+		return v
+	}
+	statusOf := func(img json.RawMessage) string {
+		var m map[string]any
+		json.Unmarshal(img, &m)
+		s, _ := m["status"].(string)
+		return s
+	}
+	check := func(name string, got []map[string]json.RawMessage, want []op) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d changes, the workload made %d", name, len(got), len(want))
+		}
+		for i, w := range want {
+			g := got[i]
+			if str(g, "gtid") != w.gtid || str(g, "type") != w.typ || string(g["pk"]) != fmt.Sprintf("[%d]", w.id) ||
+				statusOf(g["after"]) != w.status || statusOf(g["before"]) != w.before {
+				t.Fatalf("%s: change %d is %s %s pk %s %s→%s, workload: %+v", name, i, str(g, "gtid"), str(g, "type"), g["pk"],
+					statusOf(g["before"]), statusOf(g["after"]), w)
+			}
+		}
+	}
+	filter := func(keep func(op) bool, newest bool) []op {
+		var out []op
+		for _, o := range ops {
+			if keep(o) {
+				out = append(out, o)
+			}
+		}
+		if newest {
+			for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+		return out
+	}
+	check("all, oldest first", query("--table", "q.t", "--order", "oldest"), filter(func(op) bool { return true }, false))
+	for _, id := range []int{1, 8, 14, 40} {
+		check(fmt.Sprintf("--pk %d", id), query("--table", "q.t", "--pk", fmt.Sprint(id)), filter(func(o op) bool { return o.id == id }, true))
+	}
+	g := ops[len(ops)/2].gtid
+	check("--gtid", query("--table", "q.t", "--gtid", g), filter(func(o op) bool { return o.gtid == g }, true))
+	check("--type delete", query("--table", "q.t", "--type", "delete", "--order", "oldest"), filter(func(o op) bool { return o.typ == "delete" }, false))
+	check("--type insert,delete", query("--table", "q.t", "--type", "insert,delete"), filter(func(o op) bool { return o.typ != "update" }, true))
+	check("--changed-column status", query("--table", "q.t", "--changed-column", "status"), filter(func(o op) bool { return o.typ == "update" }, true))
+	if n := len(query("--table", "q.t", "--changed-column", "id")); n != 0 {
+		t.Errorf("--changed-column id: %d changes, want none", n)
+	}
+	check("--where-column status=shipped", query("--table", "q.t", "--where-column", "status=shipped"),
+		filter(func(o op) bool { return o.status == "shipped" || o.before == "shipped" }, true))
+	check("--where-column amount=8.50", query("--table", "q.t", "--where-column", "amount=8.50", "--type", "insert"),
+		filter(func(o op) bool { return o.typ == "insert" && o.id == 8 }, true))
+	check("--since/--until", query("--table", "q.t", "--since", bounds[1].Format(time.DateTime), "--until", bounds[2].Add(-time.Second).Format(time.RFC3339)),
+		filter(func(o op) bool { return o.phase == 1 }, true))
+	check("--since --pk", query("--table", "q.t", "--since", bounds[2].Format(time.RFC3339), "--pk", "14"), filter(func(o op) bool { return o.phase == 2 && o.id == 14 }, true))
+	if got := query("--table", "q.t", "--limit", "3"); len(got) != 3 || str(got[0], "gtid") != ops[len(ops)-1].gtid {
+		t.Errorf("--limit 3: %d changes, first %s, want the newest (%s)", len(got), str(got[0], "gtid"), ops[len(ops)-1].gtid)
+	}
+	if got := query("--table", "q.ck", "--pk", "a|1"); len(got) != 2 || str(got[0], "type") != "update" {
+		t.Errorf("composite key a|1: %v", got)
+	}
+	for _, f := range []string{"table", "csv"} {
+		out, errOut, code := bintapCmd(t, "query", "--state-dir", st, "--table", "q.t", "--pk", "1", "--format", f)
+		if code != 0 || !strings.Contains(out, ops[0].gtid) {
+			t.Errorf("--format %s: exit %d %s\n%s", f, code, errOut, out)
+		}
+	}
+
+	// Refusals: exit 2 with a message naming the flag.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--table", "q.nokey", "--pk", "1"}, "no primary key"},
+		{[]string{"--table", "q.ck", "--pk", "a"}, "--pk"},
+		{[]string{"--table", "q.t", "--pk", "x"}, "--pk"},
+		{[]string{"--table", "q.t", "--type", "upsert"}, "--type"},
+		{[]string{"--table", "q.t", "--since", "yesterday"}, "--since"},
+		{[]string{"--table", "q.t", "--until", "2020-01-01", "--since", "2021-01-01"}, "--until"},
+		{[]string{"--table", "qt"}, "--table"},
+		{[]string{"--pk", "1"}, "--table"},
+		{[]string{"--table", "q.t", "--order", "up"}, "--order"},
+		{[]string{"--table", "q.t", "--format", "xml"}, "--format"},
+		{[]string{"--table", "q.t", "--where-column", "status"}, "--where-column"},
+		{[]string{"--table", "q.t", "--gtid", "abc"}, "--gtid"},
+		{[]string{"--table", "q.t", "--limit", "-1"}, "--limit"},
+	} {
+		_, errOut, code := bintapCmd(t, append([]string{"query", "--state-dir", st}, c.args...)...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("query %v: exit %d, %q; want exit 2 naming %s", c.args, code, errOut, c.want)
+		}
+	}
+	if _, errOut, code := bintapCmd(t, "query", "--state-dir", st, "--table", "q.missing"); code != 1 || !strings.Contains(errOut, "q.missing") {
+		t.Errorf("unknown table: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := bintapCmd(t, "query", "--state-dir", t.TempDir(), "--table", "q.t"); code != 1 || !strings.Contains(errOut, "no change index") {
+		t.Errorf("no index: exit %d %q", code, errOut)
+	}
+
+	// reconstruct: the row at each phase boundary is what the workload left.
+	for _, id := range []int{1, 8, 14, 27} {
+		for phase := 1; phase < 3; phase++ {
+			want, exists := "", false
+			for _, o := range ops {
+				if o.phase < phase && o.id == id {
+					want, exists = o.status, o.typ != "delete"
+				}
+			}
+			out, errOut, code := bintapCmd(t, "reconstruct", "--state-dir", st, "--table", "q.t", "--pk", fmt.Sprint(id),
+				"--at", bounds[phase].Add(-time.Second).Format(time.DateTime), "--format", "json")
+			if code != 0 {
+				t.Fatalf("reconstruct: exit %d %s", code, errOut)
+			}
+			r := decodeLines(t, out)[0]
+			switch {
+			case exists && (str(r, "status") != "exists" || statusOf(r["row"]) != want):
+				t.Errorf("id %d before phase %d: %s %s, want status %s", id, phase, r["status"], r["row"], want)
+			case !exists && str(r, "status") == "exists":
+				t.Errorf("id %d before phase %d: %s %s, want no row", id, phase, r["status"], r["row"])
+			}
+		}
+		out, _, code := bintapCmd(t, "reconstruct", "--state-dir", st, "--table", "q.t", "--pk", fmt.Sprint(id), "--history", "--format", "json")
+		if n := len(filter(func(o op) bool { return o.id == id }, false)); code != 0 || len(decodeLines(t, out)) != n {
+			t.Errorf("--history of %d: exit %d, %d versions, want %d", id, code, len(decodeLines(t, out)), n)
+		}
+	}
+	// By GTID: right after the transaction.
+	o := ops[10]
+	out, _, _ := bintapCmd(t, "reconstruct", "--state-dir", st, "--table", "q.t", "--pk", fmt.Sprint(o.id), "--gtid", o.gtid, "--format", "json")
+	if r := decodeLines(t, out)[0]; o.typ == "delete" && str(r, "status") != "deleted" || o.typ != "delete" && statusOf(r["row"]) != o.status {
+		t.Errorf("--gtid %s: %s, workload: %+v", o.gtid, out, o)
+	}
+	// Before the index begins: it says so instead of guessing.
+	out, _, _ = bintapCmd(t, "reconstruct", "--state-dir", st, "--table", "q.t", "--pk", "1", "--at", "2001-01-01 00:00:00", "--format", "json")
+	if r := decodeLines(t, out)[0]; str(r, "status") != "too_early" || !strings.Contains(str(r, "note"), "does not reach back") {
+		t.Errorf("reconstruct before the index: %s", out)
+	}
+	if _, errOut, code := bintapCmd(t, "reconstruct", "--state-dir", st, "--table", "q.t", "--pk", "1"); code != 2 || !strings.Contains(errOut, "--at") {
+		t.Errorf("reconstruct without --at: exit %d %q", code, errOut)
+	}
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
