@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bintap/bintap/internal/index"
 	"github.com/bintap/bintap/internal/testutil"
 )
 
@@ -442,4 +443,123 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// TestIndexKill9ExactlyOnce kills the real binary with SIGKILL while it
+// indexes a running workload, restarts it, and checks that the index holds
+// every change of the workload exactly once.
+func TestIndexKill9ExactlyOnce(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE k", "CREATE TABLE k.t (id INT PRIMARY KEY, v INT NOT NULL, pad VARCHAR(100))")
+	state := t.TempDir()
+	var errOut bytes.Buffer
+	start := func(extra ...string) *exec.Cmd {
+		args := append([]string{"stream", "--source", s.URL(), "--start", "oldest", "--state-dir", state, "--output", "index",
+			"--checkpoint-interval", "100ms", "--batch-size", "50"}, extra...)
+		cmd := exec.Command(binary, args...)
+		cmd.Stderr = &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	// The workload: batches of 100 inserts, each followed by an update of
+	// half of them, each in its own transaction.
+	const batches = 60
+	done := make(chan error, 1)
+	go func() {
+		for b := 0; b < batches; b++ {
+			var vals []string
+			for i := b * 100; i < (b+1)*100; i++ {
+				vals = append(vals, fmt.Sprintf("(%d, 0, REPEAT('p', %d))", i, i%100))
+			}
+			if _, err := s.DB.Exec("INSERT INTO k.t VALUES " + strings.Join(vals, ",")); err != nil {
+				done <- err
+				return
+			}
+			if _, err := s.DB.Exec(fmt.Sprintf("UPDATE k.t SET v = v + 1 WHERE id >= %d AND id < %d", b*100, b*100+50)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	indexed := func() int {
+		st, err := index.OpenReadOnly(index.Path(state))
+		if err != nil {
+			return 0
+		}
+		defer st.Close()
+		var n int
+		st.DB().QueryRow("SELECT count(*) FROM changes").Scan(&n)
+		return n
+	}
+	kills := 0
+	for target := 500; target <= 6000; target += 1800 {
+		cmd := start()
+		deadline := time.Now().Add(2 * time.Minute)
+		for indexed() < target && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if indexed() < target {
+			t.Fatalf("index never reached %d changes; bintap said:\n%s", target, errOut.String())
+		}
+		cmd.Process.Kill() // SIGKILL, mid-indexing
+		cmd.Wait()
+		kills++
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	cmd := start("--stop-at-end")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("final run: %v\n%s", err, errOut.String())
+	}
+	st, err := index.OpenReadOnly(index.Path(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	db := st.DB()
+	var total, distinct int
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT tx_id || '/' || event_number) FROM changes`).Scan(&total, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	want := batches * 150
+	if total != want || distinct != want {
+		t.Errorf("index holds %d changes (%d distinct positions), the workload made %d", total, distinct, want)
+	}
+	// Per key: one insert, and for the first half of each batch one update.
+	rows, err := db.Query(`SELECT pk, sum(event_type = 'insert'), sum(event_type = 'update'), count(*) FROM changes GROUP BY pk`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	keys := 0
+	for rows.Next() {
+		var pk string
+		var ins, upd, n int
+		rows.Scan(&pk, &ins, &upd, &n)
+		var id int
+		fmt.Sscanf(pk, "[%d]", &id)
+		wantUpd := 0
+		if id%100 < 50 {
+			wantUpd = 1
+		}
+		if ins != 1 || upd != wantUpd || n != 1+wantUpd {
+			t.Errorf("key %s: %d inserts, %d updates, %d changes; want 1, %d", pk, ins, upd, n, wantUpd)
+		}
+		keys++
+	}
+	if keys != batches*100 {
+		t.Errorf("%d keys in the index, want %d", keys, batches*100)
+	}
+	// The GTIDs of the index are the server's, each transaction once.
+	var txs, gtids int
+	db.QueryRow(`SELECT count(*), count(DISTINCT gtid) FROM transactions`).Scan(&txs, &gtids)
+	if txs != gtids || txs < batches*2 {
+		t.Errorf("%d transactions with %d distinct GTIDs, want %d distinct", txs, gtids, batches*2)
+	}
+	t.Logf("%d kills during indexing; %d changes indexed, each once", kills, total)
 }
