@@ -163,6 +163,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "a", name: "raw transfer (mariadb-binlog --raw)", run: rawTransfer},
 		{key: "b", name: "go-mysql BinlogSyncer, generic decode", run: goMySQL},
 		{key: "c", name: cName, run: bintapStream(bintapPath, o.verify)},
+		{key: "d", name: "bintap stream → change index (--output index)", run: bintapRun(bintapPath, false, "index")},
 	}
 	results := make(map[string]result, len(measurements))
 	failed := false

@@ -196,18 +196,30 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
+	window := !f.Since.IsZero() || !f.Until.IsZero() || f.GTID != ""
 	q := strings.Builder{}
 	q.WriteString(`SELECT c.change_id, c.tx_id, c.event_number, c.definition_id, c.pk, c.old_pk, c.event_type,
-		c.before_image, c.after_image, c.changed_columns, x.gtid, x.binlog_file, x.binlog_pos, x.commit_time
-		FROM changes c JOIN transactions x ON x.tx_id = c.tx_id WHERE c.table_id = ?`)
-	args := []any{ref.ID}
-	if f.PK != nil {
+		c.before_image, c.after_image, c.changed_columns, x.gtid, x.binlog_file, x.binlog_pos, x.commit_time`)
+	var args []any
+	switch {
+	case f.PK != nil:
+		// Key history: the (table, key, order) index.
 		key, err := KeyText(ref.Latest, f.PK)
 		if err != nil {
 			return nil, err
 		}
-		q.WriteString(` AND (c.pk = ? OR c.old_pk = ?)`)
-		args = append(args, key, key)
+		q.WriteString(` FROM changes c JOIN transactions x ON x.tx_id = c.tx_id WHERE c.table_id = ? AND (c.pk = ? OR c.old_pk = ?)`)
+		args = append(args, ref.ID, key, key)
+	case window:
+		// Transactions in the window by their indexes, then each one's
+		// range of changes.
+		q.WriteString(` FROM transactions x JOIN changes c ON c.change_id BETWEEN x.first_change AND x.last_change WHERE c.table_id = ?`)
+		args = append(args, ref.ID)
+	default:
+		// The newest (or oldest) changes of the table: walk the changes in
+		// order ("+" keeps SQLite from sorting the whole table's key index).
+		q.WriteString(` FROM changes c JOIN transactions x ON x.tx_id = c.tx_id WHERE +c.table_id = ?`)
+		args = append(args, ref.ID)
 	}
 	if !f.Since.IsZero() || !f.Until.IsZero() {
 		since, until := int64(0), int64(1<<62)
@@ -219,14 +231,9 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]Change, error) {
 		}
 		q.WriteString(` AND x.commit_time BETWEEN ? AND ?`)
 		args = append(args, since, until)
-		if f.PK == nil && f.GTID == "" {
-			// Drive the search from the transactions in the window.
-			q.WriteString(` AND c.tx_id IN (SELECT tx_id FROM transactions WHERE commit_time BETWEEN ? AND ?)`)
-			args = append(args, since, until)
-		}
 	}
 	if f.GTID != "" {
-		q.WriteString(` AND c.tx_id IN (SELECT tx_id FROM transactions WHERE gtid = ?)`)
+		q.WriteString(` AND x.gtid = ?`)
 		args = append(args, f.GTID)
 	}
 	if f.UntilTx > 0 {

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -14,79 +15,49 @@ import (
 // writer never waits long for the lock. It returns how many changes it
 // removed. Afterwards the index covers changes from cutoff on.
 func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
-	var maxTx sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT max(tx_id) FROM transactions WHERE commit_time < ?`, cutoff.Unix()).Scan(&maxTx); err != nil {
+	// Change ids follow transaction ids: everything up to the last change
+	// of the newest old transaction goes.
+	var maxTx, maxChange sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT tx_id, last_change FROM transactions WHERE tx_id = (SELECT max(tx_id) FROM transactions WHERE commit_time < ?)`,
+		cutoff.Unix()).Scan(&maxTx, &maxChange)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("retention: %w", err)
 	}
 	if !maxTx.Valid {
 		return 0, nil
 	}
-	var total int64
-	for ctx.Err() == nil {
-		n, more, err := s.deleteBatch(ctx, maxTx.Int64, batch)
-		total += n
-		if err != nil {
-			return total, err
-		}
-		if !more {
-			break
-		}
-	}
-	if err := ctx.Err(); err != nil {
+	total, err := s.deleteUpTo(ctx, `DELETE FROM changes WHERE change_id IN (SELECT change_id FROM changes WHERE change_id <= ? ORDER BY change_id LIMIT ?)`, maxChange.Int64, batch)
+	if err != nil {
 		return total, err
 	}
-	// Transactions without changes left (and the rest of the range).
-	for ctx.Err() == nil {
-		res, err := s.db.ExecContext(ctx, `DELETE FROM transactions WHERE tx_id IN (
-			SELECT tx_id FROM transactions WHERE tx_id <= ?
-			AND tx_id < coalesce((SELECT tx_id FROM changes ORDER BY change_id LIMIT 1), ?) ORDER BY tx_id LIMIT ?)`,
-			maxTx.Int64, maxTx.Int64+1, batch)
-		if err != nil {
-			return total, fmt.Errorf("retention: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n < int64(batch) {
-			break
-		}
+	if _, err := s.deleteUpTo(ctx, `DELETE FROM transactions WHERE tx_id IN (SELECT tx_id FROM transactions WHERE tx_id <= ? ORDER BY tx_id LIMIT ?)`, maxTx.Int64, batch); err != nil {
+		return total, err
 	}
+	// Only moved forward: older changes existed, so the index began before cutoff.
 	if err := s.SetMeta("covered_since", strconv.FormatInt(cutoff.Unix(), 10)); err != nil {
 		return total, err
 	}
-	return total, ctx.Err()
+	return total, nil
 }
 
-// deleteBatch deletes up to batch of the oldest changes whose transaction is
-// at most maxTx. Change ids grow with transaction ids, so the oldest changes
-// are the ones to go and the scan stops at the first one to keep.
-func (s *Store) deleteBatch(ctx context.Context, maxTx int64, batch int) (int64, bool, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT change_id, tx_id FROM changes ORDER BY change_id LIMIT ?`, batch)
-	if err != nil {
-		return 0, false, fmt.Errorf("retention: %w", err)
-	}
-	var last int64 = -1
-	n, seen := int64(0), 0
-	for rows.Next() {
-		var id, tx int64
-		if err := rows.Scan(&id, &tx); err != nil {
-			rows.Close()
-			return 0, false, err
+// deleteUpTo runs a batched DELETE (bound and batch as its arguments) until
+// a batch comes back short, each batch its own short transaction.
+func (s *Store) deleteUpTo(ctx context.Context, q string, bound int64, batch int) (int64, error) {
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
 		}
-		seen++
-		if tx > maxTx {
-			break
+		res, err := s.db.ExecContext(ctx, q, bound, batch)
+		if err != nil {
+			return total, fmt.Errorf("retention: %w", err)
 		}
-		last, n = id, n+1
+		n, _ := res.RowsAffected()
+		total += n
+		if n < int64(batch) {
+			return total, nil
+		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, false, err
-	}
-	if last < 0 {
-		return 0, false, nil
-	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM changes WHERE change_id <= ?`, last); err != nil {
-		return 0, false, fmt.Errorf("retention: %w", err)
-	}
-	return n, n == int64(batch) && seen == batch, nil
 }
 
 // RetainLoop runs retention every interval until ctx ends: changes older

@@ -29,9 +29,13 @@ const changeColumns = 11
 type Writer struct {
 	s    *Store
 	conn *sql.Conn
-	tx   *sql.Tx
+	// inTx: a BEGIN is open on conn. The writer issues BEGIN/COMMIT itself
+	// rather than through sql.Tx so that its prepared statements live on
+	// the connection across transactions instead of being prepared again.
+	inTx bool
 	// stmts caches the multi-row INSERT of each row count.
 	stmts map[int]*sql.Stmt
+	named map[string]*sql.Stmt // other statements, by text
 
 	args    []any // bound values of the rows not yet inserted
 	pending int   // changes added since the last Commit
@@ -42,13 +46,29 @@ type Writer struct {
 	lastTx    *change.Tx
 	lastTxID  int64
 	lastTxKey txKey
+	cur       *txRec // the transaction changes are being added to
 	nextTx    int64
 	nextID    int64
+
+	stopCheckpoints context.CancelFunc
+	checkpointsDone chan struct{}
 
 	sinceSet bool // covered_since is recorded
 
 	buf    []byte
 	broken error // set by a failed commit: ids and caches no longer match the file
+}
+
+// txRec is a transaction row, written when the transaction ends or at a
+// commit (then updated if it goes on), so most transactions cost one insert.
+type txRec struct {
+	id          int64
+	gtid        any
+	file        string
+	pos         uint32
+	ts          uint32
+	first, last int64
+	dirty       bool
 }
 
 type txKey struct {
@@ -63,7 +83,7 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{s: s, conn: conn, stmts: map[int]*sql.Stmt{}, tableIDs: map[string]int64{}, defs: map[*change.Table]int64{}}
+	w := &Writer{s: s, conn: conn, stmts: map[int]*sql.Stmt{}, named: map[string]*sql.Stmt{}, tableIDs: map[string]int64{}, defs: map[*change.Table]int64{}}
 	var maxChange, maxTx sql.NullInt64
 	if err := conn.QueryRowContext(ctx, `SELECT (SELECT max(change_id) FROM changes), (SELECT max(tx_id) FROM transactions)`).Scan(&maxChange, &maxTx); err != nil {
 		conn.Close()
@@ -72,14 +92,35 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 	w.nextID, w.nextTx = maxChange.Int64+1, maxTx.Int64+1
 	if maxTx.Valid {
 		var gtid sql.NullString
-		err := conn.QueryRowContext(ctx, `SELECT gtid, binlog_file, binlog_pos FROM transactions WHERE tx_id = ?`, maxTx.Int64).
-			Scan(&gtid, &w.lastTxKey.file, &w.lastTxKey.pos)
+		var ts int64
+		rec := &txRec{id: maxTx.Int64}
+		err := conn.QueryRowContext(ctx, `SELECT gtid, binlog_file, binlog_pos, commit_time, first_change, last_change FROM transactions WHERE tx_id = ?`, maxTx.Int64).
+			Scan(&gtid, &rec.file, &rec.pos, &ts, &rec.first, &rec.last)
 		if err != nil {
 			conn.Close()
 			return nil, err
 		}
-		w.lastTxKey.gtid, w.lastTxID = gtid.String, maxTx.Int64
+		if gtid.Valid {
+			rec.gtid = gtid.String
+		}
+		rec.ts = uint32(ts)
+		w.cur = rec
+		w.lastTxKey = txKey{gtid: gtid.String, file: rec.file, pos: rec.pos}
+		w.lastTxID = maxTx.Int64
 	}
+	// Checkpoints (copying the write-ahead log into the database file, with
+	// an fsync) run on another connection, so the writer never waits for
+	// the disk.
+	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	w.stopCheckpoints, w.checkpointsDone = cancel, make(chan struct{})
+	go func() {
+		defer close(w.checkpointsDone)
+		s.checkpointLoop(cctx)
+	}()
 	return w, nil
 }
 
@@ -90,14 +131,13 @@ func (w *Writer) begin() error {
 	if w.broken != nil {
 		return fmt.Errorf("the index writer stopped after an earlier error: %w", w.broken)
 	}
-	if w.tx != nil {
+	if w.inTx {
 		return nil
 	}
-	tx, err := w.conn.BeginTx(context.Background(), nil)
-	if err != nil {
+	if _, err := w.conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	w.tx = tx
+	w.inTx = true
 	return nil
 }
 
@@ -165,6 +205,7 @@ func (w *Writer) add(ev *change.Event) error {
 	if pk != nil {
 		pkArg = *pk
 	}
+	w.cur.last, w.cur.dirty = w.nextID, true
 	w.args = append(w.args, w.nextID, txID, int64(ev.EventNumber), tableID, defID, pkArg, oldPK, typ, before, after, changed)
 	w.nextID++
 	w.pending++
@@ -228,9 +269,10 @@ func sameValue(a, b *change.Value) bool {
 		math.Float64bits(a.Float) == math.Float64bits(b.Float) && bytes.Equal(a.Text, b.Text)
 }
 
-// txID returns the id of the event's transaction, recording it when new.
-// A transaction cut by a restart arrives again with a new Tx value: the same
-// GTID and position mean the same transaction.
+// txID returns the id of the event's transaction, starting a new
+// transaction record when it is new. A transaction cut by a restart
+// arrives again with a new Tx value: the same GTID and position mean the
+// same transaction.
 func (w *Writer) txID(t *change.Tx) (int64, error) {
 	if t == w.lastTx {
 		return w.lastTxID, nil
@@ -240,26 +282,41 @@ func (w *Writer) txID(t *change.Tx) (int64, error) {
 		w.lastTx = t
 		return w.lastTxID, nil
 	}
-	var gtid any
-	if t.GTID != "" {
-		gtid = t.GTID
-	}
-	id := w.nextTx
-	if _, err := w.tx.Exec(`INSERT INTO transactions (tx_id, gtid, binlog_file, binlog_pos, commit_time) VALUES (?, ?, ?, ?, ?)`,
-		id, gtid, t.File, int64(t.Pos), int64(t.Timestamp)); err != nil {
-		return 0, fmt.Errorf("insert transaction: %w", err)
+	if err := w.storeTx(); err != nil {
+		return 0, err
 	}
 	if !w.sinceSet {
 		// The index is complete from its first transaction on (reconstruct
 		// relies on it); retention moves this forward.
-		if _, err := w.tx.Exec(`INSERT OR IGNORE INTO meta (key, value) VALUES ('covered_since', ?)`, strconv.FormatInt(int64(t.Timestamp), 10)); err != nil {
+		if _, err := w.exec(`INSERT OR IGNORE INTO meta (key, value) VALUES ('covered_since', ?)`, strconv.FormatInt(int64(t.Timestamp), 10)); err != nil {
 			return 0, err
 		}
 		w.sinceSet = true
 	}
+	rec := &txRec{id: w.nextTx, file: t.File, pos: t.Pos, ts: t.Timestamp, first: w.nextID, last: w.nextID}
+	if t.GTID != "" {
+		rec.gtid = t.GTID
+	}
 	w.nextTx++
-	w.lastTx, w.lastTxID, w.lastTxKey = t, id, k
-	return id, nil
+	w.cur = rec
+	w.lastTx, w.lastTxID, w.lastTxKey = t, rec.id, k
+	return rec.id, nil
+}
+
+// storeTx writes the current transaction's record if it changed.
+func (w *Writer) storeTx() error {
+	r := w.cur
+	if r == nil || !r.dirty {
+		return nil
+	}
+	_, err := w.exec(`INSERT INTO transactions (tx_id, gtid, binlog_file, binlog_pos, commit_time, first_change, last_change)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tx_id) DO UPDATE SET last_change = excluded.last_change`,
+		r.id, r.gtid, r.file, int64(r.pos), int64(r.ts), r.first, r.last)
+	if err != nil {
+		return fmt.Errorf("record transaction: %w", err)
+	}
+	r.dirty = false
+	return nil
 }
 
 // table returns the ids of a table and of this version of its definition,
@@ -271,10 +328,10 @@ func (w *Writer) table(t *change.Table) (tableID, defID int64, err error) {
 	name := t.FullName()
 	tableID, ok := w.tableIDs[name]
 	if !ok {
-		err := w.tx.QueryRow(`SELECT table_id FROM tables WHERE schema_name = ? AND table_name = ?`, t.Schema, t.Name).Scan(&tableID)
+		err := w.conn.QueryRowContext(context.Background(), `SELECT table_id FROM tables WHERE schema_name = ? AND table_name = ?`, t.Schema, t.Name).Scan(&tableID)
 		if errors.Is(err, sql.ErrNoRows) {
 			var res sql.Result
-			res, err = w.tx.Exec(`INSERT INTO tables (schema_name, table_name) VALUES (?, ?)`, t.Schema, t.Name)
+			res, err = w.exec(`INSERT INTO tables (schema_name, table_name) VALUES (?, ?)`, t.Schema, t.Name)
 			if err == nil {
 				tableID, err = res.LastInsertId()
 			}
@@ -288,10 +345,10 @@ func (w *Writer) table(t *change.Table) (tableID, defID int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	err = w.tx.QueryRow(`SELECT definition_id FROM table_versions WHERE table_id = ? AND version = ? AND definition = ?`, tableID, t.Version, def).Scan(&defID)
+	err = w.conn.QueryRowContext(context.Background(), `SELECT definition_id FROM table_versions WHERE table_id = ? AND version = ? AND definition = ?`, tableID, t.Version, def).Scan(&defID)
 	if errors.Is(err, sql.ErrNoRows) {
 		var res sql.Result
-		res, err = w.tx.Exec(`INSERT INTO table_versions (table_id, version, definition) VALUES (?, ?, ?)`, tableID, t.Version, def)
+		res, err = w.exec(`INSERT INTO table_versions (table_id, version, definition) VALUES (?, ?, ?)`, tableID, t.Version, def)
 		if err == nil {
 			defID, err = res.LastInsertId()
 		}
@@ -301,6 +358,18 @@ func (w *Writer) table(t *change.Table) (tableID, defID int64, err error) {
 	}
 	w.defs[t] = defID
 	return tableID, defID, nil
+}
+
+func (w *Writer) exec(q string, args ...any) (sql.Result, error) {
+	st, ok := w.named[q]
+	if !ok {
+		var err error
+		if st, err = w.conn.PrepareContext(context.Background(), q); err != nil {
+			return nil, err
+		}
+		w.named[q] = st
+	}
+	return st.Exec(args...)
 }
 
 // insertRows inserts the buffered rows with one statement.
@@ -325,7 +394,7 @@ func (w *Writer) insertRows() error {
 		}
 		w.stmts[n] = st
 	}
-	if _, err := w.tx.Stmt(st).Exec(w.args...); err != nil {
+	if _, err := st.Exec(w.args...); err != nil {
 		return fmt.Errorf("insert changes: %w", err)
 	}
 	clear(w.args)
@@ -345,7 +414,10 @@ func (w *Writer) Commit(cp position.Checkpoint) error {
 	if err := w.insertRows(); err != nil {
 		return w.abort(err)
 	}
-	_, err := w.tx.Exec(`INSERT INTO stream_state (id, flavor, binlog_file, binlog_pos, skip, gtid, gtid_state, updated_at)
+	if err := w.storeTx(); err != nil {
+		return w.abort(err)
+	}
+	_, err := w.exec(`INSERT INTO stream_state (id, flavor, binlog_file, binlog_pos, skip, gtid, gtid_state, updated_at)
 		VALUES (1, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET flavor = excluded.flavor, binlog_file = excluded.binlog_file,
 			binlog_pos = excluded.binlog_pos, skip = excluded.skip, gtid = excluded.gtid,
@@ -354,8 +426,8 @@ func (w *Writer) Commit(cp position.Checkpoint) error {
 	if err != nil {
 		return w.abort(fmt.Errorf("write stream_state: %w", err))
 	}
-	err = w.tx.Commit()
-	w.tx = nil
+	_, err = w.conn.ExecContext(context.Background(), "COMMIT")
+	w.inTx = false
 	if err != nil {
 		w.broken = err
 		return fmt.Errorf("commit: %w", err)
@@ -370,9 +442,9 @@ func (w *Writer) abort(err error) error {
 	if err != nil && w.broken == nil {
 		w.broken = err
 	}
-	if w.tx != nil {
-		w.tx.Rollback()
-		w.tx = nil
+	if w.inTx {
+		w.conn.ExecContext(context.Background(), "ROLLBACK")
+		w.inTx = false
 	}
 	return err
 }
@@ -380,7 +452,15 @@ func (w *Writer) abort(err error) error {
 // Close rolls back anything not committed and releases the connection.
 func (w *Writer) Close() error {
 	w.abort(nil)
+	if w.stopCheckpoints != nil {
+		w.stopCheckpoints()
+		<-w.checkpointsDone
+		w.stopCheckpoints = nil
+	}
 	for _, st := range w.stmts {
+		st.Close()
+	}
+	for _, st := range w.named {
 		st.Close()
 	}
 	return w.conn.Close()
