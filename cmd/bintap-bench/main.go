@@ -56,6 +56,8 @@ type options struct {
 	runs        int
 	rowMetadata string
 	verify      bool
+	// indexChanges is the size of the index the key-history query runs on.
+	indexChanges int
 	serverArgs  []string
 }
 
@@ -67,6 +69,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the server's directory (data, binlogs, error log) after the run")
 	fs.IntVar(&o.runs, "runs", 1, "runs of each measurement; the best is reported")
 	fs.StringVar(&o.rowMetadata, "row-metadata", "", "binlog_row_metadata of the server: no_log, minimal or full (default: the server default, NO_LOG in 10.11)")
+	fs.IntVar(&o.indexChanges, "index-changes", 5_000_000, "changes in the index for the primary-key history query (0 skips it)")
 	fs.BoolVar(&o.verify, "verify", false, "count bintap's output lines instead of writing them to /dev/null")
 	fs.Func("server-arg", "extra mariadbd argument, such as --max-binlog-size=100M (repeatable)", func(v string) error {
 		if !strings.HasPrefix(v, "--") {
@@ -182,8 +185,21 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 			}
 		}
 	}
+	var hist historyResult
+	var histErr error
+	if o.indexChanges > 0 {
+		fmt.Fprintf(out, "measuring primary-key history on an index of %d changes (building it)...\n", o.indexChanges)
+		hist, histErr = keyHistory(ctx, dir, o.indexChanges, 1000)
+	}
 	fmt.Fprintln(out)
 	printReport(out, o, version, rowMeta, w, measurements, results)
+	switch {
+	case histErr != nil:
+		failed = true
+		fmt.Fprintf(out, "\nprimary-key history measurement failed: %v\n", histErr)
+	case o.indexChanges > 0:
+		printHistory(out, hist)
+	}
 	if failed {
 		return errBintapFailed
 	}

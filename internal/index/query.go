@@ -192,9 +192,38 @@ func keyValue(c *change.Column, v string) ([]byte, error) {
 
 // Query returns the changes of a table that match f.
 func (s *Store) Query(ctx context.Context, f Filter) ([]Change, error) {
-	ref, err := s.LookupTable(ctx, f.Schema, f.Table)
+	query, args, err := s.buildQuery(ctx, f)
 	if err != nil {
 		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query index: %w", err)
+	}
+	defer rows.Close()
+	var out []Change
+	for rows.Next() {
+		c := Change{Schema: f.Schema, Table: f.Table}
+		var pk, oldPK, before, after, changed, gtid sql.NullString
+		var ts int64
+		var pos int64
+		if err := rows.Scan(&c.ID, &c.TxID, &c.EventNumber, &c.DefinitionID, &pk, &oldPK, &c.Type,
+			&before, &after, &changed, &gtid, &c.File, &pos, &ts); err != nil {
+			return nil, fmt.Errorf("query index: %w", err)
+		}
+		c.PK, c.OldPK, c.Before, c.After, c.Changed, c.GTID = pk.String, oldPK.String, before.String, after.String, changed.String, gtid.String
+		c.Pos = uint32(pos)
+		c.CommitTime = time.Unix(ts, 0).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// buildQuery is the SQL of a filter.
+func (s *Store) buildQuery(ctx context.Context, f Filter) (string, []any, error) {
+	ref, err := s.LookupTable(ctx, f.Schema, f.Table)
+	if err != nil {
+		return "", nil, err
 	}
 	window := !f.Since.IsZero() || !f.Until.IsZero() || f.GTID != ""
 	q := strings.Builder{}
@@ -206,14 +235,18 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]Change, error) {
 		// Key history: the (table, key, order) index.
 		key, err := KeyText(ref.Latest, f.PK)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
-		q.WriteString(` FROM changes c JOIN transactions x ON x.tx_id = c.tx_id WHERE c.table_id = ? AND (c.pk = ? OR c.old_pk = ?)`)
-		args = append(args, ref.ID, key, key)
+		// Each of the two key columns through its own index (an OR would
+		// make SQLite read every change of the table).
+		q.WriteString(` FROM changes c JOIN transactions x ON x.tx_id = c.tx_id WHERE c.change_id IN (
+			SELECT change_id FROM changes WHERE table_id = ? AND pk = ?
+			UNION ALL SELECT change_id FROM changes WHERE table_id = ? AND old_pk = ?)`)
+		args = append(args, ref.ID, key, ref.ID, key)
 	case window:
-		// Transactions in the window by their indexes, then each one's
-		// range of changes.
-		q.WriteString(` FROM transactions x JOIN changes c ON c.change_id BETWEEN x.first_change AND x.last_change WHERE c.table_id = ?`)
+		// Transactions in the window by their indexes (CROSS JOIN keeps
+		// them the outer loop), then each one's range of changes.
+		q.WriteString(` FROM transactions x CROSS JOIN changes c ON c.change_id BETWEEN x.first_change AND x.last_change WHERE +c.table_id = ?`)
 		args = append(args, ref.ID)
 	default:
 		// The newest (or oldest) changes of the table: walk the changes in
@@ -267,27 +300,7 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]Change, error) {
 		q.WriteString(` LIMIT ?`)
 		args = append(args, f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q.String(), args...)
-	if err != nil {
-		return nil, fmt.Errorf("query index: %w", err)
-	}
-	defer rows.Close()
-	var out []Change
-	for rows.Next() {
-		c := Change{Schema: f.Schema, Table: f.Table}
-		var pk, oldPK, before, after, changed, gtid sql.NullString
-		var ts int64
-		var pos int64
-		if err := rows.Scan(&c.ID, &c.TxID, &c.EventNumber, &c.DefinitionID, &pk, &oldPK, &c.Type,
-			&before, &after, &changed, &gtid, &c.File, &pos, &ts); err != nil {
-			return nil, fmt.Errorf("query index: %w", err)
-		}
-		c.PK, c.OldPK, c.Before, c.After, c.Changed, c.GTID = pk.String, oldPK.String, before.String, after.String, changed.String, gtid.String
-		c.Pos = uint32(pos)
-		c.CommitTime = time.Unix(ts, 0).UTC()
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return q.String(), args, nil
 }
 
 // TxOfGTID returns the index's transaction id of a GTID (0 when unknown).
