@@ -58,7 +58,7 @@ type options struct {
 	verify      bool
 	// indexChanges is the size of the index the key-history query runs on.
 	indexChanges int
-	serverArgs  []string
+	serverArgs   []string
 }
 
 func parseFlags(args []string) (options, error) {
