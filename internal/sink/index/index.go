@@ -148,3 +148,7 @@ func (d *Destination) Close() error {
 	}
 	return err
 }
+
+// Stats reports the index size and the commit times of its oldest and
+// newest changes, for status output.
+func (d *Destination) Stats(ctx context.Context) (idx.Stats, error) { return d.store.Stats(ctx) }
