@@ -563,3 +563,33 @@ func TestIndexKill9ExactlyOnce(t *testing.T) {
 	}
 	t.Logf("%d kills during indexing; %d changes indexed, each once", kills, total)
 }
+
+// TestIndexAlongsideStdoutAndReset runs the index next to stdout, then
+// --reset, which must empty the index rather than add to it.
+func TestIndexAlongsideStdoutAndReset(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE a", "CREATE TABLE a.t (id INT PRIMARY KEY, v INT)",
+		"INSERT INTO a.t VALUES (1,1),(2,2),(3,3)", "UPDATE a.t SET v = 9 WHERE id = 2", "DELETE FROM a.t WHERE id = 3")
+	state := t.TempDir()
+	count := func() int {
+		st, err := index.OpenReadOnly(index.Path(state))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		var n int
+		st.DB().QueryRow("SELECT count(*) FROM changes").Scan(&n)
+		return n
+	}
+	recs := rows(streamOnce(t, s, state, "--start", "oldest", "--output", "index"))
+	if len(recs) != 6 { // 3 inserts, update before+after, delete
+		t.Errorf("stdout next to the index: %d records, want 6", len(recs))
+	}
+	if n := count(); n != 5 {
+		t.Errorf("index holds %d changes, want 5", n)
+	}
+	streamOnce(t, s, state, "--start", "oldest", "--output", "index", "--reset")
+	if n := count(); n != 5 {
+		t.Errorf("after --reset and a new run the index holds %d changes, want 5", n)
+	}
+}
