@@ -273,6 +273,13 @@ func printReport(out io.Writer, o options, version, rowMeta string, w *workload,
 		verdict = "MET"
 	}
 	fmt.Fprintf(out, "target c/b >= 1.0: %s\n", verdict)
+	if d, ok := rs["d"]; ok && d.ok() {
+		verdict = "NOT MET"
+		if d.rate() >= 250_000 {
+			verdict = "MET"
+		}
+		fmt.Fprintf(out, "target d (change index ingest) >= 250000 rows/s: %s (%.0f rows/s, %.0f%% of c)\n", verdict, d.rate(), 100*d.rate()/rs["c"].rate())
+	}
 }
 
 func ratio(x, y result) string {
