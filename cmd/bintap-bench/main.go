@@ -278,7 +278,7 @@ func printReport(out io.Writer, o options, version, rowMeta string, w *workload,
 		if d.rate() >= 250_000 {
 			verdict = "MET"
 		}
-		fmt.Fprintf(out, "target d (change index ingest) >= 250000 rows/s: %s (%.0f rows/s, %.0f%% of c)\n", verdict, d.rate(), 100*d.rate()/rs["c"].rate())
+		fmt.Fprintf(out, "target d (change index ingest) >= 250000 rows/s: %s (d/c %s)\n", verdict, ratio(d, rs["c"]))
 	}
 }
 
