@@ -20,6 +20,9 @@ import (
 // statement per row spends most of its time in the driver's per-call work.
 const rowsPerInsert = 64
 
+// writerCacheKiB is the writer connection's SQLite page cache (128 MiB).
+const writerCacheKiB = 128 << 10
+
 // changeColumns is the number of bound values per change row.
 const changeColumns = 11
 
@@ -111,6 +114,14 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 	// Checkpoints (copying the write-ahead log into the database file, with
 	// an fsync) run on another connection, so the writer never waits for
 	// the disk.
+	// Changes of random keys insert all over the key index; a page cache
+	// that holds more of it keeps ingest fast as the index grows (34,000
+	// against 21,000 random-key changes/s at 1,000,000 changes). At most
+	// this much memory is used, only as the index grows.
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", writerCacheKiB)); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
 		conn.Close()
 		return nil, err
