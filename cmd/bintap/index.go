@@ -337,7 +337,7 @@ func runRecover(args []string, out, errOut io.Writer) int {
 	if err != nil {
 		return exitFor("recover", err, errOut)
 	}
-	header := fmt.Sprintf("-- bintap recover, generated %s\n-- filters: %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(args, " "))
+	header := fmt.Sprintf("bintap recover, generated %s\nfilters: %s", time.Now().UTC().Format(time.RFC3339), strings.Join(args, " "))
 	w := out
 	var file *os.File
 	if *outPath != "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,5 +187,14 @@ func TestLiteral(t *testing.T) {
 	}
 	if _, err := literal(&change.Column{Name: "x", Type: "int"}, json.RawMessage(`1; DROP TABLE t`)); err == nil {
 		t.Error("a non-number accepted as a number")
+	}
+}
+
+func TestCommentCannotBreakOut(t *testing.T) {
+	got := comment("filters: --where-column x=1\nDROP TABLE t;\r\nx")
+	for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+		if !strings.HasPrefix(line, "-- ") {
+			t.Errorf("comment line %q is not a comment", line)
+		}
 	}
 }

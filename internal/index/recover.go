@@ -23,7 +23,7 @@ import (
 func (s *Store) RecoverScript(ctx context.Context, w io.Writer, changes []Change, zone, header string) error {
 	defs := map[int64]*change.Table{}
 	var b bytes.Buffer
-	b.WriteString(header)
+	b.WriteString(comment(header))
 	fmt.Fprintf(&b, "-- %d change(s) undone, newest first. Review before running; run it as one transaction.\n", len(changes))
 	b.WriteString("SET NAMES utf8mb4;\n")
 	// Values are written exactly as indexed: TIMESTAMP in the index's zone,
@@ -42,14 +42,15 @@ func (s *Store) RecoverScript(ctx context.Context, w io.Writer, changes []Change
 			}
 			defs[c.DefinitionID] = t
 		}
-		fmt.Fprintf(&b, "-- change %d: %s at %s, GTID %s, %s:%d event %d", c.ID, c.Type, c.CommitTime.Format("2006-01-02 15:04:05"), orNone(c.GTID), c.File, c.Pos, c.EventNumber)
+		line := fmt.Sprintf("change %d: %s at %s, GTID %s, %s:%d event %d", c.ID, c.Type, c.CommitTime.Format("2006-01-02 15:04:05"), orNone(c.GTID), c.File, c.Pos, c.EventNumber)
 		if c.PK != "" {
-			fmt.Fprintf(&b, ", key %s", c.PK)
+			line += ", key " + c.PK
 		}
-		b.WriteByte('\n')
+		b.WriteString(comment(line))
 		if len(t.PrimaryKey) == 0 && !noKeyNoted[t.FullName()] {
 			noKeyNoted[t.FullName()] = true
-			fmt.Fprintf(&b, "-- %s has no primary key: rows are matched on all their columns (except FLOAT/DOUBLE and generated ones) with LIMIT 1;\n-- if identical rows exist, any one of them is changed.\n", t.FullName())
+			b.WriteString(comment(t.FullName() + " has no primary key: rows are matched on all their columns (except FLOAT/DOUBLE and generated ones) with LIMIT 1;"))
+			b.WriteString(comment("if identical rows exist, any one of them is changed."))
 		}
 		stmt, err := revert(t, c)
 		if err != nil {
@@ -61,6 +62,18 @@ func (s *Store) RecoverScript(ctx context.Context, w io.Writer, changes []Change
 	b.WriteString("COMMIT;\n")
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// comment writes text as SQL comment lines: whatever it holds (a filter
+// value, a table name) cannot end the comment and become a statement.
+func comment(text string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		b.WriteString("-- ")
+		b.WriteString(strings.ReplaceAll(line, "\r", " "))
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 func orNone(s string) string {
