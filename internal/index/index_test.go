@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/format"
 	"github.com/bintap/bintap/internal/position"
 )
 
@@ -195,6 +196,18 @@ func TestCommentCannotBreakOut(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
 		if !strings.HasPrefix(line, "-- ") {
 			t.Errorf("comment line %q is not a comment", line)
+		}
+	}
+}
+
+func TestImageMatchesRowObject(t *testing.T) {
+	w := &Writer{names: map[*change.Table][][]byte{}}
+	r := []change.Value{{Kind: change.KindInt, Int: 5}, {Kind: change.KindMissing}}
+	for _, row := range [][]change.Value{row(1, "a\"b"), r} {
+		got := string(w.appendImage(nil, testTable, row))
+		want := string(format.AppendRowObject(nil, testTable.Columns, row, format.BinaryHex))
+		if got != want {
+			t.Errorf("image %s, AppendRowObject %s", got, want)
 		}
 	}
 }

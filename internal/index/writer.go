@@ -43,8 +43,9 @@ type Writer struct {
 	args    []any // bound values of the rows not yet inserted
 	pending int   // changes added since the last Commit
 
-	tableIDs map[string]int64        // "schema.name" → table_id
-	defs     map[*change.Table]int64 // table version → definition_id
+	tableIDs map[string]int64           // "schema.name" → table_id
+	defs     map[*change.Table]int64    // table version → definition_id
+	names    map[*change.Table][][]byte // table version → its columns' `"name":` JSON prefixes
 
 	lastTx    *change.Tx
 	lastTxID  int64
@@ -86,7 +87,7 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{s: s, conn: conn, stmts: map[int]*sql.Stmt{}, named: map[string]*sql.Stmt{}, tableIDs: map[string]int64{}, defs: map[*change.Table]int64{}}
+	w := &Writer{s: s, conn: conn, stmts: map[int]*sql.Stmt{}, named: map[string]*sql.Stmt{}, tableIDs: map[string]int64{}, defs: map[*change.Table]int64{}, names: map[*change.Table][][]byte{}}
 	var maxChange, maxTx sql.NullInt64
 	if err := conn.QueryRowContext(ctx, `SELECT (SELECT max(change_id) FROM changes), (SELECT max(tx_id) FROM transactions)`).Scan(&maxChange, &maxTx); err != nil {
 		conn.Close()
@@ -202,11 +203,11 @@ func (w *Writer) add(ev *change.Event) error {
 	}
 	var before, after, changed any
 	if ev.Before != nil {
-		w.buf = format.AppendRowObject(w.buf[:0], t.Columns, ev.Before, format.BinaryHex)
+		w.buf = w.appendImage(w.buf[:0], t, ev.Before)
 		before = string(w.buf)
 	}
 	if ev.After != nil {
-		w.buf = format.AppendRowObject(w.buf[:0], t.Columns, ev.After, format.BinaryHex)
+		w.buf = w.appendImage(w.buf[:0], t, ev.After)
 		after = string(w.buf)
 	}
 	if ev.Op == change.OpUpdate {
@@ -224,6 +225,33 @@ func (w *Writer) add(ev *change.Event) error {
 		return w.insertRows()
 	}
 	return nil
+}
+
+// appendImage writes a row image as format.AppendRowObject does, with the
+// column names encoded once per table version rather than once per row.
+func (w *Writer) appendImage(dst []byte, t *change.Table, row []change.Value) []byte {
+	names, ok := w.names[t]
+	if !ok {
+		names = make([][]byte, len(t.Columns))
+		for i := range t.Columns {
+			names[i] = append(format.AppendJSONString(nil, t.Columns[i].Name), ':')
+		}
+		w.names[t] = names
+	}
+	dst = append(dst, '{')
+	first := true
+	for i := range row {
+		if row[i].Kind == change.KindMissing || i >= len(names) {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, names[i]...)
+		dst = format.AppendValue(dst, &row[i], format.BinaryHex)
+	}
+	return append(dst, '}')
 }
 
 // key renders the primary key of row as the index stores it: a JSON array
