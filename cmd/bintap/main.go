@@ -25,6 +25,7 @@ import (
 	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
+	"github.com/bintap/bintap/internal/server"
 	"github.com/bintap/bintap/internal/sink/file"
 	"github.com/bintap/bintap/internal/sink/stdout"
 	"github.com/bintap/bintap/internal/source"
@@ -37,6 +38,7 @@ const usage = `bintap turns the MySQL/MariaDB binary log into exact, ordered, re
 Usage:
   bintap stream --source mysql://USER:PASS@HOST:PORT [flags]   stream changes (bintap stream --help)
   bintap check  --source mysql://USER:PASS@HOST:PORT           check that a server is ready for CDC
+  bintap status --http HOST:PORT                               show a running stream's state (it runs with --http)
   bintap version
 
 `
@@ -55,6 +57,8 @@ func run(args []string, out, errOut io.Writer) int {
 		return runStream(args[1:], out, errOut)
 	case "check":
 		return runCheck(args[1:], out, errOut)
+	case "status":
+		return runStatus(args[1:], out, errOut)
 	case "version", "--version":
 		fmt.Fprintln(out, "bintap", version)
 		return 0
@@ -161,6 +165,14 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	}
 
 	p := &pipeline.Pipeline{Outputs: outputs, StateDir: cfg.StateDir, Interval: cfg.CheckpointInterval, Log: log}
+	began := time.Now()
+	if cfg.HTTP != "" {
+		srv, err := server.Listen(cfg.HTTP, func() server.Status { return status(cfg, src, p, outputs, began) }, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 	free := source.NewBatches(8)
 	batches := make(chan *source.Batch, 6)
 	streamCtx, cancel := context.WithCancel(ctx)
@@ -170,7 +182,12 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 		err   error
 	}
 	done := make(chan result, 1)
-	began := time.Now()
+	if cfg.HeartbeatTable != "" && cfg.HeartbeatInterval > 0 {
+		if err := src.CheckHeartbeatTable(ctx, cfg.HeartbeatTable); err != nil {
+			return err
+		}
+		go src.WriteHeartbeats(streamCtx, cfg.HeartbeatTable, cfg.HeartbeatInterval)
+	}
 	go func() {
 		stats, err := p.Run(batches, free)
 		if err != nil {
@@ -213,6 +230,32 @@ func openOutputs(cfg *config.Config, out io.Writer) ([]pipeline.Output, error) {
 		}
 	}
 	return outputs, nil
+}
+
+// status is what the HTTP server reports.
+func status(cfg *config.Config, src *source.Stream, p *pipeline.Pipeline, outputs []pipeline.Output, began time.Time) server.Status {
+	st := p.Stats()
+	s := server.Status{Version: version, Source: cfg.Source.Redacted(), Flavor: src.Flavor(), State: "streaming", Started: began,
+		Events: st.Events, Batches: st.Batches}
+	if st.Checkpoint.File != "" {
+		s.Checkpoint, s.CheckpointWritten = st.Checkpoint.String(), st.Checkpoint.Written
+	}
+	if st.LastCommit != 0 {
+		s.LastCommit = time.Unix(int64(st.LastCommit), 0).UTC()
+	}
+	for _, o := range outputs {
+		out := server.Output{Name: o.Name, State: "ok"}
+		if h, ok := o.Dest.(pipeline.Reporter); ok {
+			if state, err := h.Health(); state != "" {
+				out.State = state
+				if err != nil {
+					out.Error = err.Error()
+				}
+			}
+		}
+		s.Outputs = append(s.Outputs, out)
+	}
+	return s
 }
 
 // oldestPosition returns the oldest of the state dir's checkpoint and the
@@ -258,6 +301,7 @@ func runCheck(args []string, out, errOut io.Writer) int {
 	srcURL := fs.String("source", os.Getenv("BINTAP_SOURCE"), "source server URL: mysql://USER:PASS@HOST:PORT")
 	schemas := fs.String("schemas", os.Getenv("BINTAP_SCHEMAS"), "comma-separated databases to capture (default: all)")
 	tables := fs.String("tables", os.Getenv("BINTAP_TABLES"), "comma-separated db.table names to capture (default: all)")
+	heartbeat := fs.String("heartbeat-table", os.Getenv("BINTAP_HEARTBEAT_TABLE"), "DB.TABLE bintap updates so the binlog moves (checked when given)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -285,7 +329,7 @@ func runCheck(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "bintap check: %v\n", err)
 		return 1
 	}
-	rep, err := source.Check(ctx, db, source.CheckOptions{Schemas: splitList(*schemas), Tables: splitList(*tables), User: src.User})
+	rep, err := source.Check(ctx, db, source.CheckOptions{Schemas: splitList(*schemas), Tables: splitList(*tables), User: src.User, HeartbeatTable: *heartbeat})
 	if err != nil {
 		fmt.Fprintf(errOut, "bintap check: %v\n", err)
 		return 1

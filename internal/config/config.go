@@ -67,6 +67,9 @@ type Config struct {
 	TimeZone           *time.Location
 	LogLevel           string
 	SendSchema         bool
+	HTTP               string // status server address; "" is off
+	HeartbeatInterval  time.Duration
+	HeartbeatTable     string // db.table bintap updates; "" is off
 }
 
 // option is one configuration key. Its name is the flag name; the YAML key is
@@ -222,6 +225,36 @@ var streamOptions = []option{
 			return errors.New("accepted values are integers of at least 1024")
 		}
 		c.FileMaxBytes = n
+		return nil
+	}},
+	{name: "http", usage: "serve status, metrics and snapshot requests over HTTP on this address, such as 127.0.0.1:7070 (default: off)", set: func(c *Config, v string) error {
+		if v == "" {
+			c.HTTP = ""
+			return nil
+		}
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return errors.New("accepted values are HOST:PORT or :PORT, such as 127.0.0.1:7070")
+		}
+		c.HTTP = v
+		return nil
+	}},
+	{name: "heartbeat-interval", def: "10s", usage: "how often heartbeats are sent (0 turns them off)", set: func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || (d != 0 && d < 100*time.Millisecond) {
+			return errors.New("accepted values are 0 (off) or durations of at least 100ms, such as 10s")
+		}
+		c.HeartbeatInterval = d
+		return nil
+	}},
+	{name: "heartbeat-table", usage: "DB.TABLE (columns id PRIMARY KEY, last_update) bintap updates every heartbeat interval so the binlog moves on an idle server; needs a read-write source user (default: off)", set: func(c *Config, v string) error {
+		if v == "" {
+			c.HeartbeatTable = ""
+			return nil
+		}
+		if i := strings.IndexByte(v, '.'); i <= 0 || i == len(v)-1 || strings.Count(v, ".") != 1 {
+			return errors.New("accepted values are db.table")
+		}
+		c.HeartbeatTable = v
 		return nil
 	}},
 	{name: "timezone", def: "UTC", usage: "zone TIMESTAMP values are written in (IANA name, such as UTC or Europe/Berlin)", set: func(c *Config, v string) error {
