@@ -5,6 +5,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,8 +28,8 @@ type Source struct {
 	Password string
 	Host     string
 	Port     int
-	// Params are the URL query parameters (reserved for TLS and timeouts).
-	Params url.Values
+	// TLS is the connection's TLS configuration; nil is a plain connection.
+	TLS *tls.Config
 }
 
 // Addr is "host:port".
@@ -313,7 +314,7 @@ func ParseSource(v string) (Source, error) {
 	if err != nil || (u.Scheme != "mysql" && u.Scheme != "mariadb") || u.Host == "" {
 		return Source{}, errors.New("accepted form is mysql://USER:PASSWORD@HOST:PORT (or mariadb://...)")
 	}
-	s := Source{Host: u.Hostname(), Port: 3306, Params: u.Query()}
+	s := Source{Host: u.Hostname(), Port: 3306}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
@@ -328,6 +329,9 @@ func ParseSource(v string) (Source, error) {
 	s.Password, _ = u.User.Password()
 	if u.Path != "" && u.Path != "/" {
 		return Source{}, errors.New("the source URL takes no database path: mysql://USER:PASSWORD@HOST:PORT")
+	}
+	if s.TLS, err = sourceTLS(s.Host, u.Query()); err != nil {
+		return Source{}, err
 	}
 	return s, nil
 }
