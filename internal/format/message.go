@@ -21,8 +21,12 @@ type Message struct {
 	Kind  MessageKind
 	Table *change.Table // the table it belongs to; nil for MessageTransaction
 	// Key is the message key; nil means the destination derives it from the
-	// event with its configured key mode (MaxScale style).
+	// event with its configured key mode (MaxScale style), unless NullKey.
 	Key []byte
+	// NullKey says the record has no key at all (a Kafka null key): the
+	// destination must not derive one. Debezium sends null keys for rows of
+	// tables without a primary key (and their tombstones).
+	NullKey bool
 	// Value is the record; nil is a tombstone.
 	Value []byte
 }
