@@ -89,8 +89,8 @@ type Debezium struct {
 
 // dbzTable is what is computed once per table version.
 type dbzTable struct {
-	collection string // "db.table", Debezium's data collection id
-	keySchema  []byte // the key's Connect schema (Schemas on)
+	collection string    // "db.table", Debezium's data collection id
+	keySchema  []byte    // the key's Connect schema (Schemas on)
 	envSchema  [2][]byte // the value's Connect schema per connector (mysql, mariadb), built on first use
 }
 
