@@ -43,15 +43,17 @@ func debeziumOptions(cfg *config.Config) format.DebeziumOptions {
 	}
 }
 
-// lineOutput is the destination of a byte output. With Debezium
-// transaction metadata the END record of a transaction is written as soon
-// as a batch ends on a commit, not only when the next transaction begins.
+// lineOutput is the destination of a byte output. For an encoder that
+// writes records at transaction ends (Debezium's END), they are written as
+// soon as a batch ends on a commit, not only when the next transaction begins.
 func lineOutput(enc encoder, sink pipeline.Sink) pipeline.Destination {
 	if d, ok := enc.(*format.Debezium); ok {
 		return &txLines{Lines: pipeline.Lines{Encoder: enc, Sink: sink}, dbz: d}
 	}
 	return &pipeline.Lines{Encoder: enc, Sink: sink}
 }
+
+var _ format.TransactionEnder = (*format.Debezium)(nil)
 
 type txLines struct {
 	pipeline.Lines

@@ -37,3 +37,12 @@ type Message struct {
 type MessageEncoder interface {
 	AppendMessages(buf []byte, out []Message, ev *change.Event) ([]byte, []Message)
 }
+
+// TransactionEnder is an encoder that writes records at the end of a
+// transaction (Debezium's transaction metadata END). It sees rows only, so
+// a destination calls EndTransaction when a batch's checkpoint lies at a
+// commit (position.Checkpoint with File set and Skip == 0); the messages it
+// appends follow the same rules as AppendMessages'.
+type TransactionEnder interface {
+	EndTransaction(buf []byte, out []Message) ([]byte, []Message)
+}
