@@ -34,7 +34,7 @@ func customerRow(id int64, first string) []change.Value {
 	}
 }
 
-func mustDebezium(t *testing.T, o DebeziumOptions) *Debezium {
+func mustDebezium(t testing.TB, o DebeziumOptions) *Debezium {
 	t.Helper()
 	d, err := NewDebezium(o)
 	if err != nil {
@@ -389,11 +389,18 @@ func TestDebeziumDecimalBytes(t *testing.T) {
 		"-128":                            "80",
 		"-129":                            "ff7f",
 		"-0.01":                           "ff",
+		"999999999999999999":              "0de0b6b3a763ffff",
+		"-999999999999999999":             "f21f494c589c0001",
+		"32767":                           "7fff",
+		"32768":                           "008000",
+		"-32768":                          "8000",
+		"-32769":                          "ff7fff",
 		"12345678901234567890.123456789":  "27e41b3246bec9b16e398115",
 		"-12345678901234567890.123456789": "d81be4cdb941364e91c67eeb",
 	}
 	for in, want := range cases {
-		if got := hex.EncodeToString(unscaledDecimal([]byte(in))); got != want {
+		var small [8]byte
+		if got := hex.EncodeToString(unscaledDecimal(&small, []byte(in))); got != want {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
 	}
@@ -611,5 +618,32 @@ func TestAppendBytesJSON(t *testing.T) {
 		if err := json.Unmarshal(appendBytesJSON(nil, b), &s); err != nil || s != base64.StdEncoding.EncodeToString(b) {
 			t.Errorf("%x: %q %v", b, s, err)
 		}
+	}
+}
+
+// BenchmarkDebezium encodes rows shaped like `make bench`'s table.
+func BenchmarkDebezium(b *testing.B) {
+	tbl := &change.Table{Schema: "bench", Name: "t", PrimaryKey: []int{0}, Columns: []change.Column{
+		{Name: "id", Type: "bigint"}, {Name: "n", Type: "int", Nullable: true}, {Name: "s", Type: "varchar", Nullable: true},
+		{Name: "d", Type: "decimal", Precision: 12, Scale: 2, Nullable: true}, {Name: "t", Type: "datetime", Scale: 6, Nullable: true},
+		{Name: "f", Type: "double", Nullable: true}, {Name: "x", Type: "text", Nullable: true}, {Name: "j", Type: "json", Nullable: true},
+	}}
+	row := []change.Value{{Kind: change.KindInt, Int: 123456}, {Kind: change.KindInt, Int: 42}, {Kind: change.KindString, Text: []byte("name-123456")},
+		{Kind: change.KindDecimal, Text: []byte("12345.67")}, {Kind: change.KindDateTime, Text: []byte("2026-11-21 12:34:56.123456")},
+		{Kind: change.KindDouble, Float: 3.14159}, {Kind: change.KindString, Text: []byte(strings.Repeat("lorem ipsum ", 10))},
+		{Kind: change.KindJSON, Text: []byte(`{"a": 1, "b": [1, 2, 3]}`)}}
+	tx := &change.Tx{GTID: "0-1-42", ServerID: 1, File: "mysql-bin.000001", Pos: 4, Timestamp: 1763719200}
+	for _, schemas := range []bool{false, true} {
+		b.Run(map[bool]string{false: "payload", true: "schemas"}[schemas], func(b *testing.B) {
+			d := mustDebezium(b, DebeziumOptions{Schemas: schemas, Tombstones: true})
+			ev := &change.Event{Op: change.OpInsert, Table: tbl, Tx: tx, EventNumber: 1, After: row}
+			var buf []byte
+			var out []Message
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				buf, out = d.AppendMessages(buf[:0], out[:0], ev)
+			}
+			b.SetBytes(int64(len(buf)))
+		})
 	}
 }

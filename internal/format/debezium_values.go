@@ -138,33 +138,48 @@ func (d *Debezium) appendDecimal(dst, text []byte) []byte {
 	}
 	// precise: org.apache.kafka.connect.data.Decimal, the unscaled value's
 	// minimal big-endian two's-complement bytes (BigInteger.toByteArray).
-	return appendBytesJSON(dst, unscaledDecimal(text))
+	var small [8]byte
+	return appendBytesJSON(dst, unscaledDecimal(&small, text))
 }
 
 // unscaledDecimal turns "-12.50" into the two's-complement bytes of -1250.
-func unscaledDecimal(text []byte) []byte {
-	neg := false
-	digits := make([]byte, 0, len(text))
+// Up to 18 digits it works in small, without allocating.
+func unscaledDecimal(small *[8]byte, text []byte) []byte {
+	neg, n, digits := false, int64(0), 0
 	for _, c := range text {
 		switch {
 		case c == '-':
 			neg = true
 		case c >= '0' && c <= '9':
-			digits = append(digits, c)
+			n = n*10 + int64(c-'0')
+			digits++
 		}
 	}
-	if len(digits) <= 18 {
-		n, _ := strconv.ParseInt(string(digits), 10, 64)
+	if digits <= 18 {
 		if neg {
 			n = -n
 		}
-		return twosComplement(big.NewInt(n))
+		// The fewest bytes whose sign bit still gives n's sign.
+		size := 1
+		for size < 8 && (n >= 1<<(8*size-1) || n < -(1<<(8*size-1))) {
+			size++
+		}
+		for i := 0; i < size; i++ {
+			small[7-i] = byte(n >> (8 * i))
+		}
+		return small[8-size:]
 	}
-	n, _ := new(big.Int).SetString(string(digits), 10)
+	b := make([]byte, 0, len(text))
+	for _, c := range text {
+		if c >= '0' && c <= '9' {
+			b = append(b, c)
+		}
+	}
+	v, _ := new(big.Int).SetString(string(b), 10)
 	if neg {
-		n.Neg(n)
+		v.Neg(v)
 	}
-	return twosComplement(n)
+	return twosComplement(v)
 }
 
 func unscaledUint(u uint64) []byte {
