@@ -647,3 +647,27 @@ func BenchmarkDebezium(b *testing.B) {
 		})
 	}
 }
+
+func TestDebeziumSnapshotReadAndIgnoredEvents(t *testing.T) {
+	tbl := customersTable()
+	d := mustDebezium(t, DebeziumOptions{TransactionMetadata: true})
+	tx := &change.Tx{File: "mysql-bin.000002", Pos: 4}
+	_, out := d.AppendMessages(nil, nil, &change.Event{Op: change.OpRead, Snapshot: true, Table: tbl, Tx: tx, EventNumber: 1, After: customerRow(7, "x")})
+	var data []map[string]any
+	for _, m := range out {
+		if m.Kind == MessageData {
+			data = append(data, decode(t, m.Value))
+		}
+	}
+	if len(data) != 1 || data[0]["op"] != "r" || data[0]["before"] != nil || obj(data[0]["source"])["snapshot"] != "true" {
+		t.Errorf("snapshot read: %v", data)
+	}
+	// Schema changes and heartbeats are no Debezium records.
+	for _, op := range []change.Op{change.OpSchema, change.OpHeartbeat} {
+		if _, out := d.AppendMessages(nil, nil, &change.Event{Op: op, Table: tbl, Tx: tx}); len(out) != 0 {
+			t.Errorf("%v: %d messages", op, len(out))
+		}
+	}
+}
+
+func obj(v any) map[string]any { m, _ := v.(map[string]any); return m }
