@@ -118,6 +118,9 @@ func NewDebezium(opts DebeziumOptions) (*Debezium, error) {
 	if d.opts.TopicPrefix == "" {
 		d.opts.TopicPrefix = "bintap"
 	}
+	if d.opts.Version == "" {
+		d.opts.Version = "bintap"
+	}
 	switch opts.DecimalHandling {
 	case "", "precise":
 		d.decimal = decimalPrecise
