@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/bintap/bintap/internal/config"
-	"github.com/bintap/bintap/internal/format"
 	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
@@ -216,17 +215,20 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 func openOutputs(cfg *config.Config, out io.Writer) ([]pipeline.Output, error) {
 	var outputs []pipeline.Output
 	for _, o := range cfg.Outputs {
-		enc := format.NewMaxScale(cfg.BinaryFormat, cfg.SendSchema)
+		enc, err := newEncoder(cfg)
+		if err != nil {
+			return nil, err
+		}
 		switch {
 		case o == "-":
-			outputs = append(outputs, pipeline.Output{Name: "stdout", Dest: &pipeline.Lines{Encoder: enc, Sink: stdout.New(out)}})
+			outputs = append(outputs, pipeline.Output{Name: "stdout", Dest: lineOutput(enc, stdout.New(out))})
 		case strings.HasPrefix(o, "file://"):
 			dir := config.FileOutputDir(o)
 			s, err := file.New(dir, cfg.FileMaxBytes)
 			if err != nil {
 				return nil, err
 			}
-			outputs = append(outputs, pipeline.Output{Name: o, Dest: &pipeline.Lines{Encoder: enc, Sink: s}})
+			outputs = append(outputs, pipeline.Output{Name: o, Dest: lineOutput(enc, s)})
 		}
 	}
 	return outputs, nil

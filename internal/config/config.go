@@ -55,7 +55,7 @@ type Config struct {
 	Start              string // newest, oldest, a GTID set, or FILE:POS
 	Reset              bool
 	StateDir           string
-	Format             string // maxscale
+	Format             string // maxscale, debezium
 	BinaryFormat       string // hex, base64
 	Outputs            []string
 	Schemas            []string
@@ -71,6 +71,16 @@ type Config struct {
 	HTTP               string // status server address; "" is off
 	HeartbeatInterval  time.Duration
 	HeartbeatTable     string // db.table bintap updates; "" is off
+
+	// Debezium format (--format debezium) and topic naming.
+	TopicPrefix                 string
+	DebeziumDecimalHandling     string // precise, double, string
+	DebeziumBinaryHandling      string // bytes, base64, base64-url-safe, hex
+	DebeziumBigintUnsigned      string // long, precise
+	DebeziumTimePrecision       string // adaptive_time_microseconds, connect
+	DebeziumTombstones          bool
+	DebeziumSchemas             bool
+	DebeziumTransactionMetadata bool
 }
 
 // option is one configuration key. Its name is the flag name; the YAML key is
@@ -166,9 +176,9 @@ var streamOptions = []option{
 		c.StateDir = v
 		return nil
 	}},
-	{name: "format", def: "maxscale", usage: "event format: maxscale", set: func(c *Config, v string) error {
+	{name: "format", def: "maxscale", usage: "event format: maxscale or debezium", set: func(c *Config, v string) error {
 		c.Format = v
-		return oneOf(v, "maxscale")
+		return oneOf(v, "maxscale", "debezium")
 	}},
 	{name: "binary-format", def: "hex", usage: "how binary values are written: hex or base64", set: func(c *Config, v string) error {
 		c.BinaryFormat = v
@@ -270,6 +280,41 @@ var streamOptions = []option{
 		c.SendSchema, err = parseBool(v)
 		return err
 	}},
+	{name: "topic-prefix", def: "bintap", usage: "logical server name: Debezium's topic.prefix (source.name, schema and topic names)", set: func(c *Config, v string) error {
+		if !topicPrefixRe.MatchString(v) {
+			return errors.New("accepted values are non-empty names of letters, digits, '.', '_' and '-' (Debezium's topic.prefix)")
+		}
+		c.TopicPrefix = v
+		return nil
+	}},
+	{name: "debezium-decimal-handling", def: "precise", usage: "Debezium decimal.handling.mode: precise (Connect Decimal bytes), double or string", set: func(c *Config, v string) error {
+		c.DebeziumDecimalHandling = v
+		return oneOf(v, "precise", "double", "string")
+	}},
+	{name: "debezium-binary-handling", def: "bytes", usage: "Debezium binary.handling.mode: bytes, base64, base64-url-safe or hex", set: func(c *Config, v string) error {
+		c.DebeziumBinaryHandling = v
+		return oneOf(v, "bytes", "base64", "base64-url-safe", "hex")
+	}},
+	{name: "debezium-bigint-unsigned", def: "long", usage: "Debezium bigint.unsigned.handling.mode: long or precise", set: func(c *Config, v string) error {
+		c.DebeziumBigintUnsigned = v
+		return oneOf(v, "long", "precise")
+	}},
+	{name: "debezium-time-precision", def: "adaptive_time_microseconds", usage: "Debezium time.precision.mode: adaptive_time_microseconds or connect", set: func(c *Config, v string) error {
+		c.DebeziumTimePrecision = v
+		return oneOf(v, "adaptive_time_microseconds", "connect")
+	}},
+	{name: "debezium-tombstones", isBool: true, def: "true", usage: "Debezium tombstones.on.delete: a null-value record follows each delete (keyed outputs)", set: func(c *Config, v string) (err error) {
+		c.DebeziumTombstones, err = parseBool(v)
+		return err
+	}},
+	{name: "debezium-schemas", isBool: true, def: "false", usage: "embed the Kafka Connect schema in Debezium keys and values (JsonConverter schemas.enable)", set: func(c *Config, v string) (err error) {
+		c.DebeziumSchemas, err = parseBool(v)
+		return err
+	}},
+	{name: "debezium-transaction-metadata", isBool: true, def: "false", usage: "Debezium provide.transaction.metadata: transaction blocks and BEGIN/END records", set: func(c *Config, v string) (err error) {
+		c.DebeziumTransactionMetadata, err = parseBool(v)
+		return err
+	}},
 	{name: "log-level", def: "info", usage: "log level: debug, info, warn or error", set: func(c *Config, v string) error {
 		c.LogLevel = v
 		return oneOf(v, "debug", "info", "warn", "error")
@@ -354,6 +399,21 @@ type StartPoint struct {
 	Pos  uint32
 }
 
+var topicPrefixRe = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// yamlAliases maps Debezium's dotted property names, accepted as YAML keys,
+// to bintap's keys.
+var yamlAliases = map[string]string{
+	"topic.prefix":                  "topic_prefix",
+	"decimal.handling.mode":         "debezium_decimal_handling",
+	"binary.handling.mode":          "debezium_binary_handling",
+	"bigint.unsigned.handling.mode": "debezium_bigint_unsigned",
+	"time.precision.mode":           "debezium_time_precision",
+	"tombstones.on.delete":          "debezium_tombstones",
+	"schemas.enable":                "debezium_schemas",
+	"provide.transaction.metadata":  "debezium_transaction_metadata",
+}
+
 var (
 	mariaGTIDRe = regexp.MustCompile(`^\d+-\d+-\d+(,\s*\d+-\d+-\d+)*$`)
 	mysqlGTIDRe = regexp.MustCompile(`^(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:[a-z0-9_]+)?(:\d+(-\d+)?)+(,\s*[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:[a-z0-9_]+)?(:\d+(-\d+)?)+)*$`)
@@ -417,6 +477,15 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 		}
 		if err := yaml.Unmarshal(raw, &file); err != nil {
 			return nil, fmt.Errorf("parse --config %s: %v", *configPath, err)
+		}
+	}
+	for alias, key := range yamlAliases {
+		if v, ok := file[alias]; ok {
+			if _, both := file[key]; both {
+				return nil, fmt.Errorf("config file %s: %s and %s are the same setting: give one", *configPath, alias, key)
+			}
+			file[key] = v
+			delete(file, alias)
 		}
 	}
 	known := map[string]bool{}
