@@ -124,7 +124,7 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	outputs, err := openOutputs(cfg, out)
+	outputs, err := openOutputs(ctx, cfg, out, log)
 	if err != nil {
 		return err
 	}
@@ -196,7 +196,7 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	return errors.Join(res.err, srcErr, closeErr)
 }
 
-func openOutputs(cfg *config.Config, out io.Writer) ([]pipeline.Output, error) {
+func openOutputs(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Logger) ([]pipeline.Output, error) {
 	var outputs []pipeline.Output
 	for _, o := range cfg.Outputs {
 		enc := format.NewMaxScale(cfg.BinaryFormat, cfg.SendSchema)
@@ -210,6 +210,12 @@ func openOutputs(cfg *config.Config, out io.Writer) ([]pipeline.Output, error) {
 				return nil, err
 			}
 			outputs = append(outputs, pipeline.Output{Name: o, Dest: &pipeline.Lines{Encoder: enc, Sink: s}})
+		case strings.HasPrefix(o, "kafka://"):
+			d, err := openKafka(ctx, cfg, o, log)
+			if err != nil {
+				return nil, err
+			}
+			outputs = append(outputs, pipeline.Output{Name: o, Dest: d})
 		}
 	}
 	return outputs, nil

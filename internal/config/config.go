@@ -67,6 +67,8 @@ type Config struct {
 	TimeZone           *time.Location
 	LogLevel           string
 	SendSchema         bool
+	HeartbeatInterval  time.Duration
+	Kafka              Kafka // settings of kafka:// outputs (kafka.go)
 }
 
 // option is one configuration key. Its name is the flag name; the YAML key is
@@ -170,8 +172,8 @@ var streamOptions = []option{
 		c.BinaryFormat = v
 		return oneOf(v, "hex", "base64")
 	}},
-	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout) or file:///DIR", set: func(c *Config, v string) error {
-		outs := listValue(v)
+	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout), file:///DIR or kafka://HOST:PORT[,HOST:PORT...]/TOPIC", set: func(c *Config, v string) error {
+		outs := splitOutputs(v)
 		if len(outs) == 0 {
 			return errors.New("at least one output is required: - or file:///DIR")
 		}
@@ -263,7 +265,11 @@ func validateOutput(o string) error {
 		}
 		return nil
 	}
-	return errors.New("accepted outputs are - (stdout) and file:///DIR")
+	if strings.HasPrefix(o, "kafka://") {
+		_, err := ParseKafkaOutput(o)
+		return err
+	}
+	return errors.New("accepted outputs are - (stdout), file:///DIR and kafka://HOST:PORT[,HOST:PORT...]/TOPIC")
 }
 
 // FileOutputDir is the directory of a file:// output ("" if o is not one).
@@ -398,6 +404,7 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 	}
 
 	c := &Config{}
+	outputsGiven := false
 	for _, o := range streamOptions {
 		v, from := o.def, "default"
 		if fv, ok := file[o.yamlKey()]; ok {
@@ -414,6 +421,9 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 		if v == "" && o.def == "" {
 			continue // not given and no default: the zero value
 		}
+		if o.name == "output" {
+			outputsGiven = from != "default"
+		}
 		if err := o.set(c, v); err != nil {
 			fe := &FieldError{Field: o.name, Value: v, Reason: err.Error()}
 			if from != "flag" {
@@ -424,6 +434,9 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 	}
 	if c.SourceURL == "" {
 		return nil, &FieldError{Field: "source", Reason: "required: mysql://USER:PASSWORD@HOST:PORT"}
+	}
+	if err := c.finishKafka(outputsGiven); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
