@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -422,5 +423,31 @@ func TestPermanentConnectErrors(t *testing.T) {
 		if (got == nil) != (c.want == "") || got != nil && !strings.Contains(got.Error(), c.want) {
 			t.Errorf("%v: got %v, want %q", c.err, got, c.want)
 		}
+	}
+}
+
+func TestTLS(t *testing.T) {
+	tf := testutil.NewTLSFiles(t)
+	_, addr := testutil.NewKafka(t, kfake.TLS(tf.Server))
+	ca, _ := os.ReadFile(tf.CA)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	cert, err := tls.LoadX509KeyPair(tf.ClientCert, tf.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}
+	d := newDest(t, addr, func(o *Options) { o.TLS = good })
+	evs, cp := txEvents(1, 1)
+	write(t, d, evs, cp)
+	flush(t, d)
+	if got := testutil.ReadTopic(t, false, "cdc", kgo.SeedBrokers(addr), kgo.DialTLSConfig(good.Clone())); len(got) != 2 {
+		t.Fatalf("%d records over TLS, want 2", len(got))
+	}
+
+	// A CA that did not sign the broker's certificate: a permanent error.
+	untrusted := newDest(t, addr, func(o *Options) { o.TLS = &tls.Config{RootCAs: x509.NewCertPool()} })
+	if _, err := untrusted.Position(); err == nil || !strings.Contains(err.Error(), "kafka_tls_ca") {
+		t.Fatalf("untrusted broker certificate: %v", err)
 	}
 }
