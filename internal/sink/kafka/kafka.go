@@ -219,7 +219,6 @@ func New(o Options) (*Destination, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.MaxBufferedBytes(int(o.MaxBufferedBytes)),
 		kgo.MaxBufferedRecords(1<<20),
-		kgo.ProducerBatchMaxBytes(1<<20),
 		kgo.ProducerLinger(5*time.Millisecond),
 	)
 	if o.ExactlyOnce {
