@@ -3,9 +3,11 @@ package kafka
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bintap/bintap/internal/position"
@@ -40,6 +42,10 @@ func (d *Destination) heartbeats() {
 			err := d.ensureTopic(ctx, d.hb, topic, 1, false)
 			stop()
 			cancel()
+			if ke, ok := errors.AsType[*kerr.Error](err); ok && !ke.Retriable {
+				d.log.Warn("Kafka heartbeats off: their topic cannot be used", "topic", topic, "err", explain(err))
+				return
+			}
 			if err != nil {
 				d.log.Debug("heartbeat topic not ready", "topic", topic, "err", err)
 				continue

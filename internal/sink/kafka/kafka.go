@@ -267,7 +267,7 @@ func (d *Destination) watchShutdown() {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		d.cancel(fmt.Errorf("kafka: messages still undelivered %s (kafka_flush_timeout) after shutdown began", d.o.FlushTimeout))
+		d.cancel(fmt.Errorf("kafka: the brokers did not take what was pending within %s (kafka_flush_timeout) of the shutdown", d.o.FlushTimeout))
 	case <-d.closed:
 	}
 }
@@ -560,6 +560,8 @@ func sanitize(s string) string {
 func (d *Destination) keyOf(buf []byte, m *format.Message, ev *change.Event, data int) ([]byte, []byte) {
 	start := len(buf)
 	switch {
+	case m.Kind == format.MessageTransaction:
+		buf = appendTxKey(buf, ev.Tx)
 	case m.Kind == format.MessageSchema || ev.Table == nil:
 		if m.Table == nil {
 			return nil, buf
@@ -617,7 +619,7 @@ func (d *Destination) ensureTopic(ctx context.Context, cl *kgo.Client, topic str
 	}
 	req.Topics = append(req.Topics, rt)
 	var resp *kmsg.CreateTopicsResponse
-	err = d.wait(ctx, func(ctx context.Context) (err error) {
+	err = d.retry(ctx, func(ctx context.Context) (err error) {
 		resp, err = req.RequestWith(ctx, cl)
 		return err
 	})
@@ -643,27 +645,56 @@ func (d *Destination) topicPartitions(ctx context.Context, cl *kgo.Client, topic
 	rt := kmsg.NewMetadataRequestTopic()
 	rt.Topic = kmsg.StringPtr(topic)
 	req.Topics = append(req.Topics, rt)
-	var resp *kmsg.MetadataResponse
-	err := d.wait(ctx, func(ctx context.Context) (err error) {
-		resp, err = req.RequestWith(ctx, cl)
-		return err
+	n := 0
+	err := d.retry(ctx, func(ctx context.Context) error {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return err
+		}
+		if len(resp.Topics) != 1 {
+			return fmt.Errorf("%d topics in the answer", len(resp.Topics))
+		}
+		switch err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); {
+		case err == nil:
+			n = len(resp.Topics[0].Partitions)
+			return nil
+		case errors.Is(err, kerr.UnknownTopicOrPartition):
+			n = 0
+			return nil
+		default:
+			return err
+		}
 	})
 	if err != nil {
 		return 0, d.explain(fmt.Errorf("kafka: metadata of topic %s: %w", topic, err))
 	}
-	if len(resp.Topics) != 1 {
-		return 0, fmt.Errorf("kafka: metadata of topic %s: %d topics in the answer", topic, len(resp.Topics))
-	}
-	switch err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); {
-	case err == nil:
-		return len(resp.Topics[0].Partitions), nil
-	case errors.Is(err, kerr.UnknownTopicOrPartition):
-		return 0, nil
-	default:
-		err = explain(fmt.Errorf("kafka: topic %s: %w", topic, err))
-		if !kerr.IsRetriable(err) {
-			d.fail(err)
+	return n, nil
+}
+
+// retry runs a request until it succeeds, fails with an error the broker
+// says is final, or ctx ends: an unreachable broker is waited for (kgo
+// gives up on a request after its own retries; the stream must not).
+func (d *Destination) retry(ctx context.Context, fn func(context.Context) error) error {
+	backoff := time.Second
+	for {
+		err := fn(ctx)
+		if err == nil {
+			return nil
 		}
-		return 0, err
+		if ctx.Err() != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return cause
+			}
+			return ctx.Err()
+		}
+		if ke, ok := errors.AsType[*kerr.Error](err); ok && !ke.Retriable {
+			return err
+		}
+		d.log.Debug("Kafka request failed; retrying", "err", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
 	}
 }

@@ -23,7 +23,7 @@ func (d *Destination) Position() (*position.Checkpoint, error) {
 		return nil, nil
 	}
 	if d.o.ExactlyOnce {
-		err := d.wait(d.ctx, func(ctx context.Context) error {
+		err := d.retry(d.ctx, func(ctx context.Context) error {
 			_, _, err := d.cl.ProducerID(ctx)
 			return err
 		})
@@ -118,22 +118,24 @@ func (d *Destination) committedEnds(n int) (map[int32]int64, error) {
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	req.Topics = append(req.Topics, rt)
-	var resp *kmsg.ListOffsetsResponse
-	err := d.wait(d.ctx, func(ctx context.Context) (err error) {
-		resp, err = req.RequestWith(ctx, d.cl)
-		return err
+	ends := map[int32]int64{}
+	err := d.retry(d.ctx, func(ctx context.Context) error {
+		resp, err := req.RequestWith(ctx, d.cl)
+		if err != nil {
+			return err
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					return fmt.Errorf("partition %d: %w", p.Partition, err)
+				}
+				ends[p.Partition] = p.Offset
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, d.explain(fmt.Errorf("kafka: end offsets of %s: %w", d.posTopic, err))
-	}
-	ends := map[int32]int64{}
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				return nil, explain(fmt.Errorf("kafka: end offset of %s partition %d: %w", t.Topic, p.Partition, err))
-			}
-			ends[p.Partition] = p.Offset
-		}
 	}
 	if len(ends) != n {
 		return nil, errors.New("kafka: end offsets: the broker did not answer for every partition")
