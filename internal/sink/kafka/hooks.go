@@ -73,3 +73,28 @@ func permanentConnectError(err error) error {
 	}
 	return nil
 }
+
+// Status is what a status page shows about the Kafka output.
+type Status struct {
+	// Down lists the brokers that cannot be reached, with since when.
+	Down map[string]time.Time
+	// Buffered counts the messages produced but not yet acknowledged.
+	Buffered int64
+	// Position is the last position stored in Kafka.
+	Position string
+}
+
+// Status reports the brokers that are down and what is held meanwhile. It
+// is safe to call from any goroutine.
+func (d *Destination) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := Status{Down: make(map[string]time.Time, len(d.down)), Buffered: d.cl.BufferedProduceRecords()}
+	for b, t := range d.down {
+		s.Down[b] = t
+	}
+	if d.durable.File != "" {
+		s.Position = d.durable.String()
+	}
+	return s
+}

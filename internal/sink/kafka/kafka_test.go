@@ -381,11 +381,21 @@ func TestBrokerOutage(t *testing.T) {
 		}
 		written <- err
 	}()
+	deadline := time.Now().Add(time.Minute)
+	for len(d.Status().Down) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the status never said the broker is down")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	time.Sleep(2 * time.Second) // an outage of a few seconds
 	c = start()
 	defer c.Close()
 	if err := <-written; err != nil {
 		t.Fatalf("writing through the outage: %v", err)
+	}
+	if st := d.Status(); len(st.Down) != 0 || st.Position == "" {
+		t.Errorf("status after the outage: %+v", st)
 	}
 	got := testutil.ReadTopic(t, false, "cdc", kgo.SeedBrokers(addr))
 	var ids []int
