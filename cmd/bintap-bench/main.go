@@ -163,6 +163,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "a", name: "raw transfer (mariadb-binlog --raw)", run: rawTransfer},
 		{key: "b", name: "go-mysql BinlogSyncer, generic decode", run: goMySQL},
 		{key: "c", name: cName, run: bintapStream(bintapPath, o.verify)},
+		{key: "k", name: "bintap stream → Kafka (kfake broker in this process)", run: bintapKafka(bintapPath)},
 	}
 	results := make(map[string]result, len(measurements))
 	failed := false
@@ -251,6 +252,9 @@ func printReport(out io.Writer, o options, version, rowMeta string, w *workload,
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "c/b (bintap vs go-mysql): %s\n", ratio(rs["c"], rs["b"]))
 	fmt.Fprintf(out, "c/a (bintap vs raw transfer): %s\n", ratio(rs["c"], rs["a"]))
+	if _, ok := rs["k"]; ok {
+		fmt.Fprintf(out, "k/c (Kafka vs /dev/null; the gap is producing and the broker, which shares the CPUs): %s\n", ratio(rs["k"], rs["c"]))
+	}
 	verdict := "NOT MET"
 	if rs["c"].ok() && rs["b"].ok() && rs["c"].rate() >= rs["b"].rate() {
 		verdict = "MET"

@@ -127,7 +127,7 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	outputs, err := openOutputs(cfg, out)
+	outputs, err := openOutputs(ctx, cfg, out, log)
 	if err != nil {
 		return err
 	}
@@ -212,7 +212,7 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	return errors.Join(res.err, srcErr, closeErr)
 }
 
-func openOutputs(cfg *config.Config, out io.Writer) ([]pipeline.Output, error) {
+func openOutputs(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Logger) ([]pipeline.Output, error) {
 	var outputs []pipeline.Output
 	for _, o := range cfg.Outputs {
 		enc, err := newEncoder(cfg)
@@ -229,6 +229,12 @@ func openOutputs(cfg *config.Config, out io.Writer) ([]pipeline.Output, error) {
 				return nil, err
 			}
 			outputs = append(outputs, pipeline.Output{Name: o, Dest: lineOutput(enc, s)})
+		case strings.HasPrefix(o, "kafka://"):
+			d, err := openKafka(ctx, cfg, o, log)
+			if err != nil {
+				return nil, err
+			}
+			outputs = append(outputs, pipeline.Output{Name: o, Dest: d})
 		}
 	}
 	return outputs, nil

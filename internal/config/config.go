@@ -81,6 +81,8 @@ type Config struct {
 	DebeziumTombstones          bool
 	DebeziumSchemas             bool
 	DebeziumTransactionMetadata bool
+
+	Kafka Kafka // settings of kafka:// outputs (kafka.go)
 }
 
 // option is one configuration key. Its name is the flag name; the YAML key is
@@ -184,8 +186,8 @@ var streamOptions = []option{
 		c.BinaryFormat = v
 		return oneOf(v, "hex", "base64")
 	}},
-	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout) or file:///DIR", set: func(c *Config, v string) error {
-		outs := listValue(v)
+	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout), file:///DIR or kafka://HOST:PORT[,HOST:PORT...]/TOPIC", set: func(c *Config, v string) error {
+		outs := splitOutputs(v)
 		if len(outs) == 0 {
 			return errors.New("at least one output is required: - or file:///DIR")
 		}
@@ -280,11 +282,11 @@ var streamOptions = []option{
 		c.SendSchema, err = parseBool(v)
 		return err
 	}},
-	{name: "topic-prefix", def: "bintap", usage: "logical server name: Debezium's topic.prefix (source.name, schema and topic names)", set: func(c *Config, v string) error {
+	{name: "topic-prefix", def: "bintap", usage: "logical server name: what {prefix} stands for in Kafka topic names, and Debezium's topic.prefix (source.name, schema names)", set: func(c *Config, v string) error {
 		if !topicPrefixRe.MatchString(v) {
 			return errors.New("accepted values are non-empty names of letters, digits, '.', '_' and '-' (Debezium's topic.prefix)")
 		}
-		c.TopicPrefix = v
+		c.TopicPrefix, c.Kafka.TopicPrefix = v, v
 		return nil
 	}},
 	{name: "debezium-decimal-handling", def: "precise", usage: "Debezium decimal.handling.mode: precise (Connect Decimal bytes), double or string", set: func(c *Config, v string) error {
@@ -342,7 +344,11 @@ func validateOutput(o string) error {
 		}
 		return nil
 	}
-	return errors.New("accepted outputs are - (stdout) and file:///DIR")
+	if strings.HasPrefix(o, "kafka://") {
+		_, err := ParseKafkaOutput(o)
+		return err
+	}
+	return errors.New("accepted outputs are - (stdout), file:///DIR and kafka://HOST:PORT[,HOST:PORT...]/TOPIC")
 }
 
 // FileOutputDir is the directory of a file:// output ("" if o is not one).
@@ -504,6 +510,7 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 	}
 
 	c := &Config{}
+	outputsGiven := false
 	for _, o := range streamOptions {
 		v, from := o.def, "default"
 		if fv, ok := file[o.yamlKey()]; ok {
@@ -520,6 +527,9 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 		if v == "" && o.def == "" {
 			continue // not given and no default: the zero value
 		}
+		if o.name == "output" {
+			outputsGiven = from != "default"
+		}
 		if err := o.set(c, v); err != nil {
 			fe := &FieldError{Field: o.name, Value: v, Reason: err.Error()}
 			if from != "flag" {
@@ -530,6 +540,9 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 	}
 	if c.SourceURL == "" {
 		return nil, &FieldError{Field: "source", Reason: "required: mysql://USER:PASSWORD@HOST:PORT"}
+	}
+	if err := c.finishKafka(outputsGiven); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
