@@ -267,7 +267,7 @@ func (d *Destination) watchShutdown() {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		d.cancel(fmt.Errorf("kafka: the brokers did not take what was pending within %s (kafka_flush_timeout) of the shutdown", d.o.FlushTimeout))
+		d.cancel(fmt.Errorf("kafka: gave up waiting for the brokers %s (kafka_flush_timeout) after the shutdown began; what they did not acknowledge is not checkpointed", d.o.FlushTimeout))
 	case <-d.closed:
 	}
 }
