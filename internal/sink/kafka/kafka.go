@@ -145,7 +145,8 @@ type Destination struct {
 	txnStart    time.Time
 	onceClose   sync.Once
 	mu          sync.Mutex
-	durable     position.Checkpoint // last stored position (heartbeats read it)
+	durable     position.Checkpoint      // last stored position (heartbeats read it)
+	onDelivery  func(*kgo.Record, error) // d.promise, bound once: a method value allocates
 	down        map[string]time.Time
 	lastDownLog time.Time
 }
@@ -203,6 +204,7 @@ func New(o Options) (*Destination, error) {
 		down:   map[string]time.Time{},
 	}
 	d.ctx, d.cancel = context.WithCancelCause(context.Background())
+	d.onDelivery = d.promise
 	d.posTopic = o.PositionTopic
 	if d.posTopic == "" {
 		if strings.Contains(o.Topic, "{database}") || strings.Contains(o.Topic, "{table}") {
@@ -349,7 +351,7 @@ func (d *Destination) produce(r *kgo.Record) error {
 		}
 		d.inTxn, d.txnStart = true, time.Now()
 	}
-	d.cl.Produce(d.ctx, r, d.promise)
+	d.cl.Produce(d.ctx, r, d.onDelivery)
 	return d.err()
 }
 
@@ -415,7 +417,7 @@ func (d *Destination) Flush() error {
 	if err != nil {
 		return err
 	}
-	d.cl.Produce(d.ctx, rec, d.promise)
+	d.cl.Produce(d.ctx, rec, d.onDelivery)
 	if err := d.wait(d.ctx, d.cl.Flush); err != nil {
 		return err
 	}
