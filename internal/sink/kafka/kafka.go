@@ -145,7 +145,8 @@ type Destination struct {
 	txnStart    time.Time
 	onceClose   sync.Once
 	mu          sync.Mutex
-	durable     position.Checkpoint // last stored position (heartbeats read it)
+	durable     position.Checkpoint      // last stored position (heartbeats read it)
+	onDelivery  func(*kgo.Record, error) // d.promise, bound once: a method value allocates
 	down        map[string]time.Time
 	lastDownLog time.Time
 }
@@ -203,6 +204,7 @@ func New(o Options) (*Destination, error) {
 		down:   map[string]time.Time{},
 	}
 	d.ctx, d.cancel = context.WithCancelCause(context.Background())
+	d.onDelivery = d.promise
 	d.posTopic = o.PositionTopic
 	if d.posTopic == "" {
 		if strings.Contains(o.Topic, "{database}") || strings.Contains(o.Topic, "{table}") {
@@ -267,7 +269,7 @@ func (d *Destination) watchShutdown() {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		d.cancel(fmt.Errorf("kafka: the brokers did not take what was pending within %s (kafka_flush_timeout) of the shutdown", d.o.FlushTimeout))
+		d.cancel(fmt.Errorf("kafka: gave up waiting for the brokers %s (kafka_flush_timeout) after the shutdown began; what they did not acknowledge is not checkpointed", d.o.FlushTimeout))
 	case <-d.closed:
 	}
 }
@@ -371,7 +373,7 @@ func (d *Destination) produce(r *kgo.Record) error {
 		}
 		d.inTxn, d.txnStart = true, time.Now()
 	}
-	d.cl.Produce(d.ctx, r, d.promise)
+	d.cl.Produce(d.ctx, r, d.onDelivery)
 	return d.err()
 }
 
@@ -437,7 +439,7 @@ func (d *Destination) Flush() error {
 	if err != nil {
 		return err
 	}
-	d.cl.Produce(d.ctx, rec, d.promise)
+	d.cl.Produce(d.ctx, rec, d.onDelivery)
 	if err := d.wait(d.ctx, d.cl.Flush); err != nil {
 		return err
 	}
