@@ -26,6 +26,7 @@ import (
 	"github.com/bintap/bintap/internal/schema"
 	"github.com/bintap/bintap/internal/server"
 	"github.com/bintap/bintap/internal/sink/file"
+	"github.com/bintap/bintap/internal/sink/kafka"
 	"github.com/bintap/bintap/internal/sink/stdout"
 	"github.com/bintap/bintap/internal/source"
 )
@@ -262,6 +263,12 @@ func status(cfg *config.Config, src *source.Stream, p *pipeline.Pipeline, output
 			}
 		}
 		s.Outputs = append(s.Outputs, out)
+		if k, ok := o.Dest.(*kafka.Destination); ok {
+			if s.Sections == nil {
+				s.Sections = map[string]any{}
+			}
+			s.Sections[o.Name] = k.Status()
+		}
 	}
 	return s
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -97,4 +99,22 @@ func (d *Destination) Status() Status {
 		s.Position = d.durable.String()
 	}
 	return s
+}
+
+// Health is the output's state for the status page (pipeline.Reporter):
+// "failed" after a permanent error, "retrying" while a broker is down.
+func (d *Destination) Health() (string, error) {
+	if err := d.err(); err != nil {
+		return "failed", err
+	}
+	st := d.Status()
+	if len(st.Down) == 0 {
+		return "ok", nil
+	}
+	down := make([]string, 0, len(st.Down))
+	for b, since := range st.Down {
+		down = append(down, fmt.Sprintf("%s since %s", b, since.UTC().Format(time.RFC3339)))
+	}
+	sort.Strings(down)
+	return "retrying", fmt.Errorf("broker unreachable: %s; %d messages held", strings.Join(down, ", "), st.Buffered)
 }

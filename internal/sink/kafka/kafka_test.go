@@ -388,6 +388,9 @@ func TestBrokerOutage(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if state, err := d.Health(); state != "retrying" || err == nil || !strings.Contains(err.Error(), "broker unreachable: "+addr) {
+		t.Errorf("health during the outage: %s, %v", state, err)
+	}
 	time.Sleep(2 * time.Second) // an outage of a few seconds
 	c = start()
 	defer c.Close()
@@ -396,6 +399,9 @@ func TestBrokerOutage(t *testing.T) {
 	}
 	if st := d.Status(); len(st.Down) != 0 || st.Position == "" {
 		t.Errorf("status after the outage: %+v", st)
+	}
+	if state, err := d.Health(); state != "ok" || err != nil {
+		t.Errorf("health after the outage: %s, %v", state, err)
 	}
 	got := testutil.ReadTopic(t, false, "cdc", kgo.SeedBrokers(addr))
 	var ids []int
