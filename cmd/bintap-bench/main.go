@@ -164,6 +164,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "b", name: "go-mysql BinlogSyncer, generic decode", run: goMySQL},
 		{key: "c", name: cName, run: bintapStream(bintapPath, o.verify)},
 		{key: "k", name: "bintap stream → Kafka (kfake broker in this process)", run: bintapKafka(bintapPath)},
+		{key: "d", name: "bintap stream → change index (--output index)", run: bintapRun(bintapPath, false, "index")},
 	}
 	results := make(map[string]result, len(measurements))
 	failed := false

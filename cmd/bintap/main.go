@@ -39,6 +39,9 @@ Usage:
   bintap stream --source mysql://USER:PASS@HOST:PORT [flags]   stream changes (bintap stream --help)
   bintap check  --source mysql://USER:PASS@HOST:PORT           check that a server is ready for CDC
   bintap status --http HOST:PORT                               show a running stream's state (it runs with --http)
+  bintap query --table db.t [--pk K] [filters]                  changes from the change index (--output index)
+  bintap recover --table db.t [filters] [--output FILE]        SQL script that undoes the selected changes
+  bintap reconstruct --table db.t --pk K --at TIME|--gtid G|--history   a row as it was
   bintap version
 
 `
@@ -59,6 +62,12 @@ func run(args []string, out, errOut io.Writer) int {
 		return runCheck(args[1:], out, errOut)
 	case "status":
 		return runStatus(args[1:], out, errOut)
+	case "query":
+		return runQuery(args[1:], out, errOut)
+	case "recover":
+		return runRecover(args[1:], out, errOut)
+	case "reconstruct":
+		return runReconstruct(args[1:], out, errOut)
 	case "version", "--version":
 		fmt.Fprintln(out, "bintap", version)
 		return 0
@@ -236,6 +245,12 @@ func openOutputs(ctx context.Context, cfg *config.Config, out io.Writer, log *sl
 				return nil, err
 			}
 			outputs = append(outputs, pipeline.Output{Name: o, Dest: d})
+		case o == "index":
+			out, err := openIndexOutput(cfg)
+			if err != nil {
+				return nil, err
+			}
+			outputs = append(outputs, out)
 		}
 	}
 	return outputs, nil

@@ -82,7 +82,9 @@ type Config struct {
 	DebeziumSchemas             bool
 	DebeziumTransactionMetadata bool
 
-	Kafka Kafka // settings of kafka:// outputs (kafka.go)
+	Kafka     Kafka         // settings of kafka:// outputs (kafka.go)
+	BatchSize int           // change index: changes per SQLite transaction
+	Retain    time.Duration // change index: drop changes older than this (0 keeps all)
 }
 
 // option is one configuration key. Its name is the flag name; the YAML key is
@@ -186,10 +188,10 @@ var streamOptions = []option{
 		c.BinaryFormat = v
 		return oneOf(v, "hex", "base64")
 	}},
-	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout), file:///DIR or kafka://HOST:PORT[,HOST:PORT...]/TOPIC", set: func(c *Config, v string) error {
+	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout), file:///DIR, kafka://HOST:PORT[,HOST:PORT...]/TOPIC or index (the change index in the state dir)", set: func(c *Config, v string) error {
 		outs := splitOutputs(v)
 		if len(outs) == 0 {
-			return errors.New("at least one output is required: - or file:///DIR")
+			return errors.New("at least one output is required: -, file:///DIR, kafka://HOST:PORT/TOPIC or index")
 		}
 		for _, o := range outs {
 			if err := validateOutput(o); err != nil {
@@ -317,6 +319,18 @@ var streamOptions = []option{
 		c.DebeziumTransactionMetadata, err = parseBool(v)
 		return err
 	}},
+	{name: "batch-size", def: "1000", usage: "change index: changes per index transaction", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000000 {
+			return errors.New("accepted values are integers from 1 to 1000000")
+		}
+		c.BatchSize = n
+		return nil
+	}},
+	{name: "retain", usage: "change index: drop changes older than this, such as 7d, 12h or 90m (default: keep all)", set: func(c *Config, v string) (err error) {
+		c.Retain, err = ParseRetention(v)
+		return err
+	}},
 	{name: "log-level", def: "info", usage: "log level: debug, info, warn or error", set: func(c *Config, v string) error {
 		c.LogLevel = v
 		return oneOf(v, "debug", "info", "warn", "error")
@@ -335,8 +349,11 @@ func compileRegex(v string) (*regexp.Regexp, error) {
 }
 
 func validateOutput(o string) error {
-	if o == "-" {
+	if o == "-" || o == "index" {
 		return nil
+	}
+	if strings.HasPrefix(o, "index+") {
+		return errors.New("a change index on a database server (index+mysql://, index+postgres://) is not supported yet: use --output index (embedded in the state dir)")
 	}
 	if strings.HasPrefix(o, "file://") {
 		if FileOutputDir(o) == "" {
@@ -348,7 +365,28 @@ func validateOutput(o string) error {
 		_, err := ParseKafkaOutput(o)
 		return err
 	}
-	return errors.New("accepted outputs are - (stdout), file:///DIR and kafka://HOST:PORT[,HOST:PORT...]/TOPIC")
+	return errors.New("accepted outputs are - (stdout), file:///DIR, kafka://HOST:PORT[,HOST:PORT...]/TOPIC and index")
+}
+
+// ParseRetention parses a retention period: a number followed by d (days),
+// h, m or s, or a Go duration such as 36h30m. Empty means keep everything.
+func ParseRetention(v string) (time.Duration, error) {
+	bad := errors.New("accepted values are durations such as 7d, 12h or 90m")
+	if v == "" {
+		return 0, nil
+	}
+	if strings.HasSuffix(v, "d") {
+		n, err := strconv.ParseUint(strings.TrimSuffix(v, "d"), 10, 32)
+		if err != nil || n == 0 || n > 100000 {
+			return 0, bad
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute {
+		return 0, errors.New("accepted values are durations of at least 1m, such as 7d, 12h or 90m")
+	}
+	return d, nil
 }
 
 // FileOutputDir is the directory of a file:// output ("" if o is not one).
