@@ -164,7 +164,9 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "b", name: "go-mysql BinlogSyncer, generic decode", run: goMySQL},
 		{key: "c", name: cName, run: bintapStream(bintapPath, o.verify)},
 		{key: "k", name: "bintap stream → Kafka (kfake broker in this process)", run: bintapKafka(bintapPath)},
-		{key: "d", name: "bintap stream → change index (--output index)", run: bintapRun(bintapPath, false, "index")},
+		{key: "i", name: "bintap stream → change index (--output index)", run: bintapRun(bintapPath, false, "index")},
+		{key: "d", name: "mariadb-dump --single-transaction --quick → /dev/null", run: dumpTable, table: true},
+		{key: "e", name: "bintap initial snapshot → /dev/null", run: bintapSnapshot(bintapPath, o.verify), table: true},
 	}
 	results := make(map[string]result, len(measurements))
 	failed := false
@@ -244,6 +246,8 @@ func printReport(out io.Writer, o options, version, rowMeta string, w *workload,
 			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\tnot available: %s\n", m.key, m.name, r.unavailable)
 		case r.err != nil:
 			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\tfailed: %v\n", m.key, m.name, r.err)
+		case m.table: // reads the table, not the binlog
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%.0f\t-\t\n", m.key, m.name, r.rows, r.elapsed.Seconds(), r.rate())
 		default:
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%.0f\t%.1f\t\n", m.key, m.name, r.rows, r.elapsed.Seconds(),
 				r.rate(), float64(w.bytes)/1e6/r.elapsed.Seconds())
@@ -261,6 +265,12 @@ func printReport(out io.Writer, o options, version, rowMeta string, w *workload,
 		verdict = "MET"
 	}
 	fmt.Fprintf(out, "target c/b >= 1.0: %s\n", verdict)
+	fmt.Fprintf(out, "e/d (bintap snapshot vs mariadb-dump): %s\n", ratio(rs["e"], rs["d"]))
+	verdict = "NOT MET"
+	if rs["e"].ok() && rs["d"].ok() && rs["e"].rate() >= rs["d"].rate() {
+		verdict = "MET"
+	}
+	fmt.Fprintf(out, "target e/d >= 1.0: %s\n", verdict)
 }
 
 func ratio(x, y result) string {

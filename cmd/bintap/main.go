@@ -156,6 +156,10 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 		return err
 	}
 	defer src.Close()
+	plan, ckpt, err := planSnapshot(ctx, cfg, src, ckpt, hist, log)
+	if err != nil {
+		return err
+	}
 
 	var start source.Start
 	if ckpt != nil {
@@ -174,6 +178,7 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	}
 
 	p := &pipeline.Pipeline{Outputs: outputs, StateDir: cfg.StateDir, Interval: cfg.CheckpointInterval, Log: log}
+	p.Durable = plan.durable
 	began := time.Now()
 	if cfg.HTTP != "" {
 		srv, err := server.Listen(cfg.HTTP, func() server.Status { return status(cfg, src, p, outputs, began) }, log)
@@ -207,7 +212,7 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 		}
 		done <- result{stats, err}
 	}()
-	srcErr := src.Run(streamCtx, start, batches, free)
+	srcErr := runSnapshotThenStream(streamCtx, plan, src, start, batches, free)
 	res := <-done
 	var closeErr error
 	for i, o := range outputs {

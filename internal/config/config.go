@@ -85,7 +85,19 @@ type Config struct {
 	Kafka     Kafka         // settings of kafka:// outputs (kafka.go)
 	BatchSize int           // change index: changes per SQLite transaction
 	Retain    time.Duration // change index: drop changes older than this (0 keeps all)
+
+	// Snapshots (internal/snapshot).
+	Snapshot            string // initial, initial_only, when_needed, never
+	SnapshotChunkSize   int
+	SnapshotParallelism int
+	SignalTable         string // db.table of the signal table, "" for none
+
+	given map[string]bool // options set by a flag, the environment or the file
 }
+
+// Given reports whether the option (flag name) was set explicitly rather
+// than left at its default.
+func (c *Config) Given(name string) bool { return c.given[name] }
 
 // option is one configuration key. Its name is the flag name; the YAML key is
 // the name with '-' replaced by '_', the environment variable is BINTAP_ and
@@ -331,6 +343,33 @@ var streamOptions = []option{
 		c.Retain, err = ParseRetention(v)
 		return err
 	}},
+	{name: "snapshot", def: "initial", usage: "initial snapshot of the captured tables: initial (when there is no checkpoint, then stream), initial_only (then stop), when_needed (also when the checkpoint's binlog was purged) or never", set: func(c *Config, v string) error {
+		c.Snapshot = v
+		return oneOf(v, "initial", "initial_only", "when_needed", "never")
+	}},
+	{name: "snapshot-chunk-size", def: "10000", usage: "snapshot: rows read per primary-key chunk (progress is saved after each chunk)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000000 {
+			return errors.New("accepted values are integers from 1 to 10000000")
+		}
+		c.SnapshotChunkSize = n
+		return nil
+	}},
+	{name: "snapshot-parallelism", def: "1", usage: "snapshot: connections reading tables in parallel (more than 1 may take a brief global read lock to align them)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			return errors.New("accepted values are integers from 1 to 64")
+		}
+		c.SnapshotParallelism = n
+		return nil
+	}},
+	{name: "signal-table", usage: "table (db.table) whose inserted rows are signals, such as execute-snapshot for an incremental snapshot; columns id, type, data", set: func(c *Config, v string) error {
+		if i := strings.IndexByte(v, '.'); i <= 0 || i == len(v)-1 || strings.Count(v, ".") != 1 {
+			return errors.New("accepted form is db.table, such as streamkap.streamkap_signal")
+		}
+		c.SignalTable = v
+		return nil
+	}},
 	{name: "log-level", def: "info", usage: "log level: debug, info, warn or error", set: func(c *Config, v string) error {
 		c.LogLevel = v
 		return oneOf(v, "debug", "info", "warn", "error")
@@ -561,6 +600,12 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 			v, from = strings.Join(outputs, ","), "flag"
 		} else if set[o.name] {
 			v, from = *flagValues[o.name], "flag"
+		}
+		if from != "default" {
+			if c.given == nil {
+				c.given = map[string]bool{}
+			}
+			c.given[o.name] = true
 		}
 		if v == "" && o.def == "" {
 			continue // not given and no default: the zero value

@@ -106,6 +106,12 @@ type Pipeline struct {
 	StateDir string
 	Interval time.Duration
 	Log      *slog.Logger
+	// Durable, when set, is called at each checkpoint after the outputs were
+	// flushed and the batches' Done hooks ran, before the checkpoint is
+	// written (snapshots save their progress here).
+	Durable func() error
+
+	pending []func() // Done hooks of batches written since the last flush
 
 	last  position.Checkpoint
 	dirty bool
@@ -155,6 +161,9 @@ func (p *Pipeline) write(b *source.Batch) error {
 	if b.Checkpoint.File != "" {
 		p.last, p.dirty = b.Checkpoint, true
 	}
+	if b.Done != nil {
+		p.pending, p.dirty = append(p.pending, b.Done), true
+	}
 	p.mu.Lock()
 	p.stats.Events += uint64(len(b.Events))
 	p.stats.Batches++
@@ -175,10 +184,23 @@ func (p *Pipeline) checkpoint() error {
 			return fmt.Errorf("output %s: flush: %w", o.Name, err)
 		}
 	}
+	for _, done := range p.pending {
+		done()
+	}
+	clear(p.pending)
+	p.pending = p.pending[:0]
+	if p.Durable != nil {
+		if err := p.Durable(); err != nil {
+			return err
+		}
+	}
+	p.dirty = false
+	if p.last.File == "" {
+		return nil // no stream position yet (an initial snapshot runs)
+	}
 	if err := p.last.Save(p.StateDir); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	p.dirty = false
 	p.mu.Lock()
 	p.stats.Checkpoint = p.last
 	p.mu.Unlock()
