@@ -39,6 +39,7 @@ Usage:
   bintap stream --source mysql://USER:PASS@HOST:PORT [flags]   stream changes (bintap stream --help)
   bintap check  --source mysql://USER:PASS@HOST:PORT           check that a server is ready for CDC
   bintap status --http HOST:PORT                               show a running stream's state (it runs with --http)
+  bintap snapshot --http HOST:PORT --table db.t                incremental snapshot of tables, taken by the running stream
   bintap query --table db.t [--pk K] [filters]                  changes from the change index (--output index)
   bintap recover --table db.t [filters] [--output FILE]        SQL script that undoes the selected changes
   bintap reconstruct --table db.t --pk K --at TIME|--gtid G|--history   a row as it was
@@ -62,6 +63,8 @@ func run(args []string, out, errOut io.Writer) int {
 		return runCheck(args[1:], out, errOut)
 	case "status":
 		return runStatus(args[1:], out, errOut)
+	case "snapshot":
+		return runSnapshotRequest(args[1:], out, errOut)
 	case "query":
 		return runQuery(args[1:], out, errOut)
 	case "recover":
@@ -181,11 +184,14 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	p.Durable = plan.durable
 	began := time.Now()
 	if cfg.HTTP != "" {
-		srv, err := server.Listen(cfg.HTTP, func() server.Status { return status(cfg, src, p, outputs, began) }, log)
+		srv, err := server.Listen(cfg.HTTP, func() server.Status { return status(cfg, src, p, outputs, plan, began) }, log)
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
+		if plan.inc != nil {
+			srv.OnSnapshot(plan.inc.Request)
+		}
 	}
 	free := source.NewBatches(8)
 	batches := make(chan *source.Batch, 6)
@@ -262,10 +268,13 @@ func openOutputs(ctx context.Context, cfg *config.Config, out io.Writer, log *sl
 }
 
 // status is what the HTTP server reports.
-func status(cfg *config.Config, src *source.Stream, p *pipeline.Pipeline, outputs []pipeline.Output, began time.Time) server.Status {
+func status(cfg *config.Config, src *source.Stream, p *pipeline.Pipeline, outputs []pipeline.Output, plan snapshotPlan, began time.Time) server.Status {
 	st := p.Stats()
 	s := server.Status{Version: version, Source: cfg.Source.Redacted(), Flavor: src.Flavor(), State: "streaming", Started: began,
-		Events: st.Events, Batches: st.Batches}
+		Events: st.Events, Batches: st.Batches, Sections: map[string]any{}}
+	if plan.inc != nil {
+		s.Sections["incremental_snapshot"] = plan.inc.Status()
+	}
 	if st.Checkpoint.File != "" {
 		s.Checkpoint, s.CheckpointWritten = st.Checkpoint.String(), st.Checkpoint.Written
 	}
@@ -284,9 +293,6 @@ func status(cfg *config.Config, src *source.Stream, p *pipeline.Pipeline, output
 		}
 		s.Outputs = append(s.Outputs, out)
 		if k, ok := o.Dest.(*kafka.Destination); ok {
-			if s.Sections == nil {
-				s.Sections = map[string]any{}
-			}
 			s.Sections[o.Name] = k.Status()
 		}
 	}
