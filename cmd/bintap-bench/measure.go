@@ -34,6 +34,8 @@ type measurement struct {
 	key  string // short name used in ratios: "a", "b", "c"
 	name string
 	run  func(ctx context.Context, w *workload) result
+	// table: it reads the workload table, not the binlog (no binlog MB/s).
+	table bool
 }
 
 // result is the outcome of one run of a measurement.
@@ -263,4 +265,75 @@ type lineCounter struct{ n int64 }
 func (c *lineCounter) Write(p []byte) (int, error) {
 	c.n += int64(bytes.Count(p, []byte{'\n'}))
 	return len(p), nil
+}
+
+// dumpTable measures mariadb-dump --single-transaction --quick of the
+// workload table to /dev/null: the baseline for bintap's initial snapshot.
+func dumpTable(ctx context.Context, w *workload) result {
+	bin, err := exec.LookPath("mariadb-dump")
+	if err != nil {
+		if bin, err = exec.LookPath("mysqldump"); err != nil {
+			return result{unavailable: "mariadb-dump not found"}
+		}
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return result{err: err}
+	}
+	defer null.Close()
+	cmd := exec.CommandContext(ctx, bin, "--no-defaults", "--single-transaction", "--quick",
+		"--host=127.0.0.1", "--port="+strconv.Itoa(w.port), "--user=root", "bench", "items")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = null, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	elapsed := time.Since(start)
+	if err != nil {
+		return result{err: fmt.Errorf("%s: %w", bin, err), detail: stderr.String()}
+	}
+	return result{rows: int64(w.rows), elapsed: elapsed}
+}
+
+// bintapSnapshot measures an initial snapshot of the workload table
+// (--snapshot initial_only) to /dev/null, or to a line counter with verify.
+func bintapSnapshot(binary string, verify bool) func(ctx context.Context, w *workload) result {
+	return func(ctx context.Context, w *workload) result {
+		if _, err := os.Stat(binary); err != nil {
+			return result{unavailable: fmt.Sprintf("%s: %v", binary, errors.Unwrap(err))}
+		}
+		state := filepath.Join(w.tmpDir, "snapshot-state")
+		if err := os.RemoveAll(state); err != nil {
+			return result{err: err}
+		}
+		cmd := exec.CommandContext(ctx, binary, "stream",
+			"--source", fmt.Sprintf("mysql://root@127.0.0.1:%d", w.port),
+			"--server-id", "4244",
+			"--snapshot", "initial_only",
+			"--tables", "bench.items",
+			"--output", "-",
+			"--state-dir", state)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		lines := &lineCounter{}
+		if verify {
+			cmd.Stdout = lines
+		} else {
+			null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			if err != nil {
+				return result{err: err}
+			}
+			defer null.Close()
+			cmd.Stdout = null
+		}
+		start := time.Now()
+		err := cmd.Run()
+		elapsed := time.Since(start)
+		if err != nil {
+			return result{err: fmt.Errorf("bintap snapshot: %w", err), detail: stderr.String()}
+		}
+		if verify && lines.n != int64(w.rows)+1 { // the rows and one schema record
+			return result{err: fmt.Errorf("bintap wrote %d lines, want %d", lines.n, w.rows+1), detail: stderr.String()}
+		}
+		return result{rows: int64(w.rows), elapsed: elapsed}
+	}
 }

@@ -12,8 +12,13 @@ type Batch struct {
 	Events []change.Event
 	// Checkpoint is the position after the last event of the batch.
 	Checkpoint position.Checkpoint
-	values     []change.Value
-	arena      []byte
+	// Done, when set, is called by the consumer once this batch and every
+	// batch before it are durable in every output (after a flush), before
+	// the checkpoint is written. Snapshots use it to record which chunks are
+	// safely delivered.
+	Done   func()
+	values []change.Value
+	arena  []byte
 }
 
 // Batch capacity: a batch is sent when either fills.
@@ -42,6 +47,24 @@ func (b *Batch) reset() {
 	b.values = b.values[:0]
 	b.arena = b.arena[:0]
 	b.Checkpoint = position.Checkpoint{}
+	b.Done = nil
+}
+
+// Reset empties a batch taken from the free channel (for producers other
+// than the Stream, such as snapshots).
+func (b *Batch) Reset() { b.reset() }
+
+// Fits reports whether an event with these row images fits in the batch; an
+// empty batch takes any event.
+func (b *Batch) Fits(before, after []change.Value) bool {
+	return b.room(len(before)+len(after), textSize(before)+textSize(after))
+}
+
+// Add appends ev with copies of its row images (values and text) in the
+// batch's own storage, so the caller may reuse its buffers. Check Fits first.
+func (b *Batch) Add(ev change.Event) {
+	ev.Before, ev.After = b.copyRow(ev.Before), b.copyRow(ev.After)
+	b.Events = append(b.Events, ev)
 }
 
 // room reports whether a row image pair of n values and text bytes fits.

@@ -19,7 +19,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
-	_ "github.com/go-sql-driver/mysql" // database/sql driver for metadata queries
+	driver "github.com/go-sql-driver/mysql" // database/sql driver for metadata queries
 
 	"github.com/bintap/bintap/internal/binlog"
 	"github.com/bintap/bintap/internal/change"
@@ -70,6 +70,7 @@ type Stream struct {
 	gtidText  string // gtids as text, kept current at each commit
 
 	tables map[uint64]*tableState
+	obs    Observer // optional: incremental snapshots
 
 	end  *Start // stop-at-end target
 	done bool
@@ -82,6 +83,7 @@ type Stream struct {
 type tableState struct {
 	schema, name string
 	captured     bool
+	watched      bool // decoded for the observer only
 	table        *change.Table
 	dec          *binlog.TableDecoder
 	colTypes     []byte   // column types the decoder was built for
@@ -117,11 +119,18 @@ func (s *Stream) Close() error { return s.db.Close() }
 
 // OpenDB opens a database/sql handle on the source.
 func OpenDB(src config.Source) (*sql.DB, error) {
-	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?charset=utf8mb4&parseTime=false&timeout=10s&readTimeout=60s", src.User, src.Password, src.Addr())
-	db, err := sql.Open("mysql", dsn)
+	c := driver.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr = src.User, src.Password, "tcp", src.Addr()
+	if err := c.Apply(driver.Charset("utf8mb4", "")); err != nil {
+		return nil, err
+	}
+	c.Timeout, c.ReadTimeout = 10*time.Second, 60*time.Second
+	c.TLS = src.TLS
+	conn, err := driver.NewConnector(c)
 	if err != nil {
 		return nil, err
 	}
+	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(2)
 	db.SetConnMaxIdleTime(time.Minute)
 	return db, nil
@@ -372,6 +381,7 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 		DiscardGTIDSet:          true,
 		VerifyChecksum:          true,
 		Localhost:               "bintap",
+		TLSConfig:               src.TLS,
 	}
 	cfg.FillZeroLogPos = s.zeroLogPos
 	syncer := replication.NewBinlogSyncer(cfg)
@@ -457,6 +467,9 @@ func (s *Stream) handle(e *replication.BinlogEvent) error {
 	}
 	if e.Header.EventType == replication.HEARTBEAT_EVENT || e.Header.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
 		// The source is idle: hand on what a busy consumer left waiting.
+		if s.tx == nil {
+			s.observeCommit(nil, 0)
+		}
 		s.flush()
 	}
 	if movesPosition(e.Header) {
@@ -604,10 +617,14 @@ func (s *Stream) commit(h *replication.EventHeader) {
 		}
 		s.gtidText = s.gtids.String()
 	}
+	tx, last := s.tx, s.eventNum
 	s.tx, s.eventNum = nil, 0
 	s.skip, s.skipGTID = 0, ""
 	if h.LogPos > 0 && !s.inPayload {
 		s.pos = h.LogPos
+	}
+	if s.obs != nil && tx != nil {
+		s.observeCommit(tx, last)
 	}
 	if s.cur == nil {
 		// Transactions of tables not captured move the checkpoint too, so
@@ -632,7 +649,7 @@ func (s *Stream) tableMap(tm *replication.TableMapEvent, h *replication.EventHea
 	db, name := string(tm.Schema), string(tm.Table)
 	if st, ok := s.tables[tm.TableID]; ok && st.schema == db && st.name == name &&
 		bytes.Equal(st.colTypes, tm.ColumnType) && slices.Equal(st.colMeta, tm.ColumnMeta) {
-		if !st.captured {
+		if !st.captured && !st.watched {
 			return nil
 		}
 		if cur := s.hist.Get(db, name); cur == st.table {
@@ -641,8 +658,9 @@ func (s *Stream) tableMap(tm *replication.TableMapEvent, h *replication.EventHea
 	}
 	st := &tableState{schema: db, name: name, captured: s.filter.Captured(db, name),
 		colTypes: bytes.Clone(tm.ColumnType), colMeta: slices.Clone(tm.ColumnMeta)}
+	st.watched = !st.captured && s.obs != nil && s.obs.Watch(db, name)
 	s.tables[tm.TableID] = st
-	if !st.captured {
+	if !st.captured && !st.watched {
 		return nil
 	}
 	t, err := s.resolveTable(tm, h)
@@ -749,7 +767,7 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 	if st == nil {
 		return &PermanentError{fmt.Errorf("rows event for table id %d without a TABLE_MAP event", re.TableID)}
 	}
-	if !st.captured {
+	if !st.captured && !st.watched {
 		return nil
 	}
 	if s.tx == nil { // rows outside BEGIN (should not happen): a transaction of their own
@@ -770,6 +788,12 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 	}
 	tx, table := s.tx, st.table
 	return st.dec.DecodeRows(h.EventType, re, func(before, after []change.Value) error {
+		if s.obs != nil {
+			s.obs.Row(table, op, before, after)
+			if st.watched {
+				return nil
+			}
+		}
 		num := s.eventNum + 1
 		if num+images-1 <= s.skip {
 			s.eventNum += images // delivered before the resume

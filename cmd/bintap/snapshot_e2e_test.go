@@ -1,0 +1,390 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bintap/bintap/internal/testutil"
+)
+
+// positionFields are the record fields that say where a row comes from, not
+// what it holds.
+var positionFields = map[string]bool{"domain": true, "server_id": true, "sequence": true, "event_number": true,
+	"timestamp": true, "snapshot": true, "gtid": true}
+
+// TestSnapshotEveryTypeMatchesBinlog: the snapshot record of each row equals
+// the binlog insert record of the same row, apart from the position fields.
+func TestSnapshotEveryTypeMatchesBinlog(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	createAllTypes(t, s)
+	fromBinlog := map[uint64]record{}
+	for _, r := range rows(streamOnce(t, s, t.TempDir(), "--start", "oldest")) {
+		if r.str("table_name") == "t" {
+			fromBinlog[r.num("id")] = r
+		}
+	}
+	snap := streamOnce(t, s, t.TempDir()) // no checkpoint: --snapshot initial by default
+	checkValuesAgainstServer(t, s, snap)
+	seen := 0
+	for _, r := range rows(snap) {
+		if r.str("table_name") != "t" {
+			continue
+		}
+		seen++
+		if string(r["snapshot"]) != "true" || r.str("event_type") != "insert" {
+			t.Errorf("snapshot record without snapshot:true / event_type insert: %s %s", r["snapshot"], r["event_type"])
+		}
+		b := fromBinlog[r.num("id")]
+		if b == nil {
+			t.Fatalf("row id %d not in the binlog output", r.num("id"))
+		}
+		for k, v := range b {
+			if positionFields[k] {
+				continue
+			}
+			if string(r[k]) != string(v) {
+				t.Errorf("id %d field %s: snapshot %.200s, binlog %.200s", r.num("id"), k, r[k], v)
+			}
+		}
+		for k := range r {
+			if _, ok := b[k]; !ok && !positionFields[k] {
+				t.Errorf("id %d: snapshot has field %s the binlog record lacks", r.num("id"), k)
+			}
+		}
+	}
+	if seen != len(typeRows) {
+		t.Fatalf("snapshot emitted %d rows of types.t, want %d", seen, len(typeRows))
+	}
+}
+
+// workload writes into w.t until stopped: inserts, updates and deletes of
+// random rows, each in its own transaction.
+type workload struct {
+	stop chan struct{}
+	done chan struct{}
+	n    atomic.Int64
+}
+
+func startWorkload(t *testing.T, s *testutil.Server, table string, maxID int) *workload {
+	w := &workload{stop: make(chan struct{}), done: make(chan struct{})}
+	db, err := s.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(w.done)
+		defer db.Close()
+		next := maxID + 1
+		for i := 0; ; i++ {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			id := 1 + (i*7919)%next
+			var q string
+			switch i % 4 {
+			case 0:
+				q = fmt.Sprintf("INSERT INTO %s (id, v, note) VALUES (%d, %d, 'new')", table, next, i)
+				next++
+			case 1, 2:
+				q = fmt.Sprintf("UPDATE %s SET v = v + 1, note = 'upd %d' WHERE id = %d", table, i, id)
+			case 3:
+				q = fmt.Sprintf("DELETE FROM %s WHERE id = %d", table, id)
+			}
+			if _, err := db.Exec(q); err != nil {
+				t.Errorf("workload: %v", err)
+				return
+			}
+			w.n.Add(1)
+		}
+	}()
+	return w
+}
+
+func (w *workload) finish() int64 {
+	close(w.stop)
+	<-w.done
+	return w.n.Load()
+}
+
+// rebuild applies the records in dir's files in order (upsert by id for
+// inserts and update_after, delete by id for deletes) to an empty table.
+func rebuild(t *testing.T, dir, table string) map[uint64]string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	sort.Strings(files)
+	state := map[uint64]string{}
+	db, tbl, _ := strings.Cut(table, ".")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(raw, []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			var r record
+			if err := json.Unmarshal(line, &r); err != nil {
+				t.Fatalf("%s: bad line %q: %v", f, line, err)
+			}
+			if r.isSchema() || r.str("table_schema") != db || r.str("table_name") != tbl {
+				continue
+			}
+			id := r.num("id")
+			switch r.str("event_type") {
+			case "insert", "update_after":
+				state[id] = string(r["v"]) + "|" + r.str("note")
+			case "delete":
+				delete(state, id)
+			}
+		}
+	}
+	return state
+}
+
+func serverRows(t *testing.T, s *testutil.Server, table string) map[uint64]string {
+	t.Helper()
+	rs, err := s.DB.Query("SELECT id, v, note FROM " + table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	out := map[uint64]string{}
+	for rs.Next() {
+		var id uint64
+		var v, note string
+		if err := rs.Scan(&id, &v, &note); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = v + "|" + note
+	}
+	return out
+}
+
+func compareState(t *testing.T, got, want map[uint64]string) {
+	t.Helper()
+	bad := 0
+	for id, w := range want {
+		if g, ok := got[id]; !ok || g != w {
+			if bad++; bad <= 10 {
+				t.Errorf("row %d: rebuilt %q, server %q", id, g, w)
+			}
+		}
+	}
+	for id, g := range got {
+		if _, ok := want[id]; !ok {
+			if bad++; bad <= 10 {
+				t.Errorf("row %d: rebuilt %q, not on the server", id, g)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d rows differ (of %d on the server)", bad, len(want))
+	}
+}
+
+func loadTable(t *testing.T, s *testutil.Server, table string, n int) {
+	s.Exec("CREATE DATABASE IF NOT EXISTS w",
+		"CREATE TABLE "+table+" (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(40) NOT NULL, pad VARCHAR(200)) DEFAULT CHARSET=utf8mb4",
+		"SET SESSION max_recursive_iterations = 10000000",
+		fmt.Sprintf("INSERT INTO %s WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < %d) SELECT i, i, 'orig', REPEAT('p', 150) FROM n", table, n))
+}
+
+// waitQuiet waits until bintap's output has caught up with the server: the
+// rebuilt state equals the server's, polled with a generous deadline.
+func waitCaughtUp(t *testing.T, s *testutil.Server, dir, table string, errOut *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		got, want := rebuild(t, dir, table), serverRows(t, s, table)
+		if len(got) == len(want) {
+			same := true
+			for id, w := range want {
+				if got[id] != w {
+					same = false
+					break
+				}
+			}
+			if same {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			compareState(t, got, want)
+			t.Fatalf("output never caught up; bintap said:\n%s", errOut.String())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestSnapshotWithWorkload: initial snapshot of a table that a workload
+// keeps changing, then the stream; the state rebuilt from the output equals
+// the server's table, and no change is delivered twice.
+func TestSnapshotWithWorkload(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	const table = "w.t"
+	loadTable(t, s, table, 50000)
+	out := t.TempDir()
+	w := startWorkload(t, s, table, 50000)
+	var errOut syncBuffer
+	cmd := startBintap(t, &errOut, "--source", s.URL(), "--state-dir", t.TempDir(), "--output", "file://"+out,
+		"--snapshot-chunk-size", "3000", "--checkpoint-interval", "200ms", "--snapshot-parallelism", "2")
+	time.Sleep(2 * time.Second)
+	n := w.finish()
+	waitCaughtUp(t, s, out, table, &errOut)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bintap: %v\n%s", err, errOut.String())
+	}
+	compareState(t, rebuild(t, out, table), serverRows(t, s, table))
+	// An uninterrupted snapshot repeats nothing: each snapshot row once,
+	// each binlog row image once.
+	seen := map[string]bool{}
+	var snapRows int
+	files, _ := filepath.Glob(filepath.Join(out, "*.jsonl"))
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		for _, r := range rows(parseRecords(t, raw)) {
+			k := key(r)
+			if string(r["snapshot"]) == "true" {
+				snapRows++
+				k = fmt.Sprintf("snapshot id %d", r.num("id"))
+			}
+			if seen[k] {
+				t.Errorf("delivered twice: %s", k)
+			}
+			seen[k] = true
+		}
+	}
+	if !strings.Contains(errOut.String(), "snapshot complete") {
+		t.Errorf("no completion logged:\n%s", errOut.String())
+	}
+	t.Logf("%d snapshot rows, %d workload statements during the run", snapRows, n)
+}
+
+// TestSnapshotKillResume: kill -9 during the snapshot, restart: the snapshot
+// resumes from its last durable chunk and nothing is lost.
+func TestSnapshotKillResume(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	const table = "w.t"
+	loadTable(t, s, table, 200000)
+	out, state := t.TempDir(), t.TempDir()
+	w := startWorkload(t, s, table, 200000)
+	var errOut syncBuffer
+	args := []string{"--source", s.URL(), "--state-dir", state, "--output", "file://" + out,
+		"--snapshot-chunk-size", "2000", "--checkpoint-interval", "100ms"}
+	cmd := startBintap(t, &errOut, args...)
+	// Kill once some chunks are durable but the snapshot is not complete.
+	deadline := time.Now().Add(2 * time.Minute)
+	var killedAt int64
+	for {
+		raw, _ := os.ReadFile(filepath.Join(state, "snapshot.json"))
+		var st struct {
+			Complete bool
+			Tables   []struct{ Rows int64 }
+		}
+		if json.Unmarshal(raw, &st) == nil && len(st.Tables) > 0 && st.Tables[0].Rows > 0 {
+			if st.Complete {
+				t.Fatalf("snapshot completed before it could be interrupted")
+			}
+			killedAt = st.Tables[0].Rows
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot progress; bintap said:\n%s", errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	var errOut2 syncBuffer
+	cmd = startBintap(t, &errOut2, args...)
+	time.Sleep(time.Second)
+	w.finish()
+	waitCaughtUp(t, s, out, table, &errOut2)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bintap: %v\n%s", err, errOut2.String())
+	}
+	compareState(t, rebuild(t, out, table), serverRows(t, s, table))
+	if !strings.Contains(errOut2.String(), "resuming an interrupted snapshot") {
+		t.Errorf("the restart did not resume the snapshot:\n%s", errOut2.String())
+	}
+	t.Logf("killed with %d rows durable", killedAt)
+}
+
+// TestIncrementalSnapshotSignals: a stream that started after the table was
+// filled gets the table's rows through an incremental snapshot requested in
+// the signal table while a workload writes, with bad signals around it and a
+// kill -9 in the middle; the state rebuilt from the output equals the server.
+func TestIncrementalSnapshotSignals(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	const table = "w.t"
+	loadTable(t, s, table, 30000)
+	s.Exec("CREATE DATABASE streamkap",
+		"CREATE TABLE streamkap.streamkap_signal (id VARCHAR(255) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2000) NULL)")
+	out, state := t.TempDir(), t.TempDir()
+	args := []string{"--source", s.URL(), "--state-dir", state, "--output", "file://" + out, "--schemas", "w",
+		"--snapshot", "never", "--signal-table", "streamkap.streamkap_signal", "--snapshot-chunk-size", "500",
+		"--checkpoint-interval", "100ms", "--log-level", "debug"}
+	var errOut syncBuffer
+	cmd := startBintap(t, &errOut, args...)
+	waitLog := func(buf *syncBuffer, what string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Minute)
+		for !strings.Contains(buf.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("bintap never logged %q:\n%s", what, buf.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitLog(&errOut, "replication starting")
+	w := startWorkload(t, s, table, 30000)
+	s.Exec(`INSERT INTO streamkap.streamkap_signal VALUES ('bad-json', 'execute-snapshot', '{"data-collections": [')`,
+		`INSERT INTO streamkap.streamkap_signal VALUES ('bad-type', 'make-coffee', '{}')`,
+		`INSERT INTO streamkap.streamkap_signal VALUES ('bad-table', 'execute-snapshot', '{"data-collections": ["w.nope"], "type": "incremental"}')`,
+		`INSERT INTO streamkap.streamkap_signal VALUES ('hello', 'log', '{"message": "hello from the signal table"}')`,
+		`INSERT INTO streamkap.streamkap_signal VALUES ('snap-1', 'execute-snapshot', '{"data-collections": ["w.t"], "type": "incremental"}')`)
+	waitLog(&errOut, "incremental snapshot chunk emitted")
+	// Wait until a chunk is durable, then crash.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		raw, _ := os.ReadFile(filepath.Join(state, "incremental-snapshot.json"))
+		if bytes.Contains(raw, []byte(`"last_key"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no durable incremental progress:\n%s", errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	for _, want := range []string{"not valid JSON", "unknown type", "no such table", "hello from the signal table"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("no log of %q:\n%s", want, errOut.String())
+		}
+	}
+	var errOut2 syncBuffer
+	cmd = startBintap(t, &errOut2, args...)
+	waitLog(&errOut2, "incremental snapshot of a table complete")
+	w.finish()
+	waitCaughtUp(t, s, out, table, &errOut2)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bintap: %v\n%s", err, errOut2.String())
+	}
+	compareState(t, rebuild(t, out, table), serverRows(t, s, table))
+}

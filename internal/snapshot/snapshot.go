@@ -1,0 +1,780 @@
+// Package snapshot owns snapshots: the initial copy of every captured
+// table's rows, taken consistently with a binlog position and emitted as
+// change.OpRead events through the same batches the stream produces, so the
+// stream can continue from exactly that position.
+//
+// Consistency. On MariaDB one connection runs START TRANSACTION WITH
+// CONSISTENT SNAPSHOT, which MariaDB makes atomic with the binlog: the status
+// variables binlog_snapshot_file/binlog_snapshot_position name the binlog
+// position the view is consistent with, and BINLOG_GTID_POS() the GTID state
+// there. No lock is taken. With --snapshot-parallelism N > 1, N connections
+// need the same view: bintap starts them and checks that they report the
+// same binlog position (then no transaction committed between them); if a
+// busy server never lets them agree, it takes FLUSH TABLES WITH READ LOCK for
+// the milliseconds it takes to start them, and says so in the log (without
+// the RELOAD privilege it falls back to one connection). On MySQL the view
+// and the position are synchronised with a brief FLUSH TABLES WITH READ LOCK
+// (START TRANSACTION WITH CONSISTENT SNAPSHOT is not atomic with the binlog
+// there); that path is not tested against a live MySQL.
+//
+// Delivery. Rows are read in primary-key chunks (keyset pagination). Each
+// batch that ends a chunk carries a Done hook; once the pipeline has flushed
+// the outputs it records the chunk's last key in STATE_DIR/snapshot.json.
+// The stream checkpoint is not moved until the snapshot is complete: the last
+// snapshot batch carries the snapshot's start position as its checkpoint.
+//
+// Resume. After a crash the consistent view is gone. The snapshot resumes
+// after the last durable chunk of each table with a new consistent view
+// (newer than the original position P), and the stream still starts at P.
+// Rows read from the new view already contain changes made after P, and the
+// stream replays those changes again: applied in order as upserts and
+// deletes by primary key, the result equals the source, but some changes
+// appear twice (at-least-once). Tables without a primary key are read whole
+// again. An uninterrupted snapshot emits every row once, and the stream none
+// of the changes the snapshot already contains.
+package snapshot
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/config"
+	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/schema"
+	"github.com/bintap/bintap/internal/source"
+)
+
+// Modes of --snapshot.
+const (
+	ModeInitial     = "initial"      // snapshot when there is no checkpoint, then stream
+	ModeInitialOnly = "initial_only" // snapshot when there is no checkpoint, then stop
+	ModeWhenNeeded  = "when_needed"  // also when the checkpoint's binlog was purged
+	ModeNever       = "never"
+)
+
+// Options configure a snapshot.
+type Options struct {
+	Source      config.Source
+	Flavor      string // "mariadb" or "mysql"
+	Filter      *config.CaptureFilter
+	TimeZone    *time.Location
+	ChunkSize   int
+	Parallelism int
+	StateDir    string
+	Hist        *schema.History
+	Log         *slog.Logger
+	// Progress, when set, receives a progress bar (a terminal).
+	Progress io.Writer
+}
+
+// Initial is an initial snapshot ready to run: its consistent views are
+// open and its start position known.
+type Initial struct {
+	opt    Options
+	db     *sql.DB
+	conns  []*sql.Conn
+	tr     *tracker
+	tables map[string]*change.Table
+	tx     *change.Tx
+	seq    atomic.Uint64
+	prog   *Progress
+}
+
+// Begin takes a new snapshot: lists the captured tables, opens the
+// consistent view(s) and records the start in the state dir.
+func Begin(ctx context.Context, opt Options) (*Initial, error) {
+	s, err := open(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	start, err := s.views(ctx)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	names, err := s.listTables(ctx)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	st := &State{Start: start, Began: time.Now().UTC()}
+	for _, n := range names {
+		st.Tables = append(st.Tables, &TableState{Name: n})
+	}
+	s.tr = &tracker{dir: opt.StateDir, state: st}
+	if err := st.save(opt.StateDir); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("save snapshot progress: %w", err)
+	}
+	opt.Log.Info("snapshot started", "position", start.String(), "gtid_state", start.GTIDState, "tables", len(names),
+		"connections", len(s.conns), "chunk_size", opt.ChunkSize)
+	return s, s.prepare(ctx)
+}
+
+// Resume continues an interrupted snapshot with a new consistent view; the
+// stream still starts at the original position (see the package comment).
+func Resume(ctx context.Context, opt Options, st *State) (*Initial, error) {
+	s, err := open(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	now, err := s.views(ctx)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.tr = &tracker{dir: opt.StateDir, state: st}
+	done := 0
+	for _, t := range st.Tables {
+		if t.Done {
+			done++
+		}
+	}
+	opt.Log.Warn("resuming an interrupted snapshot with a new consistent view; the stream starts at the original position, "+
+		"so changes made since then may be delivered twice (at-least-once)",
+		"original_position", st.Start.String(), "view_position", now.String(), "tables_done", done, "tables", len(st.Tables))
+	return s, s.prepare(ctx)
+}
+
+// Start is the position streaming continues from after the snapshot.
+func (s *Initial) Start() position.Checkpoint { return s.tr.state.Start }
+
+// Durable saves the progress the pipeline reported durable (its Durable hook).
+func (s *Initial) Durable() error { return s.tr.save() }
+
+// Progress reports the snapshot's progress.
+func (s *Initial) Progress() *Progress { return s.prog }
+
+// Close ends the views and closes the connections.
+func (s *Initial) Close() {
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+	if s.db != nil {
+		s.db.Close()
+	}
+}
+
+func open(ctx context.Context, opt Options) (*Initial, error) {
+	if opt.ChunkSize <= 0 {
+		opt.ChunkSize = 10000
+	}
+	if opt.Parallelism <= 0 {
+		opt.Parallelism = 1
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	src := opt.Source
+	// The text protocol (no server-side prepared statements): every value
+	// arrives as the server prints it. Long timeouts: a snapshot connection
+	// waits while the outputs apply back-pressure.
+	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?charset=utf8mb4&parseTime=false&timeout=10s&readTimeout=0s&writeTimeout=0s", src.User, src.Password, src.Addr())
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(opt.Parallelism + 2)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("snapshot: connect to the source: %w", err)
+	}
+	return &Initial{opt: opt, db: db, tables: map[string]*change.Table{}}, nil
+}
+
+// session settings of every snapshot connection.
+var sessionSQL = []string{
+	"SET SESSION time_zone = '+00:00'",
+	"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+	// The server must not give up on a client that waits for its outputs.
+	"SET SESSION net_write_timeout = 86400",
+	"SET SESSION net_read_timeout = 86400",
+}
+
+func (s *Initial) newConn(ctx context.Context) (*sql.Conn, error) {
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: connect: %w", err)
+	}
+	for _, q := range sessionSQL {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("snapshot: %s: %w", q, err)
+		}
+	}
+	if s.opt.Flavor == "mariadb" {
+		_, _ = c.ExecContext(ctx, "SET SESSION max_statement_time = 0")
+	}
+	return c, nil
+}
+
+// views opens the snapshot connections, each in a consistent-snapshot
+// transaction at one and the same binlog position, which it returns.
+func (s *Initial) views(ctx context.Context) (position.Checkpoint, error) {
+	n := s.opt.Parallelism
+	for i := 0; i < n; i++ {
+		c, err := s.newConn(ctx)
+		if err != nil {
+			return position.Checkpoint{}, err
+		}
+		s.conns = append(s.conns, c)
+	}
+	if s.opt.Flavor != "mariadb" {
+		return s.viewsLocked(ctx, "MySQL: START TRANSACTION WITH CONSISTENT SNAPSHOT is not atomic with the binlog there")
+	}
+	// Lock-free: start every view and check they name one binlog position.
+	for attempt := 0; attempt < 20; attempt++ {
+		var first position.Checkpoint
+		same := true
+		for i, c := range s.conns {
+			if _, err := c.ExecContext(ctx, "ROLLBACK"); err != nil {
+				return position.Checkpoint{}, err
+			}
+			if _, err := c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+				return position.Checkpoint{}, fmt.Errorf("snapshot: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", err)
+			}
+			p, err := s.mariaDBSnapshotPos(ctx, c)
+			if err != nil {
+				return position.Checkpoint{}, err
+			}
+			if i == 0 {
+				first = p
+			} else if p.File != first.File || p.Pos != first.Pos {
+				same = false
+				break
+			}
+		}
+		if same {
+			if n == 1 {
+				s.opt.Log.Info("consistent snapshot taken without locks (MariaDB binlog_snapshot_file/position)")
+			} else {
+				s.opt.Log.Info("consistent snapshots taken without locks on every connection at one binlog position", "connections", n)
+			}
+			return s.withGTID(ctx, first)
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return s.viewsLocked(ctx, "the connections' views did not agree on one binlog position while the server was busy")
+}
+
+// viewsLocked starts every view under a brief FLUSH TABLES WITH READ LOCK.
+// Without the privilege it falls back to a single lock-free view (MariaDB).
+func (s *Initial) viewsLocked(ctx context.Context, why string) (position.Checkpoint, error) {
+	lock, err := s.newConn(ctx)
+	if err != nil {
+		return position.Checkpoint{}, err
+	}
+	defer lock.Close()
+	for _, c := range s.conns {
+		c.ExecContext(ctx, "ROLLBACK")
+	}
+	if _, err := lock.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
+		if s.opt.Flavor == "mariadb" && len(s.conns) > 1 {
+			s.opt.Log.Warn("cannot take FLUSH TABLES WITH READ LOCK (needs RELOAD) to align parallel snapshot connections; using one connection", "err", err)
+			for _, c := range s.conns[1:] {
+				c.Close()
+			}
+			s.conns = s.conns[:1]
+			if _, err := s.conns[0].ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+				return position.Checkpoint{}, err
+			}
+			p, err := s.mariaDBSnapshotPos(ctx, s.conns[0])
+			if err != nil {
+				return position.Checkpoint{}, err
+			}
+			return s.withGTID(ctx, p)
+		}
+		return position.Checkpoint{}, fmt.Errorf("snapshot: FLUSH TABLES WITH READ LOCK (the snapshot user needs RELOAD on MySQL): %w", err)
+	}
+	locked := time.Now()
+	unlock := func() { lock.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES") }
+	for _, c := range s.conns {
+		if _, err := c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+			unlock()
+			return position.Checkpoint{}, fmt.Errorf("snapshot: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", err)
+		}
+	}
+	row, err := queryRow(ctx, lock, "SHOW MASTER STATUS")
+	unlock()
+	if err != nil {
+		return position.Checkpoint{}, fmt.Errorf("snapshot: SHOW MASTER STATUS: %w", err)
+	}
+	if len(row) < 2 {
+		return position.Checkpoint{}, errors.New("snapshot: SHOW MASTER STATUS returned nothing: is log_bin on?")
+	}
+	pos, err := strconv.ParseUint(row[1], 10, 32)
+	if err != nil {
+		return position.Checkpoint{}, fmt.Errorf("snapshot: SHOW MASTER STATUS position %q", row[1])
+	}
+	s.opt.Log.Warn("consistent snapshot taken under a brief global read lock (FLUSH TABLES WITH READ LOCK)", "why", why,
+		"held", time.Since(locked).Round(time.Millisecond).String(), "connections", len(s.conns))
+	p := position.Checkpoint{Flavor: s.opt.Flavor, File: row[0], Pos: uint32(pos)}
+	if s.opt.Flavor != "mariadb" {
+		if len(row) >= 5 {
+			p.GTIDState = strings.ReplaceAll(row[4], "\n", "")
+		}
+		return p, nil
+	}
+	return s.withGTID(ctx, p)
+}
+
+func (s *Initial) mariaDBSnapshotPos(ctx context.Context, c *sql.Conn) (position.Checkpoint, error) {
+	rows, err := c.QueryContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_%'")
+	if err != nil {
+		return position.Checkpoint{}, fmt.Errorf("snapshot: read binlog_snapshot_file/position: %w", err)
+	}
+	defer rows.Close()
+	p := position.Checkpoint{Flavor: "mariadb"}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return p, err
+		}
+		switch strings.ToLower(k) {
+		case "binlog_snapshot_file":
+			p.File = v
+		case "binlog_snapshot_position":
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return p, fmt.Errorf("snapshot: binlog_snapshot_position %q", v)
+			}
+			p.Pos = uint32(n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return p, err
+	}
+	if p.File == "" || p.Pos < 4 {
+		return p, errors.New("snapshot: the server reports no binlog_snapshot_file/position: is log_bin on?")
+	}
+	return p, nil
+}
+
+// withGTID adds the MariaDB GTID state at the position.
+func (s *Initial) withGTID(ctx context.Context, p position.Checkpoint) (position.Checkpoint, error) {
+	var g sql.NullString
+	if err := s.conns[0].QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", p.File, p.Pos).Scan(&g); err != nil {
+		return p, fmt.Errorf("snapshot: BINLOG_GTID_POS(%s, %d): %w", p.File, p.Pos, err)
+	}
+	p.GTIDState = g.String
+	return p, nil
+}
+
+// listTables returns the captured base tables, largest first (so parallel
+// connections finish together).
+func (s *Initial) listTables(ctx context.Context) ([]string, error) {
+	rows, err := s.conns[0].QueryContext(ctx, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY DATA_LENGTH DESC, TABLE_SCHEMA, TABLE_NAME")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: list tables: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var db, name string
+		if err := rows.Scan(&db, &name); err != nil {
+			return nil, err
+		}
+		if s.opt.Filter.Captured(db, name) {
+			out = append(out, db+"."+name)
+		}
+	}
+	return out, rows.Err()
+}
+
+// prepare loads every pending table's definition inside the view and
+// records it in the schema history, so snapshot rows and the stream use the
+// same table version.
+func (s *Initial) prepare(ctx context.Context) error {
+	st := s.tr.state
+	mark := schema.Mark{File: st.Start.File, Pos: st.Start.Pos - 1} // valid at the start position (kept by a Rewind to it)
+	var names []string
+	for _, ts := range st.Tables {
+		if !ts.Done {
+			names = append(names, ts.Name)
+		}
+	}
+	s.prog = newProgress(names, s.opt.Log, s.opt.Progress)
+	changed := false
+	for _, name := range names {
+		db, tbl, _ := strings.Cut(name, ".")
+		var n, create string
+		err := s.conns[0].QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteIdent(db)+"."+quoteIdent(tbl)).Scan(&n, &create)
+		if err != nil {
+			if strings.Contains(err.Error(), "1146") {
+				s.opt.Log.Warn("table no longer exists; its rows come from the stream only", "table", name)
+				continue
+			}
+			return fmt.Errorf("snapshot: SHOW CREATE TABLE %s: %w", name, err)
+		}
+		t, err := schema.ParseCreateTable(db, create)
+		if err != nil {
+			return fmt.Errorf("snapshot: table %s: %w", name, err)
+		}
+		before := s.opt.Hist.Get(db, tbl)
+		t = s.opt.Hist.Define(t, mark)
+		changed = changed || t != before
+		s.tables[name] = t
+	}
+	if changed {
+		if err := s.opt.Hist.Save(); err != nil {
+			return fmt.Errorf("snapshot: save schema history: %w", err)
+		}
+	}
+	var est int64
+	for _, name := range names {
+		db, tbl, _ := strings.Cut(name, ".")
+		var rows sql.NullInt64
+		_ = s.conns[0].QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", db, tbl).Scan(&rows)
+		if ts := st.table(name); ts != nil {
+			s.prog.setTotal(name, rows.Int64, ts.Rows)
+		}
+		est += rows.Int64
+	}
+	s.opt.Log.Info("snapshot tables ready", "tables", len(names), "estimated_rows", est)
+	return nil
+}
+
+func queryRow(ctx context.Context, c *sql.Conn, q string) ([]string, error) {
+	rows, err := c.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	cols, _ := rows.Columns()
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = v.String
+	}
+	return out, nil
+}
+
+// Run reads every pending table and sends its rows as OpRead events in
+// batches taken from free to out; it does not close out. The last batch
+// carries the start position as its checkpoint and completes the snapshot.
+func (s *Initial) Run(ctx context.Context, out chan<- *source.Batch, free <-chan *source.Batch) error {
+	defer s.Close()
+	st := s.tr.state
+	s.tx = &change.Tx{File: st.Start.File, Pos: st.Start.Pos, Timestamp: uint32(time.Now().Unix())}
+	work := make(chan *TableState)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopProgress := s.prog.run(ctx)
+	defer stopProgress()
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.conns))
+	for i, c := range s.conns {
+		wg.Add(1)
+		go func(i int, c *sql.Conn) {
+			defer wg.Done()
+			w := &worker{s: s, conn: c, out: out, free: free}
+			errs[i] = w.run(ctx, work)
+			if errs[i] != nil {
+				cancel()
+			}
+		}(i, c)
+	}
+	began := time.Now()
+feed:
+	for _, ts := range st.Tables {
+		if ts.Done || s.tables[ts.Name] == nil {
+			continue
+		}
+		select {
+		case work <- ts:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// The closing batch: completes the snapshot and moves the checkpoint to
+	// the start position, atomically for the pipeline.
+	var b *source.Batch
+	select {
+	case b = <-free:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.Reset()
+	b.Checkpoint = st.Start
+	var skipped []string
+	for _, ts := range st.Tables {
+		if !ts.Done && s.tables[ts.Name] == nil {
+			skipped = append(skipped, ts.Name)
+		}
+	}
+	b.Done = func() {
+		for _, n := range skipped {
+			s.tr.mark(n, nil, 0, true, false)
+		}
+		s.tr.mark("", nil, 0, false, true)
+	}
+	out <- b
+	total := s.prog.rowsDone()
+	el := time.Since(began)
+	s.opt.Log.Info("snapshot complete", "rows", total, "seconds", fmt.Sprintf("%.2f", el.Seconds()),
+		"rows_per_second", int64(float64(total)/max(el.Seconds(), 1e-9)), "stream_from", st.Start.String())
+	return nil
+}
+
+// worker reads tables on one connection (one consistent view).
+type worker struct {
+	s    *Initial
+	conn *sql.Conn
+	out  chan<- *source.Batch
+	free <-chan *source.Batch
+	cur  *source.Batch
+	row  []change.Value
+}
+
+func (w *worker) run(ctx context.Context, work <-chan *TableState) error {
+	for ts := range work {
+		if err := w.table(ctx, ts); err != nil {
+			return fmt.Errorf("snapshot of %s: %w", ts.Name, err)
+		}
+	}
+	return w.send(ctx)
+}
+
+func (w *worker) send(ctx context.Context) error {
+	if w.cur == nil {
+		return nil
+	}
+	select {
+	case w.out <- w.cur:
+		w.cur = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *worker) take(ctx context.Context) error {
+	select {
+	case b := <-w.free:
+		b.Reset()
+		w.cur = b
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// attach runs fn once the batch holding everything emitted so far is durable.
+func (w *worker) attach(ctx context.Context, fn func()) error {
+	if w.cur == nil {
+		if err := w.take(ctx); err != nil {
+			return err
+		}
+	}
+	prev := w.cur.Done
+	if prev == nil {
+		w.cur.Done = fn
+	} else {
+		w.cur.Done = func() { prev(); fn() }
+	}
+	return nil
+}
+
+func (w *worker) table(ctx context.Context, ts *TableState) error {
+	s := w.s
+	t := s.tables[ts.Name]
+	sel := make([]string, len(t.Columns))
+	cv := &converter{convs: make([]conv, len(t.Columns))}
+	if s.opt.TimeZone != nil && s.opt.TimeZone != time.UTC && s.opt.TimeZone.String() != "UTC" {
+		cv.loc = s.opt.TimeZone
+	}
+	for i := range t.Columns {
+		expr, c, err := columnConv(&t.Columns[i])
+		if err != nil {
+			return err
+		}
+		sel[i], cv.convs[i] = expr, c
+	}
+	from := " FROM " + quoteIdent(t.Schema) + "." + quoteIdent(t.Name)
+	chunked := len(t.PrimaryKey) > 0
+	for _, k := range t.PrimaryKey {
+		chunked = chunked && keyable(&t.Columns[k])
+	}
+	base := "SELECT " + strings.Join(sel, ", ") + from
+	if !chunked {
+		if ts.Rows > 0 {
+			s.opt.Log.Warn("table without a usable primary key was interrupted; reading it whole again (its rows repeat)", "table", ts.Name)
+		}
+		n, _, err := w.query(ctx, base, t, cv, nil)
+		if err != nil {
+			return err
+		}
+		s.prog.finish(ts.Name)
+		return w.attach(ctx, func() { s.tr.mark(ts.Name, nil, n, true, false) })
+	}
+	var order []string
+	for _, k := range t.PrimaryKey {
+		order = append(order, quoteIdent(t.Columns[k].Name))
+	}
+	tail := " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(s.opt.ChunkSize)
+	last := ts.LastKey
+	for {
+		q := base
+		if last != nil {
+			q += " WHERE " + after(t, last)
+		}
+		n, key, err := w.query(ctx, q+tail, t, cv, t.PrimaryKey)
+		if err != nil {
+			return err
+		}
+		done := n < int64(s.opt.ChunkSize)
+		if n > 0 {
+			last = key
+		}
+		k := last
+		if err := w.attach(ctx, func() { s.tr.mark(ts.Name, k, n, done, false) }); err != nil {
+			return err
+		}
+		if done {
+			s.prog.finish(ts.Name)
+			return nil
+		}
+	}
+}
+
+// after is the keyset condition "primary key > last" written so that the
+// optimizer reads a range of the primary key.
+func after(t *change.Table, last []string) string {
+	// (a > x) OR (a = x AND b > y) OR ...
+	var ors []string
+	for i := range t.PrimaryKey {
+		var ands []string
+		for j := 0; j < i; j++ {
+			ands = append(ands, quoteIdent(t.Columns[t.PrimaryKey[j]].Name)+" = "+last[j])
+		}
+		ands = append(ands, quoteIdent(t.Columns[t.PrimaryKey[i]].Name)+" > "+last[i])
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+	}
+	return strings.Join(ors, " OR ")
+}
+
+// query streams the rows of q into batches and returns how many there were
+// and the key literals of the last row (when key is given).
+func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *converter, key []int) (int64, []string, error) {
+	var n int64
+	var lastKey []string
+	keyRaw := make([][]byte, len(key))
+	name := t.FullName()
+	err := w.conn.Raw(func(dc any) error {
+		qc, ok := dc.(driver.QueryerContext)
+		if !ok {
+			return errors.New("the MySQL driver cannot run plain queries")
+		}
+		rows, err := qc.QueryContext(ctx, q, nil)
+		if err != nil {
+			if strings.Contains(err.Error(), "1412") {
+				return fmt.Errorf("the table was altered after the consistent snapshot began: %w (restart bintap: the snapshot resumes with a new view)", err)
+			}
+			return fmt.Errorf("%s: %w", truncate(q, 300), err)
+		}
+		defer rows.Close()
+		dest := make([]driver.Value, len(t.Columns))
+		if cap(w.row) < len(t.Columns) {
+			w.row = make([]change.Value, len(t.Columns))
+		}
+		row := w.row[:len(t.Columns)]
+		for {
+			if err := rows.Next(dest); err != nil {
+				if err == io.EOF {
+					break
+				}
+				return err
+			}
+			cv.arena = cv.arena[:0]
+			for i := range dest {
+				if err := cv.value(i, dest[i], &row[i]); err != nil {
+					return fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
+				}
+			}
+			for i, k := range key {
+				keyRaw[i] = appendRaw(keyRaw[i][:0], dest[k])
+			}
+			if w.cur == nil || !w.cur.Fits(nil, row) {
+				if err := w.send(ctx); err != nil {
+					return err
+				}
+				if err := w.take(ctx); err != nil {
+					return err
+				}
+			}
+			w.cur.Add(change.Event{Op: change.OpRead, Table: t, After: row, Tx: w.s.tx, EventNumber: w.s.seq.Add(1), Snapshot: true})
+			n++
+			if n&1023 == 0 {
+				w.s.prog.add(name, 1024)
+			}
+		}
+		w.s.prog.add(name, n&1023)
+		return nil
+	})
+	if err != nil {
+		return n, nil, err
+	}
+	if n > 0 && key != nil {
+		lastKey = make([]string, len(key))
+		for i, k := range key {
+			lit, ok := keyLiteral(&t.Columns[k], keyRaw[i])
+			if !ok {
+				return n, nil, fmt.Errorf("primary key column %s value %q cannot be paged", t.Columns[k].Name, keyRaw[i])
+			}
+			lastKey[i] = lit
+		}
+	}
+	return n, lastKey, nil
+}
+
+// appendRaw appends the text of a driver value.
+func appendRaw(dst []byte, v driver.Value) []byte {
+	switch x := v.(type) {
+	case int64:
+		return strconv.AppendInt(dst, x, 10)
+	case uint64:
+		return strconv.AppendUint(dst, x, 10)
+	case []byte:
+		return append(dst, x...)
+	case float64:
+		return strconv.AppendFloat(dst, x, 'g', -1, 64)
+	}
+	return dst
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

@@ -1,0 +1,126 @@
+package snapshot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bintap/bintap/internal/position"
+)
+
+// FileName is the snapshot progress file inside the state dir.
+const FileName = "snapshot.json"
+
+// State is the persisted progress of an initial snapshot: where it is
+// consistent with the binlog, which tables it covers, and for each table how
+// far delivery is durable.
+type State struct {
+	// Start is the binlog position the first consistent view was taken at:
+	// streaming begins here once the snapshot is complete, also after a
+	// resume (see Resume in the package comment).
+	Start    position.Checkpoint `json:"start"`
+	Began    time.Time           `json:"began"`
+	Complete bool                `json:"complete"`
+	// Tables in the order they are read.
+	Tables []*TableState `json:"tables"`
+}
+
+// TableState is one table's durable progress.
+type TableState struct {
+	Name string `json:"name"` // db.table
+	Done bool   `json:"done,omitempty"`
+	// LastKey holds SQL literals of the primary key of the last row of the
+	// last durable chunk; reading resumes after it.
+	LastKey []string `json:"last_key,omitempty"`
+	Rows    int64    `json:"rows"` // rows durably delivered
+}
+
+// LoadState reads dir/snapshot.json; nil and no error when there is none.
+func LoadState(dir string) (*State, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, FileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot progress: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("snapshot progress %s is damaged (%v): remove it to take a new snapshot, or start over with --reset", filepath.Join(dir, FileName), err)
+	}
+	if s.Start.File == "" {
+		return nil, fmt.Errorf("snapshot progress %s has no start position: remove it or use --reset", filepath.Join(dir, FileName))
+	}
+	return &s, nil
+}
+
+// RemoveState deletes dir/snapshot.json, if any.
+func RemoveState(dir string) error {
+	err := os.Remove(filepath.Join(dir, FileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (s *State) save(dir string) error {
+	raw, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return position.WriteFileAtomic(filepath.Join(dir, FileName), append(raw, '\n'))
+}
+
+func (s *State) table(name string) *TableState {
+	for _, t := range s.Tables {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// tracker holds the durable state and applies progress once the pipeline
+// reports the batches that carry it durable.
+type tracker struct {
+	dir   string
+	mu    sync.Mutex
+	state *State
+	dirty bool
+}
+
+// mark records progress of one table as durable (called from a batch's
+// Done hook, after the outputs flushed it).
+func (t *tracker) mark(name string, lastKey []string, rows int64, done bool, complete bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ts := t.state.table(name); ts != nil {
+		if lastKey != nil {
+			ts.LastKey = lastKey
+		}
+		ts.Rows += rows
+		ts.Done = ts.Done || done
+	}
+	if complete {
+		t.state.Complete = true
+	}
+	t.dirty = true
+}
+
+// save writes the state when it changed (the pipeline's Durable hook).
+func (t *tracker) save() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.dirty {
+		return nil
+	}
+	if err := t.state.save(t.dir); err != nil {
+		return fmt.Errorf("save snapshot progress: %w", err)
+	}
+	t.dirty = false
+	return nil
+}
