@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -591,5 +592,48 @@ func TestIndexAlongsideStdoutAndReset(t *testing.T) {
 	streamOnce(t, s, state, "--start", "oldest", "--output", "index", "--reset")
 	if n := count(); n != 5 {
 		t.Errorf("after --reset and a new run the index holds %d changes, want 5", n)
+	}
+}
+
+// TestIndexInHTTPStatus: the status page carries the index's size and its
+// oldest and newest change.
+func TestIndexInHTTPStatus(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE h", "CREATE TABLE h.t (id INT PRIMARY KEY)", "INSERT INTO h.t VALUES (1),(2)")
+	addr := freePort(t)
+	var errOut bytes.Buffer
+	cmd := exec.Command(binary, "stream", "--source", s.URL(), "--start", "oldest", "--state-dir", t.TempDir(), "--output", "index",
+		"--http", addr, "--checkpoint-interval", "200ms")
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var section struct {
+		Bytes        int64     `json:"bytes"`
+		OldestChange time.Time `json:"oldest_change"`
+		NewestChange time.Time `json:"newest_change"`
+	}
+	for deadline := time.Now().Add(time.Minute); ; {
+		var st struct {
+			Sections map[string]json.RawMessage `json:"sections"`
+		}
+		if resp, err := http.Get("http://" + addr + "/status"); err == nil {
+			json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if raw, ok := st.Sections["index"]; ok {
+				json.Unmarshal(raw, &section)
+				if !section.OldestChange.IsZero() {
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed the index's changes; bintap said:\n%s", errOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if section.Bytes == 0 || section.NewestChange.Before(section.OldestChange) || time.Since(section.OldestChange) > time.Hour {
+		t.Errorf("index section: %+v", section)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/bintap/bintap/internal/schema"
 	"github.com/bintap/bintap/internal/server"
 	"github.com/bintap/bintap/internal/sink/file"
+	sinkindex "github.com/bintap/bintap/internal/sink/index"
 	"github.com/bintap/bintap/internal/sink/kafka"
 	"github.com/bintap/bintap/internal/sink/stdout"
 	"github.com/bintap/bintap/internal/source"
@@ -294,6 +295,9 @@ func status(cfg *config.Config, src *source.Stream, p *pipeline.Pipeline, output
 		s.Outputs = append(s.Outputs, out)
 		if k, ok := o.Dest.(*kafka.Destination); ok {
 			s.Sections[o.Name] = k.Status()
+		}
+		if ix, ok := o.Dest.(*sinkindex.Destination); ok {
+			s.Sections[o.Name] = ix.Status()
 		}
 	}
 	return s

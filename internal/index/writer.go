@@ -136,6 +136,9 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 	return w, nil
 }
 
+// Err is the error that stopped the writer, nil while it works.
+func (w *Writer) Err() error { return w.broken }
+
 // Pending is the number of changes added since the last Commit.
 func (w *Writer) Pending() int { return w.pending }
 

@@ -152,3 +152,30 @@ func (d *Destination) Close() error {
 // Stats reports the index size and the commit times of its oldest and
 // newest changes, for status output.
 func (d *Destination) Stats(ctx context.Context) (idx.Stats, error) { return d.store.Stats(ctx) }
+
+// Status is the index's section of the HTTP status.
+type Status struct {
+	idx.Stats
+	Error string `json:"error,omitempty"`
+}
+
+// Status reads the index figures for the status page.
+func (d *Destination) Status() Status {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := d.store.Stats(ctx)
+	s := Status{Stats: st}
+	if err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+// Health is "failed" once a write to the index failed (the stream stops
+// then), else "ok".
+func (d *Destination) Health() (string, error) {
+	if err := d.w.Err(); err != nil {
+		return "failed", err
+	}
+	return "ok", nil
+}
