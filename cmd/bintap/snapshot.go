@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/position"
@@ -43,6 +45,9 @@ func planSnapshot(ctx context.Context, cfg *config.Config, src *source.Stream, c
 	hist *schema.History, log *slog.Logger) (snapshotPlan, *position.Checkpoint, error) {
 	if cfg.Reset {
 		if err := snapshot.RemoveState(cfg.StateDir); err != nil {
+			return snapshotPlan{}, nil, err
+		}
+		if err := os.Remove(filepath.Join(cfg.StateDir, snapshot.IncrementalFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return snapshotPlan{}, nil, err
 		}
 	}

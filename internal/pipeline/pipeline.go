@@ -107,8 +107,8 @@ type Pipeline struct {
 	Interval time.Duration
 	Log      *slog.Logger
 	// Durable, when set, is called at each checkpoint after the outputs were
-	// flushed and the batches' Done hooks ran, before the checkpoint is
-	// written (snapshots save their progress here).
+	// flushed, the batches' Done hooks ran and the checkpoint was written
+	// (snapshots save their progress here).
 	Durable func() error
 
 	pending []func() // Done hooks of batches written since the last flush
@@ -189,17 +189,21 @@ func (p *Pipeline) checkpoint() error {
 	}
 	clear(p.pending)
 	p.pending = p.pending[:0]
+	p.dirty = false
+	if p.last.File != "" { // empty while an initial snapshot runs
+		if err := p.last.Save(p.StateDir); err != nil {
+			return fmt.Errorf("write checkpoint: %w", err)
+		}
+	}
+	// Snapshot progress after the checkpoint: a crash in between repeats a
+	// chunk rather than skip stream events before it.
 	if p.Durable != nil {
 		if err := p.Durable(); err != nil {
 			return err
 		}
 	}
-	p.dirty = false
 	if p.last.File == "" {
-		return nil // no stream position yet (an initial snapshot runs)
-	}
-	if err := p.last.Save(p.StateDir); err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
+		return nil
 	}
 	p.mu.Lock()
 	p.stats.Checkpoint = p.last

@@ -112,6 +112,14 @@ func OpenIncremental(opt Options, signalTable string) (*Incremental, error) {
 		}
 		inc.signal = [2]string{db, tbl}
 	}
+	src := opt.Source
+	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?charset=utf8mb4&parseTime=false&timeout=10s", src.User, src.Password, src.Addr())
+	db, err := sql.Open("mysql", dsn) // connects on first use
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(3)
+	inc.db = db
 	raw, err := os.ReadFile(filepath.Join(opt.StateDir, IncrementalFileName))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -162,6 +170,9 @@ func (inc *Incremental) Paused() bool {
 }
 
 func (inc *Incremental) checkTable(name string) string {
+	if inc.opt.Flavor != "mariadb" {
+		return "incremental snapshots need MariaDB (its consistent-snapshot binlog position is the chunk watermark); not supported on MySQL"
+	}
 	db, tbl, ok := strings.Cut(name, ".")
 	if !ok || db == "" || tbl == "" {
 		return "not db.table"
@@ -169,12 +180,10 @@ func (inc *Incremental) checkTable(name string) string {
 	if !inc.opt.Filter.Captured(db, tbl) {
 		return "not captured (see --schemas, --tables, --match, --exclude)"
 	}
-	if inc.db != nil {
-		var n int
-		err := inc.db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'", db, tbl).Scan(&n)
-		if err == nil && n == 0 {
-			return "no such table"
-		}
+	var n int
+	err := inc.db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'", db, tbl).Scan(&n)
+	if err == nil && n == 0 {
+		return "no such table"
 	}
 	return ""
 }
@@ -225,15 +234,7 @@ func (inc *Incremental) Durable() error {
 
 // Run reads chunks of the queued tables until ctx ends.
 func (inc *Incremental) Run(ctx context.Context) error {
-	src := inc.opt.Source
-	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?charset=utf8mb4&parseTime=false&timeout=10s", src.User, src.Password, src.Addr())
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		return err
-	}
-	db.SetMaxOpenConns(2)
-	inc.db = db
-	defer db.Close()
+	defer inc.db.Close()
 	stop := inc.prog.run(ctx)
 	defer stop()
 	inc.poke()
@@ -313,6 +314,11 @@ func (inc *Incremental) chunk(ctx context.Context, ts *TableState) error {
 		inc.finishTable(ts.Name, "no primary key usable for chunks: incremental snapshots need one")
 		return nil
 	}
+	if ts.LastKey == nil {
+		var est sql.NullInt64
+		_ = inc.db.QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", dbName, tblName).Scan(&est)
+		inc.prog.setTotal(ts.Name, est.Int64, 0)
+	}
 	w := &window{schema: dbName, name: tblName, table: t, key: key, changed: map[string]position.Checkpoint{}, done: make(chan struct{})}
 	// Publish before the view starts: every change the view may miss is
 	// recorded (and a few it has, which only drops rows the stream carries).
@@ -328,15 +334,38 @@ func (inc *Incremental) chunk(ctx context.Context, ts *TableState) error {
 			return err
 		}
 	}
-	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
-		return err
+	// The view must hold every transaction written to the binlog before the
+	// window was published: those are the ones whose changes the observer
+	// may have missed. MariaDB writes the binlog before the engine commits,
+	// so a view started right now can still lack one; retry until its
+	// position reaches the binlog end read after publishing (transactions
+	// after that end are all seen by the observer).
+	row, err := queryRow(ctx, conn, "SHOW MASTER STATUS")
+	if err != nil || len(row) < 2 {
+		return fmt.Errorf("SHOW MASTER STATUS: %v", err)
+	}
+	end, _ := strconv.ParseUint(row[1], 10, 32)
+	s := &Initial{opt: inc.opt}
+	var at position.Checkpoint
+	for attempt := 0; ; attempt++ {
+		if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+			return err
+		}
+		if at, err = s.mariaDBSnapshotPos(ctx, conn); err != nil {
+			return err
+		}
+		if position.Compare(at.File, at.Pos, row[0], uint32(end)) >= 0 {
+			break
+		}
+		if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+			return err
+		}
+		if attempt == 1000 {
+			return fmt.Errorf("the consistent view stays behind the binlog end %s:%d", row[0], end)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	s := &Initial{opt: inc.opt}
-	at, err := s.mariaDBSnapshotPos(ctx, conn)
-	if err != nil {
-		return err
-	}
 	cv := &converter{convs: make([]conv, len(t.Columns))}
 	if inc.opt.TimeZone != nil && inc.opt.TimeZone.String() != "UTC" {
 		cv.loc = inc.opt.TimeZone

@@ -17,9 +17,11 @@
 // (START TRANSACTION WITH CONSISTENT SNAPSHOT is not atomic with the binlog
 // there); that path is not tested against a live MySQL.
 //
-// Delivery. Rows are read in primary-key chunks (keyset pagination). Each
-// batch that ends a chunk carries a Done hook; once the pipeline has flushed
-// the outputs it records the chunk's last key in STATE_DIR/snapshot.json.
+// Delivery. A table is read in primary-key order, in one query; every
+// ChunkSize rows make a chunk. The batch that ends a chunk carries a Done
+// hook; once the pipeline has flushed the outputs it records the chunk's
+// last key in STATE_DIR/snapshot.json, and a resumed snapshot reads on with
+// WHERE key > last (keyset pagination).
 // The stream checkpoint is not moved until the snapshot is complete: the last
 // snapshot batch carries the snapshot's start position as its checkpoint.
 //
@@ -307,6 +309,9 @@ func (s *Initial) viewsLocked(ctx context.Context, why string) (position.Checkpo
 		}
 	}
 	row, err := queryRow(ctx, lock, "SHOW MASTER STATUS")
+	if err != nil && strings.Contains(err.Error(), "1064") { // MySQL 8.4 renamed it
+		row, err = queryRow(ctx, lock, "SHOW BINARY LOG STATUS")
+	}
 	unlock()
 	if err != nil {
 		return position.Checkpoint{}, fmt.Errorf("snapshot: SHOW MASTER STATUS: %w", err)
@@ -630,7 +635,7 @@ func (w *worker) table(ctx context.Context, ts *TableState) error {
 		if ts.Rows > 0 {
 			s.opt.Log.Warn("table without a usable primary key was interrupted; reading it whole again (its rows repeat)", "table", ts.Name)
 		}
-		n, _, err := w.query(ctx, base, t, cv, nil)
+		n, _, err := w.query(ctx, base, t, cv, nil, nil)
 		if err != nil {
 			return err
 		}
@@ -641,30 +646,24 @@ func (w *worker) table(ctx context.Context, ts *TableState) error {
 	for _, k := range t.PrimaryKey {
 		order = append(order, quoteIdent(t.Columns[k].Name))
 	}
-	tail := " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(s.opt.ChunkSize)
-	last := ts.LastKey
-	for {
-		q := base
-		if last != nil {
-			q += " WHERE " + after(t, last)
-		}
-		n, key, err := w.query(ctx, q+tail, t, cv, t.PrimaryKey)
-		if err != nil {
-			return err
-		}
-		done := n < int64(s.opt.ChunkSize)
-		if n > 0 {
-			last = key
-		}
-		k := last
-		if err := w.attach(ctx, func() { s.tr.mark(ts.Name, k, n, done, false) }); err != nil {
-			return err
-		}
-		if done {
-			s.prog.finish(ts.Name)
-			return nil
-		}
+	// One query in key order: chunks are progress marks every ChunkSize
+	// rows (a query per chunk costs a round trip and a new scan each).
+	q := base
+	if ts.LastKey != nil {
+		q += " WHERE " + after(t, ts.LastKey)
 	}
+	q += " ORDER BY " + strings.Join(order, ", ")
+	var marked int64
+	n, last, err := w.query(ctx, q, t, cv, t.PrimaryKey, func(key []string, rows int64) error {
+		marked += rows
+		return w.attach(ctx, func() { s.tr.mark(ts.Name, key, rows, false, false) })
+	})
+	if err != nil {
+		return err
+	}
+	rest := n - marked
+	s.prog.finish(ts.Name)
+	return w.attach(ctx, func() { s.tr.mark(ts.Name, last, rest, true, false) })
 }
 
 // after is the keyset condition "primary key > last" written so that the
@@ -683,13 +682,27 @@ func after(t *change.Table, last []string) string {
 	return strings.Join(ors, " OR ")
 }
 
-// query streams the rows of q into batches and returns how many there were
-// and the key literals of the last row (when key is given).
-func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *converter, key []int) (int64, []string, error) {
-	var n int64
-	var lastKey []string
+// query streams the rows of q into batches. With key given it calls mark
+// every ChunkSize rows with the key literals of the row just emitted and
+// the rows emitted since the previous mark, and returns the rows and the
+// key literals of the last row.
+func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *converter, key []int,
+	mark func(key []string, rows int64) error) (int64, []string, error) {
+	var n, marked int64
 	keyRaw := make([][]byte, len(key))
 	name := t.FullName()
+	chunk := int64(w.s.opt.ChunkSize)
+	literals := func() ([]string, error) {
+		out := make([]string, len(key))
+		for i, k := range key {
+			lit, ok := keyLiteral(&t.Columns[k], keyRaw[i])
+			if !ok {
+				return nil, fmt.Errorf("primary key column %s value %q cannot be paged", t.Columns[k].Name, keyRaw[i])
+			}
+			out[i] = lit
+		}
+		return out, nil
+	}
 	err := w.conn.Raw(func(dc any) error {
 		qc, ok := dc.(driver.QueryerContext)
 		if !ok {
@@ -737,24 +750,25 @@ func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *conve
 			if n&1023 == 0 {
 				w.s.prog.add(name, 1024)
 			}
+			if mark != nil && n%chunk == 0 {
+				lits, err := literals()
+				if err != nil {
+					return err
+				}
+				if err := mark(lits, n-marked); err != nil {
+					return err
+				}
+				marked = n
+			}
 		}
 		w.s.prog.add(name, n&1023)
 		return nil
 	})
-	if err != nil {
+	if err != nil || n == 0 || key == nil {
 		return n, nil, err
 	}
-	if n > 0 && key != nil {
-		lastKey = make([]string, len(key))
-		for i, k := range key {
-			lit, ok := keyLiteral(&t.Columns[k], keyRaw[i])
-			if !ok {
-				return n, nil, fmt.Errorf("primary key column %s value %q cannot be paged", t.Columns[k].Name, keyRaw[i])
-			}
-			lastKey[i] = lit
-		}
-	}
-	return n, lastKey, nil
+	last, err := literals()
+	return n, last, err
 }
 
 // appendRaw appends the text of a driver value.
