@@ -204,6 +204,12 @@ func touch(v any) uint64 {
 // bintapStream returns the measurement of the bintap binary streaming the
 // workload to /dev/null in its default format.
 func bintapStream(binary string, verify bool) func(ctx context.Context, w *workload) result {
+	return bintapRun(binary, verify, "-")
+}
+
+// bintapRun measures the bintap binary streaming the workload to output
+// ("-" goes to /dev/null; "index" is the embedded change index).
+func bintapRun(binary string, verify bool, output string) func(ctx context.Context, w *workload) result {
 	return func(ctx context.Context, w *workload) result {
 		st, err := os.Stat(binary)
 		if err != nil {
@@ -221,8 +227,11 @@ func bintapStream(binary string, verify bool) func(ctx context.Context, w *workl
 			"--server-id", "4243",
 			"--start", "oldest",
 			"--stop-at-end",
-			"--output", "-",
+			"--output", output,
 			"--state-dir", state)
+		if p := os.Getenv("BINTAP_BENCH_CPUPROFILE"); p != "" && output != "-" {
+			cmd.Env = append(os.Environ(), "BINTAP_CPUPROFILE="+p)
+		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		var lines *lineCounter

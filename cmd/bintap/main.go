@@ -21,11 +21,13 @@ import (
 	"time"
 
 	"github.com/bintap/bintap/internal/config"
-	"github.com/bintap/bintap/internal/format"
 	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
+	"github.com/bintap/bintap/internal/server"
 	"github.com/bintap/bintap/internal/sink/file"
+	sinkindex "github.com/bintap/bintap/internal/sink/index"
+	"github.com/bintap/bintap/internal/sink/kafka"
 	"github.com/bintap/bintap/internal/sink/stdout"
 	"github.com/bintap/bintap/internal/source"
 )
@@ -37,6 +39,11 @@ const usage = `bintap turns the MySQL/MariaDB binary log into exact, ordered, re
 Usage:
   bintap stream --source mysql://USER:PASS@HOST:PORT [flags]   stream changes (bintap stream --help)
   bintap check  --source mysql://USER:PASS@HOST:PORT           check that a server is ready for CDC
+  bintap status --http HOST:PORT                               show a running stream's state (it runs with --http)
+  bintap snapshot --http HOST:PORT --table db.t                incremental snapshot of tables, taken by the running stream
+  bintap query --table db.t [--pk K] [filters]                  changes from the change index (--output index)
+  bintap recover --table db.t [filters] [--output FILE]        SQL script that undoes the selected changes
+  bintap reconstruct --table db.t --pk K --at TIME|--gtid G|--history   a row as it was
   bintap version
 
 `
@@ -55,6 +62,16 @@ func run(args []string, out, errOut io.Writer) int {
 		return runStream(args[1:], out, errOut)
 	case "check":
 		return runCheck(args[1:], out, errOut)
+	case "status":
+		return runStatus(args[1:], out, errOut)
+	case "snapshot":
+		return runSnapshotRequest(args[1:], out, errOut)
+	case "query":
+		return runQuery(args[1:], out, errOut)
+	case "recover":
+		return runRecover(args[1:], out, errOut)
+	case "reconstruct":
+		return runReconstruct(args[1:], out, errOut)
 	case "version", "--version":
 		fmt.Fprintln(out, "bintap", version)
 		return 0
@@ -124,7 +141,7 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	outputs, err := openOutputs(cfg, out)
+	outputs, err := openOutputs(ctx, cfg, out, log)
 	if err != nil {
 		return err
 	}
@@ -166,6 +183,17 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 
 	p := &pipeline.Pipeline{Outputs: outputs, StateDir: cfg.StateDir, Interval: cfg.CheckpointInterval, Log: log}
 	p.Durable = plan.durable
+	began := time.Now()
+	if cfg.HTTP != "" {
+		srv, err := server.Listen(cfg.HTTP, func() server.Status { return status(cfg, src, p, outputs, plan, began) }, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		if plan.inc != nil {
+			srv.OnSnapshot(plan.inc.Request)
+		}
+	}
 	free := source.NewBatches(8)
 	batches := make(chan *source.Batch, 6)
 	streamCtx, cancel := context.WithCancel(ctx)
@@ -175,7 +203,12 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 		err   error
 	}
 	done := make(chan result, 1)
-	began := time.Now()
+	if cfg.HeartbeatTable != "" && cfg.HeartbeatInterval > 0 {
+		if err := src.CheckHeartbeatTable(ctx, cfg.HeartbeatTable); err != nil {
+			return err
+		}
+		go src.WriteHeartbeats(streamCtx, cfg.HeartbeatTable, cfg.HeartbeatInterval)
+	}
 	go func() {
 		stats, err := p.Run(batches, free)
 		if err != nil {
@@ -201,23 +234,73 @@ func stream(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Lo
 	return errors.Join(res.err, srcErr, closeErr)
 }
 
-func openOutputs(cfg *config.Config, out io.Writer) ([]pipeline.Output, error) {
+func openOutputs(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Logger) ([]pipeline.Output, error) {
 	var outputs []pipeline.Output
 	for _, o := range cfg.Outputs {
-		enc := format.NewMaxScale(cfg.BinaryFormat, cfg.SendSchema)
+		enc, err := newEncoder(cfg)
+		if err != nil {
+			return nil, err
+		}
 		switch {
 		case o == "-":
-			outputs = append(outputs, pipeline.Output{Name: "stdout", Dest: &pipeline.Lines{Encoder: enc, Sink: stdout.New(out)}})
+			outputs = append(outputs, pipeline.Output{Name: "stdout", Dest: lineOutput(enc, stdout.New(out))})
 		case strings.HasPrefix(o, "file://"):
 			dir := config.FileOutputDir(o)
 			s, err := file.New(dir, cfg.FileMaxBytes)
 			if err != nil {
 				return nil, err
 			}
-			outputs = append(outputs, pipeline.Output{Name: o, Dest: &pipeline.Lines{Encoder: enc, Sink: s}})
+			outputs = append(outputs, pipeline.Output{Name: o, Dest: lineOutput(enc, s)})
+		case strings.HasPrefix(o, "kafka://"):
+			d, err := openKafka(ctx, cfg, o, log)
+			if err != nil {
+				return nil, err
+			}
+			outputs = append(outputs, pipeline.Output{Name: o, Dest: d})
+		case o == "index":
+			out, err := openIndexOutput(cfg)
+			if err != nil {
+				return nil, err
+			}
+			outputs = append(outputs, out)
 		}
 	}
 	return outputs, nil
+}
+
+// status is what the HTTP server reports.
+func status(cfg *config.Config, src *source.Stream, p *pipeline.Pipeline, outputs []pipeline.Output, plan snapshotPlan, began time.Time) server.Status {
+	st := p.Stats()
+	s := server.Status{Version: version, Source: cfg.Source.Redacted(), Flavor: src.Flavor(), State: "streaming", Started: began,
+		Events: st.Events, Batches: st.Batches, Sections: map[string]any{}}
+	if plan.inc != nil {
+		s.Sections["incremental_snapshot"] = plan.inc.Status()
+	}
+	if st.Checkpoint.File != "" {
+		s.Checkpoint, s.CheckpointWritten = st.Checkpoint.String(), st.Checkpoint.Written
+	}
+	if st.LastCommit != 0 {
+		s.LastCommit = time.Unix(int64(st.LastCommit), 0).UTC()
+	}
+	for _, o := range outputs {
+		out := server.Output{Name: o.Name, State: "ok"}
+		if h, ok := o.Dest.(pipeline.Reporter); ok {
+			if state, err := h.Health(); state != "" {
+				out.State = state
+				if err != nil {
+					out.Error = err.Error()
+				}
+			}
+		}
+		s.Outputs = append(s.Outputs, out)
+		if k, ok := o.Dest.(*kafka.Destination); ok {
+			s.Sections[o.Name] = k.Status()
+		}
+		if ix, ok := o.Dest.(*sinkindex.Destination); ok {
+			s.Sections[o.Name] = ix.Status()
+		}
+	}
+	return s
 }
 
 // oldestPosition returns the oldest of the state dir's checkpoint and the
@@ -263,6 +346,7 @@ func runCheck(args []string, out, errOut io.Writer) int {
 	srcURL := fs.String("source", os.Getenv("BINTAP_SOURCE"), "source server URL: mysql://USER:PASS@HOST:PORT")
 	schemas := fs.String("schemas", os.Getenv("BINTAP_SCHEMAS"), "comma-separated databases to capture (default: all)")
 	tables := fs.String("tables", os.Getenv("BINTAP_TABLES"), "comma-separated db.table names to capture (default: all)")
+	heartbeat := fs.String("heartbeat-table", os.Getenv("BINTAP_HEARTBEAT_TABLE"), "DB.TABLE bintap updates so the binlog moves (checked when given)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -290,7 +374,7 @@ func runCheck(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "bintap check: %v\n", err)
 		return 1
 	}
-	rep, err := source.Check(ctx, db, source.CheckOptions{Schemas: splitList(*schemas), Tables: splitList(*tables), User: src.User})
+	rep, err := source.Check(ctx, db, source.CheckOptions{Schemas: splitList(*schemas), Tables: splitList(*tables), User: src.User, HeartbeatTable: *heartbeat})
 	if err != nil {
 		fmt.Fprintf(errOut, "bintap check: %v\n", err)
 		return 1

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -204,19 +203,9 @@ func loadTable(t *testing.T, s *testutil.Server, table string, n int) {
 		fmt.Sprintf("SET SESSION max_recursive_iterations = 10000000; INSERT INTO %s WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < %d) SELECT i, i, 'orig', REPEAT('p', 150) FROM n", table, n))
 }
 
-func startBintap(t *testing.T, errOut *bytes.Buffer, args ...string) *exec.Cmd {
-	cmd := exec.Command(binary, append([]string{"stream"}, args...)...)
-	cmd.Stderr = errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd
-}
-
 // waitQuiet waits until bintap's output has caught up with the server: the
 // rebuilt state equals the server's, polled with a generous deadline.
-func waitCaughtUp(t *testing.T, s *testutil.Server, dir, table string, errOut *bytes.Buffer) {
+func waitCaughtUp(t *testing.T, s *testutil.Server, dir, table string, errOut *syncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
@@ -254,7 +243,7 @@ func TestSnapshotWithWorkload(t *testing.T) {
 		"INSERT INTO w.nopk SELECT id FROM w.t WHERE id <= 5000")
 	out := t.TempDir()
 	w := startWorkload(t, s, table, 50000)
-	var errOut bytes.Buffer
+	var errOut syncBuffer
 	cmd := startBintap(t, &errOut, "--source", s.URL(), "--state-dir", t.TempDir(), "--output", "file://"+out,
 		"--snapshot-chunk-size", "3000", "--checkpoint-interval", "200ms", "--snapshot-parallelism", "2")
 	time.Sleep(2 * time.Second)
@@ -328,7 +317,7 @@ func TestSnapshotKillResume(t *testing.T) {
 	loadTable(t, s, table, 200000)
 	out, state := t.TempDir(), t.TempDir()
 	w := startWorkload(t, s, table, 200000)
-	var errOut bytes.Buffer
+	var errOut syncBuffer
 	args := []string{"--source", s.URL(), "--state-dir", state, "--output", "file://" + out,
 		"--snapshot-chunk-size", "2000", "--checkpoint-interval", "100ms"}
 	cmd := startBintap(t, &errOut, args...)
@@ -355,7 +344,7 @@ func TestSnapshotKillResume(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	var errOut2 bytes.Buffer
+	var errOut2 syncBuffer
 	cmd = startBintap(t, &errOut2, args...)
 	time.Sleep(time.Second)
 	w.finish()
@@ -385,9 +374,9 @@ func TestIncrementalSnapshotSignals(t *testing.T) {
 	args := []string{"--source", s.URL(), "--state-dir", state, "--output", "file://" + out, "--schemas", "w",
 		"--snapshot", "never", "--signal-table", "streamkap.streamkap_signal", "--snapshot-chunk-size", "500",
 		"--checkpoint-interval", "100ms", "--log-level", "debug"}
-	var errOut bytes.Buffer
+	var errOut syncBuffer
 	cmd := startBintap(t, &errOut, args...)
-	waitLog := func(buf *bytes.Buffer, what string) {
+	waitLog := func(buf *syncBuffer, what string) {
 		t.Helper()
 		deadline := time.Now().Add(3 * time.Minute)
 		for !strings.Contains(buf.String(), what) {
@@ -424,7 +413,7 @@ func TestIncrementalSnapshotSignals(t *testing.T) {
 			t.Errorf("no log of %q:\n%s", want, errOut.String())
 		}
 	}
-	var errOut2 bytes.Buffer
+	var errOut2 syncBuffer
 	cmd = startBintap(t, &errOut2, args...)
 	waitLog(&errOut2, "incremental snapshot of a table complete")
 	w.finish()

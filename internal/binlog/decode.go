@@ -579,6 +579,7 @@ func (d *TableDecoder) decodeValue(data []byte, p *colPlan, v *change.Value) (in
 			return 0, err
 		}
 		v.Text = d.arena[start:len(d.arena):len(d.arena)]
+		v.Int = int64(binary.LittleEndian.Uint32(b)) // SRID, which WKT does not carry
 		return n, nil
 	case opNullField:
 		v.Kind = change.KindNull

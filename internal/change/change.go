@@ -89,7 +89,7 @@ const (
 	KindEnum           // Text: the member name; Int = 1-based index (0 = the empty error value)
 	KindSet            // Text: members joined by ","; Uint = bitmask
 	KindJSON           // Text: JSON text
-	KindGeometry       // Text: WKT as ST_AsText prints it
+	KindGeometry       // Text: WKT as ST_AsText prints it; Int = SRID (0 when unknown)
 	KindUUID           // Text: as the server prints it
 	KindInet           // Text: INET4/INET6 as the server prints it
 	// KindMissing marks a column absent from a MINIMAL/NOBLOB row image:

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,8 +28,8 @@ type Source struct {
 	Password string
 	Host     string
 	Port     int
-	// Params are the URL query parameters (reserved for TLS and timeouts).
-	Params url.Values
+	// TLS is the connection's TLS configuration; nil is a plain connection.
+	TLS *tls.Config
 }
 
 // Addr is "host:port".
@@ -54,7 +55,7 @@ type Config struct {
 	Start              string // newest, oldest, a GTID set, or FILE:POS
 	Reset              bool
 	StateDir           string
-	Format             string // maxscale
+	Format             string // maxscale, debezium
 	BinaryFormat       string // hex, base64
 	Outputs            []string
 	Schemas            []string
@@ -67,6 +68,24 @@ type Config struct {
 	TimeZone           *time.Location
 	LogLevel           string
 	SendSchema         bool
+	HTTP               string // status server address; "" is off
+	HeartbeatInterval  time.Duration
+	HeartbeatTable     string // db.table bintap updates; "" is off
+
+	// Debezium format (--format debezium) and topic naming.
+	TopicPrefix                 string
+	DebeziumDecimalHandling     string // precise, double, string
+	DebeziumBinaryHandling      string // bytes, base64, base64-url-safe, hex
+	DebeziumBigintUnsigned      string // long, precise
+	DebeziumTimePrecision       string // adaptive_time_microseconds, connect
+	DebeziumTombstones          bool
+	DebeziumSchemas             bool
+	DebeziumTransactionMetadata bool
+
+	Kafka     Kafka         // settings of kafka:// outputs (kafka.go)
+	BatchSize int           // change index: changes per SQLite transaction
+	Retain    time.Duration // change index: drop changes older than this (0 keeps all)
+
 	// Snapshots (internal/snapshot).
 	Snapshot            string // initial, initial_only, when_needed, never
 	SnapshotChunkSize   int
@@ -173,18 +192,18 @@ var streamOptions = []option{
 		c.StateDir = v
 		return nil
 	}},
-	{name: "format", def: "maxscale", usage: "event format: maxscale", set: func(c *Config, v string) error {
+	{name: "format", def: "maxscale", usage: "event format: maxscale or debezium", set: func(c *Config, v string) error {
 		c.Format = v
-		return oneOf(v, "maxscale")
+		return oneOf(v, "maxscale", "debezium")
 	}},
 	{name: "binary-format", def: "hex", usage: "how binary values are written: hex or base64", set: func(c *Config, v string) error {
 		c.BinaryFormat = v
 		return oneOf(v, "hex", "base64")
 	}},
-	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout) or file:///DIR", set: func(c *Config, v string) error {
-		outs := listValue(v)
+	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout), file:///DIR, kafka://HOST:PORT[,HOST:PORT...]/TOPIC or index (the change index in the state dir)", set: func(c *Config, v string) error {
+		outs := splitOutputs(v)
 		if len(outs) == 0 {
-			return errors.New("at least one output is required: - or file:///DIR")
+			return errors.New("at least one output is required: -, file:///DIR, kafka://HOST:PORT/TOPIC or index")
 		}
 		for _, o := range outs {
 			if err := validateOutput(o); err != nil {
@@ -235,6 +254,36 @@ var streamOptions = []option{
 		c.FileMaxBytes = n
 		return nil
 	}},
+	{name: "http", usage: "serve status, metrics and snapshot requests over HTTP on this address, such as 127.0.0.1:7070 (default: off)", set: func(c *Config, v string) error {
+		if v == "" {
+			c.HTTP = ""
+			return nil
+		}
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return errors.New("accepted values are HOST:PORT or :PORT, such as 127.0.0.1:7070")
+		}
+		c.HTTP = v
+		return nil
+	}},
+	{name: "heartbeat-interval", def: "10s", usage: "how often heartbeats are sent (0 turns them off)", set: func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || (d != 0 && d < 100*time.Millisecond) {
+			return errors.New("accepted values are 0 (off) or durations of at least 100ms, such as 10s")
+		}
+		c.HeartbeatInterval = d
+		return nil
+	}},
+	{name: "heartbeat-table", usage: "DB.TABLE (columns id PRIMARY KEY, last_update) bintap updates every heartbeat interval so the binlog moves on an idle server; needs a read-write source user (default: off)", set: func(c *Config, v string) error {
+		if v == "" {
+			c.HeartbeatTable = ""
+			return nil
+		}
+		if i := strings.IndexByte(v, '.'); i <= 0 || i == len(v)-1 || strings.Count(v, ".") != 1 {
+			return errors.New("accepted values are db.table")
+		}
+		c.HeartbeatTable = v
+		return nil
+	}},
 	{name: "timezone", def: "UTC", usage: "zone TIMESTAMP values are written in (IANA name, such as UTC or Europe/Berlin)", set: func(c *Config, v string) error {
 		loc, err := time.LoadLocation(v)
 		if err != nil || v == "" || v == "Local" {
@@ -245,6 +294,53 @@ var streamOptions = []option{
 	}},
 	{name: "send-schema", isBool: true, def: "true", usage: "write a schema record before the first row of each table version", set: func(c *Config, v string) (err error) {
 		c.SendSchema, err = parseBool(v)
+		return err
+	}},
+	{name: "topic-prefix", def: "bintap", usage: "logical server name: what {prefix} stands for in Kafka topic names, and Debezium's topic.prefix (source.name, schema names)", set: func(c *Config, v string) error {
+		if !topicPrefixRe.MatchString(v) {
+			return errors.New("accepted values are non-empty names of letters, digits, '.', '_' and '-' (Debezium's topic.prefix)")
+		}
+		c.TopicPrefix, c.Kafka.TopicPrefix = v, v
+		return nil
+	}},
+	{name: "debezium-decimal-handling", def: "precise", usage: "Debezium decimal.handling.mode: precise (Connect Decimal bytes), double or string", set: func(c *Config, v string) error {
+		c.DebeziumDecimalHandling = v
+		return oneOf(v, "precise", "double", "string")
+	}},
+	{name: "debezium-binary-handling", def: "bytes", usage: "Debezium binary.handling.mode: bytes, base64, base64-url-safe or hex", set: func(c *Config, v string) error {
+		c.DebeziumBinaryHandling = v
+		return oneOf(v, "bytes", "base64", "base64-url-safe", "hex")
+	}},
+	{name: "debezium-bigint-unsigned", def: "long", usage: "Debezium bigint.unsigned.handling.mode: long or precise", set: func(c *Config, v string) error {
+		c.DebeziumBigintUnsigned = v
+		return oneOf(v, "long", "precise")
+	}},
+	{name: "debezium-time-precision", def: "adaptive_time_microseconds", usage: "Debezium time.precision.mode: adaptive_time_microseconds or connect", set: func(c *Config, v string) error {
+		c.DebeziumTimePrecision = v
+		return oneOf(v, "adaptive_time_microseconds", "connect")
+	}},
+	{name: "debezium-tombstones", isBool: true, def: "true", usage: "Debezium tombstones.on.delete: a null-value record follows each delete (keyed outputs)", set: func(c *Config, v string) (err error) {
+		c.DebeziumTombstones, err = parseBool(v)
+		return err
+	}},
+	{name: "debezium-schemas", isBool: true, def: "false", usage: "embed the Kafka Connect schema in Debezium keys and values (JsonConverter schemas.enable)", set: func(c *Config, v string) (err error) {
+		c.DebeziumSchemas, err = parseBool(v)
+		return err
+	}},
+	{name: "debezium-transaction-metadata", isBool: true, def: "false", usage: "Debezium provide.transaction.metadata: transaction blocks and BEGIN/END records", set: func(c *Config, v string) (err error) {
+		c.DebeziumTransactionMetadata, err = parseBool(v)
+		return err
+	}},
+	{name: "batch-size", def: "1000", usage: "change index: changes per index transaction", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000000 {
+			return errors.New("accepted values are integers from 1 to 1000000")
+		}
+		c.BatchSize = n
+		return nil
+	}},
+	{name: "retain", usage: "change index: drop changes older than this, such as 7d, 12h or 90m (default: keep all)", set: func(c *Config, v string) (err error) {
+		c.Retain, err = ParseRetention(v)
 		return err
 	}},
 	{name: "snapshot", def: "initial", usage: "initial snapshot of the captured tables: initial (when there is no checkpoint, then stream), initial_only (then stop), when_needed (also when the checkpoint's binlog was purged) or never", set: func(c *Config, v string) error {
@@ -292,8 +388,11 @@ func compileRegex(v string) (*regexp.Regexp, error) {
 }
 
 func validateOutput(o string) error {
-	if o == "-" {
+	if o == "-" || o == "index" {
 		return nil
+	}
+	if strings.HasPrefix(o, "index+") {
+		return errors.New("a change index on a database server (index+mysql://, index+postgres://) is not supported yet: use --output index (embedded in the state dir)")
 	}
 	if strings.HasPrefix(o, "file://") {
 		if FileOutputDir(o) == "" {
@@ -301,7 +400,32 @@ func validateOutput(o string) error {
 		}
 		return nil
 	}
-	return errors.New("accepted outputs are - (stdout) and file:///DIR")
+	if strings.HasPrefix(o, "kafka://") {
+		_, err := ParseKafkaOutput(o)
+		return err
+	}
+	return errors.New("accepted outputs are - (stdout), file:///DIR, kafka://HOST:PORT[,HOST:PORT...]/TOPIC and index")
+}
+
+// ParseRetention parses a retention period: a number followed by d (days),
+// h, m or s, or a Go duration such as 36h30m. Empty means keep everything.
+func ParseRetention(v string) (time.Duration, error) {
+	bad := errors.New("accepted values are durations such as 7d, 12h or 90m")
+	if v == "" {
+		return 0, nil
+	}
+	if strings.HasSuffix(v, "d") {
+		n, err := strconv.ParseUint(strings.TrimSuffix(v, "d"), 10, 32)
+		if err != nil || n == 0 || n > 100000 {
+			return 0, bad
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute {
+		return 0, errors.New("accepted values are durations of at least 1m, such as 7d, 12h or 90m")
+	}
+	return d, nil
 }
 
 // FileOutputDir is the directory of a file:// output ("" if o is not one).
@@ -318,7 +442,7 @@ func ParseSource(v string) (Source, error) {
 	if err != nil || (u.Scheme != "mysql" && u.Scheme != "mariadb") || u.Host == "" {
 		return Source{}, errors.New("accepted form is mysql://USER:PASSWORD@HOST:PORT (or mariadb://...)")
 	}
-	s := Source{Host: u.Hostname(), Port: 3306, Params: u.Query()}
+	s := Source{Host: u.Hostname(), Port: 3306}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
@@ -333,6 +457,9 @@ func ParseSource(v string) (Source, error) {
 	s.Password, _ = u.User.Password()
 	if u.Path != "" && u.Path != "/" {
 		return Source{}, errors.New("the source URL takes no database path: mysql://USER:PASSWORD@HOST:PORT")
+	}
+	if s.TLS, err = sourceTLS(s.Host, u.Query()); err != nil {
+		return Source{}, err
 	}
 	return s, nil
 }
@@ -353,6 +480,21 @@ type StartPoint struct {
 	GTID string
 	File string
 	Pos  uint32
+}
+
+var topicPrefixRe = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// yamlAliases maps Debezium's dotted property names, accepted as YAML keys,
+// to bintap's keys.
+var yamlAliases = map[string]string{
+	"topic.prefix":                  "topic_prefix",
+	"decimal.handling.mode":         "debezium_decimal_handling",
+	"binary.handling.mode":          "debezium_binary_handling",
+	"bigint.unsigned.handling.mode": "debezium_bigint_unsigned",
+	"time.precision.mode":           "debezium_time_precision",
+	"tombstones.on.delete":          "debezium_tombstones",
+	"schemas.enable":                "debezium_schemas",
+	"provide.transaction.metadata":  "debezium_transaction_metadata",
 }
 
 var (
@@ -420,6 +562,15 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 			return nil, fmt.Errorf("parse --config %s: %v", *configPath, err)
 		}
 	}
+	for alias, key := range yamlAliases {
+		if v, ok := file[alias]; ok {
+			if _, both := file[key]; both {
+				return nil, fmt.Errorf("config file %s: %s and %s are the same setting: give one", *configPath, alias, key)
+			}
+			file[key] = v
+			delete(file, alias)
+		}
+	}
 	known := map[string]bool{}
 	for _, o := range streamOptions {
 		known[o.yamlKey()] = true
@@ -436,6 +587,7 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 	}
 
 	c := &Config{}
+	outputsGiven := false
 	for _, o := range streamOptions {
 		v, from := o.def, "default"
 		if fv, ok := file[o.yamlKey()]; ok {
@@ -458,6 +610,9 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 		if v == "" && o.def == "" {
 			continue // not given and no default: the zero value
 		}
+		if o.name == "output" {
+			outputsGiven = from != "default"
+		}
 		if err := o.set(c, v); err != nil {
 			fe := &FieldError{Field: o.name, Value: v, Reason: err.Error()}
 			if from != "flag" {
@@ -468,6 +623,9 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 	}
 	if c.SourceURL == "" {
 		return nil, &FieldError{Field: "source", Reason: "required: mysql://USER:PASSWORD@HOST:PORT"}
+	}
+	if err := c.finishKafka(outputsGiven); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

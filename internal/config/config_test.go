@@ -63,6 +63,9 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{[]string{"--source", "mysql://u@h", "--checkpoint-interval", "soon"}, "checkpoint-interval"},
 		{[]string{"--source", "mysql://u@h", "--tables", "nodot"}, "tables"},
 		{[]string{"--source", "mysql://u@h", "--timezone", "Mars/Base"}, "timezone"},
+		{[]string{"--source", "mysql://u@h", "--http", "7070"}, "http"},
+		{[]string{"--source", "mysql://u@h", "--heartbeat-interval", "1ms"}, "heartbeat-interval"},
+		{[]string{"--source", "mysql://u@h", "--heartbeat-table", "a.b.c"}, "heartbeat-table"},
 	}
 	for _, tc := range cases {
 		_, err := Load("stream", tc.args, noEnv)

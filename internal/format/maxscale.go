@@ -1,6 +1,7 @@
 package format
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/bintap/bintap/internal/change"
@@ -164,11 +165,10 @@ func (m *MaxScale) AppendMessages(buf []byte, out []Message, ev *change.Event) (
 	}
 	start := len(buf)
 	buf = m.Append(buf, ev)
-	for end := start; end < len(buf); end++ {
-		if buf[end] == '\n' {
-			out = append(out, Message{Kind: MessageData, Table: ev.Table, Value: buf[start:end:end]})
-			start = end + 1
-		}
+	for start < len(buf) {
+		end := start + bytes.IndexByte(buf[start:], '\n') // every record ends with one
+		out = append(out, Message{Kind: MessageData, Table: ev.Table, Value: buf[start:end:end]})
+		start = end + 1
 	}
 	return buf, out
 }

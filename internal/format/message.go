@@ -21,8 +21,12 @@ type Message struct {
 	Kind  MessageKind
 	Table *change.Table // the table it belongs to; nil for MessageTransaction
 	// Key is the message key; nil means the destination derives it from the
-	// event with its configured key mode (MaxScale style).
+	// event with its configured key mode (MaxScale style), unless NullKey.
 	Key []byte
+	// NullKey says the record has no key at all (a Kafka null key): the
+	// destination must not derive one. Debezium sends null keys for rows of
+	// tables without a primary key (and their tombstones).
+	NullKey bool
 	// Value is the record; nil is a tombstone.
 	Value []byte
 }
@@ -32,4 +36,13 @@ type Message struct {
 // the caller reuses buf.
 type MessageEncoder interface {
 	AppendMessages(buf []byte, out []Message, ev *change.Event) ([]byte, []Message)
+}
+
+// TransactionEnder is an encoder that writes records at the end of a
+// transaction (Debezium's transaction metadata END). It sees rows only, so
+// a destination calls EndTransaction when a batch's checkpoint lies at a
+// commit (position.Checkpoint with File set and Skip == 0); the messages it
+// appends follow the same rules as AppendMessages'.
+type TransactionEnder interface {
+	EndTransaction(buf []byte, out []Message) ([]byte, []Message)
 }

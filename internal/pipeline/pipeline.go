@@ -8,6 +8,7 @@ package pipeline
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/bintap/bintap/internal/change"
@@ -35,6 +36,12 @@ type Destination interface {
 type Positioned interface {
 	// Position returns the stored checkpoint, or nil when there is none.
 	Position() (*position.Checkpoint, error)
+}
+
+// Reporter is a destination that knows its own health, such as a broker
+// connection: Health returns "ok", "retrying" or "failed" and the last error.
+type Reporter interface {
+	Health() (state string, err error)
 }
 
 // Sink is a destination of encoded records.
@@ -88,6 +95,9 @@ type Stats struct {
 	Events     uint64
 	Batches    uint64
 	Checkpoint position.Checkpoint
+	// LastCommit is the commit time (UNIX seconds) of the newest
+	// transaction written; 0 before the first.
+	LastCommit uint32
 }
 
 // Pipeline consumes batches.
@@ -105,7 +115,16 @@ type Pipeline struct {
 
 	last  position.Checkpoint
 	dirty bool
+
+	mu    sync.Mutex // guards stats, read by Stats from other goroutines
 	stats Stats
+}
+
+// Stats returns the running totals; safe to call while Run runs.
+func (p *Pipeline) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats
 }
 
 // Run writes every batch from in to the outputs and returns each batch to
@@ -118,15 +137,16 @@ func (p *Pipeline) Run(in <-chan *source.Batch, free chan<- *source.Batch) (Stat
 		select {
 		case b, ok := <-in:
 			if !ok {
-				return p.stats, p.checkpoint()
+				err := p.checkpoint()
+				return p.Stats(), err
 			}
 			if err := p.write(b); err != nil {
-				return p.stats, err
+				return p.Stats(), err
 			}
 			free <- b
 		case <-tick.C:
 			if err := p.checkpoint(); err != nil {
-				return p.stats, err
+				return p.Stats(), err
 			}
 		}
 	}
@@ -144,8 +164,13 @@ func (p *Pipeline) write(b *source.Batch) error {
 	if b.Done != nil {
 		p.pending, p.dirty = append(p.pending, b.Done), true
 	}
+	p.mu.Lock()
 	p.stats.Events += uint64(len(b.Events))
 	p.stats.Batches++
+	if n := len(b.Events); n > 0 && b.Events[n-1].Tx != nil {
+		p.stats.LastCommit = b.Events[n-1].Tx.Timestamp
+	}
+	p.mu.Unlock()
 	return nil
 }
 
@@ -180,7 +205,9 @@ func (p *Pipeline) checkpoint() error {
 	if p.last.File == "" {
 		return nil
 	}
+	p.mu.Lock()
 	p.stats.Checkpoint = p.last
+	p.mu.Unlock()
 	p.Log.Debug("checkpoint written", "position", p.last.String())
 	return nil
 }

@@ -25,6 +25,8 @@ type CheckOptions struct {
 	// User is the user name as the operator gave it, for messages only; the
 	// account checked is the one the server reports as CURRENT_USER().
 	User string
+	// HeartbeatTable is the --heartbeat-table ("db.t"), or "".
+	HeartbeatTable string
 }
 
 // CheckStatus is the verdict of one check.
@@ -154,7 +156,7 @@ var checkVariables = []string{
 	"binlog_format", "binlog_row_image", "binlog_row_metadata",
 	"expire_logs_days", "binlog_expire_logs_seconds", "binlog_expire_auto_purge",
 	"gtid_binlog_pos", "gtid_strict_mode", "gtid_mode", "enforce_gtid_consistency",
-	"binlog_checksum",
+	"binlog_checksum", "read_only",
 }
 
 // checkRetentionTarget is the binlog retention bintap recommends: 7 days.
@@ -183,6 +185,7 @@ func Check(ctx context.Context, db *sql.DB, opt CheckOptions) (*Report, error) {
 	c.checkSettings()
 	c.checkGrants(ctx)
 	c.checkTables(ctx)
+	c.checkHeartbeat(ctx)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -200,6 +203,32 @@ func (c *checkRun) checkSettings() {
 	c.checkRetention()
 	c.checkGTID()
 	c.checkChecksum()
+}
+
+// checkHeartbeat explains heartbeat layer 2: a table bintap (or, on a
+// read-only replica, an event on the primary) updates so the binlog moves.
+func (c *checkRun) checkHeartbeat(ctx context.Context) {
+	const name = "heartbeat table"
+	user := c.account
+	if user == "" {
+		user = "'" + c.opt.User + "'@'%'"
+	}
+	readOnly := strings.EqualFold(c.vars["read_only"], "ON") || c.vars["read_only"] == "1"
+	table := c.opt.HeartbeatTable
+	if table == "" {
+		c.add(name, CheckInfo, "not configured: on an idle server the binlog does not move, so positions go stale; to keep them fresh create a heartbeat table and pass --heartbeat-table (read-write source) or include the table in the capture (read-only replica, updated by an event on the primary)",
+			HeartbeatSetup("bintap.bintap_heartbeat", user))
+		return
+	}
+	if err := CheckHeartbeatTable(ctx, c.db, table, user); err != nil {
+		c.add(name, CheckWarn, fmt.Sprintf("%s does not exist or lacks the columns id and last_update", table), HeartbeatSetup(table, user))
+		return
+	}
+	if readOnly {
+		c.add(name, CheckWarn, fmt.Sprintf("%s exists but the server is read_only, so bintap cannot update it: create the scheduled event on the primary and capture the table instead of passing --heartbeat-table", table), HeartbeatSetup(table, user))
+		return
+	}
+	c.add(name, CheckOK, fmt.Sprintf("%s exists; bintap updates it every --heartbeat-interval", table), "")
 }
 
 func (c *checkRun) add(name string, st CheckStatus, detail, fix string) {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
-	_ "github.com/go-sql-driver/mysql" // database/sql driver for metadata queries
+	driver "github.com/go-sql-driver/mysql" // database/sql driver for metadata queries
 
 	"github.com/bintap/bintap/internal/binlog"
 	"github.com/bintap/bintap/internal/change"
@@ -119,11 +119,18 @@ func (s *Stream) Close() error { return s.db.Close() }
 
 // OpenDB opens a database/sql handle on the source.
 func OpenDB(src config.Source) (*sql.DB, error) {
-	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?charset=utf8mb4&parseTime=false&timeout=10s&readTimeout=60s", src.User, src.Password, src.Addr())
-	db, err := sql.Open("mysql", dsn)
+	c := driver.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr = src.User, src.Password, "tcp", src.Addr()
+	if err := c.Apply(driver.Charset("utf8mb4", "")); err != nil {
+		return nil, err
+	}
+	c.Timeout, c.ReadTimeout = 10*time.Second, 60*time.Second
+	c.TLS = src.TLS
+	conn, err := driver.NewConnector(c)
 	if err != nil {
 		return nil, err
 	}
+	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(2)
 	db.SetConnMaxIdleTime(time.Minute)
 	return db, nil
@@ -374,6 +381,7 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 		DiscardGTIDSet:          true,
 		VerifyChecksum:          true,
 		Localhost:               "bintap",
+		TLSConfig:               src.TLS,
 	}
 	cfg.FillZeroLogPos = s.zeroLogPos
 	syncer := replication.NewBinlogSyncer(cfg)

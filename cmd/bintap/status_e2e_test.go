@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bintap/bintap/internal/server"
+	"github.com/bintap/bintap/internal/testutil"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestStatusAndHeartbeatTable: on an idle server the heartbeat table keeps
+// the checkpoint moving, and the HTTP status, metrics and `bintap status`
+// report the stream.
+func TestStatusAndHeartbeatTable(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE k", "CREATE TABLE k.t (id INT PRIMARY KEY, v INT)",
+		"CREATE DATABASE hb", "CREATE TABLE hb.beat (id INT PRIMARY KEY, text TEXT, last_update TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6))")
+
+	// bintap check explains the heartbeat table: missing → WARN with the SQL.
+	out, _ := exec.Command(binary, "check", "--source", s.URL(), "--heartbeat-table", "hb.missing").CombinedOutput()
+	if !strings.Contains(string(out), "[WARN] heartbeat table: hb.missing does not exist") || !strings.Contains(string(out), "CREATE EVENT IF NOT EXISTS") {
+		t.Errorf("check with a missing heartbeat table:\n%s", out)
+	}
+	out, _ = exec.Command(binary, "check", "--source", s.URL(), "--heartbeat-table", "hb.beat").CombinedOutput()
+	if !strings.Contains(string(out), "[OK]   heartbeat table: hb.beat exists") {
+		t.Errorf("check with the heartbeat table:\n%s", out)
+	}
+
+	addr := freePort(t)
+	var errOut bytes.Buffer
+	cmd := exec.Command(binary, "stream", "--source", s.URL(), "--state-dir", t.TempDir(), "--output", "file://"+t.TempDir(),
+		"--tables", "k.t", "--http", addr, "--heartbeat-table", "hb.beat", "--heartbeat-interval", "200ms", "--checkpoint-interval", "200ms")
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	status := func() server.Status {
+		var st server.Status
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			resp, err := http.Get("http://" + addr + "/status")
+			if err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&st)
+				resp.Body.Close()
+				if err == nil {
+					return st
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("no status from %s; bintap said:\n%s", addr, errOut.String())
+		return st
+	}
+	// The server is idle apart from the heartbeats: the checkpoint moves.
+	seen := map[string]bool{}
+	deadline := time.Now().Add(time.Minute)
+	for len(seen) < 3 && time.Now().Before(deadline) {
+		if c := status().Checkpoint; c != "" {
+			seen[c] = true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(seen) < 3 {
+		t.Fatalf("checkpoint did not move on an idle server with a heartbeat table: saw %v; bintap said:\n%s", seen, errOut.String())
+	}
+	var beats int
+	if err := s.DB.QueryRow("SELECT COUNT(*) FROM hb.beat WHERE id = 1").Scan(&beats); err != nil || beats != 1 {
+		t.Errorf("heartbeat row: %d, %v", beats, err)
+	}
+
+	s.Exec("INSERT INTO k.t VALUES (1,1),(2,2),(3,3)")
+	for deadline := time.Now().Add(time.Minute); status().Events < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("status never counted 3 events: %+v", status())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	st := status()
+	if st.State != "streaming" || st.Flavor != "mariadb" || len(st.Outputs) != 1 || st.Outputs[0].State != "ok" || st.LastCommit.IsZero() {
+		t.Errorf("status: %+v", st)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"bintap_events_total 3\n", "bintap_up 1\n", "bintap_output_up{output=\"file://"} {
+		if !bytes.Contains(metrics, []byte(want)) {
+			t.Errorf("metrics lack %q:\n%s", want, metrics)
+		}
+	}
+	out, err = exec.Command(binary, "status", "--http", addr).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "state streaming") || !strings.Contains(string(out), "events:     3 in") {
+		t.Errorf("bintap status: %v\n%s", err, out)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bintap exited with %v:\n%s", err, errOut.String())
+	}
+	if out, err := exec.Command(binary, "status", "--http", addr).CombinedOutput(); err == nil || !strings.Contains(string(out), "no stream answers") {
+		t.Errorf("bintap status with no stream: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,213 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/format"
+	"github.com/bintap/bintap/internal/position"
+)
+
+var testTable = &change.Table{Schema: "s", Name: "t", Version: 1, PrimaryKey: []int{0},
+	Columns: []change.Column{{Name: "id", Type: "bigint"}, {Name: "v", Type: "varchar", Length: 10}}}
+
+func row(id int64, v string) []change.Value {
+	return []change.Value{{Kind: change.KindInt, Int: id}, {Kind: change.KindString, Text: []byte(v)}}
+}
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+// writeTx adds one transaction of n inserts (ids from first) committed at ts.
+func writeTx(t *testing.T, w *Writer, seq uint64, ts uint32, first int64, n int) position.Checkpoint {
+	t.Helper()
+	tx := &change.Tx{GTID: "0-1-" + strconv.FormatUint(seq, 10), Sequence: seq, ServerID: 1, File: "bin.000001", Pos: uint32(100 * seq), Timestamp: ts}
+	for i := 0; i < n; i++ {
+		ev := change.Event{Op: change.OpInsert, Table: testTable, Tx: tx, EventNumber: uint64(i + 1), After: row(first+int64(i), "x")}
+		if err := w.Add(&ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return position.Checkpoint{Flavor: "mariadb", File: tx.File, Pos: tx.Pos + 50, GTIDState: tx.GTID}
+}
+
+func TestCheckpointStoredWithChanges(t *testing.T) {
+	s, path := openTemp(t)
+	if cp, err := s.Position(); err != nil || cp != nil {
+		t.Fatalf("empty index: position %v, %v", cp, err)
+	}
+	w, err := s.NewWriter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := writeTx(t, w, 1, 1000, 1, 3)
+	if err := w.Commit(cp); err != nil {
+		t.Fatal(err)
+	}
+	// Added but not committed: lost with the writer, like a crash.
+	writeTx(t, w, 2, 1001, 10, 2)
+	w.Close()
+
+	got, err := s.Position()
+	if err != nil || got == nil || got.File != cp.File || got.Pos != cp.Pos || got.GTIDState != cp.GTIDState {
+		t.Fatalf("position %+v, %v; want %+v", got, err, cp)
+	}
+	var n int
+	s.DB().QueryRow(`SELECT count(*) FROM changes`).Scan(&n)
+	if n != 3 {
+		t.Fatalf("%d changes after an uncommitted batch, want the 3 committed", n)
+	}
+	// A new writer continues the ids; the same transaction seen again (a
+	// restart inside it) keeps its id.
+	w, err = s.NewWriter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := &change.Tx{GTID: "0-1-1", File: "bin.000001", Pos: 100, Timestamp: 1000}
+	ev := change.Event{Op: change.OpUpdate, Table: testTable, Tx: tx, EventNumber: 4, Before: row(1, "x"), After: row(1, "y")}
+	if err := w.Add(&ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(position.Checkpoint{File: "bin.000001", Pos: 100, Skip: 5}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	var txs, maxID int
+	s.DB().QueryRow(`SELECT count(*) FROM transactions`).Scan(&txs)
+	s.DB().QueryRow(`SELECT max(change_id) FROM changes`).Scan(&maxID)
+	if txs != 1 || maxID != 4 {
+		t.Errorf("%d transactions, last change id %d; want 1 and 4", txs, maxID)
+	}
+	s.Close()
+	ro, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	cs, err := ro.Query(context.Background(), Filter{Schema: "s", Table: "t", PK: []string{"1"}})
+	if err != nil || len(cs) != 2 || cs[0].Type != "update" || cs[0].Changed != `["v"]` || cs[0].Before != `{"id":1,"v":"x"}` || cs[0].After != `{"id":1,"v":"y"}` {
+		t.Errorf("history of key 1: %+v, %v", cs, err)
+	}
+}
+
+func TestRetentionDeletesOldChanges(t *testing.T) {
+	s, _ := openTemp(t)
+	w, err := s.NewWriter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := uint32(1_700_000_000)
+	var cp position.Checkpoint
+	for i := uint64(1); i <= 10; i++ {
+		cp = writeTx(t, w, i, base+uint32(i)*3600, int64(i)*100, 7) // one transaction an hour
+	}
+	if err := w.Commit(cp); err != nil {
+		t.Fatal(err)
+	}
+	cutoff := time.Unix(int64(base)+5*3600, 0) // transactions 1..4 are older
+	n, err := s.DeleteBefore(context.Background(), cutoff, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 4*7 {
+		t.Errorf("deleted %d changes, want %d", n, 4*7)
+	}
+	var left, txs, minTx int
+	s.DB().QueryRow(`SELECT count(*) FROM changes`).Scan(&left)
+	s.DB().QueryRow(`SELECT count(*), min(tx_id) FROM transactions`).Scan(&txs, &minTx)
+	if left != 6*7 || txs != 6 || minTx != 5 {
+		t.Errorf("after retention: %d changes, %d transactions from %d; want 42, 6 from 5", left, txs, minTx)
+	}
+	st, err := s.Stats(context.Background())
+	if err != nil || st.OldestChange.Unix() != int64(base)+5*3600 || st.Bytes == 0 {
+		t.Errorf("stats %+v, %v", st, err)
+	}
+	if since, _ := s.CoveredSince(context.Background()); !since.Equal(cutoff) {
+		t.Errorf("covered since %v, want %v", since, cutoff)
+	}
+	// Writing goes on after retention.
+	if err := w.Commit(writeTx(t, w, 11, base+11*3600, 5000, 1)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+}
+
+func TestKeyText(t *testing.T) {
+	tbl := &change.Table{Schema: "d", Name: "t", PrimaryKey: []int{0, 1, 2, 3}, Columns: []change.Column{
+		{Name: "a", Type: "int"}, {Name: "b", Type: "decimal", Precision: 10, Scale: 2}, {Name: "c", Type: "varchar"}, {Name: "d", Type: "varbinary"}}}
+	got, err := KeyText(tbl, []string{"+7", "1.5", `x"y`, "0xABff"})
+	if want := `[7,1.50,"x\"y","abff"]`; err != nil || got != want {
+		t.Errorf("KeyText = %s, %v; want %s", got, err, want)
+	}
+	for _, parts := range [][]string{{"1"}, {"x", "1", "a", "00"}, {"1", "1", "a", "0g"}} {
+		if _, err := KeyText(tbl, parts); err == nil {
+			t.Errorf("KeyText(%q) accepted", parts)
+		}
+	}
+	if _, err := KeyText(&change.Table{Name: "n"}, []string{"1"}); err == nil {
+		t.Error("KeyText on a table without a key accepted")
+	}
+}
+
+func TestLiteral(t *testing.T) {
+	for _, c := range []struct {
+		col  change.Column
+		json string
+		want string
+	}{
+		{change.Column{Type: "int"}, `null`, `NULL`},
+		{change.Column{Type: "decimal"}, `-0.000001`, `-0.000001`},
+		{change.Column{Type: "bigint", Unsigned: true}, `18446744073709551615`, `18446744073709551615`},
+		{change.Column{Type: "bit"}, `5`, `b'101'`},
+		{change.Column{Type: "float"}, `1e-10`, `1e-10`},
+		{change.Column{Type: "varbinary"}, `"00ff"`, `X'00ff'`},
+		{change.Column{Type: "char", Charset: "binary"}, `"41"`, `X'41'`},
+		{change.Column{Type: "point"}, `"POINT(1 2)"`, `ST_GeomFromText('POINT(1 2)')`},
+		{change.Column{Type: "varchar"}, `"it's a \\ \"x\"\n\u0000"`, `'it\'s a \\ "x"\n\0'`},
+		{change.Column{Type: "date"}, `"0000-00-00"`, `'0000-00-00'`},
+		{change.Column{Type: "json"}, `"{\"a\": 1}"`, `'{"a": 1}'`},
+	} {
+		got, err := literal(&c.col, json.RawMessage(c.json))
+		if err != nil || got != c.want {
+			t.Errorf("literal(%s %s) = %s, %v; want %s", c.col.Type, c.json, got, err, c.want)
+		}
+	}
+	if _, err := literal(&change.Column{Name: "x", Type: "int"}, json.RawMessage(`1; DROP TABLE t`)); err == nil {
+		t.Error("a non-number accepted as a number")
+	}
+}
+
+func TestCommentCannotBreakOut(t *testing.T) {
+	got := comment("filters: --where-column x=1\nDROP TABLE t;\r\nx")
+	for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+		if !strings.HasPrefix(line, "-- ") {
+			t.Errorf("comment line %q is not a comment", line)
+		}
+	}
+}
+
+func TestImageMatchesRowObject(t *testing.T) {
+	w := &Writer{names: map[*change.Table][][]byte{}}
+	r := []change.Value{{Kind: change.KindInt, Int: 5}, {Kind: change.KindMissing}}
+	for _, row := range [][]change.Value{row(1, "a\"b"), r} {
+		got := string(w.appendImage(nil, testTable, row))
+		want := string(format.AppendRowObject(nil, testTable.Columns, row, format.BinaryHex))
+		if got != want {
+			t.Errorf("image %s, AppendRowObject %s", got, want)
+		}
+	}
+}

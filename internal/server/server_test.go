@@ -1,0 +1,105 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServer(t *testing.T) {
+	var state atomic.Value
+	state.Store("streaming")
+	commit := time.Unix(1700000000, 0)
+	s, err := Listen("127.0.0.1:0", func() Status {
+		return Status{Version: "test", State: state.Load().(string), Events: 42, Batches: 3, LastCommit: commit,
+			Outputs: []Output{{Name: "kafka://b/t", State: "retrying", Error: "broker down"}, {Name: "stdout", State: "ok"}}}
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := "http://" + s.Addr()
+	s.AddMetrics(func() []Metric {
+		return []Metric{{Name: "bintap_snapshot_rows", Help: "rows", Type: "gauge", Labels: map[string]string{"table": `db."t"`}, Value: 7}}
+	})
+
+	code, body := get(t, base+"/status")
+	var st Status
+	if code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.Events != 42 || len(st.Outputs) != 2 || st.Outputs[0].Error != "broker down" {
+		t.Fatalf("status: %d %s", code, body)
+	}
+
+	_, body = get(t, base+"/metrics")
+	for _, want := range []string{
+		"# TYPE bintap_events_total counter\nbintap_events_total 42\n",
+		"bintap_last_commit_timestamp_seconds 1.7e+09\n",
+		`bintap_output_up{output="kafka://b/t"} 0` + "\n",
+		`bintap_output_up{output="stdout"} 1` + "\n",
+		`bintap_snapshot_rows{table="db.\"t\""} 7` + "\n",
+		"bintap_up 1\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	if n := strings.Count(body, "# HELP bintap_output_up"); n != 1 {
+		t.Errorf("bintap_output_up has %d HELP lines, want 1", n)
+	}
+
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("healthz while streaming: %d", code)
+	}
+	state.Store("failed")
+	if code, _ := get(t, base+"/healthz"); code != 503 {
+		t.Errorf("healthz when failed: %d, want 503", code)
+	}
+
+	// Snapshot requests: refused until a handler is set, then validated.
+	if code, body := post(t, base+"/snapshot", `{"tables":["db.t"]}`); code != 501 || !strings.Contains(body, "not available") {
+		t.Errorf("snapshot without handler: %d %s", code, body)
+	}
+	var got atomic.Value
+	s.OnSnapshot(func(tables []string) error { got.Store(tables); return nil })
+	for _, bad := range []struct{ body, want string }{
+		{`{"tables":[]}`, "at least one"},
+		{`{"tables":["nodot"]}`, `"nodot" is not db.table`},
+		{`{"table":"db.t"}`, "unknown field"},
+		{`not json`, "expected {\"tables\""},
+	} {
+		code, body := post(t, base+"/snapshot", bad.body)
+		var e struct{ Error string }
+		if code != 400 || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, bad.want) {
+			t.Errorf("POST %s: %d %s, want 400 mentioning %q", bad.body, code, body, bad.want)
+		}
+	}
+	if code, _ := post(t, base+"/snapshot", `{"tables":["db.t1","db.t2"]}`); code != 202 || len(got.Load().([]string)) != 2 || got.Load().([]string)[1] != "db.t2" {
+		t.Errorf("good snapshot request: %d, handler got %v", code, got.Load())
+	}
+}

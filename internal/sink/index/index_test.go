@@ -1,0 +1,86 @@
+package index
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/bintap/bintap/internal/change"
+	idx "github.com/bintap/bintap/internal/index"
+	"github.com/bintap/bintap/internal/position"
+)
+
+var table = &change.Table{Schema: "s", Name: "t", Version: 1, PrimaryKey: []int{0}, Columns: []change.Column{{Name: "id", Type: "int"}}}
+
+func events(tx *change.Tx, from, to int) []change.Event {
+	var evs []change.Event
+	for i := from; i <= to; i++ {
+		evs = append(evs, change.Event{Op: change.OpInsert, Table: table, Tx: tx, EventNumber: uint64(i),
+			After: []change.Value{{Kind: change.KindInt, Int: int64(i)}}})
+	}
+	return evs
+}
+
+func count(t *testing.T, path string) int {
+	t.Helper()
+	s, err := idx.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var n int
+	s.DB().QueryRow(`SELECT count(*) FROM changes`).Scan(&n)
+	return n
+}
+
+// A restart from an older position hands the destination events it holds
+// already: it must drop exactly those.
+func TestDestinationDropsWhatItHolds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), idx.FileName)
+	open := func() *Destination {
+		s, err := idx.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(s, Options{BatchSize: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	tx := &change.Tx{GTID: "0-1-7", File: "bin.000002", Pos: 400, Timestamp: 1}
+	d := open()
+	if err := d.Write(events(tx, 1, 5), position.Checkpoint{File: "bin.000002", Pos: 400, Skip: 5, GTID: "0-1-7"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Written but never flushed: a crash loses it together with its checkpoint.
+	if err := d.Write(events(tx, 6, 8), position.Checkpoint{File: "bin.000002", Pos: 400, Skip: 8, GTID: "0-1-7"}); err != nil {
+		t.Fatal(err)
+	}
+	d.w.Close() // the crash: no commit
+	d.store.Close()
+
+	d = open()
+	cp, err := d.Position()
+	if err != nil || cp == nil || cp.Skip != 5 {
+		t.Fatalf("position after the crash %+v, %v; want skip 5", cp, err)
+	}
+	// The stream resumes from an older checkpoint (the whole transaction
+	// again, and an older one before it).
+	old := &change.Tx{GTID: "0-1-6", File: "bin.000002", Pos: 200, Timestamp: 1}
+	if err := d.Write(events(old, 1, 2), position.Checkpoint{File: "bin.000002", Pos: 400}); err != nil {
+		t.Fatal(err)
+	}
+	tx2 := &change.Tx{GTID: "0-1-7", File: "bin.000002", Pos: 400, Timestamp: 1}
+	if err := d.Write(events(tx2, 1, 10), position.Checkpoint{File: "bin.000002", Pos: 900}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, path); n != 10 {
+		t.Errorf("index holds %d changes, want 10 (each event number of the transaction once)", n)
+	}
+}

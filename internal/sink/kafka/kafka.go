@@ -1,0 +1,724 @@
+// Package kafka is the Kafka destination: it produces keyed messages with
+// franz-go, one topic or a topic per table, in at-least-once (idempotent
+// producer, acks=all) or exactly-once (transactions) delivery, and stores
+// the stream position in Kafka itself so that a restart resumes from what
+// Kafka holds. It also sends heartbeats carrying the position.
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/config"
+	"github.com/bintap/bintap/internal/format"
+	"github.com/bintap/bintap/internal/position"
+)
+
+// Key modes.
+const (
+	KeyPK    = "pk"
+	KeyTable = "table"
+	KeyGTID  = "gtid"
+)
+
+// Options configure a Destination.
+type Options struct {
+	Brokers []string
+	// Topic is the topic of data and schema messages; it may hold
+	// {prefix}, {database} and {table}.
+	Topic  string
+	Prefix string
+	Key    string // KeyPK (default), KeyTable or KeyGTID
+	// ExactlyOnce selects transactions; otherwise at-least-once.
+	ExactlyOnce bool
+	// PositionTopic holds the stream position ("" derives it from Topic).
+	PositionTopic string
+	// ReadPosition makes Position read the stored position back.
+	ReadPosition      bool
+	Partitions        int32 // of the topics created; 0 means 1
+	ReplicationFactor int16 // of the topics created; 0 or -1 means the broker's default
+	// FlushTimeout bounds the delivery of what is buffered once Shutdown is
+	// done (and in Close).
+	FlushTimeout     time.Duration
+	MaxBufferedBytes int64
+	TLS              *tls.Config
+	SASL             sasl.Mechanism
+	// HeartbeatInterval > 0 sends a heartbeat to HeartbeatTopic that often.
+	HeartbeatInterval time.Duration
+	HeartbeatTopic    string
+	// Server names the source in heartbeats (their key).
+	Server  string
+	Binary  format.BinaryEncoding
+	Encoder format.MessageEncoder
+	Log     *slog.Logger
+	// Shutdown is the stream's context: once it is done, waits for the
+	// brokers are bounded by FlushTimeout instead of lasting while they are
+	// unreachable.
+	Shutdown context.Context
+}
+
+// OptionsFromConfig returns the options of the kafka:// output o.
+func OptionsFromConfig(cfg *config.Config, o string, enc format.MessageEncoder, log *slog.Logger) (Options, error) {
+	ko, err := config.ParseKafkaOutput(o)
+	if err != nil {
+		return Options{}, err
+	}
+	k := cfg.Kafka
+	opt := Options{
+		Brokers:           ko.Brokers,
+		Topic:             ko.Topic,
+		Prefix:            k.TopicPrefix,
+		Key:               k.Key,
+		ExactlyOnce:       k.Delivery == config.DeliveryExactlyOnce,
+		PositionTopic:     k.PositionTopic,
+		ReadPosition:      k.ReadPosition && !cfg.Reset,
+		Partitions:        k.Partitions,
+		ReplicationFactor: k.ReplicationFactor,
+		FlushTimeout:      k.FlushTimeout,
+		MaxBufferedBytes:  k.MaxBufferedBytes,
+		TLS:               k.TLS,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		HeartbeatTopic:    k.HeartbeatTopic,
+		Server:            cfg.Source.Addr(),
+		Binary:            format.ParseBinaryEncoding(cfg.BinaryFormat),
+		Encoder:           enc,
+		Log:               log,
+	}
+	opt.SASL = Mechanism(k.SASLMechanism, k.SASLUser, k.SASLPassword)
+	return opt, nil
+}
+
+// Mechanism returns the SASL mechanism of that name, nil for "".
+func Mechanism(name, user, password string) sasl.Mechanism {
+	switch name {
+	case "PLAIN":
+		return plain.Auth{User: user, Pass: password}.AsMechanism()
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: user, Pass: password}.AsSha256Mechanism()
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: user, Pass: password}.AsSha512Mechanism()
+	}
+	return nil
+}
+
+// Destination produces events to Kafka. Write, Flush, Position and Close
+// are called from one goroutine (the pipeline's).
+type Destination struct {
+	o   Options
+	log *slog.Logger
+	cl  *kgo.Client // data and position records (transactional in exactly-once)
+	hb  *kgo.Client // heartbeats; nil when they are off
+
+	// ctx ends when a permanent error happened or FlushTimeout passed after
+	// Shutdown; context.Cause says which.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	closed chan struct{}
+	hbDone chan struct{}
+
+	topics      map[*change.Table]string // rendered topic of each table version
+	known       map[string]bool          // topics that exist
+	posTopic    string
+	posKey      []byte
+	msgs        []format.Message
+	bufHint     int
+	recovered   *position.Checkpoint // drop events it covers
+	pending     position.Checkpoint  // latest checkpoint written
+	dirty       bool                 // pending is newer than the stored position
+	inTxn       bool
+	txnStart    time.Time
+	onceClose   sync.Once
+	mu          sync.Mutex
+	durable     position.Checkpoint      // last stored position (heartbeats read it)
+	onDelivery  func(*kgo.Record, error) // d.promise, bound once: a method value allocates
+	down        map[string]time.Time
+	lastDownLog time.Time
+}
+
+// transactionTimeout is what the broker allows a transaction to stay open;
+// Write commits earlier (maxTxnAge) so that a long checkpoint interval does
+// not hit it.
+const (
+	transactionTimeout = 2 * time.Minute
+	maxTxnAge          = 30 * time.Second
+)
+
+// New connects a producer. It does not wait for the brokers: they may be
+// down at start; Position and Write wait for them.
+func New(o Options) (*Destination, error) {
+	if len(o.Brokers) == 0 {
+		return nil, errors.New("kafka: no brokers")
+	}
+	if o.Encoder == nil {
+		return nil, errors.New("kafka: no encoder")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Prefix == "" {
+		o.Prefix = "bintap"
+	}
+	if o.Key == "" {
+		o.Key = KeyPK
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = 1
+	}
+	if o.ReplicationFactor == 0 {
+		o.ReplicationFactor = -1
+	}
+	if o.FlushTimeout <= 0 {
+		o.FlushTimeout = 30 * time.Second
+	}
+	if o.MaxBufferedBytes <= 0 {
+		o.MaxBufferedBytes = 64 << 20
+	}
+	if o.Shutdown == nil {
+		o.Shutdown = context.Background()
+	}
+	if o.HeartbeatTopic == "" {
+		o.HeartbeatTopic = "{prefix}.heartbeat"
+	}
+	d := &Destination{
+		o:      o,
+		log:    o.Log.With("output", "kafka"),
+		closed: make(chan struct{}),
+		topics: map[*change.Table]string{},
+		known:  map[string]bool{},
+		down:   map[string]time.Time{},
+	}
+	d.ctx, d.cancel = context.WithCancelCause(context.Background())
+	d.onDelivery = d.promise
+	d.posTopic = o.PositionTopic
+	if d.posTopic == "" {
+		if strings.Contains(o.Topic, "{database}") || strings.Contains(o.Topic, "{table}") {
+			d.posTopic = "{prefix}.bintap-position"
+		} else {
+			d.posTopic = o.Topic + ".bintap-position"
+		}
+	}
+	d.posTopic = strings.ReplaceAll(d.posTopic, "{prefix}", o.Prefix)
+	d.posKey = []byte(strings.ReplaceAll(o.Topic, "{prefix}", o.Prefix))
+
+	opts := d.clientOpts()
+	opts = append(opts,
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.MaxBufferedBytes(int(o.MaxBufferedBytes)),
+		kgo.MaxBufferedRecords(1<<20),
+		kgo.ProducerLinger(5*time.Millisecond),
+	)
+	if o.ExactlyOnce {
+		opts = append(opts, kgo.TransactionalID("bintap-"+d.posTopic), kgo.TransactionTimeout(transactionTimeout))
+	}
+	var err error
+	if d.cl, err = kgo.NewClient(opts...); err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	if o.HeartbeatInterval > 0 {
+		hbOpts := append(d.clientOpts(), kgo.MaxBufferedRecords(64))
+		if d.hb, err = kgo.NewClient(hbOpts...); err != nil {
+			d.cl.Close()
+			return nil, fmt.Errorf("kafka heartbeat client: %w", err)
+		}
+		d.hbDone = make(chan struct{})
+		go d.heartbeats()
+	}
+	go d.watchShutdown()
+	return d, nil
+}
+
+func (d *Destination) clientOpts() []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(d.o.Brokers...),
+		kgo.WithHooks(hooks{d}),
+		kgo.ClientID("bintap"),
+	}
+	if d.o.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(d.o.TLS.Clone()))
+	}
+	if d.o.SASL != nil {
+		opts = append(opts, kgo.SASL(d.o.SASL))
+	}
+	return opts
+}
+
+// watchShutdown bounds every wait by FlushTimeout once the stream stops.
+func (d *Destination) watchShutdown() {
+	select {
+	case <-d.o.Shutdown.Done():
+	case <-d.closed:
+		return
+	}
+	t := time.NewTimer(d.o.FlushTimeout)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		d.cancel(fmt.Errorf("kafka: gave up waiting for the brokers %s (kafka_flush_timeout) after the shutdown began; what they did not acknowledge is not checkpointed", d.o.FlushTimeout))
+	case <-d.closed:
+	}
+}
+
+// fail records a permanent error: every wait ends with it.
+func (d *Destination) fail(err error) { d.cancel(err) }
+
+// err is the permanent error, if any.
+func (d *Destination) err() error {
+	if d.ctx.Err() != nil {
+		return context.Cause(d.ctx)
+	}
+	return nil
+}
+
+// Write produces the messages of the events. It blocks while the producer
+// buffer is full (the brokers are behind or down).
+func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error {
+	if err := d.err(); err != nil {
+		return err
+	}
+	if d.o.ExactlyOnce && d.inTxn && time.Since(d.txnStart) > maxTxnAge {
+		if err := d.commit(); err != nil {
+			return err
+		}
+	}
+	// A fresh buffer per batch: the records point into it until they are
+	// delivered, after the events themselves are gone.
+	buf := make([]byte, 0, d.bufHint)
+	for i := range events {
+		ev := &events[i]
+		if d.recovered != nil && ev.Tx != nil {
+			images := uint64(1)
+			if ev.Op == change.OpUpdate {
+				images = 2
+			}
+			if d.recovered.Covers(ev.Tx.File, ev.Tx.Pos, ev.EventNumber, images) {
+				continue // already in Kafka
+			}
+			d.recovered = nil // the stream has moved past what Kafka holds
+		}
+		buf, d.msgs = d.o.Encoder.AppendMessages(buf, d.msgs[:0], ev)
+		var err error
+		if buf, err = d.send(buf, d.msgs, ev); err != nil {
+			return err
+		}
+	}
+	// At a commit, an encoder with transaction END records (Debezium) writes
+	// them now rather than when the next transaction begins.
+	if te, ok := d.o.Encoder.(format.TransactionEnder); ok && cp.File != "" && cp.Skip == 0 {
+		buf, d.msgs = te.EndTransaction(buf, d.msgs[:0])
+		var err error
+		if buf, err = d.send(buf, d.msgs, nil); err != nil {
+			return err
+		}
+	}
+	if len(buf) > d.bufHint {
+		d.bufHint = len(buf)
+	}
+	if cp.File != "" {
+		d.pending, d.dirty = cp, true
+	}
+	return nil
+}
+
+// send produces msgs, the messages of ev (nil for records that belong to no
+// row, which carry their own keys).
+func (d *Destination) send(buf []byte, msgs []format.Message, ev *change.Event) ([]byte, error) {
+	data := 0
+	for j := range msgs {
+		m := &msgs[j]
+		topic, err := d.topicOf(m)
+		if err != nil {
+			return buf, err
+		}
+		key := m.Key
+		switch {
+		case m.NullKey:
+			key = nil // a Kafka null key: the format says the record has none
+		case key == nil && ev != nil:
+			if key, buf = d.keyOf(buf, m, ev, data); key == nil {
+				key = []byte{} // never nil: an empty key is still one partition
+			}
+		case key == nil:
+			key = []byte{}
+		}
+		if m.Kind == format.MessageData {
+			data++
+		}
+		if err := d.produce(&kgo.Record{Topic: topic, Key: key, Value: m.Value}); err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+func (d *Destination) produce(r *kgo.Record) error {
+	if d.o.ExactlyOnce && !d.inTxn {
+		if err := d.cl.BeginTransaction(); err != nil {
+			return fmt.Errorf("kafka: begin transaction: %w", err)
+		}
+		d.inTxn, d.txnStart = true, time.Now()
+	}
+	d.cl.Produce(d.ctx, r, d.onDelivery)
+	return d.err()
+}
+
+// promise runs when a record is delivered or failed. kgo retries transient
+// errors itself (without limit), so an error here is permanent.
+func (d *Destination) promise(r *kgo.Record, err error) {
+	if err == nil || d.ctx.Err() != nil {
+		return
+	}
+	d.fail(explain(fmt.Errorf("kafka: deliver to topic %s: %w", r.Topic, err)))
+}
+
+// saslHint is added to connection errors when SASL is on: some brokers
+// close the connection instead of answering SASL_AUTHENTICATION_FAILED.
+const saslHint = " (the broker closed the connection during login: with SASL this usually means it refused the credentials; check kafka_sasl_mechanism, kafka_sasl_user and kafka_sasl_password)"
+
+// explain adds what to do to the errors users can fix.
+func (d *Destination) explain(err error) error {
+	if d.o.SASL != nil && errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w%s", err, saslHint)
+	}
+	return explain(err)
+}
+
+// explain adds what to do to the errors users can fix.
+func explain(err error) error {
+	switch {
+	case errors.Is(err, kerr.TopicAuthorizationFailed):
+		return fmt.Errorf("%w (grant the Kafka user WRITE and DESCRIBE on the topic)", err)
+	case errors.Is(err, kerr.TransactionalIDAuthorizationFailed):
+		return fmt.Errorf("%w (exactly-once needs WRITE and DESCRIBE on the transactional id)", err)
+	case errors.Is(err, kerr.ClusterAuthorizationFailed):
+		return fmt.Errorf("%w (the idempotent producer needs IDEMPOTENT_WRITE on the cluster)", err)
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		return fmt.Errorf("%w (raise the topic's max.message.bytes or the broker's message.max.bytes)", err)
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		return fmt.Errorf("%w (check kafka_sasl_mechanism, kafka_sasl_user and kafka_sasl_password)", err)
+	}
+	return err
+}
+
+// Flush delivers everything written and stores the position: after the
+// events are acknowledged (at-least-once) or in the same transaction
+// (exactly-once).
+func (d *Destination) Flush() error {
+	if err := d.err(); err != nil {
+		return err
+	}
+	if d.o.ExactlyOnce {
+		if !d.inTxn && !d.dirty {
+			return nil
+		}
+		return d.commit()
+	}
+	if err := d.wait(d.ctx, d.cl.Flush); err != nil {
+		return err
+	}
+	if !d.dirty {
+		return nil
+	}
+	cp := d.pending
+	rec, err := d.positionRecord(cp)
+	if err != nil {
+		return err
+	}
+	d.cl.Produce(d.ctx, rec, d.onDelivery)
+	if err := d.wait(d.ctx, d.cl.Flush); err != nil {
+		return err
+	}
+	d.stored(cp)
+	return nil
+}
+
+// commit ends the open transaction with the position record inside it.
+func (d *Destination) commit() error {
+	cp, dirty := d.pending, d.dirty
+	if dirty {
+		rec, err := d.positionRecord(cp)
+		if err != nil {
+			return err
+		}
+		if err := d.produce(rec); err != nil {
+			return err
+		}
+	}
+	if err := d.wait(d.ctx, d.cl.Flush); err != nil {
+		return err
+	}
+	// The commit is not given a context that ends at shutdown: a commit cut
+	// short leaves its outcome unknown. kgo bounds it with its own retries.
+	d.inTxn = false
+	if err := d.cl.EndTransaction(context.Background(), kgo.TryCommit); err != nil {
+		err = explain(fmt.Errorf("kafka: commit transaction: %w", err))
+		d.fail(err)
+		return err
+	}
+	if dirty {
+		d.stored(cp)
+	}
+	return nil
+}
+
+func (d *Destination) stored(cp position.Checkpoint) {
+	d.dirty = false
+	d.mu.Lock()
+	d.durable = cp
+	d.mu.Unlock()
+}
+
+// wait runs a blocking call with the destination's context and reports the
+// permanent error or the shutdown timeout, not just "context canceled".
+func (d *Destination) wait(ctx context.Context, fn func(context.Context) error) error {
+	if err := fn(ctx); err != nil {
+		if cause := d.err(); cause != nil {
+			return cause
+		}
+		return err
+	}
+	return d.err()
+}
+
+func (d *Destination) positionRecord(cp position.Checkpoint) (*kgo.Record, error) {
+	if !d.known[d.posTopic] {
+		if err := d.ensureTopic(d.ctx, d.cl, d.posTopic, 1, true); err != nil {
+			return nil, err
+		}
+		d.known[d.posTopic] = true
+	}
+	cp.Written = time.Now().UTC()
+	v, err := json.Marshal(cp)
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: d.posTopic, Key: d.posKey, Value: v}, nil
+}
+
+// Close delivers what is left (bounded by FlushTimeout), aborts an
+// unfinished transaction and disconnects.
+func (d *Destination) Close() error {
+	var err error
+	d.onceClose.Do(func() {
+		close(d.closed)
+		if d.hb != nil {
+			<-d.hbDone
+			d.hb.Close()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), d.o.FlushTimeout)
+		defer cancel()
+		if d.inTxn {
+			// Only an error leaves a transaction open at Close: drop it, the
+			// position in Kafka still says where it began.
+			_ = d.cl.AbortBufferedRecords(ctx)
+			if e := d.cl.EndTransaction(ctx, kgo.TryAbort); e != nil {
+				d.log.Warn("abort of the open Kafka transaction failed; the broker aborts it on timeout", "err", e)
+			}
+		} else if d.err() == nil && d.cl.BufferedProduceRecords() > 0 {
+			if e := d.cl.Flush(ctx); e != nil {
+				err = fmt.Errorf("kafka: %d messages undelivered after kafka_flush_timeout %s: %w", d.cl.BufferedProduceRecords(), d.o.FlushTimeout, e)
+			}
+		}
+		d.cl.Close()
+		d.cancel(errors.New("kafka: output closed"))
+	})
+	return err
+}
+
+// topicOf renders the topic of a message.
+func (d *Destination) topicOf(m *format.Message) (string, error) {
+	var topic string
+	if m.Kind == format.MessageTransaction || m.Table == nil {
+		topic = d.o.Prefix + ".transaction"
+	} else if t, ok := d.topics[m.Table]; ok {
+		return t, nil
+	} else {
+		topic = RenderTopic(d.o.Topic, d.o.Prefix, m.Table.Schema, m.Table.Name)
+		d.topics[m.Table] = topic
+	}
+	if !d.known[topic] {
+		if err := d.ensureTopic(d.ctx, d.cl, topic, d.o.Partitions, false); err != nil {
+			return "", err
+		}
+		d.known[topic] = true
+	}
+	return topic, nil
+}
+
+// RenderTopic fills a topic template. Characters Kafka does not allow in
+// topic names become '_' (as Debezium does).
+func RenderTopic(tmpl, prefix, database, table string) string {
+	r := strings.NewReplacer("{prefix}", prefix, "{database}", sanitize(database), "{table}", sanitize(table))
+	return r.Replace(tmpl)
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// keyOf derives a message's key from the event with the key mode. data is
+// the index of the message among the event's data messages: an update's
+// first (update_before) is keyed by the row before, the second by the row
+// after, so a changed primary key is keyed as the row it names.
+func (d *Destination) keyOf(buf []byte, m *format.Message, ev *change.Event, data int) ([]byte, []byte) {
+	start := len(buf)
+	switch {
+	case m.Kind == format.MessageTransaction:
+		buf = appendTxKey(buf, ev.Tx)
+	case m.Kind == format.MessageSchema || ev.Table == nil:
+		if m.Table == nil {
+			return nil, buf
+		}
+		buf = format.AppendTableKey(buf, m.Table)
+	case d.o.Key == KeyGTID:
+		buf = appendTxKey(buf, ev.Tx)
+	case d.o.Key == KeyPK:
+		row := ev.After
+		if ev.Op == change.OpDelete || (ev.Op == change.OpUpdate && data == 0) || row == nil {
+			row = ev.Before
+		}
+		var ok bool
+		if buf, ok = format.AppendPrimaryKey(buf, ev.Table, row, d.o.Binary); !ok {
+			buf = format.AppendTableKey(buf, ev.Table)
+		}
+	default:
+		buf = format.AppendTableKey(buf, ev.Table)
+	}
+	return buf[start:len(buf):len(buf)], buf
+}
+
+// appendTxKey is the transaction's GTID, or FILE:POS of its start without GTIDs.
+func appendTxKey(buf []byte, tx *change.Tx) []byte {
+	if tx == nil {
+		return buf
+	}
+	if tx.GTID != "" {
+		return append(buf, tx.GTID...)
+	}
+	return fmt.Appendf(buf, "%s:%d", tx.File, tx.Pos)
+}
+
+// ensureTopic creates topic when it does not exist. A broker that refuses
+// to create it (no CREATE right) is not an error yet: the topic may be
+// created by auto-creation, and producing to it fails clearly if not.
+func (d *Destination) ensureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32, compact bool) error {
+	n, err := d.topicPartitions(ctx, cl, topic)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic = topic
+	rt.NumPartitions = partitions
+	rt.ReplicationFactor = d.o.ReplicationFactor
+	if compact {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = "cleanup.policy", kmsg.StringPtr("compact")
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	var resp *kmsg.CreateTopicsResponse
+	err = d.retry(ctx, func(ctx context.Context) (err error) {
+		resp, err = req.RequestWith(ctx, cl)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("kafka: create topic %s: %w", topic, err)
+	}
+	if len(resp.Topics) == 1 {
+		switch err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); {
+		case err == nil:
+			d.log.Info("created Kafka topic", "topic", topic, "partitions", partitions, "compacted", compact)
+		case errors.Is(err, kerr.TopicAlreadyExists):
+		default:
+			d.log.Warn("could not create Kafka topic; relying on it existing or on broker auto-creation", "topic", topic, "err", err)
+		}
+	}
+	return nil
+}
+
+// topicPartitions returns the number of partitions of topic, 0 when it does
+// not exist.
+func (d *Destination) topicPartitions(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	n := 0
+	err := d.retry(ctx, func(ctx context.Context) error {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return err
+		}
+		if len(resp.Topics) != 1 {
+			return fmt.Errorf("%d topics in the answer", len(resp.Topics))
+		}
+		switch err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); {
+		case err == nil:
+			n = len(resp.Topics[0].Partitions)
+			return nil
+		case errors.Is(err, kerr.UnknownTopicOrPartition):
+			n = 0
+			return nil
+		default:
+			return err
+		}
+	})
+	if err != nil {
+		return 0, d.explain(fmt.Errorf("kafka: metadata of topic %s: %w", topic, err))
+	}
+	return n, nil
+}
+
+// retry runs a request until it succeeds, fails with an error the broker
+// says is final, or ctx ends: an unreachable broker is waited for (kgo
+// gives up on a request after its own retries; the stream must not).
+func (d *Destination) retry(ctx context.Context, fn func(context.Context) error) error {
+	backoff := time.Second
+	for {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return cause
+			}
+			return ctx.Err()
+		}
+		if ke, ok := errors.AsType[*kerr.Error](err); ok && !ke.Retriable {
+			return err
+		}
+		d.log.Debug("Kafka request failed; retrying", "err", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}

@@ -1,0 +1,501 @@
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/format"
+	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/testutil"
+)
+
+var (
+	users = &change.Table{Schema: "shop", Name: "users", Version: 1, Columns: []change.Column{
+		{Name: "id", Type: "int"}, {Name: "name", Type: "varchar"},
+	}, PrimaryKey: []int{0}}
+	logs = &change.Table{Schema: "shop", Name: "log lines", Version: 1, Columns: []change.Column{
+		{Name: "msg", Type: "varchar"},
+	}}
+)
+
+func intV(n int64) change.Value  { return change.Value{Kind: change.KindInt, Int: n} }
+func strV(s string) change.Value { return change.Value{Kind: change.KindString, Text: []byte(s)} }
+func tx(seq uint64) *change.Tx {
+	return &change.Tx{GTID: fmt.Sprintf("0-1-%d", seq), ServerID: 1, Sequence: seq, File: "bin.000001", Pos: uint32(1000 + seq*100)}
+}
+
+// txEvents is one transaction: inserts of ids, then an update of the first.
+func txEvents(seq uint64, ids ...int64) ([]change.Event, position.Checkpoint) {
+	t := tx(seq)
+	var evs []change.Event
+	num := uint64(1)
+	for _, id := range ids {
+		evs = append(evs, change.Event{Op: change.OpInsert, Table: users, Tx: t, EventNumber: num,
+			After: []change.Value{intV(id), strV(fmt.Sprintf("user %d", id))}})
+		num++
+	}
+	return evs, position.Checkpoint{Flavor: "mariadb", File: "bin.000001", Pos: t.Pos + 100, GTIDState: t.GTID}
+}
+
+func newDest(t *testing.T, addr string, mod func(*Options)) *Destination {
+	t.Helper()
+	o := Options{Brokers: []string{addr}, Topic: "cdc", Encoder: format.NewMaxScale("hex", true), Server: "db1:3306",
+		ReadPosition: true, FlushTimeout: 5 * time.Second}
+	if mod != nil {
+		mod(&o)
+	}
+	d, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func write(t *testing.T, d *Destination, evs []change.Event, cp position.Checkpoint) {
+	t.Helper()
+	if err := d.Write(evs, cp); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+func flush(t *testing.T, d *Destination) {
+	t.Helper()
+	if err := d.Flush(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+}
+
+type row map[string]any
+
+func decode(t *testing.T, r *kgo.Record) row {
+	t.Helper()
+	var m row
+	if err := json.Unmarshal(r.Value, &m); err != nil {
+		t.Fatalf("record value is not JSON: %v: %s", err, r.Value)
+	}
+	return m
+}
+
+func TestKeysAndTopics(t *testing.T) {
+	_, addr := testutil.NewKafka(t)
+	d := newDest(t, addr, func(o *Options) { o.Topic = "{prefix}.{database}.{table}"; o.Prefix = "app" })
+	t1 := tx(1)
+	evs := []change.Event{
+		{Op: change.OpInsert, Table: users, Tx: t1, EventNumber: 1, After: []change.Value{intV(7), strV("ann")}},
+		{Op: change.OpUpdate, Table: users, Tx: t1, EventNumber: 2, Before: []change.Value{intV(7), strV("ann")}, After: []change.Value{intV(8), strV("ann")}},
+		{Op: change.OpDelete, Table: users, Tx: t1, EventNumber: 4, Before: []change.Value{intV(8), strV("ann")}},
+		{Op: change.OpInsert, Table: logs, Tx: t1, EventNumber: 5, After: []change.Value{strV("hello")}},
+	}
+	write(t, d, evs, position.Checkpoint{File: "bin.000001", Pos: 2000})
+	flush(t, d)
+
+	got := testutil.ReadTopic(t, false, "app.shop.users", kgo.SeedBrokers(addr))
+	want := []struct{ key, typ string }{
+		{`{"database":"shop","table":"users"}`, "schema"},
+		{`{"id":7}`, "insert"}, {`{"id":7}`, "update_before"}, {`{"id":8}`, "update_after"}, {`{"id":8}`, "delete"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("app.shop.users holds %d records, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		m := decode(t, got[i])
+		typ, _ := m["event_type"].(string)
+		if m["namespace"] != nil {
+			typ = "schema"
+		}
+		if string(got[i].Key) != w.key || typ != w.typ {
+			t.Errorf("record %d: key %s type %s, want key %s type %s", i, got[i].Key, typ, w.key, w.typ)
+		}
+	}
+	// No primary key: the table key; the topic name has '_' for the space.
+	lg := testutil.ReadTopic(t, false, "app.shop.log_lines", kgo.SeedBrokers(addr))
+	if len(lg) != 2 || string(lg[1].Key) != `{"database":"shop","table":"log lines"}` || decode(t, lg[1])["msg"] != "hello" {
+		t.Fatalf("log lines topic: %d records, last key %q", len(lg), lg[len(lg)-1].Key)
+	}
+	// The position record after the acknowledged events.
+	pos := testutil.ReadTopic(t, true, "app.bintap-position", kgo.SeedBrokers(addr))
+	if len(pos) != 1 || string(pos[0].Key) != "app.{database}.{table}" {
+		t.Fatalf("position topic: %d records", len(pos))
+	}
+	var cp position.Checkpoint
+	if err := json.Unmarshal(pos[0].Value, &cp); err != nil || cp.Pos != 2000 {
+		t.Fatalf("position record %s: %v", pos[0].Value, err)
+	}
+}
+
+func TestKeyModes(t *testing.T) {
+	_, addr := testutil.NewKafka(t)
+	for _, mode := range []string{KeyTable, KeyGTID} {
+		d := newDest(t, addr, func(o *Options) { o.Key = mode; o.Topic = "keys-" + mode })
+		evs, cp := txEvents(42, 1)
+		noGTID := &change.Tx{File: "bin.000003", Pos: 777}
+		evs = append(evs, change.Event{Op: change.OpInsert, Table: users, Tx: noGTID, EventNumber: 1, After: []change.Value{intV(2), strV("x")}})
+		write(t, d, evs, cp)
+		flush(t, d)
+		got := testutil.ReadTopic(t, false, "keys-"+mode, kgo.SeedBrokers(addr))
+		if len(got) != 3 {
+			t.Fatalf("%s: %d records", mode, len(got))
+		}
+		want := []string{`{"database":"shop","table":"users"}`, `{"database":"shop","table":"users"}`, `{"database":"shop","table":"users"}`}
+		if mode == KeyGTID {
+			want[1], want[2] = "0-1-42", "bin.000003:777"
+		}
+		for i := range got {
+			if string(got[i].Key) != want[i] {
+				t.Errorf("%s: record %d key %q, want %q", mode, i, got[i].Key, want[i])
+			}
+		}
+	}
+}
+
+// TestOrderPerKeyOnManyPartitions: the changes of one row keep their order
+// on a topic of several partitions.
+func TestOrderPerKeyOnManyPartitions(t *testing.T) {
+	_, addr := testutil.NewKafka(t)
+	d := newDest(t, addr, func(o *Options) { o.Partitions = 4; o.Topic = "ordered" })
+	const keys, rounds = 20, 30
+	var seq uint64
+	for r := 0; r < rounds; r++ {
+		seq++
+		t1 := tx(seq)
+		var evs []change.Event
+		for k := 0; k < keys; k++ {
+			evs = append(evs, change.Event{Op: change.OpUpdate, Table: users, Tx: t1, EventNumber: uint64(2*k + 1),
+				Before: []change.Value{intV(int64(k)), strV(fmt.Sprint(r - 1))}, After: []change.Value{intV(int64(k)), strV(fmt.Sprint(r))}})
+		}
+		write(t, d, evs, position.Checkpoint{File: "bin.000001", Pos: t1.Pos + 100})
+	}
+	flush(t, d)
+	got := testutil.ReadTopic(t, false, "ordered", kgo.SeedBrokers(addr))
+	last := map[string]int{}
+	partitions := map[int32]bool{}
+	n := 0
+	for _, r := range got {
+		m := decode(t, r)
+		if m["event_type"] != "update_after" {
+			continue
+		}
+		n++
+		partitions[r.Partition] = true
+		v := 0
+		fmt.Sscan(m["name"].(string), &v)
+		if prev, ok := last[string(r.Key)]; ok && v != prev+1 {
+			t.Fatalf("key %s: value %d after %d", r.Key, v, prev)
+		}
+		last[string(r.Key)] = v
+	}
+	if n != keys*rounds || len(partitions) < 2 {
+		t.Fatalf("%d updates over %d partitions, want %d over several", n, len(partitions), keys*rounds)
+	}
+}
+
+// TestExactlyOnceAcrossACrash: a transaction left open by a crash is
+// aborted when the next producer starts, the position comes back from
+// Kafka, and a replay from an older position adds nothing twice.
+func TestExactlyOnceAcrossACrash(t *testing.T) {
+	_, addr := testutil.NewKafka(t)
+	eos := func(o *Options) { o.ExactlyOnce = true; o.Topic = "eos"; o.Partitions = 3 }
+	d := newDest(t, addr, eos)
+	if cp, err := d.Position(); err != nil || cp != nil {
+		t.Fatalf("fresh position: %v %v", cp, err)
+	}
+	ev1, cp1 := txEvents(1, 1, 2, 3)
+	ev2, cp2 := txEvents(2, 4, 5)
+	write(t, d, ev1, cp1)
+	flush(t, d) // commits 1, 2, 3 with cp1
+	write(t, d, ev2, cp2)
+	if err := d.cl.Flush(context.Background()); err != nil { // 4 and 5 reach the broker, uncommitted
+		t.Fatal(err)
+	}
+	if n := len(testutil.ReadTopic(t, false, "eos", kgo.SeedBrokers(addr))); n != 6 { // schema + 5 rows
+		t.Fatalf("read_uncommitted sees %d records, want 6", n)
+	}
+	d.cl.Close() // crash: no commit, no abort
+
+	d2 := newDest(t, addr, eos)
+	cp, err := d2.Position()
+	if err != nil || cp == nil || cp.Pos != cp1.Pos {
+		t.Fatalf("recovered position %v (%v), want %v", cp, err, cp1)
+	}
+	// The stream resumes from an older position (say the state dir's): the
+	// first transaction again, then the second.
+	write(t, d2, ev1, cp1)
+	write(t, d2, ev2, cp2)
+	flush(t, d2)
+	ids := map[float64]int{}
+	for _, r := range testutil.ReadTopic(t, true, "eos", kgo.SeedBrokers(addr)) {
+		if m := decode(t, r); m["event_type"] == "insert" {
+			ids[m["id"].(float64)]++
+		}
+	}
+	for id := 1.0; id <= 5; id++ {
+		if ids[id] != 1 {
+			t.Errorf("read_committed sees id %v %d times, want once", id, ids[id])
+		}
+	}
+	cp, err = newDest(t, addr, eos).Position()
+	if err != nil || cp == nil || cp.Pos != cp2.Pos {
+		t.Fatalf("position after the second commit %v (%v), want %v", cp, err, cp2)
+	}
+}
+
+// TestPositionMidTransaction: a checkpoint inside a transaction (Skip > 0)
+// drops exactly the row images it covers.
+func TestPositionMidTransaction(t *testing.T) {
+	_, addr := testutil.NewKafka(t)
+	d := newDest(t, addr, nil)
+	evs, _ := txEvents(9, 1, 2, 3, 4)
+	tx9 := evs[0].Tx
+	mid := position.Checkpoint{Flavor: "mariadb", File: tx9.File, Pos: tx9.Pos, Skip: 2, GTID: tx9.GTID}
+	write(t, d, evs[:2], mid)
+	flush(t, d)
+	d2 := newDest(t, addr, nil)
+	if cp, err := d2.Position(); err != nil || cp == nil || cp.Skip != 2 {
+		t.Fatalf("recovered %v (%v)", cp, err)
+	}
+	write(t, d2, evs, position.Checkpoint{File: tx9.File, Pos: tx9.Pos + 100})
+	flush(t, d2)
+	ids := map[float64]int{}
+	for _, r := range testutil.ReadTopic(t, false, "cdc", kgo.SeedBrokers(addr)) {
+		if m := decode(t, r); m["event_type"] == "insert" {
+			ids[m["id"].(float64)]++
+		}
+	}
+	if len(ids) != 4 || ids[1] != 1 || ids[2] != 1 || ids[3] != 1 || ids[4] != 1 {
+		t.Fatalf("ids %v, want 1..4 once each", ids)
+	}
+}
+
+func TestSASL(t *testing.T) {
+	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		t.Run(mech, func(t *testing.T) {
+			_, addr := testutil.NewKafka(t, kfake.EnableSASL(), kfake.Superuser(mech, "bintap", "s3cret"))
+			d := newDest(t, addr, func(o *Options) { o.SASL = Mechanism(mech, "bintap", "s3cret") })
+			evs, cp := txEvents(1, 1)
+			write(t, d, evs, cp)
+			flush(t, d)
+			got := testutil.ReadTopic(t, false, "cdc", kgo.SeedBrokers(addr), kgo.SASL(Mechanism(mech, "bintap", "s3cret")))
+			if len(got) != 2 {
+				t.Fatalf("%d records, want 2", len(got))
+			}
+
+			// kfake closes the connection on a refused login (a real broker
+			// answers SASL_AUTHENTICATION_FAILED, see TestPermanentConnectErrors):
+			// bintap keeps retrying and says why it may be failing.
+			var logs syncBuffer
+			bad := newDest(t, addr, func(o *Options) {
+				o.SASL = Mechanism(mech, "bintap", "wrong")
+				o.Log = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+			done := make(chan error, 1)
+			go func() { _, err := bad.Position(); done <- err }()
+			deadline := time.Now().Add(time.Minute)
+			for !strings.Contains(logs.String(), "refused the credentials") {
+				if time.Now().After(deadline) {
+					t.Fatalf("no warning about the credentials; logs:\n%s", logs.String())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			bad.Close()
+			if err := <-done; err == nil || strings.Contains(logs.String()+err.Error(), "wrong") {
+				t.Fatalf("Position after Close: %v; logs must not hold the password:\n%s", err, logs.String())
+			}
+		})
+	}
+}
+
+func TestHeartbeats(t *testing.T) {
+	_, addr := testutil.NewKafka(t)
+	d := newDest(t, addr, func(o *Options) { o.HeartbeatInterval = 100 * time.Millisecond })
+	evs, cp := txEvents(3, 1)
+	write(t, d, evs, cp)
+	flush(t, d)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		for _, r := range testutil.ReadTopic(t, false, "bintap.heartbeat", kgo.SeedBrokers(addr)) {
+			var hb heartbeat
+			if err := json.Unmarshal(r.Value, &hb); err != nil {
+				t.Fatalf("heartbeat %s: %v", r.Value, err)
+			}
+			if string(r.Key) == "db1:3306" && hb.Position != nil && hb.Position.Pos == cp.Pos {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no heartbeat with the stored position")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestBrokerOutage: the broker stops (same port, same data dir) while
+// messages are being written; nothing is lost or reordered once it is back.
+func TestBrokerOutage(t *testing.T) {
+	port, err := testutil.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	start := func() *kfake.Cluster {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(dir))
+		if err != nil {
+			t.Fatalf("start kfake: %v", err)
+		}
+		return c
+	}
+	c := start()
+	addr := c.ListenAddrs()[0]
+	d := newDest(t, addr, nil)
+	evs, cp := txEvents(1, 1, 2, 3)
+	write(t, d, evs, cp)
+	flush(t, d)
+	c.Close()
+	written := make(chan error, 1)
+	go func() {
+		var err error
+		for seq := uint64(2); seq < 12 && err == nil; seq++ {
+			evs, cp := txEvents(seq, int64(seq*10), int64(seq*10+1))
+			if err = d.Write(evs, cp); err == nil && seq%3 == 0 {
+				err = d.Flush() // waits for the broker
+			}
+		}
+		if err == nil {
+			err = d.Flush()
+		}
+		written <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for len(d.Status().Down) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the status never said the broker is down")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if state, err := d.Health(); state != "retrying" || err == nil || !strings.Contains(err.Error(), "broker unreachable: "+addr) {
+		t.Errorf("health during the outage: %s, %v", state, err)
+	}
+	time.Sleep(2 * time.Second) // an outage of a few seconds
+	c = start()
+	defer c.Close()
+	if err := <-written; err != nil {
+		t.Fatalf("writing through the outage: %v", err)
+	}
+	if st := d.Status(); len(st.Down) != 0 || st.Position == "" {
+		t.Errorf("status after the outage: %+v", st)
+	}
+	if state, err := d.Health(); state != "ok" || err != nil {
+		t.Errorf("health after the outage: %s, %v", state, err)
+	}
+	got := testutil.ReadTopic(t, false, "cdc", kgo.SeedBrokers(addr))
+	var ids []int
+	for _, r := range got {
+		if m := decode(t, r); m["event_type"] == "insert" {
+			ids = append(ids, int(m["id"].(float64)))
+		}
+	}
+	want := []int{1, 2, 3}
+	for seq := 2; seq < 12; seq++ {
+		want = append(want, seq*10, seq*10+1)
+	}
+	if fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Fatalf("after the outage the topic holds ids %v, want %v", ids, want)
+	}
+}
+
+// TestShutdownDuringOutage: once the stream stops, an unreachable broker
+// holds the flush for kafka_flush_timeout, then the flush fails saying so.
+func TestShutdownDuringOutage(t *testing.T) {
+	c, addr := testutil.NewKafka(t)
+	ctx, stop := context.WithCancel(context.Background())
+	d := newDest(t, addr, func(o *Options) { o.Shutdown = ctx; o.FlushTimeout = time.Second })
+	evs, cp := txEvents(1, 1)
+	write(t, d, evs, cp)
+	flush(t, d)
+	c.Close()
+	evs, cp = txEvents(2, 2)
+	write(t, d, evs, cp)
+	stop()
+	err := d.Flush()
+	if err == nil || !strings.Contains(err.Error(), "kafka_flush_timeout") {
+		t.Fatalf("flush after shutdown with the broker down: %v", err)
+	}
+}
+
+func TestPermanentConnectErrors(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{kerr.SaslAuthenticationFailed, "SASL login refused"},
+		{fmt.Errorf("x: %w", kerr.UnsupportedSaslMechanism), "SASL login refused"},
+		{x509.UnknownAuthorityError{}, "not trusted"},
+		{tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "is this broker listener TLS"},
+		{io.EOF, ""},
+		{syscall.ECONNREFUSED, ""},
+	} {
+		got := permanentConnectError(c.err)
+		if (got == nil) != (c.want == "") || got != nil && !strings.Contains(got.Error(), c.want) {
+			t.Errorf("%v: got %v, want %q", c.err, got, c.want)
+		}
+	}
+}
+
+func TestTLS(t *testing.T) {
+	tf := testutil.NewTLSFiles(t)
+	_, addr := testutil.NewKafka(t, kfake.TLS(tf.Server))
+	ca, _ := os.ReadFile(tf.CA)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	cert, err := tls.LoadX509KeyPair(tf.ClientCert, tf.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}
+	d := newDest(t, addr, func(o *Options) { o.TLS = good })
+	evs, cp := txEvents(1, 1)
+	write(t, d, evs, cp)
+	flush(t, d)
+	if got := testutil.ReadTopic(t, false, "cdc", kgo.SeedBrokers(addr), kgo.DialTLSConfig(good.Clone())); len(got) != 2 {
+		t.Fatalf("%d records over TLS, want 2", len(got))
+	}
+
+	// A CA that did not sign the broker's certificate: a permanent error.
+	untrusted := newDest(t, addr, func(o *Options) { o.TLS = &tls.Config{RootCAs: x509.NewCertPool()} })
+	if _, err := untrusted.Position(); err == nil || !strings.Contains(err.Error(), "kafka_tls_ca") {
+		t.Fatalf("untrusted broker certificate: %v", err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

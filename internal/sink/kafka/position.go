@@ -1,0 +1,144 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/bintap/bintap/internal/position"
+)
+
+// Position reads the stream position stored in the position topic, as a
+// read_committed consumer sees it: the last record of this stream's key. In
+// exactly-once mode it first takes over the transactional id, which fences
+// an earlier producer and aborts the transaction a crash left open. Events
+// the position covers are dropped by Write from then on.
+func (d *Destination) Position() (*position.Checkpoint, error) {
+	if !d.o.ReadPosition {
+		return nil, nil
+	}
+	if d.o.ExactlyOnce {
+		err := d.retry(d.ctx, func(ctx context.Context) error {
+			_, _, err := d.cl.ProducerID(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, explain(fmt.Errorf("kafka: start the transactional producer: %w", err))
+		}
+	}
+	n, err := d.topicPartitions(d.ctx, d.cl, d.posTopic)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	ends, err := d.committedEnds(n)
+	if err != nil {
+		return nil, err
+	}
+	offsets := map[int32]kgo.Offset{}
+	for p, end := range ends {
+		if end > 0 {
+			offsets[p] = kgo.NewOffset().AtStart()
+		}
+	}
+	if len(offsets) == 0 {
+		return nil, nil
+	}
+	opts := append(d.clientOpts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{d.posTopic: offsets}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(), // they carry offsets too: the end may be one
+	)
+	pc, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer pc.Close()
+	var found *position.Checkpoint
+	for len(offsets) > 0 {
+		fetches := pc.PollFetches(d.ctx)
+		if err := d.err(); err != nil {
+			return nil, err
+		}
+		var ferr error
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !kerr.IsRetriable(err) && ferr == nil {
+				ferr = explain(fmt.Errorf("kafka: read position topic %s partition %d: %w", topic, p, err))
+			}
+		})
+		if ferr != nil {
+			return nil, ferr
+		}
+		var rerr error
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= ends[r.Partition]-1 {
+				delete(offsets, r.Partition)
+			}
+			if r.Attrs.IsControl() || string(r.Key) != string(d.posKey) || rerr != nil {
+				return
+			}
+			var cp position.Checkpoint
+			if err := json.Unmarshal(r.Value, &cp); err != nil || cp.File == "" {
+				rerr = fmt.Errorf("kafka: the position record at %s/%d@%d is not a bintap position (%v): use another kafka_position_topic or read_position_from_kafka=false", d.posTopic, r.Partition, r.Offset, err)
+				return
+			}
+			if found == nil || found.Before(&cp) {
+				found = &cp
+			}
+		})
+		if rerr != nil {
+			return nil, rerr
+		}
+	}
+	if found != nil {
+		d.recovered = found
+		d.log.Info("position recovered from Kafka", "topic", d.posTopic, "position", found.String())
+		d.mu.Lock()
+		d.durable = *found
+		d.mu.Unlock()
+	}
+	return found, nil
+}
+
+// committedEnds returns each partition's last stable offset: the end a
+// read_committed consumer reads to.
+func (d *Destination) committedEnds(n int) (map[int32]int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.IsolationLevel = 1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = d.posTopic
+	for p := 0; p < n; p++ {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = int32(p)
+		rp.Timestamp = -1 // the end
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	ends := map[int32]int64{}
+	err := d.retry(d.ctx, func(ctx context.Context) error {
+		resp, err := req.RequestWith(ctx, d.cl)
+		if err != nil {
+			return err
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					return fmt.Errorf("partition %d: %w", p.Partition, err)
+				}
+				ends[p.Partition] = p.Offset
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, d.explain(fmt.Errorf("kafka: end offsets of %s: %w", d.posTopic, err))
+	}
+	if len(ends) != n {
+		return nil, errors.New("kafka: end offsets: the broker did not answer for every partition")
+	}
+	return ends, nil
+}
