@@ -276,6 +276,9 @@ func status(cfg *config.Config, src *source.Stream, p *pipeline.Pipeline, output
 	if plan.inc != nil {
 		s.Sections["incremental_snapshot"] = plan.inc.Status()
 	}
+	if plan.snap != nil {
+		s.Sections["initial_snapshot"] = plan.snap.Progress().Status()
+	}
 	if st.Checkpoint.File != "" {
 		s.Checkpoint, s.CheckpointWritten = st.Checkpoint.String(), st.Checkpoint.Written
 	}
