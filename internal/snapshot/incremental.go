@@ -7,9 +7,12 @@ package snapshot
 // whose binlog_snapshot_position W names exactly the binlog point the chunk
 // is consistent with (MariaDB makes the view and the position atomic): W is
 // the chunk's watermark, and no rows need to be written to the source for
-// it. While the chunk is read the observer records the primary keys of the
-// table's row changes the stream sees, with the position of their commit.
-// Once the stream has passed W, the chunk's rows go into the stream at that
+// it. The observer records the primary keys of the table's row changes the
+// stream sees, with the position of their commit, from the moment the
+// chunk's window opens, before the view starts; and the view is started
+// again until W reaches the binlog end read after the window opened, so a
+// change the observer saw too early to record is in the view. Once the
+// stream has passed W, the chunk's rows go into the stream at that
 // point as snapshot reads, except the rows whose key changed after W: the
 // stream has already delivered (or will deliver) those changes, which are
 // newer than the chunk's copy. So every row the consumer ends with is the
