@@ -183,7 +183,7 @@ func open(ctx context.Context, opt Options) (*Initial, error) {
 	// The text protocol (no server-side prepared statements): every value
 	// arrives as the server prints it. Long timeouts: a snapshot connection
 	// waits while the outputs apply back-pressure.
-	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?charset=utf8mb4&parseTime=false&timeout=10s&readTimeout=0s&writeTimeout=0s", src.User, src.Password, src.Addr())
+	dsn := fmt.Sprintf("%s:%s@"+snapshotNet+"(%s)/?charset=utf8mb4&parseTime=false&timeout=10s", src.User, src.Password, src.Addr())
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return nil, err
