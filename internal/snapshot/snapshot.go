@@ -377,10 +377,15 @@ func (s *Initial) withGTID(ctx context.Context, p position.Checkpoint) (position
 	return p, nil
 }
 
-// listTables returns the captured base tables, largest first (so parallel
-// connections finish together).
+// listTables returns the captured base tables; largest first with several
+// connections (so they finish together).
 func (s *Initial) listTables(ctx context.Context) ([]string, error) {
-	rows, err := s.conns[0].QueryContext(ctx, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY DATA_LENGTH DESC, TABLE_SCHEMA, TABLE_NAME")
+	q := "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'" +
+		" AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY "
+	if len(s.conns) > 1 {
+		q += "DATA_LENGTH DESC, " // reading the sizes opens every table: only worth it to balance connections
+	}
+	rows, err := s.conns[0].QueryContext(ctx, q+"TABLE_SCHEMA, TABLE_NAME")
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: list tables: %w", err)
 	}
