@@ -72,7 +72,14 @@ type Incremental struct {
 	window  atomic.Pointer[window]
 	prog    *Progress
 	emitted atomic.Uint64
+	// limit is the rows of the next chunk: ChunkSize, growing up to
+	// maxGrowth times that while the source is idle (reader goroutine only).
+	limit int
 }
+
+// maxGrowth bounds how far chunks grow on an idle source, where each chunk
+// waits for the next heartbeat (a second) to be emitted.
+const maxGrowth = 8
 
 type cursor struct {
 	lastKey []string
@@ -97,6 +104,7 @@ type window struct {
 	at      position.Checkpoint // the chunk's watermark
 	lastKey []string
 	done    chan struct{} // closed once emitted or abandoned
+	limit   int           // the chunk's LIMIT
 	dropped int
 	aborted atomic.Bool
 }
@@ -398,7 +406,11 @@ func (inc *Incremental) chunk(ctx context.Context, ts *TableState) error {
 	if ts.LastKey != nil {
 		q += " WHERE " + after(t, ts.LastKey)
 	}
-	q += " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(inc.opt.ChunkSize)
+	if inc.limit == 0 {
+		inc.limit = inc.opt.ChunkSize
+	}
+	w.limit = inc.limit
+	q += " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(w.limit)
 	var lastRaw [][]byte
 	err = conn.Raw(func(dc any) error {
 		rows, err := dc.(driver.QueryerContext).QueryContext(ctx, q, nil)
@@ -445,11 +457,19 @@ func (inc *Incremental) chunk(ctx context.Context, ts *TableState) error {
 		}
 	}
 	w.at = at
+	readyAt := time.Now()
 	w.ready.Store(true)
 	inc.opt.Log.Debug("incremental snapshot chunk read", "table", ts.Name, "rows", len(w.rows), "watermark", at.String())
 	for {
 		select {
 		case <-w.done:
+			// An idle source emits only at heartbeats: read more per chunk.
+			switch waited := time.Since(readyAt); {
+			case waited > 250*time.Millisecond && inc.limit < maxGrowth*inc.opt.ChunkSize:
+				inc.limit *= 2
+			case waited < 50*time.Millisecond && inc.limit > inc.opt.ChunkSize:
+				inc.limit /= 2
+			}
 			return nil
 		case <-inc.wake:
 			inc.handleSignals() // may abort this window (stop-snapshot)
@@ -569,7 +589,7 @@ func (inc *Incremental) Commit(tx *change.Tx, em source.Emitter) {
 		}
 	}
 	inc.prog.add(name, int64(len(w.rows)))
-	lastKey, count, done := w.lastKey, int64(n), len(w.rows) < inc.opt.ChunkSize
+	lastKey, count, done := w.lastKey, int64(n), len(w.rows) < w.limit
 	_ = em.OnDurable(func() {
 		inc.mu.Lock()
 		defer inc.mu.Unlock()
