@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -311,12 +312,19 @@ func TestSnapshotInitialOnly(t *testing.T) {
 
 // TestSnapshotKillResume: kill -9 during the snapshot, restart: the snapshot
 // resumes from its last durable chunk and nothing is lost.
+//
+// BINTAP_SNAPSHOT_TEST_ROWS sets the table size (default 200000) for a
+// run at a larger scale.
 func TestSnapshotKillResume(t *testing.T) {
-	s := testutil.NewMariaDB(t)
+	s := testutil.NewMariaDB(t, "--innodb-buffer-pool-size=512M")
 	const table = "w.t"
-	loadTable(t, s, table, 200000)
+	n := 200000
+	if v, err := strconv.Atoi(os.Getenv("BINTAP_SNAPSHOT_TEST_ROWS")); err == nil && v > 0 {
+		n = v
+	}
+	loadTable(t, s, table, n)
 	out, state := t.TempDir(), t.TempDir()
-	w := startWorkload(t, s, table, 200000)
+	w := startWorkload(t, s, table, n)
 	var errOut syncBuffer
 	args := []string{"--source", s.URL(), "--state-dir", state, "--output", "file://" + out,
 		"--snapshot-chunk-size", "2000", "--checkpoint-interval", "100ms"}
