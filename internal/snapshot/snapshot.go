@@ -78,6 +78,8 @@ type Options struct {
 	Log         *slog.Logger
 	// Progress, when set, receives a progress bar (a terminal).
 	Progress io.Writer
+
+	lockFreeAttempts int // tests: 0 is the default (20), -1 none (take the lock)
 }
 
 // Initial is an initial snapshot ready to run: its consistent views are
@@ -237,7 +239,11 @@ func (s *Initial) views(ctx context.Context) (position.Checkpoint, error) {
 		return s.viewsLocked(ctx, "MySQL: START TRANSACTION WITH CONSISTENT SNAPSHOT is not atomic with the binlog there")
 	}
 	// Lock-free: start every view and check they name one binlog position.
-	for attempt := 0; attempt < 20; attempt++ {
+	attempts := 20
+	if s.opt.lockFreeAttempts != 0 {
+		attempts = max(s.opt.lockFreeAttempts, 0)
+	}
+	for attempt := 0; attempt < attempts; attempt++ {
 		var first position.Checkpoint
 		same := true
 		for i, c := range s.conns {
