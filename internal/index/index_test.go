@@ -201,7 +201,7 @@ func TestCommentCannotBreakOut(t *testing.T) {
 }
 
 func TestImageMatchesRowObject(t *testing.T) {
-	w := &Writer{names: map[*change.Table][][]byte{}}
+	w := NewEncoder()
 	r := []change.Value{{Kind: change.KindInt, Int: 5}, {Kind: change.KindMissing}}
 	for _, row := range [][]change.Value{row(1, "a\"b"), r} {
 		got := string(w.appendImage(nil, testTable, row))

@@ -43,9 +43,8 @@ type Writer struct {
 	args    []any // bound values of the rows not yet inserted
 	pending int   // changes added since the last Commit
 
-	tableIDs map[string]int64           // "schema.name" → table_id
-	defs     map[*change.Table]int64    // table version → definition_id
-	names    map[*change.Table][][]byte // table version → its columns' `"name":` JSON prefixes
+	tableIDs map[string]int64        // "schema.name" → table_id
+	defs     map[*change.Table]int64 // table version → definition_id
 
 	lastTx    *change.Tx
 	lastTxID  int64
@@ -59,8 +58,8 @@ type Writer struct {
 
 	sinceSet bool // covered_since is recorded
 
-	buf    []byte
-	broken error // set by a failed commit: ids and caches no longer match the file
+	enc    *Encoder // for Add
+	broken error    // set by a failed commit: ids and caches no longer match the file
 }
 
 // txRec is a transaction row, written when the transaction ends or at a
@@ -87,7 +86,7 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{s: s, conn: conn, stmts: map[int]*sql.Stmt{}, named: map[string]*sql.Stmt{}, tableIDs: map[string]int64{}, defs: map[*change.Table]int64{}, names: map[*change.Table][][]byte{}}
+	w := &Writer{s: s, conn: conn, stmts: map[int]*sql.Stmt{}, named: map[string]*sql.Stmt{}, tableIDs: map[string]int64{}, defs: map[*change.Table]int64{}, enc: NewEncoder()}
 	var maxChange, maxTx sql.NullInt64
 	if err := conn.QueryRowContext(ctx, `SELECT (SELECT max(change_id) FROM changes), (SELECT max(tx_id) FROM transactions)`).Scan(&maxChange, &maxTx); err != nil {
 		conn.Close()
@@ -136,9 +135,6 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 	return w, nil
 }
 
-// Err is the error that stopped the writer, nil while it works.
-func (w *Writer) Err() error { return w.broken }
-
 // Pending is the number of changes added since the last Commit.
 func (w *Writer) Pending() int { return w.pending }
 
@@ -160,68 +156,36 @@ func (w *Writer) begin() error {
 // operations (schema records, heartbeats, snapshot reads) are not changes
 // and are skipped. After an error the writer refuses further work.
 func (w *Writer) Add(ev *change.Event) error {
-	if err := w.add(ev); err != nil {
+	r, ok, err := w.enc.Encode(ev)
+	if err != nil || !ok {
+		return err
+	}
+	return w.AddRow(&r)
+}
+
+// AddRow appends one encoded change. After an error the writer refuses
+// further work.
+func (w *Writer) AddRow(r *Row) error {
+	if err := w.addRow(r); err != nil {
 		return w.abort(err)
 	}
 	return nil
 }
 
-func (w *Writer) add(ev *change.Event) error {
-	var typ string
-	switch ev.Op {
-	case change.OpInsert:
-		typ = "insert"
-	case change.OpUpdate:
-		typ = "update"
-	case change.OpDelete:
-		typ = "delete"
-	default:
-		return nil
-	}
-	if ev.Table == nil || ev.Tx == nil {
-		return fmt.Errorf("%s event without table or transaction", typ)
-	}
+func (w *Writer) addRow(r *Row) error {
 	if err := w.begin(); err != nil {
 		return err
 	}
-	txID, err := w.txID(ev.Tx)
+	txID, err := w.txID(r.Tx)
 	if err != nil {
 		return err
 	}
-	tableID, defID, err := w.table(ev.Table)
+	tableID, defID, err := w.table(r.Table)
 	if err != nil {
 		return err
-	}
-	t := ev.Table
-	keyRow := ev.After
-	if ev.Op == change.OpDelete {
-		keyRow = ev.Before
-	}
-	pk := w.key(t, keyRow)
-	var oldPK any
-	if ev.Op == change.OpUpdate && pk != nil {
-		if before := w.key(t, ev.Before); *before != *pk {
-			oldPK = *before
-		}
-	}
-	var before, after, changed any
-	if ev.Before != nil {
-		w.buf = w.appendImage(w.buf[:0], t, ev.Before)
-		before = string(w.buf)
-	}
-	if ev.After != nil {
-		w.buf = w.appendImage(w.buf[:0], t, ev.After)
-		after = string(w.buf)
-	}
-	if ev.Op == change.OpUpdate {
-		changed = changedColumns(w.buf[:0], t.Columns, ev.Before, ev.After)
-	}
-	var pkArg any
-	if pk != nil {
-		pkArg = *pk
 	}
 	w.cur.last, w.cur.dirty = w.nextID, true
-	w.args = append(w.args, w.nextID, txID, int64(ev.EventNumber), tableID, defID, pkArg, oldPK, typ, before, after, changed)
+	w.args = append(w.args, w.nextID, txID, int64(r.EventNumber), tableID, defID, r.pk, r.oldPK, r.typ, r.before, r.after, r.changed)
 	w.nextID++
 	w.pending++
 	if len(w.args) == rowsPerInsert*changeColumns {
@@ -230,16 +194,81 @@ func (w *Writer) add(ev *change.Event) error {
 	return nil
 }
 
+// Row is one change encoded for the index: everything the event's values
+// become, so that it outlives the event (whose values are only valid while
+// the stream's batch is).
+type Row struct {
+	Table       *change.Table
+	Tx          *change.Tx
+	EventNumber uint64
+	typ         string
+	// pk, oldPK, before, after, changed are string or nil (SQL NULL).
+	pk, oldPK, before, after, changed any
+}
+
+// Encoder turns events into Rows. It is separate from the Writer so that
+// encoding can run on another goroutine than the SQLite inserts.
+type Encoder struct {
+	names map[*change.Table][][]byte // table version → its columns' `"name":` JSON prefixes
+	buf   []byte
+}
+
+// NewEncoder returns an Encoder.
+func NewEncoder() *Encoder { return &Encoder{names: map[*change.Table][][]byte{}} }
+
+// Encode encodes an insert, update or delete; ok is false for other events.
+func (e *Encoder) Encode(ev *change.Event) (r Row, ok bool, err error) {
+	switch ev.Op {
+	case change.OpInsert:
+		r.typ = "insert"
+	case change.OpUpdate:
+		r.typ = "update"
+	case change.OpDelete:
+		r.typ = "delete"
+	default:
+		return r, false, nil
+	}
+	if ev.Table == nil || ev.Tx == nil {
+		return r, false, fmt.Errorf("%s event without table or transaction", r.typ)
+	}
+	t := ev.Table
+	r.Table, r.Tx, r.EventNumber = t, ev.Tx, ev.EventNumber
+	keyRow := ev.After
+	if ev.Op == change.OpDelete {
+		keyRow = ev.Before
+	}
+	if pk := e.key(t, keyRow); pk != nil {
+		r.pk = *pk
+		if ev.Op == change.OpUpdate {
+			if before := e.key(t, ev.Before); *before != *pk {
+				r.oldPK = *before
+			}
+		}
+	}
+	if ev.Before != nil {
+		e.buf = e.appendImage(e.buf[:0], t, ev.Before)
+		r.before = string(e.buf)
+	}
+	if ev.After != nil {
+		e.buf = e.appendImage(e.buf[:0], t, ev.After)
+		r.after = string(e.buf)
+	}
+	if ev.Op == change.OpUpdate {
+		r.changed = changedColumns(e.buf[:0], t.Columns, ev.Before, ev.After)
+	}
+	return r, true, nil
+}
+
 // appendImage writes a row image as format.AppendRowObject does, with the
 // column names encoded once per table version rather than once per row.
-func (w *Writer) appendImage(dst []byte, t *change.Table, row []change.Value) []byte {
-	names, ok := w.names[t]
+func (e *Encoder) appendImage(dst []byte, t *change.Table, row []change.Value) []byte {
+	names, ok := e.names[t]
 	if !ok {
 		names = make([][]byte, len(t.Columns))
 		for i := range t.Columns {
 			names[i] = append(format.AppendJSONString(nil, t.Columns[i].Name), ':')
 		}
-		w.names[t] = names
+		e.names[t] = names
 	}
 	dst = append(dst, '{')
 	first := true
@@ -259,12 +288,12 @@ func (w *Writer) appendImage(dst []byte, t *change.Table, row []change.Value) []
 
 // key renders the primary key of row as the index stores it: a JSON array
 // of the key values, written exactly. nil when the table has no key.
-func (w *Writer) key(t *change.Table, row []change.Value) *string {
+func (e *Encoder) key(t *change.Table, row []change.Value) *string {
 	if len(t.PrimaryKey) == 0 || row == nil {
 		return nil
 	}
-	b := AppendKey(w.buf[:0], t, row)
-	w.buf = b
+	b := AppendKey(e.buf[:0], t, row)
+	e.buf = b
 	s := string(b)
 	return &s
 }

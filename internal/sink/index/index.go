@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/bintap/bintap/internal/change"
@@ -17,15 +18,30 @@ import (
 
 // Destination is a pipeline.Destination and pipeline.Positioned writing to
 // an index Store.
+//
+// Write encodes the events (their values are only valid during the call)
+// and hands the rows to an inserter goroutine that owns the SQLite writer,
+// so that encoding the next batch overlaps inserting this one. Commits go
+// down the same channel after the rows they cover; Flush waits for its
+// commit.
 type Destination struct {
 	store     *idx.Store
-	w         *idx.Writer
+	w         *idx.Writer // used by the inserter goroutine only
+	enc       *idx.Encoder
 	batchSize int
 	// covered is the checkpoint stored in the index when the stream started:
 	// events it covers are in the index already and are dropped.
 	covered position.Checkpoint
-	// last is the newest checkpoint handed in, not yet committed.
-	last position.Checkpoint
+	// last is the newest checkpoint handed in, not yet committed, and
+	// pending the number of rows sent since the last commit.
+	last    position.Checkpoint
+	pending int
+
+	work     chan request
+	inserted chan struct{} // closed when the inserter goroutine ends
+	mu       sync.Mutex
+	err      error // the inserter's first error
+	closed   bool
 
 	stopRetain context.CancelFunc
 	retainDone chan struct{}
@@ -59,10 +75,12 @@ func New(store *idx.Store, o Options) (*Destination, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Destination{store: store, w: w, batchSize: batchSize}
+	d := &Destination{store: store, w: w, enc: idx.NewEncoder(), batchSize: batchSize,
+		work: make(chan request, 2), inserted: make(chan struct{})}
 	if cp != nil {
 		d.covered = *cp
 	}
+	go d.insert()
 	if o.Log != nil {
 		interval := o.StatsInterval
 		if interval <= 0 {
@@ -82,12 +100,53 @@ func New(store *idx.Store, o Options) (*Destination, error) {
 // Position returns the checkpoint stored with the index data.
 func (d *Destination) Position() (*position.Checkpoint, error) { return d.store.Position() }
 
-// Write adds the changes of one batch; it commits when the open transaction
-// holds batchSize changes or more. A batch without a checkpoint (cp zero)
-// stays open until one arrives: a commit must never hold changes its
-// stored checkpoint does not cover.
+// request is work for the inserter: rows, then (when commit is set) a
+// commit with that checkpoint, answered on reply when it is not nil.
+type request struct {
+	rows   []idx.Row
+	commit position.Checkpoint
+	reply  chan error
+}
+
+// insert is the inserter goroutine.
+func (d *Destination) insert() {
+	defer close(d.inserted)
+	for req := range d.work {
+		err := d.failed()
+		for i := 0; err == nil && i < len(req.rows); i++ {
+			err = d.w.AddRow(&req.rows[i])
+		}
+		if err == nil && req.commit.File != "" {
+			err = d.w.Commit(req.commit)
+		}
+		if err != nil {
+			d.mu.Lock()
+			if d.err == nil {
+				d.err = err
+			}
+			d.mu.Unlock()
+		}
+		if req.reply != nil {
+			req.reply <- err
+		}
+	}
+}
+
+func (d *Destination) failed() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// Write adds the changes of one batch; it commits when batchSize changes or
+// more are uncommitted. A batch without a checkpoint (cp zero) stays open
+// until one arrives: a commit must never hold changes its stored
+// checkpoint does not cover.
 func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error {
-	added := false
+	if err := d.failed(); err != nil {
+		return err
+	}
+	var rows []idx.Row
 	for i := range events {
 		ev := &events[i]
 		if ev.Tx == nil {
@@ -100,32 +159,43 @@ func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error
 		if d.covered.File != "" && d.covered.Covers(ev.Tx.File, ev.Tx.Pos, ev.EventNumber, images) {
 			continue
 		}
-		if err := d.w.Add(ev); err != nil {
+		r, ok, err := d.enc.Encode(ev)
+		if err != nil {
 			return err
 		}
-		added = true
+		if ok {
+			if rows == nil {
+				rows = make([]idx.Row, 0, len(events)-i)
+			}
+			rows = append(rows, r)
+		}
 	}
-	if cp.File == "" && added {
+	req := request{rows: rows}
+	if cp.File == "" && len(rows) > 0 {
 		d.last = position.Checkpoint{} // the older checkpoint does not cover these
 	}
+	d.pending += len(rows)
 	if cp.File != "" {
 		d.last = cp
-		if d.w.Pending() >= d.batchSize {
-			return d.commit()
+		if d.pending >= d.batchSize {
+			req.commit, d.last, d.pending = cp, position.Checkpoint{}, 0
 		}
+	}
+	if len(req.rows) > 0 || req.commit.File != "" {
+		d.work <- req
 	}
 	return nil
 }
 
+// commit sends the commit of everything sent so far and waits for it.
 func (d *Destination) commit() error {
-	if d.last.File == "" {
-		return nil
+	req := request{commit: d.last, reply: make(chan error, 1)}
+	d.work <- req
+	err := <-req.reply
+	if err == nil && req.commit.File != "" {
+		d.last, d.pending = position.Checkpoint{}, 0
 	}
-	if err := d.w.Commit(d.last); err != nil {
-		return err
-	}
-	d.last = position.Checkpoint{}
-	return nil
+	return err
 }
 
 // Flush commits what was written with the newest checkpoint. The commit is
@@ -139,7 +209,13 @@ func (d *Destination) Close() error {
 		<-d.retainDone
 		d.stopRetain = nil
 	}
+	if d.closed {
+		return nil
+	}
+	d.closed = true
 	err := d.commit()
+	close(d.work)
+	<-d.inserted
 	if cerr := d.w.Close(); err == nil {
 		err = cerr
 	}
@@ -174,7 +250,7 @@ func (d *Destination) Status() Status {
 // Health is "failed" once a write to the index failed (the stream stops
 // then), else "ok".
 func (d *Destination) Health() (string, error) {
-	if err := d.w.Err(); err != nil {
+	if err := d.failed(); err != nil {
 		return "failed", err
 	}
 	return "ok", nil

@@ -59,7 +59,10 @@ func TestDestinationDropsWhatItHolds(t *testing.T) {
 	if err := d.Write(events(tx, 6, 8), position.Checkpoint{File: "bin.000002", Pos: 400, Skip: 8, GTID: "0-1-7"}); err != nil {
 		t.Fatal(err)
 	}
-	d.w.Close() // the crash: no commit
+	// The crash: the inserter stops and nothing more is committed.
+	close(d.work)
+	<-d.inserted
+	d.w.Close()
 	d.store.Close()
 
 	d = open()
