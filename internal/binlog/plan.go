@@ -64,37 +64,6 @@ type colPlan struct {
 	jsonIdx int // index among the MYSQL_TYPE_JSON columns (partial updates)
 }
 
-// baseType classes a change.Column.Type for the compatibility check.
-func baseType(t string) string {
-	t = strings.ToLower(strings.TrimSpace(t))
-	if i := strings.IndexAny(t, "( "); i >= 0 {
-		t = t[:i]
-	}
-	switch t {
-	case "integer":
-		return "int"
-	case "bool", "boolean":
-		return "tinyint"
-	case "numeric", "dec", "fixed":
-		return "decimal"
-	case "real", "double precision":
-		return "double"
-	case "character":
-		return "char"
-	case "geomcollection":
-		return "geometrycollection"
-	}
-	return t
-}
-
-func isGeometryType(t string) bool {
-	switch t {
-	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection":
-		return true
-	}
-	return false
-}
-
 // stringRealType unpacks the meta of a MYSQL_TYPE_STRING column: the real type
 // (STRING, ENUM or SET) and the length (max bytes, ENUM packlen or SET bytes).
 func stringRealType(meta uint16) (byte, int) {
@@ -236,7 +205,7 @@ func lenPrefix(maxLen int) int {
 }
 
 func planColumn(tp byte, meta uint16, c *change.Column) (colPlan, error) {
-	bt := baseType(c.Type)
+	bt := change.BaseType(c.Type)
 	want := func(types ...string) error {
 		if bt == "" {
 			return nil
@@ -413,7 +382,7 @@ func planColumn(tp byte, meta uint16, c *change.Column) (colPlan, error) {
 			p, err := stringPlan(c, false, int(meta))
 			p.op, p.kind = opTextJSON, change.KindJSON
 			return p, err
-		case isGeometryType(bt):
+		case change.IsGeometryType(bt):
 			return colPlan{op: opGeometry, kind: change.KindGeometry, lenSize: int(meta)}, nil
 		case bt == "vector":
 			return colPlan{op: opBytes, kind: change.KindBytes, lenSize: int(meta)}, nil
@@ -431,7 +400,7 @@ func planColumn(tp byte, meta uint16, c *change.Column) (colPlan, error) {
 		}
 		return colPlan{op: opJSON, kind: change.KindJSON, lenSize: int(meta)}, nil
 	case mysql.MYSQL_TYPE_GEOMETRY:
-		if bt != "" && !isGeometryType(bt) {
+		if bt != "" && !change.IsGeometryType(bt) {
 			return colPlan{}, fmt.Errorf("binlog type GEOMETRY cannot hold a %s column", c.Type)
 		}
 		if meta < 1 || meta > 4 {

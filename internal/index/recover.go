@@ -221,14 +221,6 @@ func match(t *change.Table, img image) (string, error) {
 	return strings.Join(conds, " AND ") + " LIMIT 1", nil
 }
 
-func isGeometry(typ string) bool {
-	switch typ {
-	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection", "geomcollection":
-		return true
-	}
-	return false
-}
-
 // isBinary reports whether the index holds the column's values as hex.
 func isBinary(c *change.Column) bool {
 	switch c.Type {
@@ -275,7 +267,7 @@ func literal(c *change.Column, raw json.RawMessage) (string, error) {
 			return "", fmt.Errorf("column %s: binary value is not hex: %w", c.Name, err)
 		}
 		return "X'" + s + "'", nil
-	case isGeometry(c.Type):
+	case change.IsGeometryType(change.BaseType(c.Type)):
 		return "ST_GeomFromText(" + quote(s) + ")", nil
 	}
 	return quote(s), nil

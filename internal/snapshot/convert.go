@@ -38,40 +38,10 @@ const (
 	cSet
 )
 
-func baseType(t string) string {
-	t = strings.ToLower(strings.TrimSpace(t))
-	if i := strings.IndexAny(t, "( "); i >= 0 {
-		t = t[:i]
-	}
-	switch t {
-	case "integer":
-		return "int"
-	case "bool", "boolean":
-		return "tinyint"
-	case "numeric", "dec", "fixed":
-		return "decimal"
-	case "real", "double precision":
-		return "double"
-	case "character":
-		return "char"
-	case "geomcollection":
-		return "geometrycollection"
-	}
-	return t
-}
-
-func isGeometry(t string) bool {
-	switch t {
-	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection":
-		return true
-	}
-	return false
-}
-
 // columnConv plans one column: the SELECT expression and its conversion.
 func columnConv(c *change.Column) (string, conv, error) {
 	q := quoteIdent(c.Name)
-	bt := baseType(c.Type)
+	bt := change.BaseType(c.Type)
 	switch bt {
 	case "tinyint", "smallint", "mediumint", "int", "bigint", "serial":
 		if c.Unsigned || bt == "serial" {
@@ -123,7 +93,7 @@ func columnConv(c *change.Column) (string, conv, error) {
 	case "inet4", "inet6":
 		return q, conv{op: cText, kind: change.KindInet}, nil
 	}
-	if isGeometry(bt) {
+	if change.IsGeometryType(bt) {
 		return "ST_AsText(" + q + ")", conv{op: cText, kind: change.KindGeometry}, nil
 	}
 	return "", conv{}, fmt.Errorf("column %s: type %s is not supported by snapshots", c.Name, c.Type)
@@ -300,7 +270,7 @@ func (cv *converter) timestamp(raw []byte, v *change.Value) error {
 // as a SQL literal that compares with the column the way ORDER BY sorts it.
 // ok is false for key types keyset pagination cannot follow safely.
 func keyLiteral(c *change.Column, raw []byte) (string, bool) {
-	bt := baseType(c.Type)
+	bt := change.BaseType(c.Type)
 	switch bt {
 	case "tinyint", "smallint", "mediumint", "int", "bigint", "serial", "decimal", "year":
 		// Unquoted: a quoted number would be compared as a double.

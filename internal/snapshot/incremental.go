@@ -360,7 +360,7 @@ func (inc *Incremental) chunk(ctx context.Context, ts *TableState) error {
 	// so a view started right now can still lack one; retry until its
 	// position reaches the binlog end read after publishing (transactions
 	// after that end are all seen by the observer).
-	row, err := queryRow(ctx, conn, "SHOW MASTER STATUS")
+	row, err := source.FirstRow(ctx, conn, "SHOW MASTER STATUS")
 	if err != nil || len(row) < 2 {
 		return fmt.Errorf("SHOW MASTER STATUS: %v", err)
 	}

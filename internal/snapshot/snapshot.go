@@ -314,9 +314,9 @@ func (s *Initial) viewsLocked(ctx context.Context, why string) (position.Checkpo
 			return position.Checkpoint{}, fmt.Errorf("snapshot: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", err)
 		}
 	}
-	row, err := queryRow(ctx, lock, "SHOW MASTER STATUS")
+	row, err := source.FirstRow(ctx, lock, "SHOW MASTER STATUS")
 	if err != nil && strings.Contains(err.Error(), "1064") { // MySQL 8.4 renamed it
-		row, err = queryRow(ctx, lock, "SHOW BINARY LOG STATUS")
+		row, err = source.FirstRow(ctx, lock, "SHOW BINARY LOG STATUS")
 	}
 	unlock()
 	if err != nil {
@@ -460,31 +460,6 @@ func (s *Initial) prepare(ctx context.Context) error {
 	}
 	s.opt.Log.Info("snapshot tables ready", "tables", len(names), "estimated_rows", est)
 	return nil
-}
-
-func queryRow(ctx context.Context, c *sql.Conn, q string) ([]string, error) {
-	rows, err := c.QueryContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return nil, rows.Err()
-	}
-	cols, _ := rows.Columns()
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return nil, err
-	}
-	out := make([]string, len(vals))
-	for i, v := range vals {
-		out[i] = v.String
-	}
-	return out, nil
 }
 
 // Run reads every pending table and sends its rows as OpRead events in

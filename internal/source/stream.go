@@ -183,7 +183,7 @@ func (s *Stream) Resolve(ctx context.Context, sp config.StartPoint) (Start, erro
 		}
 		return Start{GTIDSet: sp.GTID, GTIDState: sp.GTID}, nil
 	case config.StartOldest:
-		first, err := firstRow(ctx, s.db, "SHOW BINARY LOGS")
+		first, err := FirstRow(ctx, s.db, "SHOW BINARY LOGS")
 		if err != nil {
 			return Start{}, fmt.Errorf("list binary logs (needs REPLICATION CLIENT or BINLOG MONITOR): %w", err)
 		}
@@ -204,7 +204,7 @@ func (s *Stream) Resolve(ctx context.Context, sp config.StartPoint) (Start, erro
 
 // MasterStatus is the end of the binary log now.
 func (s *Stream) MasterStatus(ctx context.Context) (string, uint32, error) {
-	row, err := firstRow(ctx, s.db, "SHOW MASTER STATUS")
+	row, err := FirstRow(ctx, s.db, "SHOW MASTER STATUS")
 	if err != nil {
 		return "", 0, fmt.Errorf("read the binlog position (needs REPLICATION CLIENT or BINLOG MONITOR): %w", err)
 	}
@@ -218,9 +218,14 @@ func (s *Stream) MasterStatus(ctx context.Context) (string, uint32, error) {
 	return row[0], uint32(pos), nil
 }
 
-// firstRow returns the first row of a query as text (nil when it has none),
+// Querier is a *sql.DB, *sql.Conn or *sql.Tx.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// FirstRow returns the first row of a query as text (nil when it has none),
 // whatever its number of columns.
-func firstRow(ctx context.Context, db *sql.DB, q string) ([]string, error) {
+func FirstRow(ctx context.Context, db Querier, q string) ([]string, error) {
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
