@@ -371,12 +371,9 @@ func TestUnknownDefinitionStops(t *testing.T) {
 	}
 }
 
-func TestPurgedCheckpointStops(t *testing.T) {
-	s := testutil.NewMariaDB(t)
-	state := t.TempDir()
-	s.Exec("CREATE DATABASE p", "CREATE TABLE p.t (id INT PRIMARY KEY)", "INSERT INTO p.t VALUES (1)")
-	streamOnce(t, s, state, "--start", "oldest")
-	s.Exec("FLUSH BINARY LOGS", "INSERT INTO p.t VALUES (2)", "FLUSH BINARY LOGS")
+// purgeToCurrent purges every binlog file before the current one.
+func purgeToCurrent(t *testing.T, s *testutil.Server) {
+	t.Helper()
 	var file string
 	var pos int64
 	var a, b any
@@ -389,13 +386,22 @@ func TestPurgedCheckpointStops(t *testing.T) {
 		var size any
 		s.DB.QueryRow("SHOW BINARY LOGS").Scan(&first, &size)
 		if first == file {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("PURGE left %s", first)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+func TestPurgedCheckpointStops(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	state := t.TempDir()
+	s.Exec("CREATE DATABASE p", "CREATE TABLE p.t (id INT PRIMARY KEY)", "INSERT INTO p.t VALUES (1)")
+	streamOnce(t, s, state, "--start", "oldest")
+	s.Exec("FLUSH BINARY LOGS", "INSERT INTO p.t VALUES (2)", "FLUSH BINARY LOGS")
+	purgeToCurrent(t, s)
 	var out, errOut bytes.Buffer
 	code := run([]string{"stream", "--source", s.URL(), "--stop-at-end", "--state-dir", state}, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "purged") || !strings.Contains(errOut.String(), "--reset") {

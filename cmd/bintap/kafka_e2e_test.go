@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,26 +39,8 @@ func kcat(t *testing.T, broker, topic string, extra ...string) []string {
 	return strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startBintap runs the bintap binary in the background.
-func startBintap(t *testing.T, stderr *syncBuffer, args ...string) *exec.Cmd {
+func startBintap(t *testing.T, stderr *testutil.SyncBuffer, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"stream"}, args...)...)
 	cmd.Stderr = stderr
@@ -169,7 +150,7 @@ func TestKafkaKillNine(t *testing.T) {
 			_, broker := testutil.NewKafka(t)
 			s.Exec("CREATE DATABASE k", "CREATE TABLE k.t (id INT PRIMARY KEY, v INT)")
 			state := t.TempDir()
-			var stderr syncBuffer
+			var stderr testutil.SyncBuffer
 			args := []string{"--source", s.URL(), "--start", "oldest", "--state-dir", state, "--output", "kafka://" + broker + "/rows",
 				"--kafka-delivery", mode, "--kafka-partitions", "3", "--checkpoint-interval", "300ms", "--heartbeat-interval", "0"}
 			const total = 40000
@@ -274,7 +255,7 @@ func brokerOutage(t *testing.T, mode string) {
 	broker := startBroker()
 	addr := broker.ListenAddrs()[0]
 	s.Exec("CREATE DATABASE k", "CREATE TABLE k.t (id INT PRIMARY KEY, v INT)")
-	var stderr syncBuffer
+	var stderr testutil.SyncBuffer
 	cmd := startBintap(t, &stderr, "--source", s.URL(), "--start", "oldest", "--state-dir", t.TempDir(),
 		"--output", "kafka://"+addr+"/rows", "--checkpoint-interval", "300ms", "--kafka-delivery", mode)
 	insert := func(from, to int) {

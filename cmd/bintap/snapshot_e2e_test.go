@@ -206,7 +206,7 @@ func loadTable(t *testing.T, s *testutil.Server, table string, n int) {
 
 // waitQuiet waits until bintap's output has caught up with the server: the
 // rebuilt state equals the server's, polled with a generous deadline.
-func waitCaughtUp(t *testing.T, s *testutil.Server, dir, table string, errOut *syncBuffer) {
+func waitCaughtUp(t *testing.T, s *testutil.Server, dir, table string, errOut *testutil.SyncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
@@ -244,7 +244,7 @@ func TestSnapshotWithWorkload(t *testing.T) {
 		"INSERT INTO w.nopk SELECT id FROM w.t WHERE id <= 5000")
 	out := t.TempDir()
 	w := startWorkload(t, s, table, 50000)
-	var errOut syncBuffer
+	var errOut testutil.SyncBuffer
 	cmd := startBintap(t, &errOut, "--source", s.URL(), "--state-dir", t.TempDir(), "--output", "file://"+out,
 		"--snapshot-chunk-size", "3000", "--checkpoint-interval", "200ms", "--snapshot-parallelism", "2")
 	time.Sleep(2 * time.Second)
@@ -325,7 +325,7 @@ func TestSnapshotKillResume(t *testing.T) {
 	loadTable(t, s, table, n)
 	out, state := t.TempDir(), t.TempDir()
 	w := startWorkload(t, s, table, n)
-	var errOut syncBuffer
+	var errOut testutil.SyncBuffer
 	args := []string{"--source", s.URL(), "--state-dir", state, "--output", "file://" + out,
 		"--snapshot-chunk-size", "2000", "--checkpoint-interval", "100ms"}
 	cmd := startBintap(t, &errOut, args...)
@@ -352,7 +352,7 @@ func TestSnapshotKillResume(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	var errOut2 syncBuffer
+	var errOut2 testutil.SyncBuffer
 	cmd = startBintap(t, &errOut2, args...)
 	time.Sleep(time.Second)
 	w.finish()
@@ -382,38 +382,17 @@ func TestIncrementalSnapshotSignals(t *testing.T) {
 	args := []string{"--source", s.URL(), "--state-dir", state, "--output", "file://" + out, "--schemas", "w",
 		"--snapshot", "never", "--signal-table", "streamkap.streamkap_signal", "--snapshot-chunk-size", "500",
 		"--checkpoint-interval", "100ms", "--log-level", "debug"}
-	var errOut syncBuffer
+	var errOut testutil.SyncBuffer
 	cmd := startBintap(t, &errOut, args...)
-	waitLog := func(buf *syncBuffer, what string) {
-		t.Helper()
-		deadline := time.Now().Add(3 * time.Minute)
-		for !strings.Contains(buf.String(), what) {
-			if time.Now().After(deadline) {
-				t.Fatalf("bintap never logged %q:\n%s", what, buf.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitLog(&errOut, "replication starting")
+	waitLog(t, &errOut, "replication starting")
 	w := startWorkload(t, s, table, 30000)
 	s.Exec(`INSERT INTO streamkap.streamkap_signal VALUES ('bad-json', 'execute-snapshot', '{"data-collections": [')`,
 		`INSERT INTO streamkap.streamkap_signal VALUES ('bad-type', 'make-coffee', '{}')`,
 		`INSERT INTO streamkap.streamkap_signal VALUES ('bad-table', 'execute-snapshot', '{"data-collections": ["w.nope"], "type": "incremental"}')`,
 		`INSERT INTO streamkap.streamkap_signal VALUES ('hello', 'log', '{"message": "hello from the signal table"}')`,
 		`INSERT INTO streamkap.streamkap_signal VALUES ('snap-1', 'execute-snapshot', '{"data-collections": ["w.t"], "type": "incremental"}')`)
-	waitLog(&errOut, "incremental snapshot chunk emitted")
-	// Wait until a chunk is durable, then crash.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		raw, _ := os.ReadFile(filepath.Join(state, "incremental-snapshot.json"))
-		if bytes.Contains(raw, []byte(`"last_key"`)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no durable incremental progress:\n%s", errOut.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLog(t, &errOut, "incremental snapshot chunk emitted")
+	waitIncrementalDurable(t, state, &errOut) // then crash
 	cmd.Process.Kill()
 	cmd.Wait()
 	for _, want := range []string{"not valid JSON", "unknown type", "no such table", "hello from the signal table"} {
@@ -421,9 +400,9 @@ func TestIncrementalSnapshotSignals(t *testing.T) {
 			t.Errorf("no log of %q:\n%s", want, errOut.String())
 		}
 	}
-	var errOut2 syncBuffer
+	var errOut2 testutil.SyncBuffer
 	cmd = startBintap(t, &errOut2, args...)
-	waitLog(&errOut2, "incremental snapshot of a table complete")
+	waitLog(t, &errOut2, "incremental snapshot of a table complete")
 	w.finish()
 	waitCaughtUp(t, s, out, table, &errOut2)
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -437,6 +416,35 @@ func TestIncrementalSnapshotSignals(t *testing.T) {
 	t.Logf("%d chunks emitted, %d of them dropped rows the workload changed during their window", chunks, withDrops)
 }
 
+// waitLog waits until bintap has logged what.
+func waitLog(t *testing.T, buf *testutil.SyncBuffer, what string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(buf.String(), what) {
+		if time.Now().After(deadline) {
+			t.Fatalf("bintap never logged %q:\n%s", what, buf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitIncrementalDurable waits until a chunk of an incremental snapshot is
+// recorded in the state dir.
+func waitIncrementalDurable(t *testing.T, state string, errOut *testutil.SyncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		raw, _ := os.ReadFile(filepath.Join(state, "incremental-snapshot.json"))
+		if bytes.Contains(raw, []byte(`"last_key"`)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no durable incremental progress:\n%s", errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestSnapshotWhenNeeded: a checkpoint whose binlog is purged stops the
 // default mode but makes when_needed take a new snapshot and stream on.
 func TestSnapshotWhenNeeded(t *testing.T) {
@@ -447,24 +455,7 @@ func TestSnapshotWhenNeeded(t *testing.T) {
 		t.Fatalf("first run: %v", got)
 	}
 	s.Exec("FLUSH BINARY LOGS", "INSERT INTO wn.t VALUES (2)", "FLUSH BINARY LOGS")
-	var file string
-	var pos int64
-	var a, b any
-	s.DB.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s.Exec("PURGE BINARY LOGS TO '" + file + "'")
-		var first string
-		var size any
-		s.DB.QueryRow("SHOW BINARY LOGS").Scan(&first, &size)
-		if first == file {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("PURGE left %s", first)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	purgeToCurrent(t, s)
 	var out, errOut bytes.Buffer
 	if code := run([]string{"stream", "--source", s.URL(), "--stop-at-end", "--state-dir", state}, &out, &errOut); code != 1 {
 		t.Fatalf("default mode with a purged checkpoint: exit %d, want 1\n%s", code, errOut.String())

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
-	"time"
 )
 
 // runSnapshotRequest asks a running stream (started with --http) for an
@@ -18,19 +14,11 @@ import (
 // It works on read-only sources too: no signal table is needed.
 func runSnapshotRequest(args []string, out, errOut io.Writer) int {
 	fs := flag.NewFlagSet("snapshot", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	addr := fs.String("http", os.Getenv("BINTAP_HTTP"), "address the stream serves HTTP on (its --http), such as 127.0.0.1:7070")
 	var tables multiValue
 	fs.Var(&tables, "table", "db.table to snapshot; repeatable or comma-separated")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *addr == "" {
-		fmt.Fprintln(errOut, "bintap snapshot: --http is required: the address of a stream started with --http HOST:PORT")
-		return 2
+	addr, code := parseStreamFlags(fs, args, errOut)
+	if code >= 0 {
+		return code
 	}
 	if len(tables) == 0 {
 		fmt.Fprintln(errOut, "bintap snapshot: --table is required: one or more db.table names")
@@ -43,24 +31,21 @@ func runSnapshotRequest(args []string, out, errOut io.Writer) int {
 		}
 	}
 	body, _ := json.Marshal(map[string][]string{"tables": tables})
-	client := http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Post("http://"+*addr+"/snapshot", "application/json", bytes.NewReader(body))
+	status, reply, err := callStream(http.MethodPost, addr, "/snapshot", body)
 	if err != nil {
-		fmt.Fprintf(errOut, "bintap snapshot: no stream answers on %s: %v\n", *addr, err)
+		fmt.Fprintf(errOut, "bintap snapshot: %v\n", err)
 		return 1
 	}
-	defer resp.Body.Close()
-	reply, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusAccepted {
+	if status != http.StatusAccepted {
 		var e struct{ Error string }
 		if json.Unmarshal(reply, &e) == nil && e.Error != "" {
 			fmt.Fprintf(errOut, "bintap snapshot: %s\n", e.Error)
 		} else {
-			fmt.Fprintf(errOut, "bintap snapshot: %s answered %s: %s\n", *addr, resp.Status, reply)
+			fmt.Fprintf(errOut, "bintap snapshot: %s answered %d: %s\n", addr, status, reply)
 		}
 		return 1
 	}
-	fmt.Fprintf(out, "incremental snapshot queued: %s (progress: bintap status --http %s)\n", strings.Join(tables, ", "), *addr)
+	fmt.Fprintf(out, "incremental snapshot queued: %s (progress: bintap status --http %s)\n", strings.Join(tables, ", "), addr)
 	return 0
 }
 

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,7 +23,7 @@ func TestIncrementalSnapshotCLI(t *testing.T) {
 	addr := freePort(t)
 	args := []string{"--source", s.URL(), "--state-dir", state, "--output", "file://" + out, "--schemas", "w",
 		"--snapshot", "never", "--snapshot-chunk-size", "500", "--checkpoint-interval", "100ms", "--http", addr}
-	var errOut syncBuffer
+	var errOut testutil.SyncBuffer
 	cmd := startBintap(t, &errOut, args...)
 	request := func(tables ...string) (int, string) {
 		var err error
@@ -52,26 +50,12 @@ func TestIncrementalSnapshotCLI(t *testing.T) {
 	if code, msg := request("--table", table); code != 0 || !strings.Contains(msg, "queued: w.t") {
 		t.Fatalf("snapshot request: exit %d, %s\n%s", code, msg, errOut.String())
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		raw, _ := os.ReadFile(filepath.Join(state, "incremental-snapshot.json"))
-		if strings.Contains(string(raw), `"last_key"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no durable incremental progress:\n%s", errOut.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitIncrementalDurable(t, state, &errOut)
 	cmd.Process.Kill()
 	cmd.Wait()
-	var errOut2 syncBuffer
+	var errOut2 testutil.SyncBuffer
 	cmd = startBintap(t, &errOut2, args...)
-	for deadline := time.Now().Add(3 * time.Minute); !strings.Contains(errOut2.String(), "incremental snapshot of a table complete"); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the restarted stream did not finish the snapshot:\n%s", errOut2.String())
-		}
-	}
+	waitLog(t, &errOut2, "incremental snapshot of a table complete")
 	w.finish()
 	waitCaughtUp(t, s, out, table, &errOut2)
 	cmd.Process.Signal(syscall.SIGTERM)

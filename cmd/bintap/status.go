@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,29 +17,18 @@ import (
 // runStatus prints the state of a stream running with --http.
 func runStatus(args []string, out, errOut io.Writer) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	addr := fs.String("http", os.Getenv("BINTAP_HTTP"), "address the stream serves HTTP on (its --http), such as 127.0.0.1:7070")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	addr, code := parseStreamFlags(fs, args, errOut)
+	if code >= 0 {
+		return code
 	}
-	if *addr == "" {
-		fmt.Fprintln(errOut, "bintap status: --http is required: the address of a stream started with --http HOST:PORT")
-		return 2
-	}
-	client := http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get("http://" + *addr + "/status")
+	status, body, err := callStream(http.MethodGet, addr, "/status", nil)
 	if err != nil {
-		fmt.Fprintf(errOut, "bintap status: no stream answers on %s: %v\n", *addr, err)
+		fmt.Fprintf(errOut, "bintap status: %v\n", err)
 		return 1
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(errOut, "bintap status: %s answered %s: %s\n", *addr, resp.Status, body)
+	if status != http.StatusOK {
+		fmt.Fprintf(errOut, "bintap status: %s answered %d: %s\n", addr, status, body)
 		return 1
 	}
 	if *asJSON {
@@ -47,11 +37,49 @@ func runStatus(args []string, out, errOut io.Writer) int {
 	}
 	var st server.Status
 	if err := json.Unmarshal(body, &st); err != nil {
-		fmt.Fprintf(errOut, "bintap status: %s did not answer with a bintap status: %v\n", *addr, err)
+		fmt.Fprintf(errOut, "bintap status: %s did not answer with a bintap status: %v\n", addr, err)
 		return 1
 	}
 	printStatus(out, &st)
 	return 0
+}
+
+// parseStreamFlags adds --http to the flags of a command that talks to a
+// running stream and parses args. A code of 0 or more is the exit status
+// to return at once (help, bad usage).
+func parseStreamFlags(fs *flag.FlagSet, args []string, errOut io.Writer) (addr string, code int) {
+	fs.SetOutput(errOut)
+	fs.StringVar(&addr, "http", os.Getenv("BINTAP_HTTP"), "address the stream serves HTTP on (its --http), such as 127.0.0.1:7070")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", 0
+		}
+		return "", 2
+	}
+	if addr == "" {
+		fmt.Fprintf(errOut, "bintap %s: --http is required: the address of a stream started with --http HOST:PORT\n", fs.Name())
+		return "", 2
+	}
+	return addr, -1
+}
+
+// callStream sends one request to a running stream's HTTP API.
+func callStream(method, addr, path string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequest(method, "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	client := http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("no stream answers on %s: %w", addr, err)
+	}
+	defer resp.Body.Close()
+	reply, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, reply, err
 }
 
 func printStatus(w io.Writer, st *server.Status) {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -299,7 +298,7 @@ func TestSASL(t *testing.T) {
 			// kfake closes the connection on a refused login (a real broker
 			// answers SASL_AUTHENTICATION_FAILED, see TestPermanentConnectErrors):
 			// bintap keeps retrying and says why it may be failing.
-			var logs syncBuffer
+			var logs testutil.SyncBuffer
 			bad := newDest(t, addr, func(o *Options) {
 				o.SASL = Mechanism(mech, "bintap", "wrong")
 				o.Log = slog.New(slog.NewTextHandler(&logs, nil))
@@ -481,21 +480,4 @@ func TestTLS(t *testing.T) {
 	if _, err := untrusted.Position(); err == nil || !strings.Contains(err.Error(), "kafka_tls_ca") {
 		t.Fatalf("untrusted broker certificate: %v", err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
