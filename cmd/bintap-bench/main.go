@@ -59,6 +59,8 @@ type options struct {
 	// indexChanges is the size of the index the key-history query runs on.
 	indexChanges int
 	serverArgs   []string
+	// only, when set, names the measurements to run (their keys).
+	only map[string]bool
 }
 
 func parseFlags(args []string) (options, error) {
@@ -71,6 +73,17 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.rowMetadata, "row-metadata", "", "binlog_row_metadata of the server: no_log, minimal or full (default: the server default, NO_LOG in 10.11)")
 	fs.IntVar(&o.indexChanges, "index-changes", 5_000_000, "changes in the index for the primary-key history query (0 skips it)")
 	fs.BoolVar(&o.verify, "verify", false, "count bintap's output lines instead of writing them to /dev/null")
+	fs.Func("only", "run only these measurements, by key: a comma-separated list such as d,e,f", func(v string) error {
+		o.only = map[string]bool{}
+		for _, k := range strings.Split(v, ",") {
+			k = strings.TrimSpace(k)
+			if !strings.Contains("abckidef", k) || len(k) != 1 {
+				return fmt.Errorf("unknown measurement %q: accepted keys are a, b, c, k, i, d, e, f", k)
+			}
+			o.only[k] = true
+		}
+		return nil
+	})
 	fs.Func("server-arg", "extra mariadbd argument, such as --max-binlog-size=100M (repeatable)", func(v string) error {
 		if !strings.HasPrefix(v, "--") {
 			return errors.New("must start with --")
@@ -86,6 +99,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.rows < 1 {
 		return o, fmt.Errorf("%w: -rows %d: must be at least 1", errUsage, o.rows)
+	}
+	if o.only != nil && !o.only["i"] {
+		o.indexChanges = 0 // the key-history line belongs to the index measurement
 	}
 	if o.runs < 1 {
 		return o, fmt.Errorf("%w: -runs %d: must be at least 1", errUsage, o.runs)
@@ -169,7 +185,17 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "k", name: "bintap stream → Kafka (kfake broker in this process)", run: bintapKafka(bintapPath)},
 		{key: "i", name: "bintap stream → change index (--output index)", run: bintapRun(bintapPath, false, "index")},
 		{key: "d", name: "mariadb-dump --single-transaction --quick → /dev/null", run: dumpTable, table: true},
-		{key: "e", name: "bintap initial snapshot → /dev/null", run: bintapSnapshot(bintapPath, o.verify), table: true},
+		{key: "e", name: "bintap initial snapshot → /dev/null", run: bintapSnapshot(bintapPath, o.verify, 1), table: true},
+		{key: "f", name: "bintap initial snapshot, --snapshot-parallelism 2", run: bintapSnapshot(bintapPath, o.verify, 2), table: true},
+	}
+	if o.only != nil {
+		var keep []measurement
+		for _, m := range measurements {
+			if o.only[m.key] {
+				keep = append(keep, m)
+			}
+		}
+		measurements = keep
 	}
 	results := make(map[string]result, len(measurements))
 	failed := false
@@ -178,7 +204,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 			return ctx.Err()
 		}
 		fmt.Fprintf(out, "measuring (%s) %s...\n", m.key, m.name)
-		r := best(ctx, m, w, o.runs)
+		r := best(ctx, m, w, o.runs, out)
 		results[m.key] = r
 		if r.err != nil {
 			failed = true
@@ -287,6 +313,9 @@ func printReport(out io.Writer, o options, version, rowMeta string, w *workload,
 		verdict = "MET"
 	}
 	fmt.Fprintf(out, "target e/d >= 1.0: %s\n", verdict)
+	if _, ok := rs["f"]; ok {
+		fmt.Fprintf(out, "f/d (bintap snapshot on 2 connections vs mariadb-dump): %s\n", ratio(rs["f"], rs["d"]))
+	}
 	if ix, ok := rs["i"]; ok && ix.ok() {
 		verdict = "NOT MET"
 		if ix.rate() >= 250_000 {
