@@ -325,6 +325,11 @@ func printReport(out io.Writer, o options, version, rowMeta string, w *workload,
 	}
 	if _, ok := rs["f"]; ok {
 		fmt.Fprintf(out, "f/d (bintap snapshot on 2 connections vs mariadb-dump): %s\n", ratio(rs["f"], rs["d"]))
+		verdict = "NOT MET"
+		if rs["f"].ok() && rs["d"].ok() && rs["f"].rate() >= rs["d"].rate() {
+			verdict = "MET"
+		}
+		fmt.Fprintf(out, "target f/d >= 1.0: %s\n", verdict)
 	}
 	if ix, ok := rs["i"]; ok && ix.ok() {
 		verdict = "NOT MET"
