@@ -692,6 +692,10 @@ func (w *worker) table(ctx context.Context, ts *TableState, rng int) error {
 	if rng >= 0 {
 		// A range of the single-column key (see split).
 		r := ts.Ranges[rng]
+		if len(t.PrimaryKey) != 1 {
+			return fmt.Errorf("the primary key changed while the snapshot, read in key ranges, was interrupted: " +
+				"take a new snapshot (start over with --reset)")
+		}
 		col := quoteIdent(t.Columns[t.PrimaryKey[0]].Name)
 		var conds []string
 		switch {
