@@ -21,7 +21,11 @@
 // ChunkSize rows make a chunk. The batch that ends a chunk carries a Done
 // hook; once the pipeline has flushed the outputs it records the chunk's
 // last key in STATE_DIR/snapshot.json, and a resumed snapshot reads on with
-// WHERE key > last (keyset pagination).
+// WHERE key > last (keyset pagination). With several connections, a table
+// whose key is one integer column is split into key ranges read at once
+// (the server produces each connection's rows on one thread); every range
+// keeps its own last key, and the ranges, saved before any row is read,
+// stay fixed across resumes.
 // The stream checkpoint is not moved until the snapshot is complete: the last
 // snapshot batch carries the snapshot's start position as its checkpoint.
 //
