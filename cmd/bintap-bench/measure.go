@@ -58,12 +58,15 @@ func (r result) rate() float64 {
 
 // best runs m k times and keeps the fastest successful run; it stops at the
 // first run that is unavailable or fails.
-func best(ctx context.Context, m measurement, w *workload, k int) result {
+func best(ctx context.Context, m measurement, w *workload, k int, log io.Writer) result {
 	var b result
 	for i := 0; i < k; i++ {
 		r := m.run(ctx, w)
 		if !r.ok() {
 			return r
+		}
+		if k > 1 { // every run, for medians and spread on a shared machine
+			fmt.Fprintf(log, "  run %d: %.3fs (%.0f rows/s)\n", i+1, r.elapsed.Seconds(), r.rate())
 		}
 		if i == 0 || r.elapsed < b.elapsed {
 			b = r
@@ -296,7 +299,7 @@ func dumpTable(ctx context.Context, w *workload) result {
 
 // bintapSnapshot measures an initial snapshot of the workload table
 // (--snapshot initial_only) to /dev/null, or to a line counter with verify.
-func bintapSnapshot(binary string, verify bool) func(ctx context.Context, w *workload) result {
+func bintapSnapshot(binary string, verify bool, parallelism int) func(ctx context.Context, w *workload) result {
 	return func(ctx context.Context, w *workload) result {
 		if _, err := os.Stat(binary); err != nil {
 			return result{unavailable: fmt.Sprintf("%s: %v", binary, errors.Unwrap(err))}
@@ -310,6 +313,7 @@ func bintapSnapshot(binary string, verify bool) func(ctx context.Context, w *wor
 			"--server-id", "4244",
 			"--snapshot", "initial_only",
 			"--tables", "bench.items",
+			"--snapshot-parallelism", strconv.Itoa(parallelism),
 			"--output", "-",
 			"--state-dir", state)
 		var stderr bytes.Buffer

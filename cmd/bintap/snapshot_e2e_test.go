@@ -315,7 +315,14 @@ func TestSnapshotInitialOnly(t *testing.T) {
 //
 // BINTAP_SNAPSHOT_TEST_ROWS sets the table size (default 200000) for a
 // run at a larger scale.
-func TestSnapshotKillResume(t *testing.T) {
+func TestSnapshotKillResume(t *testing.T) { snapshotKillResume(t, 1) }
+
+// TestSnapshotKillResumeRanges: the same with --snapshot-parallelism 2,
+// where the table is read in two key ranges at once, each with its own
+// durable progress.
+func TestSnapshotKillResumeRanges(t *testing.T) { snapshotKillResume(t, 2) }
+
+func snapshotKillResume(t *testing.T, parallelism int) {
 	s := testutil.NewMariaDB(t, "--innodb-buffer-pool-size=512M")
 	const table = "w.t"
 	n := 200000
@@ -327,7 +334,7 @@ func TestSnapshotKillResume(t *testing.T) {
 	w := startWorkload(t, s, table, n)
 	var errOut testutil.SyncBuffer
 	args := []string{"--source", s.URL(), "--state-dir", state, "--output", "file://" + out,
-		"--snapshot-chunk-size", "2000", "--checkpoint-interval", "100ms"}
+		"--snapshot-chunk-size", "2000", "--checkpoint-interval", "100ms", "--snapshot-parallelism", strconv.Itoa(parallelism)}
 	cmd := startBintap(t, &errOut, args...)
 	// Kill once some chunks are durable but the snapshot is not complete.
 	deadline := time.Now().Add(2 * time.Minute)
@@ -336,14 +343,29 @@ func TestSnapshotKillResume(t *testing.T) {
 		raw, _ := os.ReadFile(filepath.Join(state, "snapshot.json"))
 		var st struct {
 			Complete bool
-			Tables   []struct{ Rows int64 }
+			Tables   []struct {
+				Rows   int64
+				Ranges []struct{ Rows int64 }
+			}
 		}
+		// With ranges: wait until each range has a durable chunk, so the
+		// restart resumes every one of them mid-way.
 		if json.Unmarshal(raw, &st) == nil && len(st.Tables) > 0 && st.Tables[0].Rows > 0 {
 			if st.Complete {
 				t.Fatalf("snapshot completed before it could be interrupted")
 			}
-			killedAt = st.Tables[0].Rows
-			break
+			ranges := st.Tables[0].Ranges
+			if parallelism > 1 && len(ranges) != parallelism {
+				t.Fatalf("snapshot progress has %d key ranges, want %d:\n%s", len(ranges), parallelism, raw)
+			}
+			started := true
+			for _, r := range ranges {
+				started = started && r.Rows > 0
+			}
+			if started {
+				killedAt = st.Tables[0].Rows
+				break
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no snapshot progress; bintap said:\n%s", errOut.String())

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 
@@ -29,13 +30,16 @@ const (
 	highs = 0x8080808080808080
 )
 
-// plainWord reports whether none of the 8 bytes of w needs escaping or UTF-8
-// checking: no byte below 0x20, no '"', no '\\', no byte of 0x80 or above.
-func plainWord(w uint64) bool {
+// specialBytes flags (high bit of each byte) the bytes of the little-endian
+// word w that need escaping or UTF-8 checking: below 0x20, '"', '\\', 0x80
+// or above. A borrow can flag a plain byte only above a flagged one, so the
+// lowest flag is exact: 0 means all 8 bytes are plain, and otherwise
+// bits.TrailingZeros64/8 is the offset of the first byte to look at.
+func specialBytes(w uint64) uint64 {
 	below20 := (w - ones*0x20) & ^w
 	quote := w ^ (ones * '"')
 	backslash := w ^ (ones * '\\')
-	return (below20|(quote-ones)&^quote|(backslash-ones)&^backslash|w)&highs == 0
+	return (below20 | (quote-ones)&^quote | (backslash-ones)&^backslash | w) & highs
 }
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
@@ -43,9 +47,15 @@ func appendString(dst []byte, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if i+8 <= len(s) && plainWord(binary.LittleEndian.Uint64(s[i:])) {
-			i += 8
-			continue
+		if i+8 <= len(s) {
+			// Skip plain bytes 8 at a time, then straight to the first
+			// byte that needs a look (JSON text and UTF-8 have many).
+			m := specialBytes(binary.LittleEndian.Uint64(s[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
 		}
 		b := s[i]
 		if b < utf8.RuneSelf {

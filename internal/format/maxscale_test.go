@@ -176,6 +176,17 @@ func BenchmarkAppendString(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendStringMixed: JSON text and UTF-8 words, as in the
+// benchmark table's TEXT and JSON columns.
+func BenchmarkAppendStringMixed(b *testing.B) {
+	s := []byte(`{"id":123456,"tag":"clearance","score":12.5,"active":true,"dims":[1,2,3]} café naïve Straße 日本 données`)
+	var dst []byte
+	b.SetBytes(int64(len(s)))
+	for i := 0; i < b.N; i++ {
+		dst = appendString(dst[:0], s)
+	}
+}
+
 func TestMaxScaleMessages(t *testing.T) {
 	tbl := &change.Table{Schema: "db", Name: "t", Version: 1, Columns: []change.Column{{Name: "id", Type: "int"}}, PrimaryKey: []int{0}}
 	tx := &change.Tx{Domain: 0, ServerID: 1, Sequence: 5}

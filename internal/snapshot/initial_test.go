@@ -94,7 +94,7 @@ func (c *countingDest) Write(events []change.Event, _ position.Checkpoint) error
 		if ev.Op != change.OpRead {
 			continue
 		}
-		k := ev.Table.Name + "/" + string(ev.After[0].Text) + "/" + strconv.FormatInt(ev.After[0].Int, 10)
+		k := ev.Table.Name + "/" + string(ev.After[0].Text) + "/" + strconv.FormatInt(ev.After[0].Int, 10) + "/" + strconv.FormatUint(ev.After[0].Uint, 10)
 		if c.seen[k] {
 			c.dups++
 		}
@@ -105,3 +105,80 @@ func (c *countingDest) Write(events []change.Event, _ position.Checkpoint) error
 }
 func (c *countingDest) Flush() error { return nil }
 func (c *countingDest) Close() error { return nil }
+
+// TestInitialKeyRanges: with two connections, tables with an integer key
+// are read in two key ranges; keys at the ends of their types, negative and
+// skewed keys each arrive exactly once, and a key too narrow to split is
+// read whole.
+func TestInitialKeyRanges(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE r",
+		"CREATE TABLE r.u (id BIGINT UNSIGNED PRIMARY KEY)",
+		"CREATE TABLE r.s (id BIGINT PRIMARY KEY)",
+		"CREATE TABLE r.tiny (id TINYINT PRIMARY KEY, pad INT)",
+		"SET SESSION max_recursive_iterations = 100000; INSERT INTO r.u WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i < 98) SELECT i FROM n",
+		"INSERT INTO r.u VALUES (18446744073709551615), (9223372036854775808)",
+		"SET SESSION max_recursive_iterations = 100000; INSERT INTO r.s WITH RECURSIVE n(i) AS (SELECT -50 UNION ALL SELECT i+1 FROM n WHERE i < 47) SELECT i FROM n",
+		"INSERT INTO r.s VALUES (-9223372036854775808), (9223372036854775807)",
+		"INSERT INTO r.tiny VALUES (1, 0), (2, 0)",
+		"ANALYZE TABLE r.u, r.s, r.tiny")
+	dir := t.TempDir()
+	cfg, err := config.Load("stream", []string{"--source", s.URL(), "--schemas", "r"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	hist, err := schema.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := Begin(context.Background(), Options{Source: cfg.Source, Flavor: "mariadb", Filter: cfg.Filter(), ChunkSize: 10,
+		Parallelism: 2, StateDir: dir, Hist: hist, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := &countingDest{n: map[string]int{}}
+	p := &pipeline.Pipeline{Outputs: []pipeline.Output{{Name: "count", Dest: counts}}, StateDir: dir, Interval: 1e9, Log: log, Durable: snap.Durable}
+	free, batches := source.NewBatches(4), make(chan *source.Batch, 2)
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(batches, free); done <- err }()
+	err = snap.Run(context.Background(), batches, free)
+	close(batches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if counts.n["u"] != 101 || counts.n["s"] != 100 || counts.n["tiny"] != 2 || counts.dups != 0 {
+		t.Errorf("rows per table %v, repeated %d; want u 101, s 100, tiny 2", counts.n, counts.dups)
+	}
+	st, err := LoadState(dir)
+	if err != nil || st == nil || !st.Complete {
+		t.Fatalf("snapshot state not complete: %+v %v", st, err)
+	}
+	for _, ts := range st.Tables {
+		want := 2
+		if ts.Name == "r.tiny" {
+			want = 0 // two rows: below two chunks
+		}
+		if len(ts.Ranges) != want || !ts.Done {
+			t.Errorf("%s: %d ranges (want %d), done %v", ts.Name, len(ts.Ranges), want, ts.Done)
+		}
+		var rows int64
+		for _, r := range ts.Ranges {
+			rows += r.Rows
+			if !r.Done {
+				t.Errorf("%s: range %+v not done", ts.Name, r)
+			}
+		}
+		if want > 0 && rows != ts.Rows {
+			t.Errorf("%s: ranges hold %d rows, the table %d", ts.Name, rows, ts.Rows)
+		}
+	}
+	// The ranges split the key domain at its middle.
+	if r := st.table("r.s").Ranges; r[0].Upto != "-1" || r[1].After != "-1" || r[0].After != "" || r[1].Upto != "" {
+		t.Errorf("ranges of r.s: %+v %+v; want (, -1] and (-1, )", r[0], r[1])
+	}
+}

@@ -21,7 +21,11 @@
 // ChunkSize rows make a chunk. The batch that ends a chunk carries a Done
 // hook; once the pipeline has flushed the outputs it records the chunk's
 // last key in STATE_DIR/snapshot.json, and a resumed snapshot reads on with
-// WHERE key > last (keyset pagination).
+// WHERE key > last (keyset pagination). With several connections, a table
+// whose key is one integer column is split into key ranges read at once
+// (the server produces each connection's rows on one thread); every range
+// keeps its own last key, and the ranges, saved before any row is read,
+// stay fixed across resumes.
 // The stream checkpoint is not moved until the snapshot is complete: the last
 // snapshot batch carries the snapshot's start position as its checkpoint.
 //
@@ -44,6 +48,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"strconv"
 	"strings"
 	"sync"
@@ -449,14 +454,37 @@ func (s *Initial) prepare(ctx context.Context) error {
 		}
 	}
 	var est int64
+	split := false
 	for _, name := range names {
 		db, tbl, _ := strings.Cut(name, ".")
 		var rows sql.NullInt64
 		_ = s.conns[0].QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", db, tbl).Scan(&rows)
-		if ts := st.table(name); ts != nil {
-			s.prog.setTotal(name, rows.Int64, ts.Rows)
+		ts := st.table(name)
+		if ts == nil {
+			continue
 		}
+		s.prog.setTotal(name, rows.Int64, ts.Rows)
 		est += rows.Int64
+		// With several connections, a table of at least two chunks that
+		// has not been started is read in key ranges, one per connection.
+		// A table started on one range (an earlier run) stays so.
+		if t := s.tables[name]; t != nil && len(s.conns) > 1 && ts.Ranges == nil && ts.LastKey == nil && ts.Rows == 0 &&
+			rows.Int64 >= 2*int64(s.opt.ChunkSize) {
+			r, err := s.split(ctx, t, len(s.conns))
+			if err != nil {
+				return err
+			}
+			if r != nil {
+				ts.Ranges, split = r, true
+				s.opt.Log.Info("snapshot reads a table in key ranges on several connections", "table", name, "ranges", len(r))
+			}
+		}
+	}
+	if split {
+		// The ranges must be durable before any of their progress is.
+		if err := st.save(s.opt.StateDir); err != nil {
+			return fmt.Errorf("save snapshot progress: %w", err)
+		}
 	}
 	s.opt.Log.Info("snapshot tables ready", "tables", len(names), "estimated_rows", est)
 	return nil
@@ -469,7 +497,18 @@ func (s *Initial) Run(ctx context.Context, out chan<- *source.Batch, free <-chan
 	defer s.Close()
 	st := s.tr.state
 	s.tx = &change.Tx{File: st.Start.File, Pos: st.Start.Pos, Timestamp: uint32(time.Now().Unix())}
-	work := make(chan *TableState)
+	work := make(chan unit)
+	// Ranges of a table still to read, so that the last one to finish
+	// closes the table's progress.
+	left := map[string]*atomic.Int32{}
+	for _, ts := range st.Tables {
+		left[ts.Name] = new(atomic.Int32)
+		for _, r := range ts.Ranges {
+			if !r.Done {
+				left[ts.Name].Add(1)
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopProgress := s.prog.run(ctx)
@@ -480,7 +519,7 @@ func (s *Initial) Run(ctx context.Context, out chan<- *source.Batch, free <-chan
 		wg.Add(1)
 		go func(i int, c *sql.Conn) {
 			defer wg.Done()
-			w := &worker{s: s, conn: c, out: out, free: free}
+			w := &worker{s: s, conn: c, out: out, free: free, left: left}
 			errs[i] = w.run(ctx, work)
 			if errs[i] != nil {
 				cancel()
@@ -493,10 +532,21 @@ feed:
 		if ts.Done || s.tables[ts.Name] == nil {
 			continue
 		}
-		select {
-		case work <- ts:
-		case <-ctx.Done():
-			break feed
+		units := []unit{{ts: ts, rng: -1}}
+		if len(ts.Ranges) > 0 {
+			units = units[:0]
+			for i, r := range ts.Ranges {
+				if !r.Done {
+					units = append(units, unit{ts: ts, rng: i})
+				}
+			}
+		}
+		for _, u := range units {
+			select {
+			case work <- u:
+			case <-ctx.Done():
+				break feed
+			}
 		}
 	}
 	close(work)
@@ -525,9 +575,9 @@ feed:
 	}
 	b.Done = func() {
 		for _, n := range skipped {
-			s.tr.mark(n, nil, 0, true, false)
+			s.tr.mark(n, -1, nil, 0, true, false)
 		}
-		s.tr.mark("", nil, 0, false, true)
+		s.tr.mark("", -1, nil, 0, false, true)
 	}
 	out <- b
 	total := s.prog.rowsDone()
@@ -535,6 +585,12 @@ feed:
 	s.opt.Log.Info("snapshot complete", "rows", total, "seconds", fmt.Sprintf("%.2f", el.Seconds()),
 		"rows_per_second", int64(float64(total)/max(el.Seconds(), 1e-9)), "stream_from", st.Start.String())
 	return nil
+}
+
+// unit is a table to read, or one key range of it (rng >= 0).
+type unit struct {
+	ts  *TableState
+	rng int
 }
 
 // worker reads tables on one connection (one consistent view).
@@ -545,12 +601,13 @@ type worker struct {
 	free <-chan *source.Batch
 	cur  *source.Batch
 	row  []change.Value
+	left map[string]*atomic.Int32
 }
 
-func (w *worker) run(ctx context.Context, work <-chan *TableState) error {
-	for ts := range work {
-		if err := w.table(ctx, ts); err != nil {
-			return fmt.Errorf("snapshot of %s: %w", ts.Name, err)
+func (w *worker) run(ctx context.Context, work <-chan unit) error {
+	for u := range work {
+		if err := w.table(ctx, u.ts, u.rng); err != nil {
+			return fmt.Errorf("snapshot of %s: %w", u.ts.Name, err)
 		}
 	}
 	return w.send(ctx)
@@ -596,7 +653,8 @@ func (w *worker) attach(ctx context.Context, fn func()) error {
 	return nil
 }
 
-func (w *worker) table(ctx context.Context, ts *TableState) error {
+// table reads a table, or its key range rng when rng >= 0.
+func (w *worker) table(ctx context.Context, ts *TableState, rng int) error {
 	s := w.s
 	t := s.tables[ts.Name]
 	sel := make([]string, len(t.Columns))
@@ -626,7 +684,7 @@ func (w *worker) table(ctx context.Context, ts *TableState) error {
 			return err
 		}
 		s.prog.finish(ts.Name)
-		return w.attach(ctx, func() { s.tr.mark(ts.Name, nil, n, true, false) })
+		return w.attach(ctx, func() { s.tr.mark(ts.Name, -1, nil, n, true, false) })
 	}
 	var order []string
 	for _, k := range t.PrimaryKey {
@@ -635,21 +693,91 @@ func (w *worker) table(ctx context.Context, ts *TableState) error {
 	// One query in key order: chunks are progress marks every ChunkSize
 	// rows (a query per chunk costs a round trip and a new scan each).
 	q := base
-	if ts.LastKey != nil {
+	if rng >= 0 {
+		// A range of the single-column key (see split).
+		r := ts.Ranges[rng]
+		if len(t.PrimaryKey) != 1 {
+			return fmt.Errorf("the primary key changed while the snapshot, read in key ranges, was interrupted: " +
+				"take a new snapshot (start over with --reset)")
+		}
+		col := quoteIdent(t.Columns[t.PrimaryKey[0]].Name)
+		var conds []string
+		switch {
+		case r.LastKey != nil:
+			conds = append(conds, col+" > "+r.LastKey[0])
+		case r.After != "":
+			conds = append(conds, col+" > "+r.After)
+		}
+		if r.Upto != "" {
+			conds = append(conds, col+" <= "+r.Upto)
+		}
+		if len(conds) > 0 {
+			q += " WHERE " + strings.Join(conds, " AND ")
+		}
+	} else if ts.LastKey != nil {
 		q += " WHERE " + after(t, ts.LastKey)
 	}
 	q += " ORDER BY " + strings.Join(order, ", ")
 	var marked int64
 	n, last, err := w.query(ctx, q, t, cv, t.PrimaryKey, func(key []string, rows int64) error {
 		marked += rows
-		return w.attach(ctx, func() { s.tr.mark(ts.Name, key, rows, false, false) })
+		return w.attach(ctx, func() { s.tr.mark(ts.Name, rng, key, rows, false, false) })
 	})
 	if err != nil {
 		return err
 	}
 	rest := n - marked
-	s.prog.finish(ts.Name)
-	return w.attach(ctx, func() { s.tr.mark(ts.Name, last, rest, true, false) })
+	if rng < 0 || w.left[ts.Name].Add(-1) == 0 {
+		s.prog.finish(ts.Name)
+	}
+	return w.attach(ctx, func() { s.tr.mark(ts.Name, rng, last, rest, true, false) })
+}
+
+// split divides the key of table t, when it is one integer column, into n
+// ranges of equal width between its minimum and maximum in the view, so
+// that n connections read the table at once (the server produces a
+// connection's rows on one thread). It returns nil when the key is of
+// another type or too narrow. Equal widths balance dense keys such as
+// AUTO_INCREMENT; a skewed key gives uneven ranges (still correct).
+func (s *Initial) split(ctx context.Context, t *change.Table, n int) ([]*RangeState, error) {
+	if n < 2 || len(t.PrimaryKey) != 1 {
+		return nil, nil
+	}
+	c := &t.Columns[t.PrimaryKey[0]]
+	switch change.BaseType(c.Type) {
+	case "tinyint", "smallint", "mediumint", "int", "bigint", "serial":
+	default:
+		return nil, nil
+	}
+	col := quoteIdent(c.Name)
+	var lo, hi sql.NullString
+	q := "SELECT MIN(" + col + "), MAX(" + col + ") FROM " + quoteIdent(t.Schema) + "." + quoteIdent(t.Name)
+	if err := s.conns[0].QueryRowContext(ctx, q).Scan(&lo, &hi); err != nil {
+		return nil, fmt.Errorf("snapshot: key range of %s: %w", t.FullName(), err)
+	}
+	minK, ok1 := new(big.Int).SetString(lo.String, 10)
+	maxK, ok2 := new(big.Int).SetString(hi.String, 10)
+	if !lo.Valid || !hi.Valid || !ok1 || !ok2 {
+		return nil, nil // empty table
+	}
+	width := new(big.Int).Sub(maxK, minK)
+	if width.Cmp(big.NewInt(int64(n))) < 0 {
+		return nil, nil
+	}
+	out := make([]*RangeState, n)
+	prev := ""
+	for i := range n {
+		r := &RangeState{After: prev}
+		if i < n-1 {
+			// minK + width*(i+1)/n
+			b := new(big.Int).Mul(width, big.NewInt(int64(i+1)))
+			b.Quo(b, big.NewInt(int64(n)))
+			r.Upto = b.Add(b, minK).String()
+			prev = r.Upto
+		}
+		out[i] = r
+	}
+	return out, nil
 }
 
 // after is the keyset condition "primary key > last" written so that the

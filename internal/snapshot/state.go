@@ -37,6 +37,23 @@ type TableState struct {
 	// last durable chunk; reading resumes after it.
 	LastKey []string `json:"last_key,omitempty"`
 	Rows    int64    `json:"rows"` // rows durably delivered
+	// Ranges, when set, split the primary key (one integer column) into
+	// ranges that several connections read at once; each range keeps its
+	// own progress, and the table is done when every range is. LastKey is
+	// then unused.
+	Ranges []*RangeState `json:"ranges,omitempty"`
+}
+
+// RangeState is one key range of a table and its durable progress. Its rows
+// are those with After < key <= Upto, an empty bound being open: the first
+// range has no lower bound and the last no upper one, so a resume with a
+// newer view also reads keys outside the original minimum and maximum.
+type RangeState struct {
+	After   string   `json:"after,omitempty"` // SQL literal
+	Upto    string   `json:"upto,omitempty"`  // SQL literal
+	LastKey []string `json:"last_key,omitempty"`
+	Rows    int64    `json:"rows"`
+	Done    bool     `json:"done,omitempty"`
 }
 
 // LoadState reads dir/snapshot.json; nil and no error when there is none.
@@ -93,17 +110,32 @@ type tracker struct {
 	dirty bool
 }
 
-// mark records progress of one table as durable (called from a batch's
-// Done hook, after the outputs flushed it).
-func (t *tracker) mark(name string, lastKey []string, rows int64, done bool, complete bool) {
+// mark records progress of one table, or of its range rng (-1: the whole
+// table), as durable (called from a batch's Done hook, after the outputs
+// flushed it).
+func (t *tracker) mark(name string, rng int, lastKey []string, rows int64, done bool, complete bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ts := t.state.table(name); ts != nil {
-		if lastKey != nil {
-			ts.LastKey = lastKey
-		}
 		ts.Rows += rows
-		ts.Done = ts.Done || done
+		if rng >= 0 && rng < len(ts.Ranges) {
+			r := ts.Ranges[rng]
+			if lastKey != nil {
+				r.LastKey = lastKey
+			}
+			r.Rows += rows
+			r.Done = r.Done || done
+			all := true
+			for _, r := range ts.Ranges {
+				all = all && r.Done
+			}
+			ts.Done = ts.Done || all
+		} else {
+			if lastKey != nil {
+				ts.LastKey = lastKey
+			}
+			ts.Done = ts.Done || done
+		}
 	}
 	if complete {
 		t.state.Complete = true
