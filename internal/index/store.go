@@ -1,5 +1,5 @@
 // Package index owns bintap's change index: an embedded SQLite database (a
-// file in the state dir, opened through the pure-Go driver modernc.org/sqlite)
+// file in the state dir, opened through the cgo driver mattn/go-sqlite3)
 // holding every row change with its table, key, images and position, and the
 // stream checkpoint in the same transaction as the changes it covers. On top
 // of the store it answers queries, writes the SQL that reverts changes
@@ -19,7 +19,7 @@ import (
 
 	"github.com/bintap/bintap/internal/position"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	"github.com/mattn/go-sqlite3"
 )
 
 // FileName is the index file inside the state dir.
@@ -113,25 +113,43 @@ type Store struct {
 // Path is the index file of a state dir.
 func Path(stateDir string) string { return filepath.Join(stateDir, FileName) }
 
-// dsn builds the driver's connection string. WAL lets queries read while the
-// stream writes. synchronous=NORMAL does not fsync the WAL at every commit:
-// a process crash (kill -9) loses nothing, a power loss may roll back the
-// newest commits — data and checkpoint together, since they share each
-// transaction — and the stream then re-reads them from the older position.
-// busy_timeout makes the stream and the retention job wait for each other
-// instead of failing.
+// dsn builds the driver's connection string; the driver applies its
+// settings to every connection it opens, so each pooled connection has them.
+// WAL lets queries read while the stream writes. synchronous=NORMAL does not
+// fsync the WAL at every commit: a process crash (kill -9) loses nothing, a
+// power loss may roll back the newest commits — data and checkpoint
+// together, since they share each transaction — and the stream then re-reads
+// them from the older position. busy_timeout makes the stream and the
+// retention job wait for each other instead of failing.
 func dsn(path string, readOnly bool) string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(30000)")
-	q.Add("_pragma", "foreign_keys(off)")
+	q.Set("_busy_timeout", "30000")
+	q.Set("_foreign_keys", "0")
+	q.Set("_mutex", "no")
 	if readOnly {
-		q.Add("mode", "ro")
+		q.Set("mode", "ro")
 	} else {
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(NORMAL)")
-		q.Add("_txlock", "immediate")
+		q.Set("_synchronous", "NORMAL")
+		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()
+}
+
+// writeDriver is the database/sql name of the SQLite driver for writing:
+// mattn/go-sqlite3 registered with a hook that sets the page size of a new
+// file and WAL mode on each connection. Readers use the plain driver.
+const writeDriver = "bintap-sqlite3"
+
+// pageSize is the page size of a new index file (an existing file keeps
+// its own).
+const pageSize = 16384
+
+func init() {
+	sql.Register(writeDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		// The page size can only be set before the file is in WAL mode.
+		_, err := c.Exec(fmt.Sprintf("PRAGMA page_size = %d; PRAGMA journal_mode = WAL", pageSize), nil)
+		return err
+	}})
 }
 
 // Open opens (creating it when missing) the index at path for writing.
@@ -139,7 +157,7 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}
-	db, err := sql.Open("sqlite", dsn(path, false))
+	db, err := sql.Open(writeDriver, dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}
@@ -159,7 +177,7 @@ func OpenReadOnly(path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}
-	db, err := sql.Open("sqlite", dsn(path, true))
+	db, err := sql.Open("sqlite3", dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}

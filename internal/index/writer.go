@@ -126,6 +126,13 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 		conn.Close()
 		return nil, err
 	}
+	// A multi-row INSERT keeps a statement journal (the pages it changes,
+	// to undo just that statement). Past 64 KiB SQLite spills it to a
+	// temporary file, a write system call per page; in memory it is a copy.
+	if _, err := conn.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	cctx, cancel := context.WithCancel(context.Background())
 	w.stopCheckpoints, w.checkpointsDone = cancel, make(chan struct{})
 	go func() {
@@ -452,7 +459,7 @@ func (w *Writer) insertRows() error {
 	st, ok := w.stmts[n]
 	if !ok {
 		var b strings.Builder
-		b.WriteString(`INSERT INTO changes (change_id, tx_id, event_number, table_id, definition_id, pk, old_pk, event_type, before_image, after_image, changed_columns) VALUES `)
+		b.WriteString(`INSERT OR ROLLBACK INTO changes (change_id, tx_id, event_number, table_id, definition_id, pk, old_pk, event_type, before_image, after_image, changed_columns) VALUES `)
 		for i := 0; i < n; i++ {
 			if i > 0 {
 				b.WriteByte(',')
