@@ -459,7 +459,7 @@ func (w *Writer) insertRows() error {
 	st, ok := w.stmts[n]
 	if !ok {
 		var b strings.Builder
-		b.WriteString(`INSERT OR ROLLBACK INTO changes (change_id, tx_id, event_number, table_id, definition_id, pk, old_pk, event_type, before_image, after_image, changed_columns) VALUES `)
+		b.WriteString(`INSERT INTO changes (change_id, tx_id, event_number, table_id, definition_id, pk, old_pk, event_type, before_image, after_image, changed_columns) VALUES `)
 		for i := 0; i < n; i++ {
 			if i > 0 {
 				b.WriteByte(',')
