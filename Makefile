@@ -7,12 +7,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 build:
 	$(GO) build -o bin/bintap ./cmd/bintap
 
-# setup installs what the tests and the demo need when it is missing.
+# setup installs what the build, the tests and the demo need when it is missing
+# (gcc and libc6-dev: the change index uses the cgo SQLite driver).
 setup:
 	@missing=""; \
 	[ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || missing="$$missing mariadb-server"; \
 	command -v mariadb-binlog >/dev/null 2>&1 || missing="$$missing mariadb-client"; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	[ -e /usr/include/stdio.h ] || missing="$$missing libc6-dev"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

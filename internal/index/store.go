@@ -19,7 +19,7 @@ import (
 
 	"github.com/bintap/bintap/internal/position"
 
-	"github.com/mattn/go-sqlite3"
+	_ "github.com/mattn/go-sqlite3" // database/sql driver "sqlite3" (cgo)
 )
 
 // FileName is the index file inside the state dir.
@@ -125,39 +125,25 @@ func dsn(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Set("_busy_timeout", "30000")
 	q.Set("_foreign_keys", "0")
-	q.Set("_mutex", "no")
 	if readOnly {
 		q.Set("mode", "ro")
 	} else {
+		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", "NORMAL")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
 
-// writeDriver is the database/sql name of the SQLite driver for writing:
-// mattn/go-sqlite3 registered with a hook that sets the page size of a new
-// file and WAL mode on each connection. Readers use the plain driver.
-const writeDriver = "bintap-sqlite3"
-
-// pageSize is the page size of a new index file (an existing file keeps
-// its own).
-const pageSize = 16384
-
-func init() {
-	sql.Register(writeDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		// The page size can only be set before the file is in WAL mode.
-		_, err := c.Exec(fmt.Sprintf("PRAGMA page_size = %d; PRAGMA journal_mode = WAL", pageSize), nil)
-		return err
-	}})
-}
+// driverName is the database/sql name of the cgo SQLite driver.
+const driverName = "sqlite3"
 
 // Open opens (creating it when missing) the index at path for writing.
 func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}
-	db, err := sql.Open(writeDriver, dsn(path, false))
+	db, err := sql.Open(driverName, dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}
@@ -177,7 +163,7 @@ func OpenReadOnly(path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}
-	db, err := sql.Open("sqlite3", dsn(path, true))
+	db, err := sql.Open(driverName, dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}
