@@ -140,6 +140,9 @@ const driverName = "sqlite3"
 
 // Open opens (creating it when missing) the index at path for writing.
 func Open(path string) (*Store, error) {
+	if errNoCgo != nil {
+		return nil, errNoCgo
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}
@@ -155,8 +158,14 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
+// errNoCgo is set when bintap was built without the SQLite driver (nocgo.go).
+var errNoCgo error
+
 // OpenReadOnly opens an existing index for queries.
 func OpenReadOnly(path string) (*Store, error) {
+	if errNoCgo != nil {
+		return nil, errNoCgo
+	}
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("no change index at %s: run 'bintap stream --output index' first, or name the file with --index", path)
