@@ -321,42 +321,31 @@ func printReport(out io.Writer, o options, version, rowMeta string, w *workload,
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
-	_, haveC := rs["c"]
-	if haveC {
-		fmt.Fprintf(out, "c/b (bintap vs go-mysql): %s\n", ratio(rs["c"], rs["b"]))
-		fmt.Fprintf(out, "c/a (bintap vs raw transfer): %s\n", ratio(rs["c"], rs["a"]))
-	}
-	if _, ok := rs["k"]; ok {
-		fmt.Fprintf(out, "k/c (Kafka vs /dev/null; the gap is producing and the broker, which shares the CPUs): %s\n", ratio(rs["k"], rs["c"]))
-	}
-	verdict := "NOT MET"
-	if rs["c"].ok() && rs["b"].ok() && rs["c"].rate() >= rs["b"].rate() {
-		verdict = "MET"
-	}
-	if haveC {
-		fmt.Fprintf(out, "target c/b >= 1.0: %s\n", verdict)
-	}
-	_, haveE := rs["e"]
-	if haveE {
-		fmt.Fprintf(out, "e/d (bintap snapshot vs mariadb-dump): %s\n", ratio(rs["e"], rs["d"]))
-	}
-	verdict = "NOT MET"
-	if rs["e"].ok() && rs["d"].ok() && rs["e"].rate() >= rs["d"].rate() {
-		verdict = "MET"
-	}
-	if haveE {
-		fmt.Fprintf(out, "target e/d >= 1.0: %s\n", verdict)
-	}
-	if _, ok := rs["f"]; ok {
-		fmt.Fprintf(out, "f/d (bintap snapshot on 2 connections vs mariadb-dump): %s\n", ratio(rs["f"], rs["d"]))
-		verdict = "NOT MET"
-		if rs["f"].ok() && rs["d"].ok() && rs["f"].rate() >= rs["d"].rate() {
-			verdict = "MET"
+	// compare prints x/y, and whether it meets 1.0 when target is set,
+	// only when both measurements ran and succeeded.
+	compare := func(x, y, what string, target bool) {
+		rx, okx := rs[x]
+		ry, oky := rs[y]
+		if !okx || !oky || !rx.ok() || !ry.ok() || ry.rate() == 0 {
+			return
 		}
-		fmt.Fprintf(out, "target f/d >= 1.0: %s\n", verdict)
+		r := rx.rate() / ry.rate()
+		fmt.Fprintf(out, "%s/%s (%s): %.2f\n", x, y, what, r)
+		if target {
+			verdict := "NOT MET"
+			if r >= 1 {
+				verdict = "MET"
+			}
+			fmt.Fprintf(out, "target %s/%s >= 1.0: %s\n", x, y, verdict)
+		}
 	}
+	compare("c", "b", "bintap vs go-mysql", true)
+	compare("c", "a", "bintap vs raw transfer", false)
+	compare("k", "c", "Kafka vs /dev/null; the gap is producing and the broker, which shares the CPUs", false)
+	compare("e", "d", "bintap snapshot vs mariadb-dump", true)
+	compare("f", "d", "bintap snapshot on 2 connections vs mariadb-dump", true)
 	if ix, ok := rs["i"]; ok && ix.ok() {
-		verdict = "NOT MET"
+		verdict := "NOT MET"
 		if ix.rate() >= 250_000 {
 			verdict = "MET"
 		}

@@ -240,15 +240,12 @@ func bintapRun(binary string, verify bool, output string) func(ctx context.Conte
 		var lines *lineCounter
 		if verify {
 			lines = &lineCounter{}
-			cmd.Stdout = lines
-		} else {
-			null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-			if err != nil {
-				return result{err: err}
-			}
-			defer null.Close()
-			cmd.Stdout = null
 		}
+		null, err := stdoutTo(cmd, lines)
+		if err != nil {
+			return result{err: err}
+		}
+		defer null.Close()
 		start := time.Now()
 		err = cmd.Run()
 		elapsed := time.Since(start)
@@ -318,19 +315,17 @@ func bintapSnapshot(binary string, verify bool, parallelism int) func(ctx contex
 			"--state-dir", state)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
-		lines := &lineCounter{}
+		var lines *lineCounter
 		if verify {
-			cmd.Stdout = lines
-		} else {
-			null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-			if err != nil {
-				return result{err: err}
-			}
-			defer null.Close()
-			cmd.Stdout = null
+			lines = &lineCounter{}
 		}
+		null, err := stdoutTo(cmd, lines)
+		if err != nil {
+			return result{err: err}
+		}
+		defer null.Close()
 		start := time.Now()
-		err := cmd.Run()
+		err = cmd.Run()
 		elapsed := time.Since(start)
 		if err != nil {
 			return result{err: fmt.Errorf("bintap snapshot: %w", err), detail: stderr.String()}
@@ -340,4 +335,19 @@ func bintapSnapshot(binary string, verify bool, parallelism int) func(ctx contex
 		}
 		return result{rows: int64(w.rows), elapsed: elapsed}
 	}
+}
+
+// stdoutTo sends the command's output to lines, or to /dev/null when lines
+// is nil; the caller closes what it returns.
+func stdoutTo(cmd *exec.Cmd, lines *lineCounter) (io.Closer, error) {
+	if lines != nil {
+		cmd.Stdout = lines
+		return io.NopCloser(nil), nil
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout = null
+	return null, nil
 }

@@ -55,19 +55,7 @@ func TestInitialLockedViews(t *testing.T) {
 			if !strings.Contains(logs.String(), "FLUSH TABLES WITH READ LOCK") || !strings.Contains(logs.String(), "connections=2") {
 				t.Errorf("the lock is not logged:\n%s", logs.String())
 			}
-			counts := &countingDest{n: map[string]int{}}
-			p := &pipeline.Pipeline{Outputs: []pipeline.Output{{Name: "count", Dest: counts}}, StateDir: dir, Interval: 1e9, Log: log, Durable: snap.Durable}
-			free, batches := source.NewBatches(4), make(chan *source.Batch, 2)
-			done := make(chan error, 1)
-			go func() { _, err := p.Run(batches, free); done <- err }()
-			err = snap.Run(context.Background(), batches, free)
-			close(batches)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
+			counts := runInitial(t, snap, dir, log)
 			if counts.n["a"] != 3000 || counts.n["b"] != 2 || counts.dups != 0 {
 				t.Errorf("rows per table %v, repeated %d", counts.n, counts.dups)
 			}
@@ -138,19 +126,7 @@ func TestInitialKeyRanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counts := &countingDest{n: map[string]int{}}
-	p := &pipeline.Pipeline{Outputs: []pipeline.Output{{Name: "count", Dest: counts}}, StateDir: dir, Interval: 1e9, Log: log, Durable: snap.Durable}
-	free, batches := source.NewBatches(4), make(chan *source.Batch, 2)
-	done := make(chan error, 1)
-	go func() { _, err := p.Run(batches, free); done <- err }()
-	err = snap.Run(context.Background(), batches, free)
-	close(batches)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	counts := runInitial(t, snap, dir, log)
 	if counts.n["u"] != 101 || counts.n["s"] != 100 || counts.n["tiny"] != 2 || counts.dups != 0 {
 		t.Errorf("rows per table %v, repeated %d; want u 101, s 100, tiny 2", counts.n, counts.dups)
 	}
@@ -181,4 +157,24 @@ func TestInitialKeyRanges(t *testing.T) {
 	if r := st.table("r.s").Ranges; r[0].Upto != "-1" || r[1].After != "-1" || r[0].After != "" || r[1].Upto != "" {
 		t.Errorf("ranges of r.s: %+v %+v; want (, -1] and (-1, )", r[0], r[1])
 	}
+}
+
+// runInitial runs an initial snapshot through a pipeline into a counting
+// destination.
+func runInitial(t *testing.T, snap *Initial, dir string, log *slog.Logger) *countingDest {
+	t.Helper()
+	counts := &countingDest{n: map[string]int{}}
+	p := &pipeline.Pipeline{Outputs: []pipeline.Output{{Name: "count", Dest: counts}}, StateDir: dir, Interval: 1e9, Log: log, Durable: snap.Durable}
+	free, batches := source.NewBatches(4), make(chan *source.Batch, 2)
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(batches, free); done <- err }()
+	err := snap.Run(context.Background(), batches, free)
+	close(batches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return counts
 }
