@@ -85,3 +85,38 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		t.Error("damaged checkpoint accepted")
 	}
 }
+
+func TestCoversAndBefore(t *testing.T) {
+	// Two row images of the transaction at bin.000002:100 were delivered.
+	c := Checkpoint{File: "bin.000002", Pos: 100, Skip: 2}
+	for _, tc := range []struct {
+		file        string
+		pos         uint32
+		num, images uint64
+		want        bool
+	}{
+		{"bin.000001", 900, 5, 1, true},  // an older file
+		{"bin.000002", 50, 9, 2, true},   // an earlier transaction
+		{"bin.000002", 100, 1, 1, true},  // first image of the transaction
+		{"bin.000002", 100, 1, 2, true},  // an update: images 1 and 2
+		{"bin.000002", 100, 2, 2, false}, // an update: images 2 and 3
+		{"bin.000002", 100, 3, 1, false},
+		{"bin.000002", 101, 1, 1, false}, // a later transaction
+		{"bin.000010", 4, 1, 1, false},   // file numbers compare as numbers
+	} {
+		if got := c.Covers(tc.file, tc.pos, tc.num, tc.images); got != tc.want {
+			t.Errorf("Covers(%s:%d #%d x%d) = %v, want %v", tc.file, tc.pos, tc.num, tc.images, got, tc.want)
+		}
+	}
+	if (Checkpoint{}).Covers("bin.000001", 4, 1, 1) {
+		t.Error("an empty checkpoint covers nothing")
+	}
+	older := &Checkpoint{File: "bin.000002", Pos: 100, Skip: 1}
+	if !older.Before(&c) || c.Before(older) || c.Before(&c) {
+		t.Error("Before orders by position, then by row images delivered")
+	}
+	var none *Checkpoint
+	if !none.Before(&c) || c.Before(none) {
+		t.Error("a missing checkpoint is older than any")
+	}
+}
