@@ -235,25 +235,12 @@ func bintapRun(binary string, verify bool, output string) func(ctx context.Conte
 		if p := os.Getenv("BINTAP_BENCH_CPUPROFILE"); p != "" && output != "-" {
 			cmd.Env = append(os.Environ(), "BINTAP_CPUPROFILE="+p)
 		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		var lines *lineCounter
-		if verify {
-			lines = &lineCounter{}
-		}
-		null, err := stdoutTo(cmd, lines)
-		if err != nil {
-			return result{err: err}
-		}
-		defer null.Close()
-		start := time.Now()
-		err = cmd.Run()
-		elapsed := time.Since(start)
-		if err != nil {
-			return result{err: fmt.Errorf("bintap stream: %w", err), detail: stderr.String()}
+		lines, elapsed, r := timeRun(cmd, verify, "bintap stream")
+		if r.err != nil {
+			return r
 		}
 		if lines != nil && lines.n < int64(w.rows) {
-			return result{err: fmt.Errorf("bintap wrote %d lines, want at least %d", lines.n, w.rows), detail: stderr.String()}
+			return result{err: fmt.Errorf("bintap wrote %d lines, want at least %d", lines.n, w.rows)}
 		}
 		return result{rows: int64(w.rows), elapsed: elapsed}
 	}
@@ -313,28 +300,38 @@ func bintapSnapshot(binary string, verify bool, parallelism int) func(ctx contex
 			"--snapshot-parallelism", strconv.Itoa(parallelism),
 			"--output", "-",
 			"--state-dir", state)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		var lines *lineCounter
-		if verify {
-			lines = &lineCounter{}
+		lines, elapsed, r := timeRun(cmd, verify, "bintap snapshot")
+		if r.err != nil {
+			return r
 		}
-		null, err := stdoutTo(cmd, lines)
-		if err != nil {
-			return result{err: err}
-		}
-		defer null.Close()
-		start := time.Now()
-		err = cmd.Run()
-		elapsed := time.Since(start)
-		if err != nil {
-			return result{err: fmt.Errorf("bintap snapshot: %w", err), detail: stderr.String()}
-		}
-		if verify && lines.n != int64(w.rows)+1 { // the rows and one schema record
-			return result{err: fmt.Errorf("bintap wrote %d lines, want %d", lines.n, w.rows+1), detail: stderr.String()}
+		if lines != nil && lines.n != int64(w.rows)+1 { // the rows and one schema record
+			return result{err: fmt.Errorf("bintap wrote %d lines, want %d", lines.n, w.rows+1)}
 		}
 		return result{rows: int64(w.rows), elapsed: elapsed}
 	}
+}
+
+// timeRun runs cmd with its output counted (verify) or sent to /dev/null
+// and returns the counter, the time it took, and a failed result if it failed.
+func timeRun(cmd *exec.Cmd, verify bool, what string) (*lineCounter, time.Duration, result) {
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	var lines *lineCounter
+	if verify {
+		lines = &lineCounter{}
+	}
+	closer, err := stdoutTo(cmd, lines)
+	if err != nil {
+		return nil, 0, result{err: err}
+	}
+	defer closer.Close()
+	start := time.Now()
+	err = cmd.Run()
+	elapsed := time.Since(start)
+	if err != nil {
+		return nil, 0, result{err: fmt.Errorf("%s: %w", what, err), detail: stderr.String()}
+	}
+	return lines, elapsed, result{}
 }
 
 // stdoutTo sends the command's output to lines, or to /dev/null when lines

@@ -422,17 +422,8 @@ func TestIncrementalSnapshotSignals(t *testing.T) {
 			t.Errorf("no log of %q:\n%s", want, errOut.String())
 		}
 	}
-	var errOut2 testutil.SyncBuffer
-	cmd = startBintap(t, &errOut2, args...)
-	waitLog(t, &errOut2, "incremental snapshot of a table complete")
-	w.finish()
-	waitCaughtUp(t, s, out, table, &errOut2)
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("bintap: %v\n%s", err, errOut2.String())
-	}
-	compareState(t, rebuild(t, out, table), serverRows(t, s, table))
-	logs := errOut.String() + errOut2.String()
+	logs2 := finishIncremental(t, s, args, out, table, w)
+	logs := errOut.String() + logs2
 	chunks := strings.Count(logs, "incremental snapshot chunk emitted")
 	withDrops := chunks - strings.Count(logs, "dropped_changed=0 ")
 	t.Logf("%d chunks emitted, %d of them dropped rows the workload changed during their window", chunks, withDrops)
@@ -448,6 +439,25 @@ func waitLog(t *testing.T, buf *testutil.SyncBuffer, what string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// finishIncremental restarts bintap after a crash during an incremental
+// snapshot, lets it finish while the workload ends, stops it, and checks
+// that the state rebuilt from the output equals the server's table. It
+// returns what the restarted bintap logged.
+func finishIncremental(t *testing.T, s *testutil.Server, args []string, out, table string, w *workload) string {
+	t.Helper()
+	var errOut testutil.SyncBuffer
+	cmd := startBintap(t, &errOut, args...)
+	waitLog(t, &errOut, "incremental snapshot of a table complete")
+	w.finish()
+	waitCaughtUp(t, s, out, table, &errOut)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bintap: %v\n%s", err, errOut.String())
+	}
+	compareState(t, rebuild(t, out, table), serverRows(t, s, table))
+	return errOut.String()
 }
 
 // waitIncrementalDurable waits until a chunk of an incremental snapshot is

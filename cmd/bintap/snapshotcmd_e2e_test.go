@@ -3,7 +3,6 @@ package main
 import (
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,14 +52,5 @@ func TestIncrementalSnapshotCLI(t *testing.T) {
 	waitIncrementalDurable(t, state, &errOut)
 	cmd.Process.Kill()
 	cmd.Wait()
-	var errOut2 testutil.SyncBuffer
-	cmd = startBintap(t, &errOut2, args...)
-	waitLog(t, &errOut2, "incremental snapshot of a table complete")
-	w.finish()
-	waitCaughtUp(t, s, out, table, &errOut2)
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("bintap: %v\n%s", err, errOut2.String())
-	}
-	compareState(t, rebuild(t, out, table), serverRows(t, s, table))
+	finishIncremental(t, s, args, out, table, w)
 }
