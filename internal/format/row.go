@@ -33,3 +33,6 @@ func AppendRowObject(dst []byte, cols []change.Column, row []change.Value, bin B
 
 // AppendJSONString appends s as a JSON string.
 func AppendJSONString(dst []byte, s string) []byte { return appendStringS(dst, s) }
+
+// AppendJSONBytes is AppendJSONString of text held in a byte slice.
+func AppendJSONBytes(dst, s []byte) []byte { return appendString(dst, s) }

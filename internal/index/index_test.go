@@ -66,9 +66,7 @@ func TestCheckpointStoredWithChanges(t *testing.T) {
 	if err != nil || got == nil || got.File != cp.File || got.Pos != cp.Pos || got.GTIDState != cp.GTIDState {
 		t.Fatalf("position %+v, %v; want %+v", got, err, cp)
 	}
-	var n int
-	s.DB().QueryRow(`SELECT count(*) FROM changes`).Scan(&n)
-	if n != 3 {
+	if n, _ := s.Count(context.Background()); n != 3 {
 		t.Fatalf("%d changes after an uncommitted batch, want the 3 committed", n)
 	}
 	// A new writer continues the ids; the same transaction seen again (a
@@ -88,7 +86,7 @@ func TestCheckpointStoredWithChanges(t *testing.T) {
 	w.Close()
 	var txs, maxID int
 	s.DB().QueryRow(`SELECT count(*) FROM transactions`).Scan(&txs)
-	s.DB().QueryRow(`SELECT max(change_id) FROM changes`).Scan(&maxID)
+	s.DB().QueryRow(`SELECT max(last_change) FROM change_blocks`).Scan(&maxID)
 	if txs != 1 || maxID != 4 {
 		t.Errorf("%d transactions, last change id %d; want 1 and 4", txs, maxID)
 	}
@@ -126,8 +124,8 @@ func TestRetentionDeletesOldChanges(t *testing.T) {
 	if n != 4*7 {
 		t.Errorf("deleted %d changes, want %d", n, 4*7)
 	}
-	var left, txs, minTx int
-	s.DB().QueryRow(`SELECT count(*) FROM changes`).Scan(&left)
+	var txs, minTx int
+	left, _ := s.Count(context.Background())
 	s.DB().QueryRow(`SELECT count(*), min(tx_id) FROM transactions`).Scan(&txs, &minTx)
 	if left != 6*7 || txs != 6 || minTx != 5 {
 		t.Errorf("after retention: %d changes, %d transactions from %d; want 42, 6 from 5", left, txs, minTx)
@@ -209,5 +207,101 @@ func TestImageMatchesRowObject(t *testing.T) {
 		if got != want {
 			t.Errorf("image %s, AppendRowObject %s", got, want)
 		}
+	}
+}
+
+func TestNewIndexPageSize(t *testing.T) {
+	s, _ := openTemp(t)
+	var ps int
+	var mode string
+	if err := s.DB().QueryRow("PRAGMA page_size").Scan(&ps); err != nil || ps != pageSize {
+		t.Errorf("page size %d, %v; want %d", ps, err, pageSize)
+	}
+	if err := s.DB().QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal mode %q, %v; want wal", mode, err)
+	}
+}
+
+// TestBlocksAcrossBoundaries: changes spread over several blocks (sealed by
+// size and at commits), a key changed by an update, retention cutting a
+// block in the middle, and a new writer continuing the ids.
+func TestBlocksAcrossBoundaries(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	w, err := s.NewWriter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2*blockMaxChanges + 100
+	base := uint32(1_700_000_000)
+	tx1 := &change.Tx{GTID: "0-1-1", File: "bin.000001", Pos: 100, Timestamp: base}
+	for i := 0; i < n; i++ { // key i%500 changes several times
+		id := int64(i % 500)
+		ev := change.Event{Op: change.OpUpdate, Table: testTable, Tx: tx1, EventNumber: uint64(i + 1), Before: row(id, strconv.Itoa(i)), After: row(id, strconv.Itoa(i+1))}
+		if i < 500 {
+			ev = change.Event{Op: change.OpInsert, Table: testTable, Tx: tx1, EventNumber: uint64(i + 1), After: row(id, "1")}
+		}
+		if err := w.Add(&ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A second transaction an hour later, in the same commit (so in the
+	// same block as the first one's last changes): key 7 becomes key 9000.
+	tx2 := &change.Tx{GTID: "0-1-2", File: "bin.000001", Pos: 300, Timestamp: base + 3600}
+	ev := change.Event{Op: change.OpUpdate, Table: testTable, Tx: tx2, EventNumber: 1, Before: row(7, "x"), After: row(9000, "x")}
+	if err := w.Add(&ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(position.Checkpoint{File: "bin.000001", Pos: 400}); err != nil {
+		t.Fatal(err)
+	}
+	var blocks int
+	s.DB().QueryRow(`SELECT count(*) FROM change_blocks`).Scan(&blocks)
+	if blocks < 3 {
+		t.Errorf("%d blocks for %d changes, want at least 3", blocks, n+1)
+	}
+	hist, err := s.Query(ctx, Filter{Schema: "s", Table: "t", PK: []string{"7"}, Oldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVersions := (n-7+499)/500 + 1 // every 500th change of the first transaction, then the key change
+	if len(hist) != wantVersions || hist[0].Type != "insert" || hist[len(hist)-1].OldPK != "[7]" || hist[len(hist)-1].PK != "[9000]" {
+		t.Fatalf("history of key 7: %d changes (want %d), first %+v, last %+v", len(hist), wantVersions, hist[0], hist[len(hist)-1])
+	}
+	for i := 1; i < len(hist)-1; i++ {
+		if want := `["v"]`; hist[i].Type != "update" || hist[i].Changed != want || hist[i].ID <= hist[i-1].ID {
+			t.Errorf("version %d: %+v", i, hist[i])
+		}
+	}
+	if got, err := s.Query(ctx, Filter{Schema: "s", Table: "t", PK: []string{"9000"}}); err != nil || len(got) != 1 || got[0].GTID != "0-1-2" {
+		t.Errorf("history of key 9000: %+v, %v", got, err)
+	}
+	if got, err := s.Query(ctx, Filter{Schema: "s", Table: "t", WhereColumn: "v", WhereValue: "1500", Oldest: true}); err != nil || len(got) != 2 {
+		t.Errorf("changes with v = 1500: %+v, %v; want the update to it and the one from it", got, err)
+	}
+	// Retention of the first transaction: every block of it goes, the one
+	// shared with the second transaction is cut.
+	if _, err := s.DeleteBefore(ctx, time.Unix(int64(base)+1800, 0), 1000); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Count(ctx); c != 1 {
+		t.Errorf("%d changes after retention, want 1", c)
+	}
+	if got, err := s.Query(ctx, Filter{Schema: "s", Table: "t", PK: []string{"7"}}); err != nil || len(got) != 1 || got[0].PK != "[9000]" {
+		t.Errorf("history of key 7 after retention: %+v, %v", got, err)
+	}
+	w.Close()
+	// A new writer goes on after the stored ids.
+	w, err = s.NewWriter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Commit(writeTx(t, w, 3, base+7200, 1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Query(ctx, Filter{Schema: "s", Table: "t", Oldest: true})
+	if err != nil || len(all) != 3 || all[0].ID != n+1 || all[1].ID != n+2 || all[2].ID != n+3 {
+		t.Errorf("changes after restart: %+v, %v", all, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -190,70 +191,146 @@ func keyValue(c *change.Column, v string) ([]byte, error) {
 	return format.AppendJSONString(nil, v), nil
 }
 
-// Query returns the changes of a table that match f.
+// Query returns the changes of a table that match f, newest first unless
+// f.Oldest.
+//
+// The candidates come from the narrowest index the filter allows: the key
+// tables for --pk, the transactions' time or GTID index for a window, else
+// the blocks holding changes of the table, newest (or oldest) first. The
+// other conditions are checked on each candidate.
 func (s *Store) Query(ctx context.Context, f Filter) ([]Change, error) {
-	query, args, err := s.buildQuery(ctx, f)
+	ref, err := s.LookupTable(ctx, f.Schema, f.Table)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	q := &query{s: s, f: f, table: ref.ID, blocks: blockReader{q: s.db}, txs: map[int64]*txInfo{}}
+	switch {
+	case f.PK != nil:
+		key, err := KeyText(ref.Latest, f.PK)
+		if err != nil {
+			return nil, err
+		}
+		err = q.byKey(ctx, key)
+	case !f.Since.IsZero() || !f.Until.IsZero() || f.GTID != "":
+		err = q.byWindow(ctx)
+	default:
+		err = q.byTable(ctx)
+	}
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("query index: %w", err)
 	}
-	defer rows.Close()
-	var out []Change
-	for rows.Next() {
-		c := Change{Schema: f.Schema, Table: f.Table}
-		var pk, oldPK, before, after, changed, gtid sql.NullString
-		var ts int64
-		var pos int64
-		if err := rows.Scan(&c.ID, &c.TxID, &c.EventNumber, &c.DefinitionID, &pk, &oldPK, &c.Type,
-			&before, &after, &changed, &gtid, &c.File, &pos, &ts); err != nil {
-			return nil, fmt.Errorf("query index: %w", err)
-		}
-		c.PK, c.OldPK, c.Before, c.After, c.Changed, c.GTID = pk.String, oldPK.String, before.String, after.String, changed.String, gtid.String
-		c.Pos = uint32(pos)
-		c.CommitTime = time.Unix(ts, 0).UTC()
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return q.out, nil
 }
 
-// buildQuery is the SQL of a filter.
-func (s *Store) buildQuery(ctx context.Context, f Filter) (string, []any, error) {
-	ref, err := s.LookupTable(ctx, f.Schema, f.Table)
-	if err != nil {
-		return "", nil, err
-	}
-	window := !f.Since.IsZero() || !f.Until.IsZero() || f.GTID != ""
-	q := strings.Builder{}
-	q.WriteString(`SELECT c.change_id, c.tx_id, c.event_number, c.definition_id, c.pk, c.old_pk, c.event_type,
-		c.before_image, c.after_image, c.changed_columns, x.gtid, x.binlog_file, x.binlog_pos, x.commit_time`)
-	var args []any
-	switch {
-	case f.PK != nil:
-		// Key history: the (table, key, order) index.
-		key, err := KeyText(ref.Latest, f.PK)
+// errEnough ends a query that has its Limit of changes.
+var errEnough = errors.New("enough changes")
+
+type query struct {
+	s      *Store
+	f      Filter
+	table  int64
+	blocks blockReader
+	txs    map[int64]*txInfo
+	out    []Change
+}
+
+// txInfo is a transactions row.
+type txInfo struct {
+	gtid        string
+	file        string
+	pos         uint32
+	commitTime  int64
+	first, last int64
+}
+
+// byKey reads the changes listed under the key (or, for updates that
+// changed it, under the old key), in change order.
+func (q *query) byKey(ctx context.Context, key string) error {
+	var ids []int64
+	for _, sel := range []string{sqlKeyChanges, sqlOldKeyChanges} {
+		rows, err := q.s.db.QueryContext(ctx, sel, q.table, key)
 		if err != nil {
-			return "", nil, err
+			return err
 		}
-		// Each of the two key columns through its own index (an OR would
-		// make SQLite read every change of the table).
-		q.WriteString(` FROM changes c JOIN transactions x ON x.tx_id = c.tx_id WHERE c.change_id IN (
-			SELECT change_id FROM changes WHERE table_id = ? AND pk = ?
-			UNION ALL SELECT change_id FROM changes WHERE table_id = ? AND old_pk = ?)`)
-		args = append(args, ref.ID, key, ref.ID, key)
-	case window:
-		// Transactions in the window by their indexes (CROSS JOIN keeps
-		// them the outer loop), then each one's range of changes.
-		q.WriteString(` FROM transactions x CROSS JOIN changes c ON c.change_id BETWEEN x.first_change AND x.last_change WHERE +c.table_id = ?`)
-		args = append(args, ref.ID)
-	default:
-		// The newest (or oldest) changes of the table: walk the changes in
-		// order ("+" keeps SQLite from sorting the whole table's key index).
-		q.WriteString(` FROM changes c JOIN transactions x ON x.tx_id = c.tx_id WHERE +c.table_id = ?`)
-		args = append(args, ref.ID)
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if !q.f.Oldest {
+		slices.Reverse(ids)
+	}
+	for _, id := range ids {
+		if err := q.change(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The statements behind the queries (plan_test.go checks they use indexes).
+const (
+	sqlKeyChanges    = `SELECT change_id FROM change_keys WHERE table_id = ? AND pk = ?`
+	sqlOldKeyChanges = `SELECT change_id FROM change_old_keys WHERE table_id = ? AND old_pk = ?`
+	sqlTx            = `SELECT tx_id, gtid, binlog_file, binlog_pos, commit_time, first_change, last_change FROM transactions WHERE tx_id = ?`
+	sqlBlockOf       = `SELECT first_change, last_change, changes, offsets FROM change_blocks WHERE first_change <= ? ORDER BY first_change DESC LIMIT 1`
+)
+
+// byWindow reads the changes of the transactions in the time or GTID
+// window, found through the transactions' indexes.
+func (q *query) byWindow(ctx context.Context) error {
+	query, args := windowSQL(q.f)
+	rows, err := q.s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	var txs []int64
+	for rows.Next() {
+		id, t, err := scanTx(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		q.txs[id] = t
+		txs = append(txs, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range txs {
+		t := q.txs[id]
+		for i := int64(0); i <= t.last-t.first; i++ {
+			c := t.first + i
+			if !q.f.Oldest {
+				c = t.last - i
+			}
+			if err := q.change(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// windowSQL selects the transactions of a time or GTID window.
+func windowSQL(f Filter) (string, []any) {
+	var where []string
+	var args []any
+	index := "transactions_by_time"
 	if !f.Since.IsZero() || !f.Until.IsZero() {
 		since, until := int64(0), int64(1<<62)
 		if !f.Since.IsZero() {
@@ -262,45 +339,201 @@ func (s *Store) buildQuery(ctx context.Context, f Filter) (string, []any, error)
 		if !f.Until.IsZero() {
 			until = f.Until.Unix()
 		}
-		q.WriteString(` AND x.commit_time BETWEEN ? AND ?`)
+		where = append(where, `commit_time BETWEEN ? AND ?`)
 		args = append(args, since, until)
 	}
 	if f.GTID != "" {
-		q.WriteString(` AND x.gtid = ?`)
+		index = "transactions_by_gtid"
+		where = append(where, `gtid = ?`)
 		args = append(args, f.GTID)
 	}
 	if f.UntilTx > 0 {
-		q.WriteString(` AND c.tx_id <= ?`)
+		where = append(where, `tx_id <= ?`)
 		args = append(args, f.UntilTx)
 	}
-	if len(f.Types) > 0 {
-		q.WriteString(` AND c.event_type IN (?` + strings.Repeat(",?", len(f.Types)-1) + `)`)
-		for _, t := range f.Types {
-			args = append(args, t)
+	order := "tx_id DESC"
+	if f.Oldest {
+		order = "tx_id"
+	}
+	// INDEXED BY: without statistics SQLite may prefer walking every
+	// transaction in tx_id order to sorting the few in the window.
+	return `SELECT tx_id, gtid, binlog_file, binlog_pos, commit_time, first_change, last_change
+		FROM transactions INDEXED BY ` + index + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order, args
+}
+
+// byTable reads the blocks that hold changes of the table.
+func (q *query) byTable(ctx context.Context) error {
+	order := "DESC"
+	if q.f.Oldest {
+		order = ""
+	}
+	rows, err := q.s.db.QueryContext(ctx, `SELECT first_change, last_change, table_ids FROM change_blocks ORDER BY first_change `+order)
+	if err != nil {
+		return err
+	}
+	type span struct{ first, last int64 }
+	var spans []span
+	for rows.Next() {
+		var sp span
+		var tables string
+		if err := rows.Scan(&sp.first, &sp.last, &tables); err != nil {
+			rows.Close()
+			return err
+		}
+		if holdsTable(tables, q.table) {
+			spans = append(spans, sp)
 		}
 	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, sp := range spans {
+		for i := int64(0); i <= sp.last-sp.first; i++ {
+			c := sp.first + i
+			if !q.f.Oldest {
+				c = sp.last - i
+			}
+			if err := q.change(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// holdsTable reports whether the JSON array of table ids holds id.
+func holdsTable(list string, id int64) bool {
+	want := strconv.FormatInt(id, 10)
+	for _, f := range strings.FieldsFunc(list, func(r rune) bool { return r == '[' || r == ']' || r == ',' }) {
+		if f == want {
+			return true
+		}
+	}
+	return false
+}
+
+// change checks change id against the filter and keeps it when it
+// matches; errEnough once Limit changes are kept.
+func (q *query) change(ctx context.Context, id int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b, err := q.blocks.block(ctx, id)
+	if err != nil || b == nil {
+		return err // nil: removed by retention meanwhile
+	}
+	e := b.element(id)
+	if e == nil {
+		return fmt.Errorf("change %d: %w", id, errElement)
+	}
+	h, err := parseHeader(e)
+	if err != nil {
+		return fmt.Errorf("change %d: %w", id, err)
+	}
+	f := &q.f
+	if h.table != q.table || (f.UntilTx > 0 && h.tx > f.UntilTx) || (len(f.Types) > 0 && !slices.Contains(f.Types, h.typ)) {
+		return nil
+	}
+	t, err := q.tx(ctx, h.tx)
+	if err != nil || t == nil {
+		return err
+	}
+	if (!f.Since.IsZero() && t.commitTime < f.Since.Unix()) || (!f.Until.IsZero() && t.commitTime > f.Until.Unix()) ||
+		(f.GTID != "" && t.gtid != f.GTID) {
+		return nil
+	}
+	bd, err := parseBody(h.rest)
+	if err != nil {
+		return fmt.Errorf("change %d: %w", id, err)
+	}
 	if f.ChangedColumn != "" {
-		q.WriteString(` AND EXISTS (SELECT 1 FROM json_each(c.changed_columns) WHERE value = ?)`)
-		args = append(args, f.ChangedColumn)
+		var cols []string
+		if len(bd.Changed) > 0 {
+			if err := json.Unmarshal(bd.Changed, &cols); err != nil {
+				return fmt.Errorf("change %d: %w", id, err)
+			}
+		}
+		if !slices.Contains(cols, f.ChangedColumn) {
+			return nil
+		}
 	}
 	if f.WhereColumn != "" {
-		path := `$."` + f.WhereColumn + `"`
-		// Strings compare as their text; numbers as the JSON text, which
-		// keeps the exact digits (1.50 is not 1.5).
-		m := `(CASE json_type(%[1]s, ?) WHEN 'text' THEN json_extract(%[1]s, ?) WHEN 'null' THEN NULL ELSE %[1]s -> ? END) = ?`
-		q.WriteString(` AND (` + fmt.Sprintf(m, "c.before_image") + ` OR ` + fmt.Sprintf(m, "c.after_image") + `)`)
-		args = append(args, path, path, path, f.WhereValue, path, path, path, f.WhereValue)
+		match, err := imageHas(bd.Before, f.WhereColumn, f.WhereValue)
+		if err == nil && !match {
+			match, err = imageHas(bd.After, f.WhereColumn, f.WhereValue)
+		}
+		if err != nil {
+			return fmt.Errorf("change %d: %w", id, err)
+		}
+		if !match {
+			return nil
+		}
 	}
-	if f.Oldest {
-		q.WriteString(` ORDER BY c.change_id`)
-	} else {
-		q.WriteString(` ORDER BY c.change_id DESC`)
+	q.out = append(q.out, Change{ID: id, TxID: h.tx, EventNumber: uint64(h.n), DefinitionID: h.def,
+		Schema: f.Schema, Table: f.Table, PK: bd.PK, OldPK: bd.OldPK, Type: h.typ,
+		Before: string(bd.Before), After: string(bd.After), Changed: string(bd.Changed),
+		GTID: t.gtid, File: t.file, Pos: t.pos, CommitTime: time.Unix(t.commitTime, 0).UTC()})
+	if f.Limit > 0 && len(q.out) >= f.Limit {
+		return errEnough
 	}
-	if f.Limit > 0 {
-		q.WriteString(` LIMIT ?`)
-		args = append(args, f.Limit)
+	return nil
+}
+
+// imageHas reports whether a row image has value in column: strings
+// compare as their text, numbers as their JSON text, which keeps the exact
+// digits (1.50 is not 1.5); NULL matches nothing.
+func imageHas(image json.RawMessage, column, value string) (bool, error) {
+	if len(image) == 0 {
+		return false, nil
 	}
-	return q.String(), args, nil
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(image, &m); err != nil {
+		return false, err
+	}
+	v, ok := m[column]
+	if !ok || string(v) == "null" {
+		return false, nil
+	}
+	if v[0] == '"' {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return false, err
+		}
+		return s == value, nil
+	}
+	return string(v) == value, nil
+}
+
+// tx returns a transaction's row, nil when retention removed it.
+func (q *query) tx(ctx context.Context, id int64) (*txInfo, error) {
+	if t, ok := q.txs[id]; ok {
+		return t, nil
+	}
+	rows, err := q.s.db.QueryContext(ctx, sqlTx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var t *txInfo
+	if rows.Next() {
+		if _, t, err = scanTx(rows); err != nil {
+			return nil, err
+		}
+	}
+	q.txs[id] = t
+	return t, rows.Err()
+}
+
+func scanTx(rows *sql.Rows) (int64, *txInfo, error) {
+	var id, pos int64
+	var gtid sql.NullString
+	t := &txInfo{}
+	if err := rows.Scan(&id, &gtid, &t.file, &pos, &t.commitTime, &t.first, &t.last); err != nil {
+		return 0, nil, err
+	}
+	t.gtid, t.pos = gtid.String, uint32(pos)
+	return id, t, nil
 }
 
 // TxOfGTID returns the index's transaction id of a GTID (0 when unknown).

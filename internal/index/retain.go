@@ -3,17 +3,21 @@ package index
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/klauspost/compress/s2"
 )
 
 // DeleteBefore removes the changes of transactions committed before cutoff,
-// in SQLite transactions of at most batch changes so that the stream's
-// writer never waits long for the lock. It returns how many changes it
-// removed. Afterwards the index covers changes from cutoff on.
+// in SQLite transactions of at most batch changes (keys) or a few blocks,
+// so that the stream's writer never waits long for the lock. It returns how
+// many changes it removed. Afterwards the index covers changes from cutoff
+// on.
 func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 	// Change ids follow transaction ids: everything up to the last change
 	// of the newest old transaction goes.
@@ -26,10 +30,28 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time, batch int) (
 	if !maxTx.Valid {
 		return 0, nil
 	}
-	total, err := s.deleteUpTo(ctx, `DELETE FROM changes WHERE change_id IN (SELECT change_id FROM changes WHERE change_id <= ? ORDER BY change_id LIMIT ?)`, maxChange.Int64, batch)
+	x := maxChange.Int64
+	for _, q := range []string{
+		`DELETE FROM change_keys WHERE change_id IN (SELECT change_id FROM change_keys WHERE change_id <= ? ORDER BY change_id LIMIT ?)`,
+		`DELETE FROM change_old_keys WHERE change_id IN (SELECT change_id FROM change_old_keys WHERE change_id <= ? ORDER BY change_id LIMIT ?)`,
+	} {
+		if _, err := s.deleteUpTo(ctx, q, x, batch); err != nil {
+			return 0, err
+		}
+	}
+	var total int64
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(last_change - first_change + 1), 0) FROM change_blocks WHERE last_change <= ?`, x).Scan(&total); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	blocks := max(1, batch/blockMaxChanges)
+	if _, err := s.deleteUpTo(ctx, `DELETE FROM change_blocks WHERE first_change IN (SELECT first_change FROM change_blocks WHERE last_change <= ? ORDER BY first_change LIMIT ?)`, x, blocks); err != nil {
+		return 0, err
+	}
+	n, err := s.trimBlock(ctx, x)
 	if err != nil {
 		return total, err
 	}
+	total += n
 	if _, err := s.deleteUpTo(ctx, `DELETE FROM transactions WHERE tx_id IN (SELECT tx_id FROM transactions WHERE tx_id <= ? ORDER BY tx_id LIMIT ?)`, maxTx.Int64, batch); err != nil {
 		return total, err
 	}
@@ -38,6 +60,51 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time, batch int) (
 		return total, err
 	}
 	return total, nil
+}
+
+// trimBlock removes the changes up to x from the block that holds x and
+// later changes, returning how many it removed.
+func (s *Store) trimBlock(ctx context.Context, x int64) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	defer tx.Rollback()
+	var b storedBlock
+	var tables string
+	var z []byte
+	err = tx.QueryRowContext(ctx, `SELECT first_change, last_change, table_ids, changes, offsets FROM change_blocks WHERE first_change <= ? AND last_change > ?`, x, x).
+		Scan(&b.first, &b.last, &tables, &z, &b.offsets)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err == nil {
+		b.text, err = s2.Decode(nil, z)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	k := int(x + 1 - b.first) // elements to drop
+	if 4*k >= len(b.offsets) {
+		return 0, fmt.Errorf("retention: block %d: %w", b.first, errElement)
+	}
+	cut := int(binary.LittleEndian.Uint32(b.offsets[4*k:])) // the kept part starts here
+	text := append([]byte{'['}, b.text[cut:]...)
+	offsets := make([]byte, 0, len(b.offsets)-4*k)
+	for i := 4 * k; i < len(b.offsets); i += 4 {
+		offsets = binary.LittleEndian.AppendUint32(offsets, binary.LittleEndian.Uint32(b.offsets[i:])-uint32(cut)+1)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM change_blocks WHERE first_change = ?`, b.first); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO change_blocks (first_change, last_change, table_ids, changes, offsets) VALUES (?, ?, ?, ?, ?)`,
+		x+1, b.last, tables, s2.Encode(nil, text), offsets); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	return int64(k), nil
 }
 
 // deleteUpTo runs a batched DELETE (bound and batch as its arguments) until

@@ -16,7 +16,14 @@ var benchTable = &change.Table{Schema: "bench", Name: "items", Version: 1, Prima
 	{Name: "created", Type: "datetime", Scale: 6}, {Name: "score", Type: "double"}, {Name: "note", Type: "text"}, {Name: "attrs", Type: "json"}}}
 
 // BenchmarkDestination writes batches of 4096 inserts as the stream does.
-func BenchmarkDestination(b *testing.B) {
+func BenchmarkDestination(b *testing.B) { benchDestination(b, false) }
+
+// BenchmarkDestinationRandomKeys writes changes of keys spread over a range
+// of 2^24, as updates of random rows of a large table do: every change
+// lands on another page of the key index.
+func BenchmarkDestinationRandomKeys(b *testing.B) { benchDestination(b, true) }
+
+func benchDestination(b *testing.B, random bool) {
 	s, err := idx.Open(filepath.Join(b.TempDir(), idx.FileName))
 	if err != nil {
 		b.Fatal(err)
@@ -34,6 +41,9 @@ func BenchmarkDestination(b *testing.B) {
 		tx := &change.Tx{GTID: "0-1-" + strconv.Itoa(n+1), File: "bin.000001", Pos: uint32(4 + n), Timestamp: 1_790_000_000}
 		for i := range evs {
 			id := int64(rows + i)
+			if random {
+				id = int64(uint64(id)*0x9E3779B97F4A7C15>>40) // a permutation of 0..2^24-1 over the first 2^24 ids
+			}
 			row := vals[8*i : 8*i+8 : 8*i+8]
 			row[0] = change.Value{Kind: change.KindInt, Int: id}
 			row[1] = change.Value{Kind: change.KindInt, Int: id % 1000}

@@ -20,13 +20,15 @@ import (
 // an index Store.
 //
 // Write encodes the events (their values are only valid during the call)
-// and hands the rows to an inserter goroutine that owns the SQLite writer,
-// so that encoding the next batch overlaps inserting this one. Commits go
-// down the same channel after the rows they cover; Flush waits for its
-// commit.
+// and assembles them into compressed blocks (index.Assembler), which it
+// hands to an inserter goroutine that owns the SQLite connection, so that
+// encoding and compressing the next batch overlaps inserting this one.
+// Commits go down the same channel after the blocks they cover; Flush waits
+// for its commit.
 type Destination struct {
 	store     *idx.Store
-	w         *idx.Writer // used by the inserter goroutine only
+	w         *idx.Writer    // its Store and CommitBatch: the inserter goroutine only
+	asm       *idx.Assembler // the Write goroutine only
 	enc       *idx.Encoder
 	batchSize int
 	// covered is the checkpoint stored in the index when the stream started:
@@ -75,7 +77,7 @@ func New(store *idx.Store, o Options) (*Destination, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Destination{store: store, w: w, enc: idx.NewEncoder(), batchSize: batchSize,
+	d := &Destination{store: store, w: w, asm: w.Assembler(), enc: idx.NewEncoder(), batchSize: batchSize,
 		work: make(chan request, 2), inserted: make(chan struct{})}
 	if cp != nil {
 		d.covered = *cp
@@ -100,10 +102,11 @@ func New(store *idx.Store, o Options) (*Destination, error) {
 // Position returns the checkpoint stored with the index data.
 func (d *Destination) Position() (*position.Checkpoint, error) { return d.store.Position() }
 
-// request is work for the inserter: rows, then (when commit is set) a
-// commit with that checkpoint, answered on reply when it is not nil.
+// request is work for the inserter: a batch to store, then (when commit
+// is set) a commit with that checkpoint, answered on reply when it is not
+// nil.
 type request struct {
-	rows   []idx.Row
+	batch  idx.Batch
 	commit position.Checkpoint
 	reply  chan error
 }
@@ -113,11 +116,12 @@ func (d *Destination) insert() {
 	defer close(d.inserted)
 	for req := range d.work {
 		err := d.failed()
-		for i := 0; err == nil && i < len(req.rows); i++ {
-			err = d.w.AddRow(&req.rows[i])
-		}
-		if err == nil && req.commit.File != "" {
-			err = d.w.Commit(req.commit)
+		if err == nil {
+			if req.commit.File != "" {
+				err = d.w.CommitBatch(&req.batch, req.commit)
+			} else {
+				err = d.w.Store(&req.batch)
+			}
 		}
 		if err != nil {
 			d.mu.Lock()
@@ -146,7 +150,8 @@ func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error
 	if err := d.failed(); err != nil {
 		return err
 	}
-	var rows []idx.Row
+	d.enc.Reset() // the Assembler copies each row
+	added := 0
 	for i := range events {
 		ev := &events[i]
 		if ev.Tx == nil {
@@ -164,24 +169,25 @@ func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error
 			return err
 		}
 		if ok {
-			if rows == nil {
-				rows = make([]idx.Row, 0, len(events)-i)
+			if err := d.asm.Add(&r); err != nil {
+				return err
 			}
-			rows = append(rows, r)
+			added++
 		}
 	}
-	req := request{rows: rows}
-	if cp.File == "" && len(rows) > 0 {
+	if cp.File == "" && added > 0 {
 		d.last = position.Checkpoint{} // the older checkpoint does not cover these
 	}
-	d.pending += len(rows)
+	d.pending += added
+	var req request
 	if cp.File != "" {
 		d.last = cp
 		if d.pending >= d.batchSize {
 			req.commit, d.last, d.pending = cp, position.Checkpoint{}, 0
 		}
 	}
-	if len(req.rows) > 0 || req.commit.File != "" {
+	req.batch = d.asm.Take(req.commit.File != "")
+	if !req.batch.Empty() || req.commit.File != "" {
 		d.work <- req
 	}
 	return nil
@@ -189,7 +195,7 @@ func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error
 
 // commit sends the commit of everything sent so far and waits for it.
 func (d *Destination) commit() error {
-	req := request{commit: d.last, reply: make(chan error, 1)}
+	req := request{batch: d.asm.Take(d.last.File != ""), commit: d.last, reply: make(chan error, 1)}
 	d.work <- req
 	err := <-req.reply
 	if err == nil && req.commit.File != "" {

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -27,9 +28,11 @@ func count(t *testing.T, path string) int {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var n int
-	s.DB().QueryRow(`SELECT count(*) FROM changes`).Scan(&n)
-	return n
+	n, err := s.Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
 }
 
 // A restart from an older position hands the destination events it holds

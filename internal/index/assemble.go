@@ -1,0 +1,298 @@
+package index
+
+import (
+	"encoding/binary"
+	"slices"
+	"strconv"
+
+	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/format"
+	"github.com/klauspost/compress/s2"
+)
+
+// A block is sealed when it reaches blockMaxChanges changes or
+// blockMaxBytes of JSON, and at every commit. Smaller blocks make a lookup
+// of one change read less; larger ones cost fewer inserts.
+const (
+	blockMaxChanges = 1024
+	blockMaxBytes   = 256 << 10
+)
+
+// Assembler turns encoded changes into what the Writer stores: compressed
+// blocks, key rows, transaction records, and the table and definition rows
+// of tables seen for the first time. It gives every change, transaction,
+// table and definition its id itself (the index has one writer), so it
+// needs no database: the stream runs it on its own goroutine while the
+// Writer inserts the previous Batch. Not safe for concurrent use.
+type Assembler struct {
+	nextID, nextTx int64
+
+	lastTx    *change.Tx
+	lastTxID  int64
+	lastTxKey txKey
+	cur       *txRec // the transaction changes are being added to
+
+	tables     map[string]int64      // "schema\x00name" → table_id
+	defs       map[defKey]int64      // stored definitions → definition_id
+	versions   map[*change.Table]ids // table versions seen → their ids
+	maxTable   int64                 // highest table_id given
+	maxDef     int64                 // highest definition_id given
+	sinceSet   bool                  // covered_since is recorded
+	blk        block                 // the block being filled
+	out        Batch                 // what Take hands over next
+	enc        *Encoder              // for the Writer's Add
+	zbuf       []byte                // scratch for compression
+	keyScratch []byte
+}
+
+type ids struct{ table, def int64 }
+
+type defKey struct {
+	table   int64
+	version int
+	def     string
+}
+
+// Batch is the work the Writer stores for one Take: rows of new tables and
+// definitions, sealed blocks with their keys, and transaction records
+// (new, or with more changes than stored).
+type Batch struct {
+	Changes  int // changes in the sealed blocks
+	tables   []tableRow
+	defs     []defRow
+	blocks   []sealedBlock
+	txs      []txRec
+	since    int64 // commit time of the first transaction ever, when hasSince
+	hasSince bool
+}
+
+// Empty reports whether b holds nothing to store.
+func (b *Batch) Empty() bool {
+	return len(b.tables) == 0 && len(b.defs) == 0 && len(b.blocks) == 0 && len(b.txs) == 0 && !b.hasSince
+}
+
+type tableRow struct {
+	id           int64
+	schema, name string
+}
+
+type defRow struct {
+	id, table int64
+	version   int
+	def       string
+}
+
+// sealedBlock is a change_blocks row ready to insert with its keys.
+type sealedBlock struct {
+	first, last int64
+	tables      string
+	data        []byte // S2-compressed JSON array
+	offsets     []byte
+	keys        string // JSON array of [offset, table_id, "pk"], "" when none
+	oldKeys     []oldKey
+}
+
+// block is a block being filled.
+type block struct {
+	first   int64  // id of its first change
+	n       int    // changes in it
+	text    []byte // "[" and the elements so far, comma separated
+	offsets []byte // little-endian uint32 offset of each element in text
+	tables  []int64
+	keys    []byte // JSON array of [offset, table_id, "pk"] so far
+	nkeys   int
+	oldKeys []oldKey
+}
+
+type oldKey struct {
+	id, table int64
+	pk        string
+}
+
+// txRec is a transaction row. It is stored when the transaction ends or at
+// a commit (then updated if it goes on), so most transactions cost one
+// insert.
+type txRec struct {
+	id          int64
+	gtid        any // string, or nil for none
+	file        string
+	pos         uint32
+	ts          uint32
+	first, last int64
+	dirty       bool
+}
+
+type txKey struct {
+	gtid string
+	file string
+	pos  uint32
+}
+
+// Add appends one encoded change.
+func (a *Assembler) Add(r *Row) error {
+	txID := a.txID(r.Tx)
+	tableID, defID, err := a.table(r.Table)
+	if err != nil {
+		return err
+	}
+	id := a.nextID
+	a.cur.last, a.cur.dirty = id, true
+	b := &a.blk
+	if b.n == 0 {
+		b.first = id
+		b.text = append(b.text[:0], '[')
+	} else {
+		b.text = append(b.text, ',')
+	}
+	b.offsets = binary.LittleEndian.AppendUint32(b.offsets, uint32(len(b.text)))
+	t := append(b.text, `{"tx":`...)
+	t = strconv.AppendInt(t, txID, 10)
+	t = append(t, `,"n":`...)
+	t = strconv.AppendUint(t, r.EventNumber, 10)
+	t = append(t, `,"t":`...)
+	t = strconv.AppendInt(t, tableID, 10)
+	t = append(t, `,"d":`...)
+	t = strconv.AppendInt(t, defID, 10)
+	t = append(t, `,"type":"`...)
+	t = append(t, r.typ...)
+	t = append(t, '"')
+	if r.pk != nil {
+		t = append(t, `,"pk":`...)
+		t = format.AppendJSONBytes(t, r.pk)
+		if b.nkeys == 0 {
+			b.keys = append(b.keys[:0], '[')
+		} else {
+			b.keys = append(b.keys, ',')
+		}
+		b.nkeys++
+		b.keys = append(b.keys, '[')
+		b.keys = strconv.AppendInt(b.keys, id-b.first, 10)
+		b.keys = append(b.keys, ',')
+		b.keys = strconv.AppendInt(b.keys, tableID, 10)
+		b.keys = append(b.keys, ',')
+		b.keys = format.AppendJSONBytes(b.keys, r.pk)
+		b.keys = append(b.keys, ']')
+	}
+	if r.oldPK != nil {
+		t = append(t, `,"old_pk":`...)
+		t = format.AppendJSONBytes(t, r.oldPK)
+		b.oldKeys = append(b.oldKeys, oldKey{id: id, table: tableID, pk: string(r.oldPK)})
+	}
+	t = append(t, r.body...)
+	b.text = append(t, '}')
+	if !slices.Contains(b.tables, tableID) {
+		b.tables = append(b.tables, tableID)
+	}
+	b.n++
+	a.nextID++
+	if b.n >= blockMaxChanges || len(b.text) >= blockMaxBytes {
+		a.seal()
+	}
+	return nil
+}
+
+// seal compresses the block being filled into the Batch.
+func (a *Assembler) seal() {
+	b := &a.blk
+	if b.n == 0 {
+		return
+	}
+	b.text = append(b.text, ']')
+	tables := []byte{'['}
+	for i, id := range b.tables {
+		if i > 0 {
+			tables = append(tables, ',')
+		}
+		tables = strconv.AppendInt(tables, id, 10)
+	}
+	sb := sealedBlock{first: b.first, last: b.first + int64(b.n) - 1, tables: string(append(tables, ']')),
+		data: s2.Encode(nil, b.text), offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys)}
+	if b.nkeys > 0 {
+		sb.keys = string(append(b.keys, ']'))
+	}
+	a.out.blocks = append(a.out.blocks, sb)
+	a.out.Changes += b.n
+	b.n, b.nkeys = 0, 0
+	b.text, b.offsets, b.keys, b.tables, b.oldKeys = b.text[:0], b.offsets[:0], b.keys[:0], b.tables[:0], b.oldKeys[:0]
+}
+
+// Take hands over the work gathered since the last Take. With all set
+// (before a commit) the open block is sealed and the current transaction's
+// record included; else only finished blocks and transactions go.
+func (a *Assembler) Take(all bool) Batch {
+	if all {
+		a.seal()
+		a.storeTx()
+	}
+	out := a.out
+	a.out = Batch{}
+	return out
+}
+
+// txID returns the id of the event's transaction, starting a new
+// transaction record when it is new. A transaction cut by a restart
+// arrives again with a new Tx value: the same GTID and position mean the
+// same transaction.
+func (a *Assembler) txID(t *change.Tx) int64 {
+	if t == a.lastTx {
+		return a.lastTxID
+	}
+	k := txKey{gtid: t.GTID, file: t.File, pos: t.Pos}
+	if k == a.lastTxKey && a.lastTxID != 0 {
+		a.lastTx = t
+		return a.lastTxID
+	}
+	a.storeTx()
+	if !a.sinceSet {
+		// The index is complete from its first transaction on (reconstruct
+		// relies on it); retention moves this forward.
+		a.out.since, a.out.hasSince = int64(t.Timestamp), true
+		a.sinceSet = true
+	}
+	rec := &txRec{id: a.nextTx, file: t.File, pos: t.Pos, ts: t.Timestamp, first: a.nextID, last: a.nextID}
+	if t.GTID != "" {
+		rec.gtid = t.GTID
+	}
+	a.nextTx++
+	a.cur = rec
+	a.lastTx, a.lastTxID, a.lastTxKey = t, rec.id, k
+	return rec.id
+}
+
+// storeTx queues the current transaction's record if it changed.
+func (a *Assembler) storeTx() {
+	if r := a.cur; r != nil && r.dirty {
+		a.out.txs = append(a.out.txs, *r)
+		r.dirty = false
+	}
+}
+
+// table returns the ids of a table and of this version of its definition,
+// giving new ones (queued for insert) to tables and definitions not seen.
+func (a *Assembler) table(t *change.Table) (tableID, defID int64, err error) {
+	if v, ok := a.versions[t]; ok {
+		return v.table, v.def, nil
+	}
+	name := t.Schema + "\x00" + t.Name
+	tableID, ok := a.tables[name]
+	if !ok {
+		a.maxTable++
+		tableID = a.maxTable
+		a.tables[name] = tableID
+		a.out.tables = append(a.out.tables, tableRow{id: tableID, schema: t.Schema, name: t.Name})
+	}
+	def, err := definitionJSON(t)
+	if err != nil {
+		return 0, 0, err
+	}
+	k := defKey{table: tableID, version: t.Version, def: def}
+	defID, ok = a.defs[k]
+	if !ok {
+		a.maxDef++
+		defID = a.maxDef
+		a.defs[k] = defID
+		a.out.defs = append(a.out.defs, defRow{id: defID, table: tableID, version: t.Version, def: def})
+	}
+	a.versions[t] = ids{table: tableID, def: defID}
+	return tableID, defID, nil
+}
