@@ -14,6 +14,7 @@ setup:
 	[ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || missing="$$missing mariadb-server"; \
 	command -v mariadb-binlog >/dev/null 2>&1 || missing="$$missing mariadb-client"; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	[ -e /usr/include/stdio.h ] || missing="$$missing libc6-dev"; \
 	if [ -n "$$missing" ]; then \

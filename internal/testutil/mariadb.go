@@ -1,5 +1,6 @@
 // Package testutil starts private servers for tests, benchmarks and the demo:
-// a MariaDB with its own data directory, a free TCP port and the binary log on.
+// a MariaDB with its own data directory, a free TCP port and the binary log on,
+// and a PostgreSQL (postgres.go) made the same way.
 // Nothing here touches a server the machine already runs.
 package testutil
 
