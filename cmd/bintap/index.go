@@ -23,11 +23,21 @@ import (
 	sinkindex "github.com/bintap/bintap/internal/sink/index"
 )
 
-// openIndexOutput opens the embedded change index in the state dir
-// (--output index). --reset empties it along with the checkpoint.
-func openIndexOutput(cfg *config.Config) (pipeline.Output, error) {
-	path := index.Path(cfg.StateDir)
-	store, err := index.Open(path)
+// openIndexOutput opens the change index of an output: the embedded one in
+// the state dir (index) or one on a server (index+mysql://...,
+// index+postgres://...). --reset empties it along with the checkpoint.
+func openIndexOutput(cfg *config.Config, spec string) (pipeline.Output, error) {
+	var store *index.Store
+	var err error
+	name := "index"
+	if index.IsServerURL(spec) {
+		store, err = index.OpenServer(spec, false)
+		if err == nil {
+			name = store.Path()
+		}
+	} else {
+		store, err = index.Open(index.Path(cfg.StateDir))
+	}
 	if err != nil {
 		return pipeline.Output{}, err
 	}
@@ -46,12 +56,12 @@ func openIndexOutput(cfg *config.Config) (pipeline.Output, error) {
 		store.Close()
 		return pipeline.Output{}, err
 	}
-	d, err := sinkindex.New(store, sinkindex.Options{BatchSize: cfg.BatchSize, Retain: cfg.Retain, Log: newLogger(os.Stderr, cfg.LogLevel).With("output", "index")})
+	d, err := sinkindex.New(store, sinkindex.Options{BatchSize: cfg.BatchSize, Retain: cfg.Retain, Log: newLogger(os.Stderr, cfg.LogLevel).With("output", name)})
 	if err != nil {
 		store.Close()
 		return pipeline.Output{}, err
 	}
-	return pipeline.Output{Name: "index", Dest: d}, nil
+	return pipeline.Output{Name: name, Dest: d}, nil
 }
 
 // indexFlags are the flags query, recover and reconstruct share.
@@ -74,7 +84,7 @@ func newIndexFlags(name string, errOut io.Writer) *indexFlags {
 		stateDir = "./bintap-state"
 	}
 	f.fs.StringVar(&f.stateDir, "state-dir", stateDir, "state dir of the stream that writes the index (its index.db)")
-	f.fs.StringVar(&f.indexPath, "index", "", "index file (default STATE_DIR/index.db)")
+	f.fs.StringVar(&f.indexPath, "index", "", "index file (default STATE_DIR/index.db), or the URL of an index on a server: index+mysql://USER[:PASS]@HOST[:PORT]/DB, index+postgres://USER[:PASS]@HOST[:PORT]/DB")
 	f.fs.StringVar(&f.table, "table", "", "table as db.table (required)")
 	f.fs.StringVar(&f.pk, "pk", "", "primary key value; composite keys as 'a|b' in key order; binary keys in hex")
 	return f
@@ -198,6 +208,9 @@ func parseTimeFlag(name, v string) (time.Time, error) {
 
 func (f *indexFlags) open() (*index.Store, error) {
 	path := f.indexPath
+	if index.IsServerURL(path) {
+		return index.OpenServer(path, true)
+	}
 	if path == "" {
 		path = index.Path(f.stateDir)
 	}

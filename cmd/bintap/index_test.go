@@ -451,12 +451,46 @@ func indexOf(list []string, s string) int {
 // indexes a running workload, restarts it, and checks that the index holds
 // every change of the workload exactly once.
 func TestIndexKill9ExactlyOnce(t *testing.T) {
+	state := t.TempDir()
+	testIndexKill9(t, state, "index", func() (*index.Store, error) { return index.OpenReadOnly(index.Path(state)) })
+}
+
+// TestServerIndexKill9ExactlyOnce is TestIndexKill9ExactlyOnce with the
+// index on a MariaDB server and on a PostgreSQL server, read back with
+// bintap query --index URL.
+func TestServerIndexKill9ExactlyOnce(t *testing.T) {
+	m := testutil.NewMariaDB(t)
+	m.Exec("CREATE DATABASE changes")
+	p := testutil.NewPostgres(t)
+	for name, url := range map[string]string{
+		"mariadb":  fmt.Sprintf("index+mysql://root@127.0.0.1:%d/changes", m.Port),
+		"postgres": fmt.Sprintf("index+postgres://%s@127.0.0.1:%d/%s?sslmode=disable", testutil.PostgresSuperuser, p.Port, testutil.PostgresTestDB),
+	} {
+		t.Run(name, func(t *testing.T) {
+			testIndexKill9(t, t.TempDir(), url, func() (*index.Store, error) { return index.OpenServer(url, true) })
+			out, errOut, code := bintapCmd(t, "query", "--index", url, "--table", "k.t", "--pk", "5", "--format", "json", "--order", "oldest")
+			var got []map[string]any
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				var m map[string]any
+				if json.Unmarshal([]byte(line), &m) == nil {
+					got = append(got, m)
+				}
+			}
+			if code != 0 || len(got) != 2 || got[0]["type"] != "insert" || got[1]["type"] != "update" {
+				t.Errorf("bintap query --index %s --pk 5: exit %d, %d changes %v\n%s", url, code, len(got), got, errOut)
+			}
+		})
+	}
+}
+
+// testIndexKill9 kills bintap four times while it indexes a workload into
+// output, then checks with open that the index holds each change once.
+func testIndexKill9(t *testing.T, state, output string, open func() (*index.Store, error)) {
 	s := testutil.NewMariaDB(t)
 	s.Exec("CREATE DATABASE k", "CREATE TABLE k.t (id INT PRIMARY KEY, v INT NOT NULL, pad VARCHAR(100))")
-	state := t.TempDir()
 	var errOut bytes.Buffer
 	start := func(extra ...string) *exec.Cmd {
-		args := append([]string{"stream", "--source", s.URL(), "--start", "oldest", "--state-dir", state, "--output", "index",
+		args := append([]string{"stream", "--source", s.URL(), "--start", "oldest", "--state-dir", state, "--output", output,
 			"--checkpoint-interval", "100ms", "--batch-size", "50"}, extra...)
 		cmd := exec.Command(binary, args...)
 		cmd.Stderr = &errOut
@@ -488,7 +522,7 @@ func TestIndexKill9ExactlyOnce(t *testing.T) {
 		done <- nil
 	}()
 	indexed := func() int {
-		st, err := index.OpenReadOnly(index.Path(state))
+		st, err := open()
 		if err != nil {
 			return 0
 		}
@@ -517,7 +551,7 @@ func TestIndexKill9ExactlyOnce(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("final run: %v\n%s", err, errOut.String())
 	}
-	st, err := index.OpenReadOnly(index.Path(state))
+	st, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}

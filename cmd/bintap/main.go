@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/bintap/bintap/internal/config"
+	"github.com/bintap/bintap/internal/index"
 	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
@@ -257,8 +258,8 @@ func openOutputs(ctx context.Context, cfg *config.Config, out io.Writer, log *sl
 				return nil, err
 			}
 			outputs = append(outputs, pipeline.Output{Name: o, Dest: d})
-		case o == "index":
-			out, err := openIndexOutput(cfg)
+		case o == "index" || index.IsServerURL(o):
+			out, err := openIndexOutput(cfg, o)
 			if err != nil {
 				return nil, err
 			}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bintap/bintap/internal/index"
 	"gopkg.in/yaml.v3"
 )
 
@@ -200,7 +201,7 @@ var streamOptions = []option{
 		c.BinaryFormat = v
 		return oneOf(v, "hex", "base64")
 	}},
-	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout), file:///DIR, kafka://HOST:PORT[,HOST:PORT...]/TOPIC or index (the change index in the state dir)", set: func(c *Config, v string) error {
+	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout), file:///DIR, kafka://HOST:PORT[,HOST:PORT...]/TOPIC, index (the change index in the state dir), index+mysql://USER[:PASS]@HOST[:PORT]/DB or index+postgres://USER[:PASS]@HOST[:PORT]/DB (a change index on a server)", set: func(c *Config, v string) error {
 		outs := splitOutputs(v)
 		if len(outs) == 0 {
 			return errors.New("at least one output is required: -, file:///DIR, kafka://HOST:PORT/TOPIC or index")
@@ -391,8 +392,9 @@ func validateOutput(o string) error {
 	if o == "-" || o == "index" {
 		return nil
 	}
-	if strings.HasPrefix(o, "index+") {
-		return errors.New("a change index on a database server (index+mysql://, index+postgres://) is not supported yet: use --output index (embedded in the state dir)")
+	if index.IsServerURL(o) {
+		_, err := index.ParseServerURL(o)
+		return err
 	}
 	if strings.HasPrefix(o, "file://") {
 		if FileOutputDir(o) == "" {
@@ -404,7 +406,7 @@ func validateOutput(o string) error {
 		_, err := ParseKafkaOutput(o)
 		return err
 	}
-	return errors.New("accepted outputs are - (stdout), file:///DIR, kafka://HOST:PORT[,HOST:PORT...]/TOPIC and index")
+	return errors.New("accepted outputs are - (stdout), file:///DIR, kafka://HOST:PORT[,HOST:PORT...]/TOPIC, index, index+mysql://USER@HOST/DB and index+postgres://USER@HOST/DB")
 }
 
 // ParseRetention parses a retention period: a number followed by d (days),

@@ -22,8 +22,9 @@ func TestIndexOptions(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--output", "index+mysql://u@h/idx"}, "not supported yet"},
-		{[]string{"--output", "index+postgres://u@h/idx"}, "not supported yet"},
+		{[]string{"--output", "index+mysql://h/idx"}, "a user, a host and a database are required"},
+		{[]string{"--output", "index+postgres://u@h/idx?pool=2"}, `unknown parameter "pool"`},
+		{[]string{"--output", "index+sqlite://u@h/idx"}, `unknown database "sqlite"`},
 		{[]string{"--output", "sqlite"}, "index"},
 		{[]string{"--batch-size", "0"}, "--batch-size"},
 		{[]string{"--retain", "7 days"}, "--retain"},

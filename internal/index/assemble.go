@@ -41,7 +41,7 @@ type Assembler struct {
 	blk        block                 // the block being filled
 	out        Batch                 // what Take hands over next
 	enc        *Encoder              // for the Writer's Add
-	zbuf       []byte                // scratch for compression
+	jsonKeys   bool                  // key rows as one JSON text (SQLite), else as keyRows
 	keyScratch []byte
 }
 
@@ -88,8 +88,14 @@ type sealedBlock struct {
 	tables      string
 	data        []byte // S2-compressed JSON array
 	offsets     []byte
-	keys        string // JSON array of [offset, table_id, "pk"], "" when none
+	keys        string   // JSON array of [offset, table_id, "pk"], "" when none (jsonKeys)
+	keyRows     []keyRow // the same as rows (not jsonKeys)
 	oldKeys     []oldKey
+}
+
+type keyRow struct {
+	id, table int64
+	pk        string
 }
 
 // block is a block being filled.
@@ -100,6 +106,7 @@ type block struct {
 	offsets []byte // little-endian uint32 offset of each element in text
 	tables  []int64
 	keys    []byte // JSON array of [offset, table_id, "pk"] so far
+	keyRows []keyRow
 	nkeys   int
 	oldKeys []oldKey
 }
@@ -159,6 +166,10 @@ func (a *Assembler) Add(r *Row) error {
 	if r.pk != nil {
 		t = append(t, `,"pk":`...)
 		t = format.AppendJSONBytes(t, r.pk)
+	}
+	if r.pk != nil && !a.jsonKeys {
+		b.keyRows = append(b.keyRows, keyRow{id: id, table: tableID, pk: string(r.pk)})
+	} else if r.pk != nil {
 		if b.nkeys == 0 {
 			b.keys = append(b.keys[:0], '[')
 		} else {
@@ -206,14 +217,14 @@ func (a *Assembler) seal() {
 		tables = strconv.AppendInt(tables, id, 10)
 	}
 	sb := sealedBlock{first: b.first, last: b.first + int64(b.n) - 1, tables: string(append(tables, ']')),
-		data: s2.Encode(nil, b.text), offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys)}
+		data: s2.Encode(nil, b.text), offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys), keyRows: slices.Clone(b.keyRows)}
 	if b.nkeys > 0 {
 		sb.keys = string(append(b.keys, ']'))
 	}
 	a.out.blocks = append(a.out.blocks, sb)
 	a.out.Changes += b.n
 	b.n, b.nkeys = 0, 0
-	b.text, b.offsets, b.keys, b.tables, b.oldKeys = b.text[:0], b.offsets[:0], b.keys[:0], b.tables[:0], b.oldKeys[:0]
+	b.text, b.offsets, b.keys, b.tables, b.oldKeys, b.keyRows = b.text[:0], b.offsets[:0], b.keys[:0], b.tables[:0], b.oldKeys[:0], b.keyRows[:0]
 }
 
 // Take hands over the work gathered since the last Take. With all set

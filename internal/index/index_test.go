@@ -227,6 +227,10 @@ func TestNewIndexPageSize(t *testing.T) {
 // block in the middle, and a new writer continuing the ids.
 func TestBlocksAcrossBoundaries(t *testing.T) {
 	s, _ := openTemp(t)
+	checkBlocks(t, s)
+}
+
+func checkBlocks(t *testing.T, s *Store) {
 	ctx := context.Background()
 	w, err := s.NewWriter(ctx)
 	if err != nil {
@@ -256,7 +260,7 @@ func TestBlocksAcrossBoundaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	var blocks int
-	s.DB().QueryRow(`SELECT count(*) FROM change_blocks`).Scan(&blocks)
+	s.db.QueryRowContext(ctx, `SELECT count(*) FROM change_blocks`).Scan(&blocks)
 	if blocks < 3 {
 		t.Errorf("%d blocks for %d changes, want at least 3", blocks, n+1)
 	}

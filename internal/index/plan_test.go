@@ -20,7 +20,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	window := func(f Filter) (string, []any) { return windowSQL(f) }
+	window := func(f Filter) (string, []any) { return sqliteDB.windowSQL(f) }
 	for _, c := range []struct {
 		sql  func() (string, []any)
 		want string // plan step that must appear

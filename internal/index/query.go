@@ -292,7 +292,7 @@ const (
 // byWindow reads the changes of the transactions in the time or GTID
 // window, found through the transactions' indexes.
 func (q *query) byWindow(ctx context.Context) error {
-	query, args := windowSQL(q.f)
+	query, args := q.s.dialect.windowSQL(q.f)
 	rows, err := q.s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -327,7 +327,7 @@ func (q *query) byWindow(ctx context.Context) error {
 }
 
 // windowSQL selects the transactions of a time or GTID window.
-func windowSQL(f Filter) (string, []any) {
+func (d dialect) windowSQL(f Filter) (string, []any) {
 	var where []string
 	var args []any
 	index := "transactions_by_time"
@@ -357,8 +357,12 @@ func windowSQL(f Filter) (string, []any) {
 	}
 	// INDEXED BY: without statistics SQLite may prefer walking every
 	// transaction in tx_id order to sorting the few in the window.
+	from := "transactions"
+	if d == sqliteDB {
+		from += " INDEXED BY " + index
+	}
 	return `SELECT tx_id, gtid, binlog_file, binlog_pos, commit_time, first_change, last_change
-		FROM transactions INDEXED BY ` + index + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order, args
+		FROM ` + from + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order, args
 }
 
 // byTable reads the blocks that hold changes of the table.

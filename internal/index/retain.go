@@ -31,10 +31,8 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time, batch int) (
 		return 0, nil
 	}
 	x := maxChange.Int64
-	for _, q := range []string{
-		`DELETE FROM change_keys WHERE change_id IN (SELECT change_id FROM change_keys WHERE change_id <= ? ORDER BY change_id LIMIT ?)`,
-		`DELETE FROM change_old_keys WHERE change_id IN (SELECT change_id FROM change_old_keys WHERE change_id <= ? ORDER BY change_id LIMIT ?)`,
-	} {
+	d := s.dialect
+	for _, q := range []string{d.deleteFirst("change_keys", "change_id"), d.deleteFirst("change_old_keys", "change_id")} {
 		if _, err := s.deleteUpTo(ctx, q, x, batch); err != nil {
 			return 0, err
 		}
@@ -44,7 +42,22 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time, batch int) (
 		return 0, fmt.Errorf("retention: %w", err)
 	}
 	blocks := max(1, batch/blockMaxChanges)
-	if _, err := s.deleteUpTo(ctx, `DELETE FROM change_blocks WHERE first_change IN (SELECT first_change FROM change_blocks WHERE last_change <= ? ORDER BY first_change LIMIT ?)`, x, blocks); err != nil {
+	// Whole blocks up to x: their last changes are <= x exactly when their
+	// first changes are below the first of the block that holds x+1.
+	var cut sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT max(first_change) FROM change_blocks WHERE first_change <= ?`, x+1).Scan(&cut); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	if cut.Valid {
+		var last int64
+		if err := s.db.QueryRowContext(ctx, `SELECT last_change FROM change_blocks WHERE first_change = ?`, cut.Int64).Scan(&last); err != nil {
+			return 0, fmt.Errorf("retention: %w", err)
+		}
+		if last > x { // the block that holds x+1 (or x and later ones) stays: it is cut below
+			cut.Int64--
+		}
+	}
+	if _, err := s.deleteUpTo(ctx, d.deleteFirst("change_blocks", "first_change"), cut.Int64, blocks); err != nil {
 		return 0, err
 	}
 	n, err := s.trimBlock(ctx, x)
@@ -52,7 +65,7 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time, batch int) (
 		return total, err
 	}
 	total += n
-	if _, err := s.deleteUpTo(ctx, `DELETE FROM transactions WHERE tx_id IN (SELECT tx_id FROM transactions WHERE tx_id <= ? ORDER BY tx_id LIMIT ?)`, maxTx.Int64, batch); err != nil {
+	if _, err := s.deleteUpTo(ctx, d.deleteFirst("transactions", "tx_id"), maxTx.Int64, batch); err != nil {
 		return total, err
 	}
 	// Only moved forward: older changes existed, so the index began before cutoff.
@@ -73,7 +86,7 @@ func (s *Store) trimBlock(ctx context.Context, x int64) (int64, error) {
 	var b storedBlock
 	var tables string
 	var z []byte
-	err = tx.QueryRowContext(ctx, `SELECT first_change, last_change, table_ids, changes, offsets FROM change_blocks WHERE first_change <= ? AND last_change > ?`, x, x).
+	err = tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT first_change, last_change, table_ids, changes, offsets FROM change_blocks WHERE first_change <= ? AND last_change > ?`), x, x).
 		Scan(&b.first, &b.last, &tables, &z, &b.offsets)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
@@ -94,10 +107,10 @@ func (s *Store) trimBlock(ctx context.Context, x int64) (int64, error) {
 	for i := 4 * k; i < len(b.offsets); i += 4 {
 		offsets = binary.LittleEndian.AppendUint32(offsets, binary.LittleEndian.Uint32(b.offsets[i:])-uint32(cut)+1)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM change_blocks WHERE first_change = ?`, b.first); err != nil {
+	if _, err := tx.ExecContext(ctx, s.dialect.rebind(`DELETE FROM change_blocks WHERE first_change = ?`), b.first); err != nil {
 		return 0, fmt.Errorf("retention: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO change_blocks (first_change, last_change, table_ids, changes, offsets) VALUES (?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, s.dialect.rebind(`INSERT INTO change_blocks (first_change, last_change, table_ids, changes, offsets) VALUES (?, ?, ?, ?, ?)`),
 		x+1, b.last, tables, s2.Encode(nil, text), offsets); err != nil {
 		return 0, fmt.Errorf("retention: %w", err)
 	}

@@ -56,9 +56,9 @@ const formatVersion = "2"
 // the range of its change ids, so time and GTID windows go through the
 // transactions' indexes and then read a range of changes. The tables other
 // than change_blocks are plain SQL; bintap query reads the changes.
-var ddl = []string{
+var sqliteDDL = []string{
 	`CREATE TABLE IF NOT EXISTS meta (
-		key   TEXT PRIMARY KEY,
+		name  TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	)`,
 	`CREATE TABLE IF NOT EXISTS stream_state (
@@ -118,8 +118,9 @@ var ddl = []string{
 
 // Store is an open change index.
 type Store struct {
-	db   *sql.DB
-	path string
+	db      dbq
+	path    string // the file, or the server's URL without its password
+	dialect dialect
 }
 
 // Path is the index file of a state dir.
@@ -167,7 +168,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: dbq{db, sqliteDB}, path: path}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("change index %s: %w", path, err)
@@ -212,17 +213,24 @@ func OpenReadOnly(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
-	var v string
-	if err := db.QueryRow(`SELECT value FROM meta WHERE key = 'format_version'`).Scan(&v); err != nil {
+	s := &Store{db: dbq{db, sqliteDB}, path: path}
+	if err := s.checkVersion(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("%s is not a bintap change index: %w", path, err)
-	}
-	if v != formatVersion {
-		db.Close()
-		return nil, fmt.Errorf("change index %s has format version %s; this bintap reads version %s", path, v, formatVersion)
+		return nil, err
 	}
 	return s, nil
+}
+
+// checkVersion refuses an index of another format version.
+func (s *Store) checkVersion() error {
+	var v string
+	if err := s.db.QueryRowContext(context.Background(), `SELECT value FROM meta WHERE name = 'format_version'`).Scan(&v); err != nil {
+		return fmt.Errorf("%s is not a bintap change index: %w", s.path, err)
+	}
+	if v != formatVersion {
+		return fmt.Errorf("change index %s has format version %s; this bintap reads version %s", s.path, v, formatVersion)
+	}
+	return nil
 }
 
 func (s *Store) init() error {
@@ -233,33 +241,38 @@ func (s *Store) init() error {
 	}
 	defer tx.Rollback()
 	// The version first: another version's tables must not be mixed with
-	// this one's.
-	if _, err := tx.Exec(ddl[0]); err != nil {
+	// this one's. (MySQL commits DDL at once; its CREATE ... IF NOT EXISTS
+	// makes a repeated attempt harmless.)
+	ddl := s.dialect.ddl()
+	if _, err := tx.ExecContext(ctx, ddl[0]); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	var v string
-	err = tx.QueryRow(`SELECT value FROM meta WHERE key = 'format_version'`).Scan(&v)
+	err = tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = 'format_version'`).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('format_version', ?), ('created_at', ?)`,
+		if _, err := tx.ExecContext(ctx, s.dialect.rebind(`INSERT INTO meta (name, value) VALUES ('format_version', ?), ('created_at', ?)`),
 			formatVersion, time.Now().UTC().Format(time.RFC3339)); err != nil {
 			return err
 		}
 	case err != nil:
 		return err
 	case v != formatVersion:
-		return fmt.Errorf("the file has format version %s; this bintap writes version %s: move the file away (or delete it) and index again from the binlog with --start", v, formatVersion)
+		return fmt.Errorf("the index has format version %s; this bintap writes version %s: move it away (or delete it) and index again from the binlog with --start", v, formatVersion)
 	}
 	for _, q := range ddl[1:] {
-		if _, err := tx.Exec(q); err != nil {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
 	}
 	return tx.Commit()
 }
 
+// Path is the index file, or the server's URL without its password.
+func (s *Store) Path() string { return s.path }
+
 // DB is the underlying database, for tests and tools.
-func (s *Store) DB() *sql.DB { return s.db }
+func (s *Store) DB() *sql.DB { return s.db.DB }
 
 // Close closes the index.
 func (s *Store) Close() error { return s.db.Close() }
@@ -267,14 +280,14 @@ func (s *Store) Close() error { return s.db.Close() }
 // SetMeta records a setting the index depends on (such as the time zone
 // TIMESTAMP values are written in).
 func (s *Store) SetMeta(key, value string) error {
-	_, err := s.db.Exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	_, err := s.db.ExecContext(context.Background(), s.dialect.upsert("meta", "name", []string{"name", "value"}, []string{"value"}), key, value)
 	return err
 }
 
 // Meta returns a setting, "" when unset.
 func (s *Store) Meta(key string) (string, error) {
 	var v string
-	err := s.db.QueryRow(`SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	err := s.db.QueryRowContext(context.Background(), `SELECT value FROM meta WHERE name = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -285,7 +298,7 @@ func (s *Store) Meta(key string) (string, error) {
 func (s *Store) Position() (*position.Checkpoint, error) {
 	var c position.Checkpoint
 	var written string
-	err := s.db.QueryRow(`SELECT flavor, binlog_file, binlog_pos, skip, gtid, gtid_state, updated_at FROM stream_state WHERE id = 1`).
+	err := s.db.QueryRowContext(context.Background(), `SELECT flavor, binlog_file, binlog_pos, skip, gtid, gtid_state, updated_at FROM stream_state WHERE id = 1`).
 		Scan(&c.Flavor, &c.File, &c.Pos, &c.Skip, &c.GTID, &c.GTIDState, &written)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -304,7 +317,7 @@ func (s *Store) Reset() error {
 		return err
 	}
 	defer tx.Rollback()
-	for _, q := range []string{`DELETE FROM change_blocks`, `DELETE FROM change_keys`, `DELETE FROM change_old_keys`, `DELETE FROM transactions`, `DELETE FROM stream_state`, `DELETE FROM meta WHERE key = 'covered_since'`} {
+	for _, q := range []string{`DELETE FROM change_blocks`, `DELETE FROM change_keys`, `DELETE FROM change_old_keys`, `DELETE FROM transactions`, `DELETE FROM stream_state`, `DELETE FROM meta WHERE name = 'covered_since'`} {
 		if _, err := tx.Exec(q); err != nil {
 			return err
 		}
@@ -322,7 +335,7 @@ func (s *Store) Count(ctx context.Context) (int64, error) {
 // Stats describe the index for status output and logs.
 type Stats struct {
 	Path         string    `json:"path"`
-	Bytes        int64     `json:"bytes"` // database file plus its write-ahead log
+	Bytes        int64     `json:"bytes"` // SQLite: the file plus its write-ahead log; a server: the index's tables
 	OldestChange time.Time `json:"oldest_change"`
 	NewestChange time.Time `json:"newest_change"`
 }
@@ -331,10 +344,20 @@ type Stats struct {
 // transactions (zero when empty).
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{Path: s.path}
-	for _, p := range []string{s.path, s.path + "-wal"} {
-		if fi, err := os.Stat(p); err == nil {
-			st.Bytes += fi.Size()
+	switch s.dialect {
+	case sqliteDB:
+		for _, p := range []string{s.path, s.path + "-wal"} {
+			if fi, err := os.Stat(p); err == nil {
+				st.Bytes += fi.Size()
+			}
 		}
+	case mysqlDB:
+		s.db.QueryRowContext(ctx, `SELECT coalesce(sum(data_length + index_length), 0) FROM information_schema.tables
+			WHERE table_schema = DATABASE() AND table_name IN ('meta', 'stream_state', 'tables', 'table_versions', 'transactions', 'change_blocks', 'change_keys', 'change_old_keys')`).Scan(&st.Bytes)
+	case postgresDB:
+		s.db.QueryRowContext(ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+			WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
+			AND c.relname IN ('meta', 'stream_state', 'tables', 'table_versions', 'transactions', 'change_blocks', 'change_keys', 'change_old_keys')`).Scan(&st.Bytes)
 	}
 	var oldest, newest sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT (SELECT commit_time FROM transactions ORDER BY tx_id LIMIT 1),

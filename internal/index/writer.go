@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bintap/bintap/internal/change"
@@ -22,7 +23,7 @@ const writerCacheKiB = 128 << 10
 // the previous ones).
 type Writer struct {
 	s    *Store
-	conn *sql.Conn
+	conn connq
 	// inTx: a BEGIN is open on conn. The writer issues BEGIN/COMMIT itself
 	// rather than through sql.Tx so that its prepared statements live on
 	// the connection across transactions instead of being prepared again.
@@ -39,14 +40,23 @@ type Writer struct {
 // NewWriter returns the index's writer, its Assembler continuing the ids
 // stored.
 func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
-	conn, err := s.db.Conn(ctx)
+	c, err := s.db.Conn(ctx)
 	if err != nil {
+		return nil, err
+	}
+	conn := connq{c, s.dialect}
+	if err := s.dialect.lockWriter(ctx, c); err != nil {
+		conn.Close()
 		return nil, err
 	}
 	w := &Writer{s: s, conn: conn, named: map[string]*sql.Stmt{}}
 	if w.asm, err = newAssembler(ctx, conn); err != nil {
 		conn.Close()
 		return nil, err
+	}
+	w.asm.jsonKeys = s.dialect == sqliteDB
+	if s.dialect != sqliteDB {
+		return w, nil
 	}
 	// Changes of random keys insert all over the key index; a page cache
 	// that holds more of it keeps ingest fast as the index grows. At most
@@ -80,7 +90,7 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 }
 
 // newAssembler reads the ids the index holds.
-func newAssembler(ctx context.Context, conn *sql.Conn) (*Assembler, error) {
+func newAssembler(ctx context.Context, conn connq) (*Assembler, error) {
 	a := &Assembler{tables: map[string]int64{}, defs: map[defKey]int64{}, versions: map[*change.Table]ids{}, enc: NewEncoder()}
 	var maxChange, maxTx sql.NullInt64
 	if err := conn.QueryRowContext(ctx, `SELECT (SELECT max(last_change) FROM change_blocks), (SELECT max(tx_id) FROM transactions)`).Scan(&maxChange, &maxTx); err != nil {
@@ -105,7 +115,7 @@ func newAssembler(ctx context.Context, conn *sql.Conn) (*Assembler, error) {
 		a.lastTxID = maxTx.Int64
 	}
 	var since sql.NullString
-	if err := conn.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'covered_since'`).Scan(&since); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := conn.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = 'covered_since'`).Scan(&since); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
 	a.sinceSet = since.Valid
@@ -179,7 +189,7 @@ func (w *Writer) begin() error {
 	if w.inTx {
 		return nil
 	}
-	if _, err := w.conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+	if _, err := w.conn.ExecContext(context.Background(), w.s.dialect.begin()); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	w.inTx = true
@@ -210,7 +220,7 @@ func (w *Writer) store(b *Batch) error {
 		}
 	}
 	if b.hasSince {
-		if _, err := w.exec(`INSERT INTO meta (key, value) VALUES ('covered_since', ?) ON CONFLICT (key) DO NOTHING`, fmt.Sprint(b.since)); err != nil {
+		if _, err := w.exec(w.s.dialect.upsert("meta", "name", []string{"name", "value"}, nil), "covered_since", fmt.Sprint(b.since)); err != nil {
 			return err
 		}
 	}
@@ -229,19 +239,40 @@ func (w *Writer) store(b *Batch) error {
 				return fmt.Errorf("insert change keys: %w", err)
 			}
 		}
+		if err := w.insertKeyRows(k.keyRows); err != nil {
+			return err
+		}
 		for _, o := range k.oldKeys {
 			if _, err := w.exec(`INSERT INTO change_old_keys (change_id, table_id, old_pk) VALUES (?, ?, ?)`, o.id, o.table, o.pk); err != nil {
 				return fmt.Errorf("insert change keys: %w", err)
 			}
 		}
 	}
+	txSQL := w.s.dialect.upsert("transactions", "tx_id", []string{"tx_id", "gtid", "binlog_file", "binlog_pos", "commit_time", "first_change", "last_change"}, []string{"last_change"})
 	for _, r := range b.txs {
-		_, err := w.exec(`INSERT INTO transactions (tx_id, gtid, binlog_file, binlog_pos, commit_time, first_change, last_change)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tx_id) DO UPDATE SET last_change = excluded.last_change`,
-			r.id, r.gtid, r.file, int64(r.pos), int64(r.ts), r.first, r.last)
+		_, err := w.exec(txSQL, r.id, r.gtid, r.file, int64(r.pos), int64(r.ts), r.first, r.last)
 		if err != nil {
 			return fmt.Errorf("record transaction: %w", err)
 		}
+	}
+	return nil
+}
+
+// insertKeyRows inserts key rows with multi-row INSERTs (servers: SQLite
+// takes them as JSON).
+func (w *Writer) insertKeyRows(rows []keyRow) error {
+	const perInsert = 256
+	for len(rows) > 0 {
+		n := min(len(rows), perInsert)
+		args := make([]any, 0, 3*n)
+		for _, r := range rows[:n] {
+			args = append(args, r.id, r.table, r.pk)
+		}
+		q := "INSERT INTO change_keys (change_id, table_id, pk) VALUES (?, ?, ?)" + strings.Repeat(", (?, ?, ?)", n-1)
+		if _, err := w.exec(q, args...); err != nil {
+			return fmt.Errorf("insert change keys: %w", err)
+		}
+		rows = rows[n:]
 	}
 	return nil
 }
@@ -275,12 +306,9 @@ func (w *Writer) CommitBatch(b *Batch, cp position.Checkpoint) error {
 	if err := w.Store(b); err != nil {
 		return err
 	}
-	_, err := w.exec(`INSERT INTO stream_state (id, flavor, binlog_file, binlog_pos, skip, gtid, gtid_state, updated_at)
-		VALUES (1, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET flavor = excluded.flavor, binlog_file = excluded.binlog_file,
-			binlog_pos = excluded.binlog_pos, skip = excluded.skip, gtid = excluded.gtid,
-			gtid_state = excluded.gtid_state, updated_at = excluded.updated_at`,
-		cp.Flavor, cp.File, int64(cp.Pos), int64(cp.Skip), cp.GTID, cp.GTIDState, time.Now().UTC().Format(time.RFC3339Nano))
+	cols := []string{"id", "flavor", "binlog_file", "binlog_pos", "skip", "gtid", "gtid_state", "updated_at"}
+	_, err := w.exec(w.s.dialect.upsert("stream_state", "id", cols, cols[1:]),
+		1, cp.Flavor, cp.File, int64(cp.Pos), int64(cp.Skip), cp.GTID, cp.GTIDState, time.Now().UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return w.abort(fmt.Errorf("write stream_state: %w", err))
 	}

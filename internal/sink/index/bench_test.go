@@ -42,7 +42,7 @@ func benchDestination(b *testing.B, random bool) {
 		for i := range evs {
 			id := int64(rows + i)
 			if random {
-				id = int64(uint64(id)*0x9E3779B97F4A7C15>>40) // a permutation of 0..2^24-1 over the first 2^24 ids
+				id = int64(uint64(id) * 0x9E3779B97F4A7C15 >> 40) // a permutation of 0..2^24-1 over the first 2^24 ids
 			}
 			row := vals[8*i : 8*i+8 : 8*i+8]
 			row[0] = change.Value{Kind: change.KindInt, Int: id}
