@@ -33,8 +33,8 @@ const formatVersion = "2"
 // ddl creates the index.
 //
 // Changes are stored in blocks: each change_blocks row holds the changes
-// first_change..last_change (their ids follow binlog order) as one JSON
-// array compressed with S2 (github.com/klauspost/compress/s2, a faster
+// first_change..last_change (their ids follow binlog order; at most 256
+// changes or 64 KiB of JSON) as one JSON array compressed with S2 (github.com/klauspost/compress/s2, a faster
 // Snappy), written with one INSERT, and change_keys holds one small row per
 // change of a table with a primary key — (table, key) → change id — which is
 // all the per-change indexing ingest pays for. A change row with its own
