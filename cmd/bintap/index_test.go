@@ -467,7 +467,7 @@ func TestServerIndexKill9ExactlyOnce(t *testing.T) {
 		"postgres": fmt.Sprintf("index+postgres://%s@127.0.0.1:%d/%s?sslmode=disable", testutil.PostgresSuperuser, p.Port, testutil.PostgresTestDB),
 	} {
 		t.Run(name, func(t *testing.T) {
-			testIndexKill9(t, t.TempDir(), url, func() (*index.Store, error) { return index.OpenServer(url, true) })
+			src := testIndexKill9(t, t.TempDir(), url, func() (*index.Store, error) { return index.OpenServer(url, true) })
 			out, errOut, code := bintapCmd(t, "query", "--index", url, "--table", "k.t", "--pk", "5", "--format", "json", "--order", "oldest")
 			var got []map[string]any
 			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -479,13 +479,25 @@ func TestServerIndexKill9ExactlyOnce(t *testing.T) {
 			if code != 0 || len(got) != 2 || got[0]["type"] != "insert" || got[1]["type"] != "update" {
 				t.Errorf("bintap query --index %s --pk 5: exit %d, %d changes %v\n%s", url, code, len(got), got, errOut)
 			}
+			// Undoing key 10's insert and update from the server index
+			// removes the row; key 60 (inserted, never updated) stays.
+			script, errOut, code := bintapCmd(t, "recover", "--index", url, "--table", "k.t", "--pk", "10")
+			if code != 0 || !strings.Contains(script, "DELETE FROM `k`.`t`") {
+				t.Fatalf("bintap recover --index %s: exit %d\n%s\n%s", url, code, script, errOut)
+			}
+			applyScript(t, src, script)
+			var n int
+			src.DB.QueryRow("SELECT count(*) FROM k.t WHERE id IN (10, 60)").Scan(&n)
+			if n != 1 {
+				t.Errorf("after the recover script %d of rows 10 and 60 are left, want 1 (60)", n)
+			}
 		})
 	}
 }
 
 // testIndexKill9 kills bintap four times while it indexes a workload into
 // output, then checks with open that the index holds each change once.
-func testIndexKill9(t *testing.T, state, output string, open func() (*index.Store, error)) {
+func testIndexKill9(t *testing.T, state, output string, open func() (*index.Store, error)) *testutil.Server {
 	s := testutil.NewMariaDB(t)
 	s.Exec("CREATE DATABASE k", "CREATE TABLE k.t (id INT PRIMARY KEY, v INT NOT NULL, pad VARCHAR(100))")
 	var errOut bytes.Buffer
@@ -611,6 +623,7 @@ func testIndexKill9(t *testing.T, state, output string, open func() (*index.Stor
 		t.Errorf("%d transactions with %d distinct GTIDs, want %d distinct", txs, gtids, batches*2)
 	}
 	t.Logf("%d kills during indexing; %d changes indexed, each once", kills, total)
+	return s
 }
 
 // TestIndexAlongsideStdoutAndReset runs the index next to stdout, then
