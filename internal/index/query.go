@@ -312,15 +312,22 @@ func (q *query) byWindow(ctx context.Context) error {
 		return err
 	}
 	for _, id := range txs {
-		t := q.txs[id]
-		for i := int64(0); i <= t.last-t.first; i++ {
-			c := t.first + i
-			if !q.f.Oldest {
-				c = t.last - i
-			}
-			if err := q.change(ctx, c); err != nil {
-				return err
-			}
+		if err := q.span(ctx, q.txs[id].first, q.txs[id].last); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// span checks the changes first..last, in the query's order.
+func (q *query) span(ctx context.Context, first, last int64) error {
+	for i := int64(0); i <= last-first; i++ {
+		c := first + i
+		if !q.f.Oldest {
+			c = last - i
+		}
+		if err := q.change(ctx, c); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -393,14 +400,8 @@ func (q *query) byTable(ctx context.Context) error {
 		return err
 	}
 	for _, sp := range spans {
-		for i := int64(0); i <= sp.last-sp.first; i++ {
-			c := sp.first + i
-			if !q.f.Oldest {
-				c = sp.last - i
-			}
-			if err := q.change(ctx, c); err != nil {
-				return err
-			}
+		if err := q.span(ctx, sp.first, sp.last); err != nil {
+			return err
 		}
 	}
 	return nil

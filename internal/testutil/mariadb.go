@@ -295,12 +295,18 @@ func NewMariaDB(t testing.TB, args ...string) *Server {
 // Exec runs statements (separated by ";" is allowed) and fails the test on error.
 func (s *Server) Exec(stmts ...string) {
 	s.t.Helper()
+	execAll(s.t, s.DB, stmts)
+}
+
+// execAll runs statements, skipping empty ones, and fails the test on error.
+func execAll(t testing.TB, db *sql.DB, stmts []string) {
+	t.Helper()
 	for _, q := range stmts {
 		if strings.TrimSpace(q) == "" {
 			continue
 		}
-		if _, err := s.DB.Exec(q); err != nil {
-			s.t.Fatalf("exec %q: %v", q, err)
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("exec %q: %v", q, err)
 		}
 	}
 }

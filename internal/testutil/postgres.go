@@ -486,12 +486,5 @@ func NewPostgres(t testing.TB) *PGServer {
 // Exec runs statements on PostgresTestDB and fails the test on error.
 func (s *PGServer) Exec(stmts ...string) {
 	s.t.Helper()
-	for _, q := range stmts {
-		if strings.TrimSpace(q) == "" {
-			continue
-		}
-		if _, err := s.DB.Exec(q); err != nil {
-			s.t.Fatalf("exec %q: %v", q, err)
-		}
-	}
+	execAll(s.t, s.DB, stmts)
 }
