@@ -34,17 +34,16 @@ type Assembler struct {
 	lastTxKey txKey
 	cur       *txRec // the transaction changes are being added to
 
-	tables     map[string]int64      // "schema\x00name" → table_id
-	defs       map[defKey]int64      // stored definitions → definition_id
-	versions   map[*change.Table]ids // table versions seen → their ids
-	maxTable   int64                 // highest table_id given
-	maxDef     int64                 // highest definition_id given
-	sinceSet   bool                  // covered_since is recorded
-	blk        block                 // the block being filled
-	out        Batch                 // what Take hands over next
-	enc        *Encoder              // for the Writer's Add
-	jsonKeys   bool                  // key rows as one JSON text (SQLite), else as keyRows
-	keyScratch []byte
+	tables   map[string]int64      // "schema\x00name" → table_id
+	defs     map[defKey]int64      // stored definitions → definition_id
+	versions map[*change.Table]ids // table versions seen → their ids
+	maxTable int64                 // highest table_id given
+	maxDef   int64                 // highest definition_id given
+	sinceSet bool                  // covered_since is recorded
+	blk      block                 // the block being filled
+	out      Batch                 // what Take hands over next
+	enc      *Encoder              // for the Writer's Add
+	jsonKeys bool                  // key rows as one JSON text (SQLite), else as keyRows
 }
 
 type ids struct{ table, def int64 }
@@ -59,7 +58,6 @@ type defKey struct {
 // definitions, sealed blocks with their keys, and transaction records
 // (new, or with more changes than stored).
 type Batch struct {
-	Changes  int // changes in the sealed blocks
 	tables   []tableRow
 	defs     []defRow
 	blocks   []sealedBlock
@@ -107,9 +105,8 @@ type block struct {
 	text    []byte // "[" and the elements so far, comma separated
 	offsets []byte // little-endian uint32 offset of each element in text
 	tables  []int64
-	keys    []byte // JSON array of [offset, table_id, "pk"] so far
+	keys    []byte // JSON array of [offset, table_id, "pk"] so far (jsonKeys)
 	keyRows []keyRow
-	nkeys   int
 	oldKeys []oldKey
 }
 
@@ -168,23 +165,7 @@ func (a *Assembler) Add(r *Row) error {
 	if r.pk != nil {
 		t = append(t, `,"pk":`...)
 		t = format.AppendJSONBytes(t, r.pk)
-	}
-	if r.pk != nil && !a.jsonKeys {
-		b.keyRows = append(b.keyRows, keyRow{id: id, table: tableID, pk: string(r.pk)})
-	} else if r.pk != nil {
-		if b.nkeys == 0 {
-			b.keys = append(b.keys[:0], '[')
-		} else {
-			b.keys = append(b.keys, ',')
-		}
-		b.nkeys++
-		b.keys = append(b.keys, '[')
-		b.keys = strconv.AppendInt(b.keys, id-b.first, 10)
-		b.keys = append(b.keys, ',')
-		b.keys = strconv.AppendInt(b.keys, tableID, 10)
-		b.keys = append(b.keys, ',')
-		b.keys = format.AppendJSONBytes(b.keys, r.pk)
-		b.keys = append(b.keys, ']')
+		a.addKey(id, tableID, r.pk)
 	}
 	if r.oldPK != nil {
 		t = append(t, `,"old_pk":`...)
@@ -204,6 +185,27 @@ func (a *Assembler) Add(r *Row) error {
 	return nil
 }
 
+// addKey records the change_keys row of change id in the block.
+func (a *Assembler) addKey(id, tableID int64, pk []byte) {
+	b := &a.blk
+	if !a.jsonKeys {
+		b.keyRows = append(b.keyRows, keyRow{id: id, table: tableID, pk: string(pk)})
+		return
+	}
+	if len(b.keys) == 0 {
+		b.keys = append(b.keys, '[')
+	} else {
+		b.keys = append(b.keys, ',')
+	}
+	b.keys = append(b.keys, '[')
+	b.keys = strconv.AppendInt(b.keys, id-b.first, 10)
+	b.keys = append(b.keys, ',')
+	b.keys = strconv.AppendInt(b.keys, tableID, 10)
+	b.keys = append(b.keys, ',')
+	b.keys = format.AppendJSONBytes(b.keys, pk)
+	b.keys = append(b.keys, ']')
+}
+
 // seal compresses the block being filled into the Batch.
 func (a *Assembler) seal() {
 	b := &a.blk
@@ -220,12 +222,11 @@ func (a *Assembler) seal() {
 	}
 	sb := sealedBlock{first: b.first, last: b.first + int64(b.n) - 1, tables: string(append(tables, ']')),
 		data: s2.Encode(nil, b.text), offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys), keyRows: slices.Clone(b.keyRows)}
-	if b.nkeys > 0 {
+	if len(b.keys) > 0 {
 		sb.keys = string(append(b.keys, ']'))
 	}
 	a.out.blocks = append(a.out.blocks, sb)
-	a.out.Changes += b.n
-	b.n, b.nkeys = 0, 0
+	b.n = 0
 	b.text, b.offsets, b.keys, b.tables, b.oldKeys, b.keyRows = b.text[:0], b.offsets[:0], b.keys[:0], b.tables[:0], b.oldKeys[:0], b.keyRows[:0]
 }
 

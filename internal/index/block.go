@@ -154,10 +154,9 @@ type body struct {
 // parseBody decodes the fields after "type".
 func parseBody(rest []byte) (body, error) {
 	var b body
-	doc := make([]byte, 0, len(rest)+1)
-	doc = append(append(doc, '{'), rest[min(1, len(rest)):]...) // rest starts with ',' (or is "}")
-	if len(rest) > 0 && rest[0] == '}' {
-		doc = append(doc[:0], "{}"...)
+	doc := []byte("{}") // rest is "}" when the element has no more fields
+	if len(rest) > 0 && rest[0] == ',' {
+		doc = append([]byte{'{'}, rest[1:]...)
 	}
 	if err := json.Unmarshal(doc, &b); err != nil {
 		return b, fmt.Errorf("%w: %v", errElement, err)

@@ -37,27 +37,15 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time, batch int) (
 			return 0, err
 		}
 	}
+	// Whole blocks up to x go (blocks hold consecutive changes, so they are
+	// the blocks up to the last one that ends by x); the one holding x and
+	// later changes is cut below.
 	var total int64
-	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(last_change - first_change + 1), 0) FROM change_blocks WHERE last_change <= ?`, x).Scan(&total); err != nil {
-		return 0, fmt.Errorf("retention: %w", err)
-	}
-	blocks := max(1, batch/blockMaxChanges)
-	// Whole blocks up to x: their last changes are <= x exactly when their
-	// first changes are below the first of the block that holds x+1.
 	var cut sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT max(first_change) FROM change_blocks WHERE first_change <= ?`, x+1).Scan(&cut); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(last_change - first_change + 1), 0), max(first_change) FROM change_blocks WHERE last_change <= ?`, x).Scan(&total, &cut); err != nil {
 		return 0, fmt.Errorf("retention: %w", err)
 	}
-	if cut.Valid {
-		var last int64
-		if err := s.db.QueryRowContext(ctx, `SELECT last_change FROM change_blocks WHERE first_change = ?`, cut.Int64).Scan(&last); err != nil {
-			return 0, fmt.Errorf("retention: %w", err)
-		}
-		if last > x { // the block that holds x+1 (or x and later ones) stays: it is cut below
-			cut.Int64--
-		}
-	}
-	if _, err := s.deleteUpTo(ctx, d.deleteFirst("change_blocks", "first_change"), cut.Int64, blocks); err != nil {
+	if _, err := s.deleteUpTo(ctx, d.deleteFirst("change_blocks", "first_change"), cut.Int64, max(1, batch/blockMaxChanges)); err != nil {
 		return 0, err
 	}
 	n, err := s.trimBlock(ctx, x)
