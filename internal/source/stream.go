@@ -21,6 +21,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 	driver "github.com/go-sql-driver/mysql" // database/sql driver for metadata queries
 
+	"github.com/bintap/bintap/internal/backoff"
 	"github.com/bintap/bintap/internal/binlog"
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/config"
@@ -298,7 +299,7 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *Batch, free <
 		}
 	}
 	gtidStart := start.GTIDSet
-	backoff := time.Second
+	reconnect := backoff.Backoff{Initial: time.Second, Max: 30 * time.Second}
 	for {
 		began := time.Now()
 		err := s.session(ctx, gtidStart)
@@ -317,16 +318,11 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *Batch, free <
 			gtidStart = "" // resume by file:pos once the stream told us where it is
 		}
 		if time.Since(began) > time.Minute {
-			backoff = time.Second
+			reconnect.Reset()
 		}
-		s.log.Warn("replication connection lost; reconnecting", "err", err, "retry_in", backoff.String(), "resume_at", s.resumePoint().String())
-		select {
-		case <-ctx.Done():
+		s.log.Warn("replication connection lost; reconnecting", "err", err, "retry_in", reconnect.Delay().String(), "resume_at", s.resumePoint().String())
+		if reconnect.Wait(ctx) != nil {
 			return s.finish()
-		case <-time.After(backoff):
-		}
-		if backoff < 30*time.Second {
-			backoff *= 2
 		}
 	}
 }
