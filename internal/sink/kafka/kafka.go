@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/bintap/bintap/internal/backoff"
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/format"
@@ -699,26 +700,21 @@ func (d *Destination) topicPartitions(ctx context.Context, cl *kgo.Client, topic
 // says is final, or ctx ends: an unreachable broker is waited for (kgo
 // gives up on a request after its own retries; the stream must not).
 func (d *Destination) retry(ctx context.Context, fn func(context.Context) error) error {
-	backoff := time.Second
+	wait := backoff.Backoff{Initial: time.Second, Max: 10 * time.Second}
 	for {
 		err := fn(ctx)
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
-			if cause := context.Cause(ctx); cause != nil {
-				return cause
-			}
-			return ctx.Err()
+			return context.Cause(ctx)
 		}
 		if ke, ok := errors.AsType[*kerr.Error](err); ok && !ke.Retriable {
 			return err
 		}
-		d.log.Debug("Kafka request failed; retrying", "err", err, "retry_in", backoff.String())
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
+		d.log.Debug("Kafka request failed; retrying", "err", err, "retry_in", wait.Delay().String())
+		if err := wait.Wait(ctx); err != nil {
+			return err
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
