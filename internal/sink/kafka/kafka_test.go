@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/format"
@@ -479,5 +481,145 @@ func TestTLS(t *testing.T) {
 	untrusted := newDest(t, addr, func(o *Options) { o.TLS = &tls.Config{RootCAs: x509.NewCertPool()} })
 	if _, err := untrusted.Position(); err == nil || !strings.Contains(err.Error(), "kafka_tls_ca") {
 		t.Fatalf("untrusted broker certificate: %v", err)
+	}
+}
+
+// lockedBuffer collects log output written from any goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestEnsureTopic: a missing topic is created with the partitions asked for
+// (compacted for the position topic), an existing one is left as it is, a
+// broker that refuses to create topics is only a warning, and a topic the
+// user may not describe is an error that says what to grant.
+func TestEnsureTopic(t *testing.T) {
+	const topic = "t"
+	for _, tc := range []struct {
+		name       string
+		existing   int32       // partitions before; 0: the topic does not exist
+		createErr  *kerr.Error // the broker's answer to CreateTopics
+		metaErr    *kerr.Error // the broker's answer to the topic's metadata
+		partitions int32
+		compact    bool
+		wantParts  int    // partitions after; 0: the topic does not exist
+		wantLog    string // "": nothing about the topic is logged
+		wantErr    string
+	}{
+		{name: "data topic", partitions: 3, wantParts: 3, wantLog: `level=INFO msg="created Kafka topic"`},
+		{name: "position topic", partitions: 1, compact: true, wantParts: 1, wantLog: `level=INFO msg="created Kafka topic"`},
+		{name: "exists", existing: 2, partitions: 5, compact: true, wantParts: 2},
+		{name: "created meanwhile", createErr: kerr.TopicAlreadyExists, partitions: 1},
+		{name: "creation refused", createErr: kerr.TopicAuthorizationFailed, partitions: 1, wantLog: `level=WARN msg="could not create Kafka topic`},
+		{name: "describe refused", metaErr: kerr.TopicAuthorizationFailed, partitions: 1, wantErr: "grant the Kafka user WRITE and DESCRIBE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, addr := testutil.NewKafka(t)
+			if tc.existing > 0 {
+				if err := c.CreateTopic(topic, tc.existing, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.createErr != nil {
+				c.ControlKey(kmsg.CreateTopics.Int16(), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+					req := kreq.(*kmsg.CreateTopicsRequest)
+					resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+					for _, rt := range req.Topics {
+						st := kmsg.NewCreateTopicsResponseTopic()
+						st.Topic, st.ErrorCode = rt.Topic, tc.createErr.Code
+						resp.Topics = append(resp.Topics, st)
+					}
+					return resp, nil, true
+				})
+			}
+			if tc.metaErr != nil {
+				c.ControlKey(kmsg.Metadata.Int16(), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+					req := kreq.(*kmsg.MetadataRequest)
+					if len(req.Topics) != 1 || req.Topics[0].Topic == nil || *req.Topics[0].Topic != topic {
+						return nil, nil, false // the client's own metadata: the broker answers
+					}
+					c.KeepControl()
+					resp := req.ResponseKind().(*kmsg.MetadataResponse)
+					st := kmsg.NewMetadataResponseTopic()
+					st.Topic, st.ErrorCode = kmsg.StringPtr(topic), tc.metaErr.Code
+					resp.Topics = append(resp.Topics, st)
+					return resp, nil, true
+				})
+			}
+			var logs lockedBuffer
+			d := newDest(t, addr, func(o *Options) { o.Log = slog.New(slog.NewTextHandler(&logs, nil)) })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := d.ensureTopic(ctx, d.cl, topic, tc.partitions, tc.compact)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ensureTopic = %v, want an error saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ensureTopic: %v", err)
+			}
+			if got := len(c.PartitionInfos(topic)); got != tc.wantParts {
+				t.Errorf("%d partitions, want %d", got, tc.wantParts)
+			}
+			if tc.wantParts > 0 {
+				policy := "(broker default)"
+				if p := c.TopicInfo(topic).Configs["cleanup.policy"]; p != nil {
+					policy = *p
+				}
+				if compacted := policy == "compact"; compacted != (tc.compact && tc.existing == 0) {
+					t.Errorf("cleanup.policy %s, compaction wanted: %v", policy, tc.compact && tc.existing == 0)
+				}
+			}
+			switch log := logs.String(); {
+			case tc.wantLog == "" && strings.Contains(log, "Kafka topic"):
+				t.Errorf("log says something about the topic:\n%s", log)
+			case !strings.Contains(log, tc.wantLog):
+				t.Errorf("log does not say %q:\n%s", tc.wantLog, log)
+			}
+		})
+	}
+}
+
+// TestCommittedEnds: the end offsets of the position topic are the last
+// stable offsets, which stop before a transaction still open.
+func TestCommittedEnds(t *testing.T) {
+	c, addr := testutil.NewKafka(t)
+	d := newDest(t, addr, nil)
+	evs, cp := txEvents(1, 1)
+	write(t, d, evs, cp)
+	flush(t, d) // one position record
+	other, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ProduceSync(context.Background(), &kgo.Record{Topic: d.posTopic, Value: []byte("{}")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	p := c.PartitionInfo(d.posTopic, 0)
+	if p.HighWatermark != 2 || p.LastStableOffset != 1 {
+		t.Fatalf("position topic: high watermark %d, last stable offset %d; want 2 and 1", p.HighWatermark, p.LastStableOffset)
+	}
+	ends, err := d.committedEnds(1)
+	if err != nil || len(ends) != 1 || ends[0] != 1 {
+		t.Fatalf("committedEnds = %v, %v; want partition 0 at 1", ends, err)
 	}
 }
