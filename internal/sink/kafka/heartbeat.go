@@ -39,7 +39,7 @@ func (d *Destination) heartbeats() {
 		if !created {
 			ctx, cancel := context.WithTimeout(context.Background(), d.o.HeartbeatInterval)
 			stop := context.AfterFunc(d.ctx, cancel) // also ends at Close
-			err := d.ensureTopic(ctx, d.hb, topic, 1, false)
+			err := d.ensureTopic(ctx, d.hbAdm, topic, 1, false)
 			stop()
 			cancel()
 			if ke, ok := errors.AsType[*kerr.Error](err); ok && !ke.Retriable {

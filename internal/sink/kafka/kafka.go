@@ -17,9 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -125,6 +125,8 @@ type Destination struct {
 	log *slog.Logger
 	cl  *kgo.Client // data and position records (transactional in exactly-once)
 	hb  *kgo.Client // heartbeats; nil when they are off
+	// Admin requests (topics, metadata, offsets) of cl and of hb.
+	adm, hbAdm *kadm.Client
 
 	// ctx ends when a permanent error happened or FlushTimeout passed after
 	// Shutdown; context.Cause says which.
@@ -231,12 +233,14 @@ func New(o Options) (*Destination, error) {
 	if d.cl, err = kgo.NewClient(opts...); err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
+	d.adm = newAdmin(d.cl)
 	if o.HeartbeatInterval > 0 {
 		hbOpts := append(d.clientOpts(), kgo.MaxBufferedRecords(64))
 		if d.hb, err = kgo.NewClient(hbOpts...); err != nil {
 			d.cl.Close()
 			return nil, fmt.Errorf("kafka heartbeat client: %w", err)
 		}
+		d.hbAdm = newAdmin(d.hb)
 		d.hbDone = make(chan struct{})
 		go d.heartbeats()
 	}
@@ -257,6 +261,14 @@ func (d *Destination) clientOpts() []kgo.Opt {
 		opts = append(opts, kgo.SASL(d.o.SASL))
 	}
 	return opts
+}
+
+// newAdmin returns the admin client of cl. Topics are created with a
+// 30-second broker timeout.
+func newAdmin(cl *kgo.Client) *kadm.Client {
+	adm := kadm.NewClient(cl)
+	adm.SetTimeoutMillis(30000)
+	return adm
 }
 
 // watchShutdown bounds every wait by FlushTimeout once the stream stops.
@@ -498,7 +510,7 @@ func (d *Destination) wait(ctx context.Context, fn func(context.Context) error) 
 
 func (d *Destination) positionRecord(cp position.Checkpoint) (*kgo.Record, error) {
 	if !d.known[d.posTopic] {
-		if err := d.ensureTopic(d.ctx, d.cl, d.posTopic, 1, true); err != nil {
+		if err := d.ensureTopic(d.ctx, d.adm, d.posTopic, 1, true); err != nil {
 			return nil, err
 		}
 		d.known[d.posTopic] = true
@@ -553,7 +565,7 @@ func (d *Destination) topicOf(m *format.Message) (string, error) {
 		d.topics[m.Table] = topic
 	}
 	if !d.known[topic] {
-		if err := d.ensureTopic(d.ctx, d.cl, topic, d.o.Partitions, false); err != nil {
+		if err := d.ensureTopic(d.ctx, d.adm, topic, d.o.Partitions, false); err != nil {
 			return "", err
 		}
 		d.known[topic] = true
@@ -623,41 +635,33 @@ func appendTxKey(buf []byte, tx *change.Tx) []byte {
 // ensureTopic creates topic when it does not exist. A broker that refuses
 // to create it (no CREATE right) is not an error yet: the topic may be
 // created by auto-creation, and producing to it fails clearly if not.
-func (d *Destination) ensureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32, compact bool) error {
-	n, err := d.topicPartitions(ctx, cl, topic)
+func (d *Destination) ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, compact bool) error {
+	n, err := d.topicPartitions(ctx, adm, topic)
 	if err != nil {
 		return err
 	}
 	if n > 0 {
 		return nil
 	}
-	req := kmsg.NewPtrCreateTopicsRequest()
-	req.TimeoutMillis = 30000
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic = topic
-	rt.NumPartitions = partitions
-	rt.ReplicationFactor = d.o.ReplicationFactor
+	var configs map[string]*string
 	if compact {
-		c := kmsg.NewCreateTopicsRequestTopicConfig()
-		c.Name, c.Value = "cleanup.policy", kmsg.StringPtr("compact")
-		rt.Configs = append(rt.Configs, c)
+		configs = map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
 	}
-	req.Topics = append(req.Topics, rt)
-	var resp *kmsg.CreateTopicsResponse
+	var resps kadm.CreateTopicResponses
 	err = d.retry(ctx, func(ctx context.Context) (err error) {
-		resp, err = req.RequestWith(ctx, cl)
+		resps, err = adm.CreateTopics(ctx, partitions, d.o.ReplicationFactor, configs, topic)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("kafka: create topic %s: %w", topic, err)
 	}
-	if len(resp.Topics) == 1 {
-		switch err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); {
-		case err == nil:
+	if r, ok := resps[topic]; ok {
+		switch {
+		case r.Err == nil:
 			d.log.Info("created Kafka topic", "topic", topic, "partitions", partitions, "compacted", compact)
-		case errors.Is(err, kerr.TopicAlreadyExists):
+		case errors.Is(r.Err, kerr.TopicAlreadyExists):
 		default:
-			d.log.Warn("could not create Kafka topic; relying on it existing or on broker auto-creation", "topic", topic, "err", err)
+			d.log.Warn("could not create Kafka topic; relying on it existing or on broker auto-creation", "topic", topic, "err", r.Err)
 		}
 	}
 	return nil
@@ -665,29 +669,26 @@ func (d *Destination) ensureTopic(ctx context.Context, cl *kgo.Client, topic str
 
 // topicPartitions returns the number of partitions of topic, 0 when it does
 // not exist.
-func (d *Destination) topicPartitions(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
+func (d *Destination) topicPartitions(ctx context.Context, adm *kadm.Client, topic string) (int, error) {
 	n := 0
 	err := d.retry(ctx, func(ctx context.Context) error {
-		resp, err := req.RequestWith(ctx, cl)
+		topics, err := adm.ListTopics(ctx, topic)
 		if err != nil {
 			return err
 		}
-		if len(resp.Topics) != 1 {
-			return fmt.Errorf("%d topics in the answer", len(resp.Topics))
+		t, ok := topics[topic]
+		if !ok {
+			return errors.New("the topic is not in the answer")
 		}
-		switch err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); {
-		case err == nil:
-			n = len(resp.Topics[0].Partitions)
+		switch {
+		case t.Err == nil:
+			n = len(t.Partitions)
 			return nil
-		case errors.Is(err, kerr.UnknownTopicOrPartition):
+		case errors.Is(t.Err, kerr.UnknownTopicOrPartition):
 			n = 0
 			return nil
 		default:
-			return err
+			return t.Err
 		}
 	})
 	if err != nil {

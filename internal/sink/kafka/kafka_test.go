@@ -563,7 +563,7 @@ func TestEnsureTopic(t *testing.T) {
 			d := newDest(t, addr, func(o *Options) { o.Log = slog.New(slog.NewTextHandler(&logs, nil)) })
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			err := d.ensureTopic(ctx, d.cl, topic, tc.partitions, tc.compact)
+			err := d.ensureTopic(ctx, d.adm, topic, tc.partitions, tc.compact)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("ensureTopic = %v, want an error saying %q", err, tc.wantErr)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bintap/bintap/internal/position"
 )
@@ -31,7 +30,7 @@ func (d *Destination) Position() (*position.Checkpoint, error) {
 			return nil, explain(fmt.Errorf("kafka: start the transactional producer: %w", err))
 		}
 	}
-	n, err := d.topicPartitions(d.ctx, d.cl, d.posTopic)
+	n, err := d.topicPartitions(d.ctx, d.adm, d.posTopic)
 	if err != nil || n == 0 {
 		return nil, err
 	}
@@ -107,30 +106,18 @@ func (d *Destination) Position() (*position.Checkpoint, error) {
 // committedEnds returns each partition's last stable offset: the end a
 // read_committed consumer reads to.
 func (d *Destination) committedEnds(n int) (map[int32]int64, error) {
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.IsolationLevel = 1
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = d.posTopic
-	for p := 0; p < n; p++ {
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition = int32(p)
-		rp.Timestamp = -1 // the end
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	ends := map[int32]int64{}
+	var ends map[int32]int64
 	err := d.retry(d.ctx, func(ctx context.Context) error {
-		resp, err := req.RequestWith(ctx, d.cl)
+		listed, err := d.adm.ListCommittedOffsets(ctx, d.posTopic)
 		if err != nil {
 			return err
 		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-					return fmt.Errorf("partition %d: %w", p.Partition, err)
-				}
-				ends[p.Partition] = p.Offset
+		ends = map[int32]int64{}
+		for p, o := range listed[d.posTopic] {
+			if o.Err != nil {
+				return fmt.Errorf("partition %d: %w", p, o.Err)
 			}
+			ends[p] = o.Offset
 		}
 		return nil
 	})
