@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -484,24 +483,6 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output written from any goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestEnsureTopic: a missing topic is created with the partitions asked for
 // (compacted for the position topic), an existing one is left as it is, a
 // broker that refuses to create topics is only a warning, and a topic the
@@ -559,7 +540,7 @@ func TestEnsureTopic(t *testing.T) {
 					return resp, nil, true
 				})
 			}
-			var logs lockedBuffer
+			var logs testutil.SyncBuffer
 			d := newDest(t, addr, func(o *Options) { o.Log = slog.New(slog.NewTextHandler(&logs, nil)) })
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
