@@ -23,9 +23,10 @@
 // missing: counted in "delivered", ranked above every delivered row in p50
 // and p99, and the run fails as a throughput row does when rows are lost. The
 // binlog can reach a reader before the client has its OK, so a latency (the
-// floor's, mostly) can be slightly negative. "reached" is the rate the writers achieved. Targets: ls p99
-// <= 25 ms at 1,000 commits/s, lk p99 <= 15 ms at 5,000 commits/s. The
-// latency rows run once each and add about a minute;
+// floor's, mostly) can be slightly negative. "reached" is the rate the
+// writers achieved. Targets: ls p99 <= 25 ms at 1,000 commits/s; lk p99 <=
+// 15 ms at 5,000 commits/s asked, judged at the rate reached, which the
+// target line prints. The latency rows run once each and add about a minute;
 // `-only ls,lk` runs only them (no workload is loaded).
 //
 // It exits 0 whether or not bintap meets its target (it is a measurement) and
