@@ -3,10 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -23,8 +20,8 @@ import (
 // delivered messages are counted.
 func bintapKafka(binary string) func(ctx context.Context, w *workload) result {
 	return func(ctx context.Context, w *workload) result {
-		if _, err := os.Stat(binary); err != nil {
-			return result{unavailable: fmt.Sprintf("%s: %v", binary, errors.Unwrap(err))}
+		if why := bintapMissing(binary); why != "" {
+			return result{unavailable: why}
 		}
 		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.BlackholeProduce())
 		if err != nil {
@@ -32,18 +29,14 @@ func bintapKafka(binary string) func(ctx context.Context, w *workload) result {
 		}
 		defer cluster.Close()
 		addr := cluster.ListenAddrs()[0]
-		state := filepath.Join(w.tmpDir, "state-kafka")
-		if err := os.RemoveAll(state); err != nil {
-			return result{err: err}
-		}
-		cmd := exec.CommandContext(ctx, binary, "stream",
-			"--source", fmt.Sprintf("mysql://root@127.0.0.1:%d", w.port),
-			"--server-id", "4244",
+		cmd, err := bintapCommand(ctx, binary, w.port, 4244, filepath.Join(w.tmpDir, "state-kafka"),
 			"--start", "oldest",
 			"--stop-at-end",
 			"--output", "kafka://"+addr+"/bench",
-			"--heartbeat-interval", "0",
-			"--state-dir", state)
+			"--heartbeat-interval", "0")
+		if err != nil {
+			return result{err: err}
+		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		start := time.Now()

@@ -5,6 +5,30 @@
 //
 //	go run ./cmd/bintap-bench [-rows 1000000] [-bintap bin/bintap] [-runs 1] [-keep]
 //
+// The throughput rows (keys a, b, c, k, i, d, e, f) read a loaded workload
+// of -rows rows; -runs and -interleave apply to them.
+//
+// The latency rows measure commit → delivered while the source is live:
+// ls, bintap's stdout output (a pipe into this process, read line by line),
+// and lk, its Kafka output (kfake on a TCP port, consumed by a franz-go
+// consumer in this process). For each rate of -latency-rates (default 1,000
+// and 5,000 commits/s), writers on 4 connections commit one-row INSERT
+// transactions into bench.latency on a fixed schedule, 1 s of warm-up and
+// then -latency-measure (5 s) measured, and record when each COMMIT
+// returned; bintap runs with --start newest and reads the rows as they come,
+// and go-mysql's BinlogSyncer reads the same rows in the same run (the
+// floor). Writing starts once every reader has delivered a probe row. A row's
+// latency is the time the harness saw its id minus its commit time (one
+// monotonic clock); a row not delivered 15 s after the writers stop is
+// missing: counted in "delivered", ranked above every delivered row in p50
+// and p99, and the run fails as a throughput row does when rows are lost. The
+// binlog can reach a reader before the client has its OK, so a latency (the
+// floor's, mostly) can be slightly negative. "reached" is the rate the
+// writers achieved. Targets: ls p99 <= 25 ms at 1,000 commits/s; lk p99 <=
+// 15 ms at 5,000 commits/s asked, judged at the rate reached, which the
+// target line prints. The latency rows run once each and add about a minute;
+// `-only ls,lk` runs only them (no workload is loaded).
+//
 // It exits 0 whether or not bintap meets its target (it is a measurement) and
 // non-zero when the harness itself fails or bintap runs and fails.
 package main
@@ -20,9 +44,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/bintap/bintap/internal/testutil"
 )
@@ -63,7 +90,15 @@ type options struct {
 	only map[string]bool
 	// interleave runs the measurements round-robin, -runs times.
 	interleave bool
+	// latencyRates are the commit rates of the latency rows, commits/s.
+	latencyRates []int
+	// latencyMeasure is how long each latency run is measured.
+	latencyMeasure time.Duration
 }
+
+// keys are the measurements -only accepts: the throughput rows, then the
+// latency rows.
+var keys = []string{"a", "b", "c", "k", "i", "d", "e", "f", "ls", "lk"}
 
 func parseFlags(args []string) (options, error) {
 	var o options
@@ -76,17 +111,30 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.indexChanges, "index-changes", 5_000_000, "changes in the index for the primary-key history query (0 skips it)")
 	fs.BoolVar(&o.verify, "verify", false, "count bintap's output lines instead of writing them to /dev/null")
 	fs.BoolVar(&o.interleave, "interleave", false, "run the measurements round-robin (a b c ... a b c ...) instead of each -runs times in a row")
-	fs.Func("only", "run only these measurements, by key: a comma-separated list such as d,e,f", func(v string) error {
+	fs.Func("only", "run only these measurements, by key: a comma-separated list such as d,e,f (ls,lk: only the latency rows)", func(v string) error {
 		o.only = map[string]bool{}
 		for _, k := range strings.Split(v, ",") {
 			k = strings.TrimSpace(k)
-			if !strings.Contains("abckidef", k) || len(k) != 1 {
-				return fmt.Errorf("unknown measurement %q: accepted keys are a, b, c, k, i, d, e, f", k)
+			if !slices.Contains(keys, k) {
+				return fmt.Errorf("unknown measurement %q: accepted keys are %s", k, strings.Join(keys, ", "))
 			}
 			o.only[k] = true
 		}
 		return nil
 	})
+	o.latencyRates = []int{1000, 5000}
+	fs.Func("latency-rates", "commit rates of the latency rows, commits/s, comma-separated (default 1000,5000)", func(v string) error {
+		o.latencyRates = nil
+		for _, f := range strings.Split(v, ",") {
+			r, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || r < 1 || r > 1_000_000 {
+				return fmt.Errorf("%q: want a whole number of commits/s from 1 to 1000000", f)
+			}
+			o.latencyRates = append(o.latencyRates, r)
+		}
+		return nil
+	})
+	fs.DurationVar(&o.latencyMeasure, "latency-measure", 5*time.Second, "how long each latency run is measured, after a warm-up of "+latencyWarmUp.String())
 	fs.Func("server-arg", "extra mariadbd argument, such as --max-binlog-size=100M (repeatable)", func(v string) error {
 		if !strings.HasPrefix(v, "--") {
 			return errors.New("must start with --")
@@ -105,6 +153,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.only != nil && !o.only["i"] {
 		o.indexChanges = 0 // the key-history line belongs to the index measurement
+	}
+	if o.latencyMeasure < time.Second || o.latencyMeasure > time.Hour {
+		return o, fmt.Errorf("%w: -latency-measure %s: must be from 1s to 1h", errUsage, o.latencyMeasure)
 	}
 	if o.runs < 1 {
 		return o, fmt.Errorf("%w: -runs %d: must be at least 1", errUsage, o.runs)
@@ -157,22 +208,6 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		return fmt.Errorf("server version: %w", err)
 	}
 
-	fmt.Fprintf(out, "loading %d rows\n", o.rows)
-	ls, err := loadRows(ctx, db, o.rows)
-	if err != nil {
-		return fmt.Errorf("load: %w", err)
-	}
-	if _, err := db.ExecContext(ctx, "FLUSH BINARY LOGS"); err != nil {
-		return fmt.Errorf("flush binary logs: %w", err)
-	}
-	w, err := binlogFiles(ctx, db)
-	if err != nil {
-		return err
-	}
-	w.rows, w.port, w.tmpDir = o.rows, srv.Port, dir
-	fmt.Fprintf(out, "loaded %d rows in %.2fs (%.0f rows/s); binlog %s in %d file(s)\n\n",
-		ls.rows, ls.duration.Seconds(), float64(ls.rows)/ls.duration.Seconds(), humanBytes(w.bytes), len(w.files))
-
 	bintapPath := o.bintap
 	if abs, err := filepath.Abs(o.bintap); err == nil {
 		bintapPath = abs
@@ -191,14 +226,15 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "e", name: "bintap initial snapshot → /dev/null", run: bintapSnapshot(bintapPath, o.verify, 1), table: true},
 		{key: "f", name: "bintap initial snapshot, --snapshot-parallelism 2", run: bintapSnapshot(bintapPath, o.verify, 2), table: true},
 	}
-	if o.only != nil {
-		var keep []measurement
-		for _, m := range measurements {
-			if o.only[m.key] {
-				keep = append(keep, m)
-			}
+	measurements = slices.DeleteFunc(measurements, func(m measurement) bool { return o.only != nil && !o.only[m.key] })
+	latencies := slices.DeleteFunc(slices.Clone(latencyOutputs), func(l latencyOutput) bool { return o.only != nil && !o.only[l.key] })
+
+	var w *workload // what the throughput rows read
+	if len(measurements) > 0 {
+		if w, err = loadWorkload(ctx, db, o.rows, out); err != nil {
+			return err
 		}
-		measurements = keep
+		w.port, w.tmpDir = srv.Port, dir
 	}
 	results := make(map[string]result, len(measurements))
 	failed := false
@@ -244,8 +280,46 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		fmt.Fprintf(out, "measuring primary-key history on an index of %d changes (building it)...\n", o.indexChanges)
 		hist, histErr = keyHistory(ctx, dir, o.indexChanges, 1000)
 	}
+	latencyResults := map[string][]latencyResult{}
+	latencyMissing := ""
+	if len(latencies) > 0 {
+		latencyMissing = bintapMissing(bintapPath)
+	}
+	if len(latencies) > 0 && latencyMissing == "" {
+		for _, q := range []string{"CREATE DATABASE IF NOT EXISTS bench", createLatencyTable} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("latency table: %w", err)
+			}
+		}
+		le := &latencyEnv{db: db, port: srv.Port, dir: dir, binary: bintapPath, measure: o.latencyMeasure}
+		for _, l := range latencies {
+			for _, rate := range o.latencyRates {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				fmt.Fprintf(out, "measuring latency (%s) %s at %d commits/s...\n", l.key, l.name, rate)
+				r := le.measureLatency(ctx, l, rate)
+				latencyResults[l.key] = append(latencyResults[l.key], r)
+				if r.err != nil {
+					failed = true
+					fmt.Fprintf(out, "(%s) at %d commits/s failed: %v\n", l.key, rate, r.err)
+				}
+				if lost := r.bintap.written - r.bintap.delivered; lost > 0 {
+					failed = true // like a throughput row that wrote fewer lines than rows
+					fmt.Fprintf(out, "(%s) at %d commits/s: %d of %d rows not delivered within %s\n", l.key, rate, lost, r.bintap.written, latencyDrain)
+				}
+				if r.detail != "" {
+					fmt.Fprintf(out, "--- output of (%s) at %d commits/s ---\n%s\n--- end ---\n", l.key, rate, tail(r.detail, 8000))
+				}
+			}
+		}
+	}
 	fmt.Fprintln(out)
-	printReport(out, o, version, rowMeta, w, measurements, results)
+	fmt.Fprintf(out, "machine: %d CPUs (%s), %s %s/%s; MariaDB %s, binlog_row_metadata=%s\n",
+		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, version, rowMeta)
+	if w != nil {
+		printReport(out, o, w, measurements, results)
+	}
 	switch {
 	case histErr != nil:
 		failed = true
@@ -253,10 +327,37 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	case o.indexChanges > 0:
 		printHistory(out, hist)
 	}
+	switch {
+	case latencyMissing != "":
+		fmt.Fprintf(out, "\nlatency rows: not available: %s\n", latencyMissing)
+	case len(latencies) > 0:
+		printLatency(out, o.latencyMeasure, latencies, latencyResults)
+	}
 	if failed {
 		return errBintapFailed
 	}
 	return nil
+}
+
+// loadWorkload loads the rows the throughput rows read and closes the
+// binlog files that hold them.
+func loadWorkload(ctx context.Context, db *sql.DB, rows int, out io.Writer) (*workload, error) {
+	fmt.Fprintf(out, "loading %d rows\n", rows)
+	ls, err := loadRows(ctx, db, rows)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "FLUSH BINARY LOGS"); err != nil {
+		return nil, fmt.Errorf("flush binary logs: %w", err)
+	}
+	w, err := binlogFiles(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	w.rows = rows
+	fmt.Fprintf(out, "loaded %d rows in %.2fs (%.0f rows/s); binlog %s in %d file(s)\n\n",
+		ls.rows, ls.duration.Seconds(), float64(ls.rows)/ls.duration.Seconds(), humanBytes(w.bytes), len(w.files))
+	return w, nil
 }
 
 // binlogFiles lists the closed binlog files after FLUSH BINARY LOGS.
@@ -297,9 +398,7 @@ func binlogFiles(ctx context.Context, db *sql.DB) (*workload, error) {
 	return w, nil
 }
 
-func printReport(out io.Writer, o options, version, rowMeta string, w *workload, ms []measurement, rs map[string]result) {
-	fmt.Fprintf(out, "machine: %d CPUs (%s), %s %s/%s; MariaDB %s, binlog_row_metadata=%s\n",
-		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, version, rowMeta)
+func printReport(out io.Writer, o options, w *workload, ms []measurement, rs map[string]result) {
 	fmt.Fprintf(out, "workload: %d rows, binlog %s (%d bytes, %.0f bytes/row); best of %d run(s)\n\n",
 		w.rows, humanBytes(w.bytes), w.bytes, float64(w.bytes)/float64(w.rows), o.runs)
 

@@ -123,16 +123,8 @@ func rawTransfer(ctx context.Context, w *workload) result {
 // goMySQL measures go-mysql's BinlogSyncer as its users run it: default
 // configuration, generic row decoding into [][]any, events through GetEvent.
 func goMySQL(ctx context.Context, w *workload) result {
-	cfg := replication.BinlogSyncerConfig{
-		ServerID: 4242,
-		Flavor:   mysql.MariaDBFlavor,
-		Host:     "127.0.0.1",
-		Port:     uint16(w.port),
-		User:     "root",
-		Logger:   slog.New(slog.DiscardHandler),
-	}
 	start := time.Now()
-	syncer := replication.NewBinlogSyncer(cfg)
+	syncer := replication.NewBinlogSyncer(syncerConfig(w.port, 4242))
 	defer syncer.Close()
 	streamer, err := syncer.StartSync(mysql.Position{Name: w.files[0], Pos: 4})
 	if err != nil {
@@ -171,6 +163,18 @@ func goMySQL(ctx context.Context, w *workload) result {
 				return result{rows: rows, elapsed: elapsed}
 			}
 		}
+	}
+}
+
+// syncerConfig is go-mysql's default configuration for the private server.
+func syncerConfig(port, serverID int) replication.BinlogSyncerConfig {
+	return replication.BinlogSyncerConfig{
+		ServerID: uint32(serverID),
+		Flavor:   mysql.MariaDBFlavor,
+		Host:     "127.0.0.1",
+		Port:     uint16(port),
+		User:     "root",
+		Logger:   slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -214,24 +218,16 @@ func bintapStream(binary string, verify bool) func(ctx context.Context, w *workl
 // ("-" goes to /dev/null; "index" is the embedded change index).
 func bintapRun(binary string, verify bool, output string) func(ctx context.Context, w *workload) result {
 	return func(ctx context.Context, w *workload) result {
-		st, err := os.Stat(binary)
-		if err != nil {
-			return result{unavailable: fmt.Sprintf("%s: %v (build it with 'go build -o %s ./cmd/bintap')", binary, errors.Unwrap(err), binary)}
+		if why := bintapMissing(binary); why != "" {
+			return result{unavailable: why}
 		}
-		if st.IsDir() || st.Mode()&0o111 == 0 {
-			return result{unavailable: binary + " is not an executable file"}
-		}
-		state := filepath.Join(w.tmpDir, "state")
-		if err := os.RemoveAll(state); err != nil {
-			return result{err: err}
-		}
-		cmd := exec.CommandContext(ctx, binary, "stream",
-			"--source", fmt.Sprintf("mysql://root@127.0.0.1:%d", w.port),
-			"--server-id", "4243",
+		cmd, err := bintapCommand(ctx, binary, w.port, 4243, filepath.Join(w.tmpDir, "state"),
 			"--start", "oldest",
 			"--stop-at-end",
-			"--output", output,
-			"--state-dir", state)
+			"--output", output)
+		if err != nil {
+			return result{err: err}
+		}
 		if p := os.Getenv("BINTAP_BENCH_CPUPROFILE"); p != "" && output != "-" {
 			cmd.Env = append(os.Environ(), "BINTAP_CPUPROFILE="+p)
 		}
@@ -244,6 +240,32 @@ func bintapRun(binary string, verify bool, output string) func(ctx context.Conte
 		}
 		return result{rows: int64(w.rows), elapsed: elapsed}
 	}
+}
+
+// bintapMissing says why binary cannot be run, or "" when it can.
+func bintapMissing(binary string) string {
+	st, err := os.Stat(binary)
+	if err != nil {
+		return fmt.Sprintf("%s: %v (build it with 'go build -o %s ./cmd/bintap')", binary, errors.Unwrap(err), binary)
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return binary + " is not an executable file"
+	}
+	return ""
+}
+
+// bintapCommand is `binary stream` from the private server on port with
+// server id serverID, its state in the directory state (emptied first), and
+// flags.
+func bintapCommand(ctx context.Context, binary string, port, serverID int, state string, flags ...string) (*exec.Cmd, error) {
+	if err := os.RemoveAll(state); err != nil {
+		return nil, err
+	}
+	args := append([]string{"stream",
+		"--source", fmt.Sprintf("mysql://root@127.0.0.1:%d", port),
+		"--server-id", strconv.Itoa(serverID),
+		"--state-dir", state}, flags...)
+	return exec.CommandContext(ctx, binary, args...), nil
 }
 
 // lineCounter counts newlines written to it.
@@ -285,21 +307,17 @@ func dumpTable(ctx context.Context, w *workload) result {
 // (--snapshot initial_only) to /dev/null, or to a line counter with verify.
 func bintapSnapshot(binary string, verify bool, parallelism int) func(ctx context.Context, w *workload) result {
 	return func(ctx context.Context, w *workload) result {
-		if _, err := os.Stat(binary); err != nil {
-			return result{unavailable: fmt.Sprintf("%s: %v", binary, errors.Unwrap(err))}
+		if why := bintapMissing(binary); why != "" {
+			return result{unavailable: why}
 		}
-		state := filepath.Join(w.tmpDir, "snapshot-state")
-		if err := os.RemoveAll(state); err != nil {
-			return result{err: err}
-		}
-		cmd := exec.CommandContext(ctx, binary, "stream",
-			"--source", fmt.Sprintf("mysql://root@127.0.0.1:%d", w.port),
-			"--server-id", "4244",
+		cmd, err := bintapCommand(ctx, binary, w.port, 4244, filepath.Join(w.tmpDir, "snapshot-state"),
 			"--snapshot", "initial_only",
 			"--tables", "bench.items",
 			"--snapshot-parallelism", strconv.Itoa(parallelism),
-			"--output", "-",
-			"--state-dir", state)
+			"--output", "-")
+		if err != nil {
+			return result{err: err}
+		}
 		lines, elapsed, r := timeRun(cmd, verify, "bintap snapshot")
 		if r.err != nil {
 			return r
