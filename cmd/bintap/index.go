@@ -19,50 +19,7 @@ import (
 
 	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/index"
-	"github.com/bintap/bintap/internal/pipeline"
-	sinkindex "github.com/bintap/bintap/internal/sink/index"
 )
-
-// openIndexOutput opens the change index of an output: the embedded one in
-// the state dir (index) or one on a server (index+mysql://...,
-// index+postgres://...). --reset empties it along with the checkpoint.
-func openIndexOutput(cfg *config.Config, spec string) (pipeline.Output, error) {
-	var store *index.Store
-	var err error
-	name := "index"
-	if index.IsServerURL(spec) {
-		store, err = index.OpenServer(spec, false)
-		if err == nil {
-			name = store.Path()
-		}
-	} else {
-		store, err = index.Open(index.Path(cfg.StateDir))
-	}
-	if err != nil {
-		return pipeline.Output{}, err
-	}
-	if cfg.Reset {
-		if err := store.Reset(); err != nil {
-			store.Close()
-			return pipeline.Output{}, err
-		}
-	}
-	zone := "UTC"
-	if cfg.TimeZone != nil {
-		zone = cfg.TimeZone.String()
-	}
-	// recover writes TIMESTAMP literals in the zone they were indexed in.
-	if err := store.SetMeta("timezone", zone); err != nil {
-		store.Close()
-		return pipeline.Output{}, err
-	}
-	d, err := sinkindex.New(store, sinkindex.Options{BatchSize: cfg.BatchSize, Retain: cfg.Retain, Log: newLogger(os.Stderr, cfg.LogLevel).With("output", name)})
-	if err != nil {
-		store.Close()
-		return pipeline.Output{}, err
-	}
-	return pipeline.Output{Name: name, Dest: d}, nil
-}
 
 // indexFlags are the flags query, recover and reconstruct share.
 type indexFlags struct {

@@ -83,19 +83,32 @@ func callStream(method, addr, path string, body []byte) (int, []byte, error) {
 }
 
 func printStatus(w io.Writer, st *server.Status) {
-	fmt.Fprintf(w, "bintap %s  %s (%s)  state %s  up %s\n", st.Version, st.Source, st.Flavor, st.State, time.Since(st.Started).Round(time.Second))
+	fmt.Fprintf(w, "bintap %s  %s (%s)  state %s since %s  up %s\n", st.Version, st.Source, st.Flavor, st.State,
+		st.StateSince.UTC().Format(time.RFC3339), time.Since(st.Started).Round(time.Second))
+	if !st.Healthy {
+		fmt.Fprintln(w, "health:     UNHEALTHY (/healthz answers 503)")
+	}
+	if st.Reason != "" {
+		fmt.Fprintf(w, "reason:     %s\n", st.Reason)
+	}
 	if st.Error != "" {
 		fmt.Fprintf(w, "error:      %s\n", st.Error)
 	}
 	fmt.Fprintf(w, "events:     %d in %d batches\n", st.Events, st.Batches)
+	if st.LagSeconds != nil {
+		fmt.Fprintf(w, "lag:        %.1f s\n", *st.LagSeconds)
+	}
 	if st.Checkpoint != "" {
 		fmt.Fprintf(w, "checkpoint: %s (written %s ago)\n", st.Checkpoint, time.Since(st.CheckpointWritten).Round(time.Second))
 	}
 	if !st.LastCommit.IsZero() {
 		fmt.Fprintf(w, "last change committed at %s\n", st.LastCommit.Format(time.RFC3339))
 	}
+	for _, t := range st.Tables {
+		fmt.Fprintf(w, "table %s: %d inserts, %d updates, %d deletes, %d snapshot reads\n", t.Name, t.Inserts, t.Updates, t.Deletes, t.Reads)
+	}
 	for _, o := range st.Outputs {
-		fmt.Fprintf(w, "output %s: %s", o.Name, o.State)
+		fmt.Fprintf(w, "output %s: %s, %d messages, %d bytes", o.Name, o.State, o.Messages, o.Bytes)
 		if o.Error != "" {
 			fmt.Fprintf(w, " (%s)", o.Error)
 		}

@@ -2,6 +2,10 @@
 // a YAML file, BINTAP_* environment variables and command-line flags (flags win
 // over the environment, the environment over the file), and validating it.
 // Every error names the field, the value given and what is accepted.
+//
+// Outputs are not known here: each --output value is handed to the kind of
+// output that claims it in the sink registry, which also brings its own
+// settings (such as --kafka-delivery) into the option table.
 package config
 
 import (
@@ -19,8 +23,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bintap/bintap/internal/index"
 	"gopkg.in/yaml.v3"
+
+	"github.com/bintap/bintap/internal/sink"
 )
 
 // Source is a parsed --source URL.
@@ -58,18 +63,21 @@ type Config struct {
 	StateDir           string
 	Format             string // maxscale, debezium
 	BinaryFormat       string // hex, base64
-	Outputs            []string
+	// Outputs are the validated --output values, ready to open.
+	Outputs []sink.Output
 	Schemas            []string
 	Tables             []string
 	Match              *regexp.Regexp
 	Exclude            *regexp.Regexp
 	StopAtEnd          bool
 	CheckpointInterval time.Duration
-	FileMaxBytes       int64
 	TimeZone           *time.Location
 	LogLevel           string
 	SendSchema         bool
 	HTTP               string // status server address; "" is off
+	// HealthGrace is how long the source may be unreachable before
+	// /healthz answers 503.
+	HealthGrace       time.Duration
 	HeartbeatInterval  time.Duration
 	HeartbeatTable     string // db.table bintap updates; "" is off
 
@@ -83,22 +91,23 @@ type Config struct {
 	DebeziumSchemas             bool
 	DebeziumTransactionMetadata bool
 
-	Kafka     Kafka         // settings of kafka:// outputs (kafka.go)
-	BatchSize int           // change index: changes per SQLite transaction
-	Retain    time.Duration // change index: drop changes older than this (0 keeps all)
-
 	// Snapshots (internal/snapshot).
 	Snapshot            string // initial, initial_only, when_needed, never
 	SnapshotChunkSize   int
 	SnapshotParallelism int
 	SignalTable         string // db.table of the signal table, "" for none
 
-	given map[string]bool // options set by a flag, the environment or the file
+	given  map[string]bool   // options set by a flag, the environment or the file
+	values map[string]string // the value of every option after precedence
 }
 
 // Given reports whether the option (flag name) was set explicitly rather
 // than left at its default.
 func (c *Config) Given(name string) bool { return c.given[name] }
+
+// Get returns the value of an option (flag name) as given or defaulted: the
+// outputs read their settings here (sink.Settings).
+func (c *Config) Get(name string) string { return c.values[name] }
 
 // option is one configuration key. Its name is the flag name; the YAML key is
 // the name with '-' replaced by '_', the environment variable is BINTAP_ and
@@ -201,17 +210,10 @@ var streamOptions = []option{
 		c.BinaryFormat = v
 		return oneOf(v, "hex", "base64")
 	}},
-	{name: "output", def: "-", usage: "destination, repeatable or comma-separated: - (stdout), file:///DIR, kafka://HOST:PORT[,HOST:PORT...]/TOPIC, index (the change index in the state dir), index+mysql://USER[:PASS]@HOST[:PORT]/DB or index+postgres://USER[:PASS]@HOST[:PORT]/DB (a change index on a server)", set: func(c *Config, v string) error {
-		outs := splitOutputs(v)
-		if len(outs) == 0 {
-			return errors.New("at least one output is required: -, file:///DIR, kafka://HOST:PORT/TOPIC or index")
+	{name: "output", def: "-", usage: "destination, repeatable or comma-separated (default -)", set: func(c *Config, v string) error {
+		if len(splitOutputs(v)) == 0 {
+			return errors.New("at least one output is required: " + sink.Forms())
 		}
-		for _, o := range outs {
-			if err := validateOutput(o); err != nil {
-				return err
-			}
-		}
-		c.Outputs = outs
 		return nil
 	}},
 	{name: "schemas", usage: "comma-separated databases to capture (default: all)", set: func(c *Config, v string) error {
@@ -247,14 +249,6 @@ var streamOptions = []option{
 		c.CheckpointInterval = d
 		return nil
 	}},
-	{name: "file-max-bytes", def: "134217728", usage: "file output: rotate a file when it reaches this size in bytes", set: func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1024 {
-			return errors.New("accepted values are integers of at least 1024")
-		}
-		c.FileMaxBytes = n
-		return nil
-	}},
 	{name: "http", usage: "serve status, metrics and snapshot requests over HTTP on this address, such as 127.0.0.1:7070 (default: off)", set: func(c *Config, v string) error {
 		if v == "" {
 			c.HTTP = ""
@@ -264,6 +258,14 @@ var streamOptions = []option{
 			return errors.New("accepted values are HOST:PORT or :PORT, such as 127.0.0.1:7070")
 		}
 		c.HTTP = v
+		return nil
+	}},
+	{name: "health-grace", def: "10s", usage: "how long the source may be unreachable before /healthz answers 503 and bintap_up is 0", set: func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return errors.New("accepted values are durations such as 10s or 1m (0: at once)")
+		}
+		c.HealthGrace = d
 		return nil
 	}},
 	{name: "heartbeat-interval", def: "10s", usage: "how often heartbeats are sent (0 turns them off)", set: func(c *Config, v string) error {
@@ -301,7 +303,7 @@ var streamOptions = []option{
 		if !topicPrefixRe.MatchString(v) {
 			return errors.New("accepted values are non-empty names of letters, digits, '.', '_' and '-' (Debezium's topic.prefix)")
 		}
-		c.TopicPrefix, c.Kafka.TopicPrefix = v, v
+		c.TopicPrefix = v
 		return nil
 	}},
 	{name: "debezium-decimal-handling", def: "precise", usage: "Debezium decimal.handling.mode: precise (Connect Decimal bytes), double or string", set: func(c *Config, v string) error {
@@ -330,18 +332,6 @@ var streamOptions = []option{
 	}},
 	{name: "debezium-transaction-metadata", isBool: true, def: "false", usage: "Debezium provide.transaction.metadata: transaction blocks and BEGIN/END records", set: func(c *Config, v string) (err error) {
 		c.DebeziumTransactionMetadata, err = parseBool(v)
-		return err
-	}},
-	{name: "batch-size", def: "1000", usage: "change index: changes per index transaction", set: func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000000 {
-			return errors.New("accepted values are integers from 1 to 1000000")
-		}
-		c.BatchSize = n
-		return nil
-	}},
-	{name: "retain", usage: "change index: drop changes older than this, such as 7d, 12h or 90m (default: keep all)", set: func(c *Config, v string) (err error) {
-		c.Retain, err = ParseRetention(v)
 		return err
 	}},
 	{name: "snapshot", def: "initial", usage: "initial snapshot of the captured tables: initial (when there is no checkpoint, then stream), initial_only (then stop), when_needed (also when the checkpoint's binlog was purged) or never", set: func(c *Config, v string) error {
@@ -386,56 +376,6 @@ func compileRegex(v string) (*regexp.Regexp, error) {
 		return nil, fmt.Errorf("not a valid regular expression: %v", err)
 	}
 	return re, nil
-}
-
-func validateOutput(o string) error {
-	if o == "-" || o == "index" {
-		return nil
-	}
-	if index.IsServerURL(o) {
-		_, err := index.ParseServerURL(o)
-		return err
-	}
-	if strings.HasPrefix(o, "file://") {
-		if FileOutputDir(o) == "" {
-			return errors.New("file output needs a directory: file:///path/to/dir")
-		}
-		return nil
-	}
-	if strings.HasPrefix(o, "kafka://") {
-		_, err := ParseKafkaOutput(o)
-		return err
-	}
-	return errors.New("accepted outputs are - (stdout), file:///DIR, kafka://HOST:PORT[,HOST:PORT...]/TOPIC, index, index+mysql://USER@HOST/DB and index+postgres://USER@HOST/DB")
-}
-
-// ParseRetention parses a retention period: a number followed by d (days),
-// h, m or s, or a Go duration such as 36h30m. Empty means keep everything.
-func ParseRetention(v string) (time.Duration, error) {
-	bad := errors.New("accepted values are durations such as 7d, 12h or 90m")
-	if v == "" {
-		return 0, nil
-	}
-	if strings.HasSuffix(v, "d") {
-		n, err := strconv.ParseUint(strings.TrimSuffix(v, "d"), 10, 32)
-		if err != nil || n == 0 || n > 100000 {
-			return 0, bad
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < time.Minute {
-		return 0, errors.New("accepted values are durations of at least 1m, such as 7d, 12h or 90m")
-	}
-	return d, nil
-}
-
-// FileOutputDir is the directory of a file:// output ("" if o is not one).
-func FileOutputDir(o string) string {
-	if !strings.HasPrefix(o, "file://") {
-		return ""
-	}
-	return strings.TrimPrefix(o, "file://")
 }
 
 // ParseSource parses mysql://USER:PASS@HOST:PORT (also mariadb://).
@@ -532,7 +472,8 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 	configPath := fs.String("config", "", "YAML configuration file (keys as the flag names with _ for -)")
 	flagValues := map[string]*string{}
 	var outputs multiFlag
-	for _, o := range streamOptions {
+	options := allOptions()
+	for _, o := range options {
 		if o.name == "output" {
 			fs.Var(&outputs, "output", o.usage+" (default -)")
 			continue
@@ -574,7 +515,7 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 		}
 	}
 	known := map[string]bool{}
-	for _, o := range streamOptions {
+	for _, o := range options {
 		known[o.yamlKey()] = true
 	}
 	var unknown []string
@@ -588,9 +529,8 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 		return nil, fmt.Errorf("config file %s: unknown key %q (keys are the flag names with _ for -, such as state_dir)", *configPath, unknown[0])
 	}
 
-	c := &Config{}
-	outputsGiven := false
-	for _, o := range streamOptions {
+	c := &Config{values: map[string]string{}, given: map[string]bool{}}
+	for _, o := range options {
 		v, from := o.def, "default"
 		if fv, ok := file[o.yamlKey()]; ok {
 			v, from = yamlString(fv), "config file key "+o.yamlKey()
@@ -604,19 +544,14 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 			v, from = *flagValues[o.name], "flag"
 		}
 		if from != "default" {
-			if c.given == nil {
-				c.given = map[string]bool{}
-			}
 			c.given[o.name] = true
 		}
+		c.values[o.name] = v
 		if v == "" && o.def == "" {
 			continue // not given and no default: the zero value
 		}
-		if o.name == "output" {
-			outputsGiven = from != "default"
-		}
 		if err := o.set(c, v); err != nil {
-			fe := &FieldError{Field: o.name, Value: v, Reason: err.Error()}
+			fe := &FieldError{Field: o.name, Value: Redact(v), Reason: err.Error()}
 			if from != "flag" {
 				fe.Reason += " (from " + from + ")"
 			}
@@ -626,10 +561,114 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 	if c.SourceURL == "" {
 		return nil, &FieldError{Field: "source", Reason: "required: mysql://USER:PASSWORD@HOST:PORT"}
 	}
-	if err := c.finishKafka(outputsGiven); err != nil {
+	if err := c.parseOutputs(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// splitOutputs splits a comma-separated output list. A part that no kind of
+// output claims, after a URL, continues the output before it: that keeps
+// kafka://h1:9092,h2:9092/t whole.
+func splitOutputs(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if _, err := sink.Lookup(p); err != nil && !strings.Contains(p, "://") && len(out) > 0 && strings.Contains(out[len(out)-1], "://") {
+			out[len(out)-1] += "," + p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// allOptions is the option table: bintap's own options, then those of every
+// kind of output.
+func allOptions() []option {
+	opts := append([]option(nil), streamOptions...)
+	for _, k := range sink.Kinds() {
+		for _, so := range k.Options {
+			check := so.Check
+			opts = append(opts, option{name: so.Name, def: so.Default, usage: so.Usage, isBool: so.Bool,
+				set: func(_ *Config, v string) error {
+					if check == nil {
+						return nil
+					}
+					return check(v)
+				}})
+		}
+	}
+	return opts
+}
+
+// parseOutputs hands each --output value to the kind of output that claims
+// it, after every kind checked its settings (and added the outputs they
+// imply, such as --bootstrap-servers with --topic).
+func (c *Config) parseOutputs() error {
+	specs := splitOutputs(c.values["output"])
+	for _, k := range sink.Kinds() {
+		if k.Check == nil {
+			continue
+		}
+		implied, err := k.Check(c)
+		if err != nil {
+			return settingError(err, "output", "")
+		}
+		if implied == "" {
+			continue
+		}
+		if c.Given("output") {
+			specs = append(specs, implied)
+		} else {
+			specs = []string{implied} // it replaces the default stdout
+		}
+	}
+	for _, spec := range specs {
+		k, err := sink.Lookup(spec)
+		if err == nil {
+			var out sink.Output
+			if out, err = k.Parse(spec, c); err == nil {
+				c.Outputs = append(c.Outputs, out)
+				continue
+			}
+		}
+		return settingError(err, "output", spec)
+	}
+	return nil
+}
+
+// settingError reports err under the setting it names (a sink.SettingError)
+// or else under field, with the value's password hidden.
+func settingError(err error, field, value string) error {
+	if se, ok := errors.AsType[*sink.SettingError](err); ok {
+		return &FieldError{Field: se.Setting, Value: se.Value, Reason: se.Reason}
+	}
+	return &FieldError{Field: field, Value: Redact(value), Reason: err.Error()}
+}
+
+// Redact hides the password of a URL (scheme://user:password@host...), for
+// errors and logs; other values are returned as they are.
+func Redact(v string) string {
+	scheme, rest, ok := strings.Cut(v, "://")
+	if !ok {
+		return v
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if slash := strings.IndexAny(rest, "/?"); slash >= 0 && slash < at {
+		at = strings.LastIndexByte(rest[:slash], '@')
+	}
+	if at < 0 {
+		return v
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return v
+	}
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
 }
 
 func yamlString(v any) string {
@@ -718,7 +757,10 @@ func Usage(name string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Usage: bintap %s [flags]\n\nFlags (also YAML keys in --config with _ for -, and BINTAP_* environment variables):\n", name)
 	fmt.Fprintf(&b, "  --config FILE\n\tYAML configuration file\n")
-	for _, o := range streamOptions {
+	for _, o := range allOptions() {
+		if o.name == "output" {
+			o.usage += ": " + sink.Forms()
+		}
 		def := ""
 		if o.def != "" {
 			def = " (default " + o.def + ")"

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/bintap/bintap/internal/sink/all" // the kinds of output (tests only: config imports no destination)
 )
 
 func noEnv(string) string { return "" }
@@ -38,11 +40,56 @@ func TestLoadPrecedence(t *testing.T) {
 	if strings.Join(c.Schemas, "|") != "shop|crm" {
 		t.Errorf("schemas %v", c.Schemas)
 	}
-	if strings.Join(c.Outputs, "|") != "-|file:///tmp/x" {
-		t.Errorf("outputs %v", c.Outputs)
+	var names []string
+	for _, o := range c.Outputs {
+		names = append(names, o.Name())
+	}
+	if strings.Join(names, "|") != "stdout|file:///tmp/x" {
+		t.Errorf("outputs %v", names)
 	}
 	if strings.Contains(c.Source.Redacted(), "pw") {
 		t.Errorf("redacted URL leaks the password: %s", c.Source.Redacted())
+	}
+}
+
+func TestSplitOutputsKeepsKafkaBrokers(t *testing.T) {
+	cases := map[string]string{
+		"-":                                   "-",
+		"-,file:///tmp/x":                     "-|file:///tmp/x",
+		"kafka://h1:9092,h2:9092/t":           "kafka://h1:9092,h2:9092/t",
+		"kafka://h1:9092,h2:9092/t,-":         "kafka://h1:9092,h2:9092/t|-",
+		"file:///a,kafka://h1:1,h2:2/t,index": "file:///a|kafka://h1:1,h2:2/t|index",
+		"kafka://a:1/x,kafka://b:2,c:3/y":     "kafka://a:1/x|kafka://b:2,c:3/y",
+	}
+	for in, want := range cases {
+		if got := strings.Join(splitOutputs(in), "|"); got != want {
+			t.Errorf("splitOutputs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestPasswordsNeverPrinted: a URL that fails validation is named in the
+// error without its password.
+func TestPasswordsNeverPrinted(t *testing.T) {
+	for _, args := range [][]string{
+		{"--source", "mysql://root:SECRET@db:3306?bogus=1"},
+		{"--source", "mysql://u@h", "--output", "index+postgres://u:SECRET@h/idx?pool=2"},
+		{"--source", "mysql://u@h", "--output", "nosuch://u:SECRET@h/x"},
+	} {
+		_, err := Load("stream", args, noEnv)
+		if err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%v: error %v", args, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"mysql://root:pw@db:3306":         "mysql://root:xxxxx@db:3306",
+		"index+postgres://u:p@w@h/db?x=1": "index+postgres://u:xxxxx@h/db?x=1",
+		"kafka://h:1/t":                   "kafka://h:1/t",
+		"mysql://u@h/a@b":                 "mysql://u@h/a@b",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

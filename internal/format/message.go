@@ -46,3 +46,11 @@ type MessageEncoder interface {
 type TransactionEnder interface {
 	EndTransaction(buf []byte, out []Message) ([]byte, []Message)
 }
+
+// Encoder is what every format provides: records for byte outputs (stdout,
+// files) and keyed messages for keyed outputs (Kafka).
+type Encoder interface {
+	// Append appends the records of one event to dst.
+	Append(dst []byte, ev *change.Event) []byte
+	MessageEncoder
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // dialect is the SQL database an index lives in: the embedded SQLite file,
@@ -143,31 +144,44 @@ var postgresDDL = []string{
 	`CREATE INDEX IF NOT EXISTS change_old_keys_by_pk ON change_old_keys (table_id, old_pk)`,
 }
 
+// lockWaitTimeout is how long lockWriter waits for the writer lock: the
+// session of a writer that was killed holds it until the server notices
+// the connection is gone, which can take a moment under load.
+const lockWaitTimeout = 15 * time.Second
+
 // lockWriter makes sure one writer at a time writes an index on a server
 // (SQLite files are locked by the stream's state dir and SQLite itself):
 // a session lock on conn, held until the connection closes.
 func (d dialect) lockWriter(ctx context.Context, conn *sql.Conn) error {
-	var got sql.NullInt64
-	var err error
-	switch d {
-	case mysqlDB:
-		err = conn.QueryRowContext(ctx, `SELECT GET_LOCK(CONCAT('bintap-index:', DATABASE()), 0)`).Scan(&got)
-	case postgresDB:
-		var ok bool
-		err = conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext('bintap-index:' || current_database()))`).Scan(&ok)
-		if ok {
-			got.Int64, got.Valid = 1, true
-		}
-	default:
+	if d != mysqlDB && d != postgresDB {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("lock the change index for writing: %w", err)
+	deadline := time.Now().Add(lockWaitTimeout)
+	for {
+		var got bool
+		var err error
+		switch d {
+		case mysqlDB:
+			var n sql.NullInt64
+			err = conn.QueryRowContext(ctx, `SELECT GET_LOCK(CONCAT('bintap-index:', DATABASE()), 0)`).Scan(&n)
+			got = n.Int64 == 1
+		case postgresDB:
+			err = conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext('bintap-index:' || current_database()))`).Scan(&got)
+		}
+		switch {
+		case err != nil:
+			return fmt.Errorf("lock the change index for writing: %w", err)
+		case got:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("another bintap stream is writing this change index (one stream writes an index; any number may query it)")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	if got.Int64 != 1 {
-		return fmt.Errorf("another bintap stream is writing this change index (one stream writes an index; any number may query it)")
-	}
-	return nil
 }
 
 // dbq is a database handle that rebinds the placeholders of its statements.

@@ -1,11 +1,23 @@
-// Package pipeline wires a source to its destinations: it encodes the
-// batches the source produces, writes them to every sink in order, and
-// writes the checkpoint once every sink has durably accepted what it covers.
-// Back-pressure comes from the recycled batches: the source waits for an
-// empty batch while the sinks are behind.
+// Package pipeline carries batches of events from a producer (the binlog
+// stream, a snapshot) to every output, in order, and writes the checkpoint
+// once every output has durably accepted what it covers.
+//
+// It also owns what every output shares, so no destination writes it again:
+//
+//   - an output that stores its own position with its data (Positioned) is
+//     handed only the events its position does not cover (Output.Holds);
+//   - at each transaction end it tells the outputs that write records there
+//     (TransactionEnder: Debezium's END records);
+//   - whenever the producer has nothing more ready it hands byte streams on
+//     to their readers (Pusher), so `bintap stream | jq` sees each change
+//     within milliseconds while durability still waits for the checkpoint.
+//
+// Back-pressure comes from the recycled batches: the producer waits for an
+// empty batch while the outputs are behind.
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -13,29 +25,28 @@ import (
 
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/position"
-	"github.com/bintap/bintap/internal/source"
 )
 
-// Destination receives events in order. Kafka and the change index
-// implement it directly; byte streams (stdout, files) are a Lines.
+// Destination receives events in order; every output is one.
 type Destination interface {
 	// Write takes the events of one batch in order, and the checkpoint that
 	// covers them (zero when the batch moves no position). The events and
 	// their values are only valid during the call: keep copies.
-	Write(events []change.Event, cp position.Checkpoint) error
+	Write(ctx context.Context, events []change.Event, cp position.Checkpoint) error
 	// Flush makes everything written so far durable.
-	Flush() error
-	Close() error
+	Flush(ctx context.Context) error
+	// Close releases the destination after delivering what it can; ctx
+	// bounds the wait.
+	Close(ctx context.Context) error
 }
 
 // Positioned is a destination that stores its checkpoint atomically with
 // its data (Kafka transactions, the change index). On start the stream
-// resumes from the oldest position any destination reports, and each
-// Positioned destination drops the events its own position covers
-// (position.Checkpoint.Covers), so none of them sees a change twice.
+// resumes from the oldest position any output reports, and the pipeline
+// drops, for each Positioned output, the events its own position covers.
 type Positioned interface {
 	// Position returns the stored checkpoint, or nil when there is none.
-	Position() (*position.Checkpoint, error)
+	Position(ctx context.Context) (*position.Checkpoint, error)
 }
 
 // Reporter is a destination that knows its own health, such as a broker
@@ -44,50 +55,50 @@ type Reporter interface {
 	Health() (state string, err error)
 }
 
-// Sink is a destination of encoded records.
-type Sink interface {
-	// Write takes whole records.
-	Write(p []byte) error
-	// Flush makes everything written so far durable.
-	Flush() error
-	Close() error
+// Resetter is a destination that can forget what it holds (--reset).
+type Resetter interface {
+	Reset(ctx context.Context) error
 }
 
-// Encoder appends the records of one event to dst.
-type Encoder interface {
-	Append(dst []byte, ev *change.Event) []byte
+// StatusReporter is a destination with a section of its own in the status.
+type StatusReporter interface {
+	Status() any
 }
 
-// Lines is a destination that encodes events into a byte stream.
-type Lines struct {
-	Encoder Encoder
-	Sink    Sink
-	buf     []byte
+// TransactionEnder is a destination that writes records at transaction
+// ends (Debezium's END). The pipeline calls it after a batch whose
+// checkpoint lies at a commit.
+type TransactionEnder interface {
+	EndTransaction(ctx context.Context) error
 }
 
-// Write encodes the events and hands them to the sink in one call.
-func (l *Lines) Write(events []change.Event, _ position.Checkpoint) error {
-	buf := l.buf[:0]
-	for i := range events {
-		buf = l.Encoder.Append(buf, &events[i])
-	}
-	l.buf = buf
-	if len(buf) == 0 {
-		return nil
-	}
-	return l.Sink.Write(buf)
+// Pusher is a byte-stream destination: Push hands what it buffered to its
+// reader (a pipe, the OS) without making it durable. The pipeline calls it
+// whenever the producer has nothing more ready.
+type Pusher interface {
+	Push(ctx context.Context) error
 }
 
-// Flush flushes the sink.
-func (l *Lines) Flush() error { return l.Sink.Flush() }
-
-// Close closes the sink.
-func (l *Lines) Close() error { return l.Sink.Close() }
+// Counter is a destination that counts what it delivered.
+type Counter interface {
+	Counts() (messages, bytes uint64)
+}
 
 // Output is one named destination.
 type Output struct {
 	Name string
 	Dest Destination
+	// Holds is the position the destination already holds (Positioned):
+	// events it covers are not written to it. The pipeline clears it once
+	// the stream passes it.
+	Holds *position.Checkpoint
+}
+
+// TableCounts are the events of one table by operation.
+type TableCounts struct {
+	Inserts, Updates, Deletes, Reads uint64
+	// LastChange is the commit time (UNIX seconds) of its newest event.
+	LastChange uint32
 }
 
 // Stats are running totals.
@@ -98,6 +109,11 @@ type Stats struct {
 	// LastCommit is the commit time (UNIX seconds) of the newest
 	// transaction written; 0 before the first.
 	LastCommit uint32
+	// CaughtUp is when the producer last said it had reached the end of
+	// the binlog with everything before handed on (zero: not yet).
+	CaughtUp time.Time
+	// Tables counts events by "db.table".
+	Tables map[string]TableCounts
 }
 
 // Pipeline consumes batches.
@@ -112,50 +128,76 @@ type Pipeline struct {
 	Durable func() error
 
 	pending []func() // Done hooks of batches written since the last flush
+	scratch []change.Event
+	pushed  bool // nothing written since the last Push
 
 	last  position.Checkpoint
 	dirty bool
 
-	mu    sync.Mutex // guards stats, read by Stats from other goroutines
-	stats Stats
+	mu      sync.Mutex // guards stats and counts, read by Stats from other goroutines
+	stats   Stats
+	byTable map[*change.Table]*TableCounts
+	byName  map[string]*TableCounts
 }
 
 // Stats returns the running totals; safe to call while Run runs.
 func (p *Pipeline) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stats
+	s := p.stats
+	s.Tables = make(map[string]TableCounts, len(p.byName))
+	for k, v := range p.byName {
+		s.Tables[k] = *v
+	}
+	return s
 }
 
 // Run writes every batch from in to the outputs and returns each batch to
 // free. It checkpoints every Interval and when in is closed, and returns the
-// stats when in is closed or a sink fails.
-func (p *Pipeline) Run(in <-chan *source.Batch, free chan<- *source.Batch) (Stats, error) {
+// stats when in is closed or an output fails. ctx is handed to the outputs'
+// blocking calls; Run itself ends when in is closed.
+func (p *Pipeline) Run(ctx context.Context, in <-chan *Batch, free chan<- *Batch) (Stats, error) {
 	tick := time.NewTicker(p.Interval)
 	defer tick.Stop()
 	for {
 		select {
 		case b, ok := <-in:
 			if !ok {
-				err := p.checkpoint()
+				err := p.checkpoint(ctx)
 				return p.Stats(), err
 			}
-			if err := p.write(b); err != nil {
+			if err := p.write(ctx, b); err != nil {
 				return p.Stats(), err
 			}
 			free <- b
+			if len(in) == 0 {
+				if err := p.push(ctx); err != nil {
+					return p.Stats(), err
+				}
+			}
 		case <-tick.C:
-			if err := p.checkpoint(); err != nil {
+			if err := p.checkpoint(ctx); err != nil {
 				return p.Stats(), err
 			}
 		}
 	}
 }
 
-func (p *Pipeline) write(b *source.Batch) error {
-	for _, o := range p.Outputs {
-		if err := o.Dest.Write(b.Events, b.Checkpoint); err != nil {
+func (p *Pipeline) write(ctx context.Context, b *Batch) error {
+	atCommit := b.Checkpoint.File != "" && b.Checkpoint.Skip == 0
+	for i := range p.Outputs {
+		o := &p.Outputs[i]
+		events, cp := b.Events, b.Checkpoint
+		if o.Holds != nil {
+			events, cp = p.unheld(o, events, cp)
+		}
+		if err := o.Dest.Write(ctx, events, cp); err != nil {
 			return fmt.Errorf("output %s: %w", o.Name, err)
+		}
+		if te, ok := o.Dest.(TransactionEnder); ok && atCommit && cp.File != "" {
+			if err := te.EndTransaction(ctx); err != nil {
+				return fmt.Errorf("output %s: %w", o.Name, err)
+			}
 		}
 	}
 	if b.Checkpoint.File != "" {
@@ -164,26 +206,124 @@ func (p *Pipeline) write(b *source.Batch) error {
 	if b.Done != nil {
 		p.pending, p.dirty = append(p.pending, b.Done), true
 	}
-	p.mu.Lock()
-	p.stats.Events += uint64(len(b.Events))
-	p.stats.Batches++
-	if n := len(b.Events); n > 0 && b.Events[n-1].Tx != nil {
-		p.stats.LastCommit = b.Events[n-1].Tx.Timestamp
-	}
-	p.mu.Unlock()
+	p.pushed = p.pushed && len(b.Events) == 0
+	p.count(b)
 	return nil
 }
 
-// checkpoint flushes every sink and then records the position they cover.
-func (p *Pipeline) checkpoint() error {
+// unheld returns the events of a batch that o does not hold yet, and the
+// batch's checkpoint unless o's position covers it too. Once an event lies
+// past o.Holds, the stream has moved on and o gets everything from then on.
+func (p *Pipeline) unheld(o *Output, events []change.Event, cp position.Checkpoint) ([]change.Event, position.Checkpoint) {
+	held := o.Holds
+	keep := p.scratch[:0]
+	for i := range events {
+		ev := &events[i]
+		if ev.Tx == nil {
+			keep = append(keep, *ev) // no position: a snapshot marker, never held
+			continue
+		}
+		images := uint64(1)
+		if ev.Op == change.OpUpdate {
+			images = 2
+		}
+		if held.Covers(ev.Tx.File, ev.Tx.Pos, ev.EventNumber, images) {
+			continue
+		}
+		o.Holds = nil
+		keep = append(keep, events[i:]...)
+		break
+	}
+	p.scratch = keep[:0]
+	if cp.File != "" && !held.Before(&cp) {
+		cp = position.Checkpoint{} // not past what o holds: it must not store it
+	}
+	return keep, cp
+}
+
+// count adds a batch to the stats.
+func (p *Pipeline) count(b *Batch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats.Events += uint64(len(b.Events))
+	p.stats.Batches++
+	if !b.CaughtUp.IsZero() {
+		p.stats.CaughtUp = b.CaughtUp
+	}
+	var t *change.Table
+	var c *TableCounts
+	for i := range b.Events {
+		ev := &b.Events[i]
+		if ev.Table == nil {
+			continue
+		}
+		if ev.Table != t {
+			t, c = ev.Table, p.tableCounts(ev.Table)
+		}
+		switch ev.Op {
+		case change.OpInsert:
+			c.Inserts++
+		case change.OpUpdate:
+			c.Updates++
+		case change.OpDelete:
+			c.Deletes++
+		case change.OpRead:
+			c.Reads++
+		}
+		if ev.Tx != nil {
+			c.LastChange = ev.Tx.Timestamp
+		}
+	}
+	if n := len(b.Events); n > 0 && b.Events[n-1].Tx != nil {
+		p.stats.LastCommit = b.Events[n-1].Tx.Timestamp
+	}
+}
+
+// tableCounts returns the counts of t; every version of a table shares its
+// name's counts.
+func (p *Pipeline) tableCounts(t *change.Table) *TableCounts {
+	if c := p.byTable[t]; c != nil {
+		return c
+	}
+	if p.byTable == nil {
+		p.byTable, p.byName = map[*change.Table]*TableCounts{}, map[string]*TableCounts{}
+	}
+	c := p.byName[t.FullName()]
+	if c == nil {
+		c = &TableCounts{}
+		p.byName[t.FullName()] = c
+	}
+	p.byTable[t] = c
+	return c
+}
+
+// push hands what byte streams buffered on to their readers.
+func (p *Pipeline) push(ctx context.Context) error {
+	if p.pushed {
+		return nil
+	}
+	for _, o := range p.Outputs {
+		if ps, ok := o.Dest.(Pusher); ok {
+			if err := ps.Push(ctx); err != nil {
+				return fmt.Errorf("output %s: %w", o.Name, err)
+			}
+		}
+	}
+	p.pushed = true
+	return nil
+}
+
+// checkpoint flushes every output and then records the position they cover.
+func (p *Pipeline) checkpoint(ctx context.Context) error {
 	if !p.dirty {
 		return nil
 	}
 	for _, o := range p.Outputs {
-		if err := o.Dest.Flush(); err != nil {
+		if err := o.Dest.Flush(ctx); err != nil {
 			return fmt.Errorf("output %s: flush: %w", o.Name, err)
 		}
 	}
+	p.pushed = true
 	for _, done := range p.pending {
 		done()
 	}

@@ -1,6 +1,7 @@
 // Package server is bintap's HTTP interface: GET /status (JSON), GET
-// /metrics (Prometheus text format), GET /healthz, and POST /snapshot to
-// request an incremental snapshot from the running stream.
+// /metrics (Prometheus, with the Go and process collectors), GET /healthz
+// (503 once the stream is unhealthy), and POST /snapshot to request an
+// incremental snapshot from the running stream.
 //
 // The server reads state through functions given by the wiring, so it
 // imports nothing of the stream and can never block it: every reader takes
@@ -16,20 +17,31 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Status is what GET /status returns.
 type Status struct {
-	Version string    `json:"version"`
-	Source  string    `json:"source"` // URL without the password
-	Flavor  string    `json:"flavor,omitempty"`
-	State   string    `json:"state"` // starting, streaming, stopping, failed
-	Error   string    `json:"error,omitempty"`
+	Version string `json:"version"`
+	Source  string `json:"source"` // URL without the password
+	Flavor  string `json:"flavor,omitempty"`
+	// State is the lifecycle state: starting, snapshotting, streaming,
+	// retrying, stopping or failed.
+	State string `json:"state"`
+	// Reason says why the stream is retrying (source unreachable, output
+	// down); Error why it failed.
+	Reason     string    `json:"reason,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	StateSince time.Time `json:"state_since"`
+	// Healthy is what /healthz and bintap_up report: false once the stream
+	// failed, or while it has been retrying for longer than the grace period.
+	Healthy bool      `json:"healthy"`
 	Started time.Time `json:"started"`
 	// Events and Batches written to every output so far.
 	Events  uint64 `json:"events"`
@@ -39,26 +51,45 @@ type Status struct {
 	CheckpointWritten time.Time `json:"checkpoint_written,omitempty"`
 	// LastCommit is the commit time of the newest change written.
 	LastCommit time.Time `json:"last_commit,omitempty"`
-	Outputs    []Output  `json:"outputs"`
+	// LagSeconds is now minus the commit time of the last delivered change,
+	// 0 when the stream has caught up with an idle source; absent before
+	// either is known.
+	LagSeconds *float64   `json:"lag_seconds,omitempty"`
+	Tables     []Table    `json:"tables,omitempty"`
+	Outputs    []Output   `json:"outputs"`
+	Snapshots  []Progress `json:"snapshots,omitempty"`
 	// Sections are added by parts of bintap that have their own figures
-	// (snapshot progress, the change index).
+	// (snapshot details, the change index, Kafka).
 	Sections map[string]any `json:"sections,omitempty"`
+}
+
+// Table counts the events of one captured table.
+type Table struct {
+	Name    string `json:"name"` // db.table
+	Inserts uint64 `json:"inserts"`
+	Updates uint64 `json:"updates"`
+	Deletes uint64 `json:"deletes"`
+	Reads   uint64 `json:"reads"` // snapshot reads
+	// LastChange is the commit time of its newest event.
+	LastChange time.Time `json:"last_change,omitempty"`
 }
 
 // Output is one destination's state.
 type Output struct {
-	Name  string `json:"name"`
-	State string `json:"state"` // ok, retrying, failed
-	Error string `json:"error,omitempty"`
+	Name     string `json:"name"`
+	State    string `json:"state"` // ok, retrying, failed
+	Error    string `json:"error,omitempty"`
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
 }
 
-// Metric is one extra Prometheus sample a section contributes.
-type Metric struct {
-	Name   string // bintap_...
-	Help   string
-	Type   string // gauge or counter
-	Labels map[string]string
-	Value  float64
+// Progress is one table's snapshot progress.
+type Progress struct {
+	Kind      string `json:"kind"` // initial or incremental
+	Table     string `json:"table"`
+	Rows      int64  `json:"rows"`
+	Estimated int64  `json:"estimated"`
+	Done      bool   `json:"done"`
 }
 
 // Server serves the HTTP interface.
@@ -69,7 +100,6 @@ type Server struct {
 
 	mu       sync.Mutex
 	status   func() Status
-	metrics  []func() []Metric
 	snapshot func(tables []string) error
 }
 
@@ -81,9 +111,11 @@ func Listen(addr string, status func() Status, log *slog.Logger) (*Server, error
 		return nil, fmt.Errorf("http: listen on %s: %w", addr, err)
 	}
 	s := &Server{log: log, ln: ln, status: status}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collector{status})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", s.handleStatus)
-	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogError{log}}))
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("POST /snapshot", s.handleSnapshot)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -98,13 +130,6 @@ func Listen(addr string, status func() Status, log *slog.Logger) (*Server, error
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// AddMetrics adds a source of extra samples.
-func (s *Server) AddMetrics(f func() []Metric) {
-	s.mu.Lock()
-	s.metrics = append(s.metrics, f)
-	s.mu.Unlock()
-}
 
 // OnSnapshot sets what POST /snapshot calls with the requested tables.
 func (s *Server) OnSnapshot(f func(tables []string) error) {
@@ -126,11 +151,18 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	st := s.status()
-	if st.State == "failed" {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"state": st.State, "error": st.Error})
-		return
+	body := map[string]string{"state": st.State}
+	if st.Reason != "" {
+		body["reason"] = st.Reason
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"state": st.State})
+	if st.Error != "" {
+		body["error"] = st.Error
+	}
+	code := http.StatusOK
+	if !st.Healthy {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, body)
 }
 
 // snapshotRequest is the body of POST /snapshot.
@@ -182,73 +214,7 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
-	st := s.status()
-	ms := []Metric{
-		{Name: "bintap_up", Help: "1 while the stream runs, 0 once it failed", Type: "gauge", Value: boolFloat(st.State != "failed")},
-		{Name: "bintap_events_total", Help: "Change events written to every output", Type: "counter", Value: float64(st.Events)},
-		{Name: "bintap_batches_total", Help: "Batches written to every output", Type: "counter", Value: float64(st.Batches)},
-		{Name: "bintap_last_commit_timestamp_seconds", Help: "Commit time of the newest change written (0 before the first)", Type: "gauge", Value: unixOrZero(st.LastCommit)},
-		{Name: "bintap_checkpoint_timestamp_seconds", Help: "When the last checkpoint was written (0 before the first)", Type: "gauge", Value: unixOrZero(st.CheckpointWritten)},
-		{Name: "bintap_start_timestamp_seconds", Help: "When this process started streaming", Type: "gauge", Value: unixOrZero(st.Started)},
-	}
-	for _, o := range st.Outputs {
-		ms = append(ms, Metric{Name: "bintap_output_up", Help: "1 when the output accepts writes, 0 while it retries or failed", Type: "gauge",
-			Labels: map[string]string{"output": o.Name}, Value: boolFloat(o.State == "ok")})
-	}
-	s.mu.Lock()
-	extra := append([]func() []Metric(nil), s.metrics...)
-	s.mu.Unlock()
-	for _, f := range extra {
-		ms = append(ms, f()...)
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	_, _ = w.Write(AppendMetrics(nil, ms))
-}
+// slogError is promhttp's error log.
+type slogError struct{ log *slog.Logger }
 
-// AppendMetrics renders samples in the Prometheus text exposition format,
-// one HELP/TYPE header per metric name, samples of a name together.
-func AppendMetrics(dst []byte, ms []Metric) []byte {
-	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
-	for i, m := range ms {
-		if i == 0 || ms[i-1].Name != m.Name {
-			dst = fmt.Appendf(dst, "# HELP %s %s\n# TYPE %s %s\n", m.Name, m.Help, m.Name, m.Type)
-		}
-		dst = append(dst, m.Name...)
-		if len(m.Labels) > 0 {
-			keys := make([]string, 0, len(m.Labels))
-			for k := range m.Labels {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			dst = append(dst, '{')
-			for j, k := range keys {
-				if j > 0 {
-					dst = append(dst, ',')
-				}
-				dst = append(dst, k...)
-				dst = append(dst, '=')
-				dst = strconv.AppendQuote(dst, m.Labels[k])
-			}
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ' ')
-		dst = strconv.AppendFloat(dst, m.Value, 'g', -1, 64)
-		dst = append(dst, '\n')
-	}
-	return dst
-}
-
-func boolFloat(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func unixOrZero(t time.Time) float64 {
-	if t.IsZero() {
-		return 0
-	}
-	return float64(t.UnixNano()) / 1e9
-}
+func (l slogError) Println(v ...any) { l.log.Warn("metrics", "err", fmt.Sprint(v...)) }

@@ -36,19 +36,21 @@ func post(t *testing.T, url, body string) (int, string) {
 func TestServer(t *testing.T) {
 	var state atomic.Value
 	state.Store("streaming")
+	var healthy atomic.Bool
+	healthy.Store(true)
 	commit := time.Unix(1700000000, 0)
+	lag := 1.5
 	s, err := Listen("127.0.0.1:0", func() Status {
-		return Status{Version: "test", State: state.Load().(string), Events: 42, Batches: 3, LastCommit: commit,
-			Outputs: []Output{{Name: "kafka://b/t", State: "retrying", Error: "broker down"}, {Name: "stdout", State: "ok"}}}
+		return Status{Version: "test", State: state.Load().(string), Healthy: healthy.Load(), Events: 42, Batches: 3, LastCommit: commit, LagSeconds: &lag,
+			Tables:    []Table{{Name: `db."t"`, Inserts: 5, Deletes: 1}},
+			Snapshots: []Progress{{Kind: "initial", Table: "db.t", Rows: 7, Estimated: 10}},
+			Outputs:   []Output{{Name: "kafka://b/t", State: "retrying", Error: "broker down", Messages: 9, Bytes: 900}, {Name: "stdout", State: "ok"}}}
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	base := "http://" + s.Addr()
-	s.AddMetrics(func() []Metric {
-		return []Metric{{Name: "bintap_snapshot_rows", Help: "rows", Type: "gauge", Labels: map[string]string{"table": `db."t"`}, Value: 7}}
-	})
 
 	code, body := get(t, base+"/status")
 	var st Status
@@ -62,8 +64,15 @@ func TestServer(t *testing.T) {
 		"bintap_last_commit_timestamp_seconds 1.7e+09\n",
 		`bintap_output_up{output="kafka://b/t"} 0` + "\n",
 		`bintap_output_up{output="stdout"} 1` + "\n",
-		`bintap_snapshot_rows{table="db.\"t\""} 7` + "\n",
+		`bintap_output_bytes_total{output="kafka://b/t"} 900` + "\n",
+		`bintap_table_events_total{op="insert",table="db.\"t\""} 5` + "\n",
+		`bintap_snapshot_rows{kind="initial",table="db.t"} 7` + "\n",
+		`bintap_state{state="streaming"} 1` + "\n",
+		`bintap_state{state="retrying"} 0` + "\n",
+		"bintap_replication_lag_seconds 1.5\n",
 		"bintap_up 1\n",
+		"go_goroutines ",
+		"process_cpu_seconds_total ",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
@@ -76,9 +85,13 @@ func TestServer(t *testing.T) {
 	if code, _ := get(t, base+"/healthz"); code != 200 {
 		t.Errorf("healthz while streaming: %d", code)
 	}
-	state.Store("failed")
-	if code, _ := get(t, base+"/healthz"); code != 503 {
-		t.Errorf("healthz when failed: %d, want 503", code)
+	state.Store("retrying")
+	healthy.Store(false)
+	if code, body := get(t, base+"/healthz"); code != 503 || !strings.Contains(body, "retrying") {
+		t.Errorf("healthz when unhealthy: %d %s, want 503", code, body)
+	}
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "bintap_up 0\n") || !strings.Contains(body, `bintap_state{state="retrying"} 1`) {
+		t.Errorf("metrics when unhealthy:\n%s", body)
 	}
 
 	// Snapshot requests: refused until a handler is set, then validated.

@@ -16,6 +16,7 @@ import (
 	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
+	_ "github.com/bintap/bintap/internal/sink/stdout" // the default output of config.Load
 	"github.com/bintap/bintap/internal/source"
 	"github.com/bintap/bintap/internal/testutil"
 )
@@ -27,7 +28,7 @@ type tableState struct {
 	reads int
 }
 
-func (c *tableState) Write(events []change.Event, _ position.Checkpoint) error {
+func (c *tableState) Write(_ context.Context, events []change.Event, _ position.Checkpoint) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ev := range events {
@@ -46,8 +47,8 @@ func (c *tableState) Write(events []change.Event, _ position.Checkpoint) error {
 	}
 	return nil
 }
-func (c *tableState) Flush() error { return nil }
-func (c *tableState) Close() error { return nil }
+func (c *tableState) Flush(context.Context) error { return nil }
+func (c *tableState) Close(context.Context) error { return nil }
 
 // syncBuffer is a log destination tests can read while bintap writes.
 type syncBuffer struct {
@@ -89,7 +90,7 @@ func startHarness(t *testing.T, s *testutil.Server, signalTable string) *harness
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	src, err := source.Open(ctx, cfg, hist, log)
+	src, err := source.Open(ctx, source.Options{Conn: cfg.Source, ServerID: cfg.ServerID, Flavor: cfg.Flavor, Filter: cfg.Filter()}, hist, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,10 +107,10 @@ func startHarness(t *testing.T, s *testutil.Server, signalTable string) *harness
 	got := &tableState{rows: map[int64]string{}}
 	p := &pipeline.Pipeline{Outputs: []pipeline.Output{{Name: "test", Dest: got}}, StateDir: dir,
 		Interval: 100 * time.Millisecond, Log: log, Durable: inc.Durable}
-	free, batches := source.NewBatches(8), make(chan *source.Batch, 6)
+	free, batches := pipeline.NewBatches(8), make(chan *pipeline.Batch, 6)
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); p.Run(batches, free) }()
+	go func() { defer wg.Done(); p.Run(ctx, batches, free) }()
 	go func() { defer wg.Done(); inc.Run(ctx) }()
 	go func() { defer wg.Done(); src.Run(ctx, start, batches, free) }()
 	t.Cleanup(func() { cancel(); wg.Wait(); src.Close() })

@@ -12,7 +12,7 @@ import (
 	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
-	"github.com/bintap/bintap/internal/source"
+	_ "github.com/bintap/bintap/internal/sink/stdout" // the default output of config.Load
 	"github.com/bintap/bintap/internal/testutil"
 )
 
@@ -74,7 +74,7 @@ type countingDest struct {
 	dups int
 }
 
-func (c *countingDest) Write(events []change.Event, _ position.Checkpoint) error {
+func (c *countingDest) Write(_ context.Context, events []change.Event, _ position.Checkpoint) error {
 	if c.seen == nil {
 		c.seen = map[string]bool{}
 	}
@@ -91,8 +91,8 @@ func (c *countingDest) Write(events []change.Event, _ position.Checkpoint) error
 	}
 	return nil
 }
-func (c *countingDest) Flush() error { return nil }
-func (c *countingDest) Close() error { return nil }
+func (c *countingDest) Flush(context.Context) error { return nil }
+func (c *countingDest) Close(context.Context) error { return nil }
 
 // TestInitialKeyRanges: with two connections, tables with an integer key
 // are read in two key ranges; keys at the ends of their types, negative and
@@ -165,9 +165,9 @@ func runInitial(t *testing.T, snap *Initial, dir string, log *slog.Logger) *coun
 	t.Helper()
 	counts := &countingDest{n: map[string]int{}}
 	p := &pipeline.Pipeline{Outputs: []pipeline.Output{{Name: "count", Dest: counts}}, StateDir: dir, Interval: 1e9, Log: log, Durable: snap.Durable}
-	free, batches := source.NewBatches(4), make(chan *source.Batch, 2)
+	free, batches := pipeline.NewBatches(4), make(chan *pipeline.Batch, 2)
 	done := make(chan error, 1)
-	go func() { _, err := p.Run(batches, free); done <- err }()
+	go func() { _, err := p.Run(context.Background(), batches, free); done <- err }()
 	err := snap.Run(context.Background(), batches, free)
 	close(batches)
 	if err != nil {

@@ -57,6 +57,7 @@ import (
 
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/config"
+	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
 	"github.com/bintap/bintap/internal/source"
@@ -493,7 +494,7 @@ func (s *Initial) prepare(ctx context.Context) error {
 // Run reads every pending table and sends its rows as OpRead events in
 // batches taken from free to out; it does not close out. The last batch
 // carries the start position as its checkpoint and completes the snapshot.
-func (s *Initial) Run(ctx context.Context, out chan<- *source.Batch, free <-chan *source.Batch) error {
+func (s *Initial) Run(ctx context.Context, out chan<- *pipeline.Batch, free <-chan *pipeline.Batch) error {
 	defer s.Close()
 	st := s.tr.state
 	s.tx = &change.Tx{File: st.Start.File, Pos: st.Start.Pos, Timestamp: uint32(time.Now().Unix())}
@@ -559,7 +560,7 @@ feed:
 	}
 	// The closing batch: completes the snapshot and moves the checkpoint to
 	// the start position, atomically for the pipeline.
-	var b *source.Batch
+	var b *pipeline.Batch
 	select {
 	case b = <-free:
 	case <-ctx.Done():
@@ -597,9 +598,9 @@ type unit struct {
 type worker struct {
 	s    *Initial
 	conn *sql.Conn
-	out  chan<- *source.Batch
-	free <-chan *source.Batch
-	cur  *source.Batch
+	out  chan<- *pipeline.Batch
+	free <-chan *pipeline.Batch
+	cur  *pipeline.Batch
 	row  []change.Value
 	left map[string]*atomic.Int32
 }

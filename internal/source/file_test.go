@@ -15,6 +15,7 @@ import (
 	"github.com/bintap/bintap/internal/binlog"
 	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/format"
+	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
 )
@@ -34,9 +35,9 @@ func replayFile(t *testing.T, name string) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Config{TimeZone: time.UTC}
-	out, free := make(chan *Batch, 64), NewBatches(64)
-	s := &Stream{cfg: cfg, hist: hist, log: slog.New(slog.NewTextHandler(io.Discard, nil)), filter: cfg.Filter(),
+	opt := Options{TimeZone: time.UTC, Filter: &config.CaptureFilter{}}
+	out, free := make(chan *pipeline.Batch, 64), pipeline.NewBatches(64)
+	s := &Stream{opt: opt, hist: hist, log: slog.New(slog.NewTextHandler(io.Discard, nil)), filter: opt.Filter,
 		flavor: "mysql", tables: map[uint64]*tableState{}, out: out, free: free, ctx: context.Background()}
 	s.gtids, _ = position.NewGTIDState("mysql", "")
 	p := replication.NewBinlogParser()

@@ -34,7 +34,7 @@ CREATE EVENT IF NOT EXISTS %s ON SCHEDULE EVERY 10 SECOND DO INSERT INTO %s (id,
 
 // CheckHeartbeatTable verifies that the heartbeat table exists on the source.
 func (s *Stream) CheckHeartbeatTable(ctx context.Context, table string) error {
-	return CheckHeartbeatTable(ctx, s.db, table, "'"+s.cfg.Source.User+"'@'%'")
+	return CheckHeartbeatTable(ctx, s.db, table, "'"+s.opt.Conn.User+"'@'%'")
 }
 
 // CheckHeartbeatTable verifies that table ("db.t") exists with the columns

@@ -25,6 +25,7 @@ import (
 	"github.com/bintap/bintap/internal/binlog"
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/config"
+	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
 )
@@ -43,9 +44,29 @@ type Start struct {
 	GTIDState string
 }
 
+// Options configure a Stream.
+type Options struct {
+	// Conn is the source server.
+	Conn config.Source
+	// ServerID is the replica server id bintap registers with.
+	ServerID uint32
+	// Flavor is "auto", "mariadb" or "mysql".
+	Flavor string
+	// Filter says which tables are captured.
+	Filter *config.CaptureFilter
+	// TimeZone is the zone TIMESTAMP values are written in (nil: UTC).
+	TimeZone *time.Location
+	// StopAtEnd stops Run at the end of the binlog as of its start.
+	StopAtEnd bool
+	// OnState, when set, is told when a replication session is running
+	// (nil) and when the connection was lost and is being retried (the
+	// error). It is called from Run's goroutine and must not block.
+	OnState func(err error)
+}
+
 // Stream reads the binary log and produces batches.
 type Stream struct {
-	cfg    *config.Config
+	opt    Options
 	db     *sql.DB
 	hist   *schema.History
 	log    *slog.Logger
@@ -75,9 +96,9 @@ type Stream struct {
 
 	end  *Start // stop-at-end target
 	done bool
-	out  chan<- *Batch
-	free <-chan *Batch
-	cur  *Batch
+	out  chan<- *pipeline.Batch
+	free <-chan *pipeline.Batch
+	cur  *pipeline.Batch
 	ctx  context.Context
 }
 
@@ -92,17 +113,20 @@ type tableState struct {
 }
 
 // Open connects to the source's SQL interface and detects the flavor.
-func Open(ctx context.Context, cfg *config.Config, hist *schema.History, log *slog.Logger) (*Stream, error) {
-	db, err := OpenDB(cfg.Source)
+func Open(ctx context.Context, opt Options, hist *schema.History, log *slog.Logger) (*Stream, error) {
+	if opt.Filter == nil {
+		opt.Filter = &config.CaptureFilter{}
+	}
+	db, err := OpenDB(opt.Conn)
 	if err != nil {
 		return nil, err
 	}
-	flavor, err := DetectFlavor(ctx, db, cfg.Flavor)
+	flavor, err := DetectFlavor(ctx, db, opt.Flavor)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	s := &Stream{cfg: cfg, db: db, hist: hist, log: log, filter: cfg.Filter(), flavor: flavor, tables: map[uint64]*tableState{}}
+	s := &Stream{opt: opt, db: db, hist: hist, log: log, filter: opt.Filter, flavor: flavor, tables: map[uint64]*tableState{}}
 	var version string
 	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		db.Close()
@@ -203,6 +227,33 @@ func (s *Stream) Resolve(ctx context.Context, sp config.StartPoint) (Start, erro
 	}
 }
 
+// BinaryLogs lists the binary log files the source has, oldest first.
+func (s *Stream) BinaryLogs(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, "SHOW BINARY LOGS")
+	if err != nil {
+		return nil, fmt.Errorf("list binary logs (needs REPLICATION CLIENT or BINLOG MONITOR): %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		var name string
+		vals[0] = &name
+		for i := 1; i < len(vals); i++ {
+			vals[i] = new(any)
+		}
+		if err := rows.Scan(vals...); err != nil {
+			return nil, err
+		}
+		files = append(files, name)
+	}
+	return files, rows.Err()
+}
+
 // MasterStatus is the end of the binary log now.
 func (s *Stream) MasterStatus(ctx context.Context) (string, uint32, error) {
 	row, err := FirstRow(ctx, s.db, "SHOW MASTER STATUS")
@@ -277,7 +328,7 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // from free, until ctx ends, the stop-at-end target is reached, or a
 // permanent error. Connection faults are retried with backoff, resuming after
 // the last event sent. out is closed when Run returns.
-func (s *Stream) Run(ctx context.Context, start Start, out chan<- *Batch, free <-chan *Batch) error {
+func (s *Stream) Run(ctx context.Context, start Start, out chan<- *pipeline.Batch, free <-chan *pipeline.Batch) error {
 	defer close(out)
 	s.out, s.free, s.ctx = out, free, ctx
 	var err error
@@ -287,7 +338,7 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *Batch, free <
 	}
 	s.gtidText = s.gtids.String()
 	s.file, s.pos, s.skip, s.skipGTID = start.File, start.Pos, start.Skip, start.GTID
-	if s.cfg.StopAtEnd {
+	if s.opt.StopAtEnd {
 		f, p, err := s.MasterStatus(ctx)
 		if err != nil {
 			return err
@@ -299,7 +350,7 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *Batch, free <
 		}
 	}
 	gtidStart := start.GTIDSet
-	reconnect := backoff.Backoff{Initial: time.Second, Max: 30 * time.Second}
+	reconnect := backoff.Backoff{Initial: time.Second, Max: 10 * time.Second}
 	for {
 		began := time.Now()
 		err := s.session(ctx, gtidStart)
@@ -320,6 +371,9 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *Batch, free <
 		if time.Since(began) > time.Minute {
 			reconnect.Reset()
 		}
+		if s.opt.OnState != nil {
+			s.opt.OnState(err)
+		}
 		s.log.Warn("replication connection lost; reconnecting", "err", err, "retry_in", reconnect.Delay().String(), "resume_at", s.resumePoint().String())
 		if reconnect.Wait(ctx) != nil {
 			return s.finish()
@@ -333,7 +387,7 @@ func (s *Stream) finish() error {
 	if s.cur == nil {
 		select {
 		case b := <-s.free:
-			b.reset()
+			b.Reset()
 			s.cur = b
 		case <-time.After(30 * time.Second): // the consumer died; nothing to record
 			return nil
@@ -360,13 +414,13 @@ func (s *Stream) resumePoint() position.Checkpoint {
 }
 
 func (s *Stream) session(ctx context.Context, gtidStart string) error {
-	src := s.cfg.Source
+	src := s.opt.Conn
 	goMySQLLog := slog.New(slog.NewTextHandler(discard{}, nil))
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		goMySQLLog = s.log.With("component", "go-mysql")
 	}
 	cfg := replication.BinlogSyncerConfig{
-		ServerID:                s.cfg.ServerID,
+		ServerID:                s.opt.ServerID,
 		Flavor:                  s.flavor,
 		Host:                    src.Host,
 		Port:                    uint16(src.Port),
@@ -416,6 +470,9 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 	}
 	if err != nil {
 		return classify(err, resume)
+	}
+	if s.opt.OnState != nil {
+		s.opt.OnState(nil)
 	}
 	_, err = streamer.GetEvent(ctx) // synchronous handler: returns only on error or ctx end
 	if s.done {
@@ -470,6 +527,7 @@ func (s *Stream) handle(e *replication.BinlogEvent) error {
 		// The source is idle: hand on what a busy consumer left waiting.
 		if s.tx == nil {
 			s.observeCommit(nil, 0)
+			s.caughtUp()
 		}
 		s.flush()
 	}
@@ -632,7 +690,7 @@ func (s *Stream) commit(h *replication.EventHeader) {
 		// that it never falls behind the server's binlog retention.
 		select {
 		case b := <-s.free:
-			b.reset()
+			b.Reset()
 			s.cur = b
 		default:
 			return // every batch is in flight: a later commit records it
@@ -668,7 +726,7 @@ func (s *Stream) tableMap(tm *replication.TableMapEvent, h *replication.EventHea
 	if err != nil {
 		return &PermanentError{err}
 	}
-	dec, err := binlog.NewTableDecoder(tm, t, binlog.Options{TimeZone: s.cfg.TimeZone})
+	dec, err := binlog.NewTableDecoder(tm, t, binlog.Options{TimeZone: s.opt.TimeZone})
 	if err != nil {
 		return &PermanentError{fmt.Errorf("table %s: %w", t.FullName(), err)}
 	}
@@ -801,8 +859,8 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 			return nil
 		}
 		n := len(before) + len(after)
-		text := textSize(before) + textSize(after)
-		if s.cur == nil || !s.cur.room(n, text) {
+		text := pipeline.TextSize(before) + pipeline.TextSize(after)
+		if s.cur == nil || !s.cur.Room(n, text) {
 			s.flush()
 			if err := s.take(); err != nil {
 				return err
@@ -811,7 +869,7 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 		b := s.cur
 		b.Events = append(b.Events, change.Event{
 			Op: op, Table: table, Tx: tx, EventNumber: num,
-			Before: b.copyRow(before), After: b.copyRow(after),
+			Before: b.CopyRow(before), After: b.CopyRow(after),
 		})
 		s.eventNum += images
 		b.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtidText}
@@ -823,7 +881,7 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 func (s *Stream) take() error {
 	select {
 	case b := <-s.free:
-		b.reset()
+		b.Reset()
 		s.cur = b
 		return nil
 	case <-s.ctx.Done():
@@ -831,12 +889,27 @@ func (s *Stream) take() error {
 	}
 }
 
+// caughtUp marks the current batch (taking a free one if none is open) as
+// reaching the end of the binlog: everything before it is handed on.
+func (s *Stream) caughtUp() {
+	if s.cur == nil {
+		select {
+		case b := <-s.free:
+			b.Reset()
+			s.cur = b
+		default:
+			return // every batch is in flight: the consumer is busy anyway
+		}
+	}
+	s.cur.CaughtUp = time.Now()
+}
+
 // flush sends the current batch, if it holds anything.
 func (s *Stream) flush() {
 	if s.cur == nil {
 		return
 	}
-	if len(s.cur.Events) == 0 && s.cur.Checkpoint.File == "" {
+	if len(s.cur.Events) == 0 && s.cur.Checkpoint.File == "" && s.cur.CaughtUp.IsZero() {
 		return
 	}
 	s.out <- s.cur

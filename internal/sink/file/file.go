@@ -1,11 +1,14 @@
-// Package file is the destination that appends JSON lines to files in a
-// directory, rotated by size and fsynced before a checkpoint covers them.
-// Files are named changes-000001.jsonl, changes-000002.jsonl, ...
+// Package file is the output file:///DIR: encoded records appended to files
+// in a directory, rotated by size, handed to the OS as soon as the stream
+// has nothing more ready and fsynced before a checkpoint covers them. Files
+// are named changes-000001.jsonl, changes-000002.jsonl, ...
 package file
 
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +16,58 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/bintap/bintap/internal/pipeline"
+	"github.com/bintap/bintap/internal/sink"
 )
+
+func init() {
+	sink.Register(sink.Kind{
+		Name:  "file",
+		Form:  "file:///DIR",
+		Match: func(spec string) bool { return strings.HasPrefix(spec, "file://") },
+		Options: []sink.Option{{Name: "file-max-bytes", Default: "134217728", Usage: "file output: rotate a file when it reaches this size in bytes",
+			Check: func(v string) error { _, err := parseMaxBytes(v); return err }}},
+		Parse: func(spec string, s sink.Settings) (sink.Output, error) {
+			dir := strings.TrimPrefix(spec, "file://")
+			if dir == "" {
+				return nil, errors.New("file output needs a directory: file:///path/to/dir")
+			}
+			max, err := parseMaxBytes(s.Get("file-max-bytes"))
+			if err != nil {
+				return nil, err
+			}
+			return output{dir: dir, max: max}, nil
+		},
+	})
+}
+
+func parseMaxBytes(v string) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1024 {
+		return 0, errors.New("accepted values are integers of at least 1024")
+	}
+	return n, nil
+}
+
+type output struct {
+	dir string
+	max int64
+}
+
+func (o output) Name() string { return "file://" + o.dir }
+
+func (o output) Open(_ context.Context, env sink.Env) (pipeline.Destination, error) {
+	enc, err := env.NewEncoder()
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(o.dir, o.max)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline.Lines{Encoder: enc, Sink: s}, nil
+}
 
 // Sink appends records to rotated files in a directory.
 type Sink struct {
@@ -154,6 +208,15 @@ func (s *Sink) sync() error {
 	}
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("file output: fsync %s: %w", s.Path(), err)
+	}
+	return nil
+}
+
+// Push hands the buffered records to the OS (readers of the file see them)
+// without waiting for the disk.
+func (s *Sink) Push() error {
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("file output: write %s: %w", s.Path(), err)
 	}
 	return nil
 }

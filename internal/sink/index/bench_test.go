@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -32,7 +33,7 @@ func benchDestination(b *testing.B, random bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer d.Close()
+	defer d.Close(context.Background())
 	evs := make([]change.Event, 4096)
 	vals := make([]change.Value, 8*len(evs))
 	start := time.Now()
@@ -55,12 +56,12 @@ func benchDestination(b *testing.B, random bool) {
 			row[7] = change.Value{Kind: change.KindJSON, Text: []byte(`{"tags": ["new", "sale"], "n": 7}`)}
 			evs[i] = change.Event{Op: change.OpInsert, Table: benchTable, Tx: tx, EventNumber: uint64(i + 1), After: row}
 		}
-		if err := d.Write(evs, position.Checkpoint{File: tx.File, Pos: tx.Pos + 1}); err != nil {
+		if err := d.Write(context.Background(), evs, position.Checkpoint{File: tx.File, Pos: tx.Pos + 1}); err != nil {
 			b.Fatal(err)
 		}
 		rows += len(evs)
 	}
-	if err := d.Flush(); err != nil {
+	if err := d.Flush(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")

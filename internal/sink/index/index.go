@@ -1,20 +1,133 @@
-// Package index is the change-index destination: it writes the row changes
-// of the stream into the embedded index (internal/index) and stores the
-// stream checkpoint in the same SQLite transaction, so a crash never loses or
-// repeats an indexed change.
+// Package index is the change-index output (--output index, the embedded
+// index in the state dir, or index+mysql:// and index+postgres:// on a
+// server): it writes the row changes of the stream into the change index
+// (internal/index) and stores the stream checkpoint in the same transaction,
+// so a crash never loses or repeats an indexed change.
 package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/bintap/bintap/internal/change"
 	idx "github.com/bintap/bintap/internal/index"
+	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/sink"
 )
+
+func init() {
+	sink.Register(sink.Kind{
+		Name:  "index",
+		Form:  "index (the change index in the state dir), index+mysql://USER[:PASS]@HOST[:PORT]/DB or index+postgres://USER[:PASS]@HOST[:PORT]/DB (a change index on a server)",
+		Match: func(spec string) bool { return spec == "index" || idx.IsServerURL(spec) },
+		Options: []sink.Option{
+			{Name: "batch-size", Default: "1000", Usage: "change index: changes per index transaction", Check: func(v string) error {
+				_, err := parseBatchSize(v)
+				return err
+			}},
+			{Name: "retain", Usage: "change index: drop changes older than this, such as 7d, 12h or 90m (default: keep all)", Check: func(v string) error {
+				_, err := ParseRetention(v)
+				return err
+			}},
+		},
+		Parse: parse,
+	})
+}
+
+func parseBatchSize(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000000 {
+		return 0, errors.New("accepted values are integers from 1 to 1000000")
+	}
+	return n, nil
+}
+
+// ParseRetention parses a retention period: a number followed by d (days),
+// h, m or s, or a Go duration such as 36h30m. Empty means keep everything.
+func ParseRetention(v string) (time.Duration, error) {
+	bad := errors.New("accepted values are durations such as 7d, 12h or 90m")
+	if v == "" {
+		return 0, nil
+	}
+	if strings.HasSuffix(v, "d") {
+		n, err := strconv.ParseUint(strings.TrimSuffix(v, "d"), 10, 32)
+		if err != nil || n == 0 || n > 100000 {
+			return 0, bad
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute {
+		return 0, errors.New("accepted values are durations of at least 1m, such as 7d, 12h or 90m")
+	}
+	return d, nil
+}
+
+// output is a parsed index output.
+type output struct {
+	server string // the URL of an index on a server; "" for the state dir's
+	name   string
+	opt    Options
+}
+
+func parse(spec string, s sink.Settings) (sink.Output, error) {
+	o := output{name: "index"}
+	if idx.IsServerURL(spec) {
+		su, err := idx.ParseServerURL(spec)
+		if err != nil {
+			return nil, err
+		}
+		o.server, o.name = spec, su.Redacted
+	}
+	var err error
+	if o.opt.BatchSize, err = parseBatchSize(s.Get("batch-size")); err != nil {
+		return nil, err
+	}
+	if o.opt.Retain, err = ParseRetention(s.Get("retain")); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o output) Name() string { return o.name }
+
+// Open opens the index and records the zone TIMESTAMP values are written
+// in (recover writes its literals in that zone).
+func (o output) Open(_ context.Context, env sink.Env) (pipeline.Destination, error) {
+	var store *idx.Store
+	var err error
+	if o.server != "" {
+		store, err = idx.OpenServer(o.server, false)
+	} else {
+		store, err = idx.Open(idx.Path(env.StateDir))
+	}
+	if err != nil {
+		return nil, err
+	}
+	zone := "UTC"
+	if env.TimeZone != nil {
+		zone = env.TimeZone.String()
+	}
+	if err := store.SetMeta("timezone", zone); err != nil {
+		store.Close()
+		return nil, err
+	}
+	opt := o.opt
+	opt.Log = env.Log
+	d, err := New(store, opt)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return d, nil
+}
 
 // Destination is a pipeline.Destination and pipeline.Positioned writing to
 // an index Store.
@@ -31,9 +144,6 @@ type Destination struct {
 	asm       *idx.Assembler // the Write goroutine only
 	enc       *idx.Encoder
 	batchSize int
-	// covered is the checkpoint stored in the index when the stream started:
-	// events it covers are in the index already and are dropped.
-	covered position.Checkpoint
 	// last is the newest checkpoint handed in, not yet committed, and
 	// pending the number of rows sent since the last commit.
 	last    position.Checkpoint
@@ -69,19 +179,12 @@ func New(store *idx.Store, o Options) (*Destination, error) {
 	if batchSize < 1 {
 		return nil, fmt.Errorf("index batch size %d: must be at least 1", batchSize)
 	}
-	cp, err := store.Position()
-	if err != nil {
-		return nil, err
-	}
 	w, err := store.NewWriter(context.Background())
 	if err != nil {
 		return nil, err
 	}
 	d := &Destination{store: store, w: w, asm: w.Assembler(), enc: idx.NewEncoder(), batchSize: batchSize,
 		work: make(chan request, 2), inserted: make(chan struct{})}
-	if cp != nil {
-		d.covered = *cp
-	}
 	go d.insert()
 	if o.Log != nil {
 		interval := o.StatsInterval
@@ -100,7 +203,12 @@ func New(store *idx.Store, o Options) (*Destination, error) {
 }
 
 // Position returns the checkpoint stored with the index data.
-func (d *Destination) Position() (*position.Checkpoint, error) { return d.store.Position() }
+func (d *Destination) Position(context.Context) (*position.Checkpoint, error) {
+	return d.store.Position()
+}
+
+// Reset empties the index (--reset).
+func (d *Destination) Reset(context.Context) error { return d.store.Reset() }
 
 // request is work for the inserter: a batch to store, then (when commit
 // is set) a commit with that checkpoint, answered on reply when it is not
@@ -146,7 +254,7 @@ func (d *Destination) failed() error {
 // more are uncommitted. A batch without a checkpoint (cp zero) stays open
 // until one arrives: a commit must never hold changes its stored
 // checkpoint does not cover.
-func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error {
+func (d *Destination) Write(_ context.Context, events []change.Event, cp position.Checkpoint) error {
 	if err := d.failed(); err != nil {
 		return err
 	}
@@ -155,13 +263,6 @@ func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error
 	for i := range events {
 		ev := &events[i]
 		if ev.Tx == nil {
-			continue
-		}
-		images := uint64(1)
-		if ev.Op == change.OpUpdate {
-			images = 2
-		}
-		if d.covered.File != "" && d.covered.Covers(ev.Tx.File, ev.Tx.Pos, ev.EventNumber, images) {
 			continue
 		}
 		r, ok, err := d.enc.Encode(ev)
@@ -193,11 +294,24 @@ func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error
 	return nil
 }
 
-// commit sends the commit of everything sent so far and waits for it.
-func (d *Destination) commit() error {
+// commit sends the commit of everything sent so far and waits for it, or
+// until ctx ends: the outcome of the commit is then unknown, and the
+// destination fails.
+func (d *Destination) commit(ctx context.Context) error {
 	req := request{batch: d.asm.Take(d.last.File != ""), commit: d.last, reply: make(chan error, 1)}
 	d.work <- req
-	err := <-req.reply
+	var err error
+	select {
+	case err = <-req.reply:
+	case <-ctx.Done():
+		err = fmt.Errorf("index: gave up waiting for the commit: %w", context.Cause(ctx))
+		d.mu.Lock()
+		if d.err == nil {
+			d.err = err
+		}
+		d.mu.Unlock()
+		return err
+	}
 	if err == nil && req.commit.File != "" {
 		d.last, d.pending = position.Checkpoint{}, 0
 	}
@@ -206,10 +320,10 @@ func (d *Destination) commit() error {
 
 // Flush commits what was written with the newest checkpoint. The commit is
 // durable against a process crash; see index.Open on power loss.
-func (d *Destination) Flush() error { return d.commit() }
+func (d *Destination) Flush(ctx context.Context) error { return d.commit(ctx) }
 
 // Close commits and closes the index.
-func (d *Destination) Close() error {
+func (d *Destination) Close(ctx context.Context) error {
 	if d.stopRetain != nil {
 		d.stopRetain()
 		<-d.retainDone
@@ -219,7 +333,7 @@ func (d *Destination) Close() error {
 		return nil
 	}
 	d.closed = true
-	err := d.commit()
+	err := d.commit(ctx)
 	close(d.work)
 	<-d.inserted
 	if cerr := d.w.Close(); err == nil {
@@ -242,7 +356,7 @@ type Status struct {
 }
 
 // Status reads the index figures for the status page.
-func (d *Destination) Status() Status {
+func (d *Destination) Status() any {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	st, err := d.store.Stats(ctx)

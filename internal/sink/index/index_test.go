@@ -2,11 +2,15 @@ package index
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/bintap/bintap/internal/change"
 	idx "github.com/bintap/bintap/internal/index"
+	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 )
 
@@ -36,7 +40,7 @@ func count(t *testing.T, path string) int {
 }
 
 // A restart from an older position hands the destination events it holds
-// already: it must drop exactly those.
+// already: the pipeline must drop exactly those, using its position.
 func TestDestinationDropsWhatItHolds(t *testing.T) {
 	path := filepath.Join(t.TempDir(), idx.FileName)
 	open := func() *Destination {
@@ -52,14 +56,15 @@ func TestDestinationDropsWhatItHolds(t *testing.T) {
 	}
 	tx := &change.Tx{GTID: "0-1-7", File: "bin.000002", Pos: 400, Timestamp: 1}
 	d := open()
-	if err := d.Write(events(tx, 1, 5), position.Checkpoint{File: "bin.000002", Pos: 400, Skip: 5, GTID: "0-1-7"}); err != nil {
+	ctx := context.Background()
+	if err := d.Write(ctx, events(tx, 1, 5), position.Checkpoint{File: "bin.000002", Pos: 400, Skip: 5, GTID: "0-1-7"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Flush(); err != nil {
+	if err := d.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Written but never flushed: a crash loses it together with its checkpoint.
-	if err := d.Write(events(tx, 6, 8), position.Checkpoint{File: "bin.000002", Pos: 400, Skip: 8, GTID: "0-1-7"}); err != nil {
+	if err := d.Write(ctx, events(tx, 6, 8), position.Checkpoint{File: "bin.000002", Pos: 400, Skip: 8, GTID: "0-1-7"}); err != nil {
 		t.Fatal(err)
 	}
 	// The crash: the inserter stops and nothing more is committed.
@@ -69,21 +74,24 @@ func TestDestinationDropsWhatItHolds(t *testing.T) {
 	d.store.Close()
 
 	d = open()
-	cp, err := d.Position()
+	cp, err := d.Position(ctx)
 	if err != nil || cp == nil || cp.Skip != 5 {
 		t.Fatalf("position after the crash %+v, %v; want skip 5", cp, err)
 	}
 	// The stream resumes from an older checkpoint (the whole transaction
 	// again, and an older one before it).
 	old := &change.Tx{GTID: "0-1-6", File: "bin.000002", Pos: 200, Timestamp: 1}
-	if err := d.Write(events(old, 1, 2), position.Checkpoint{File: "bin.000002", Pos: 400}); err != nil {
-		t.Fatal(err)
-	}
 	tx2 := &change.Tx{GTID: "0-1-7", File: "bin.000002", Pos: 400, Timestamp: 1}
-	if err := d.Write(events(tx2, 1, 10), position.Checkpoint{File: "bin.000002", Pos: 900}); err != nil {
+	p := &pipeline.Pipeline{Outputs: []pipeline.Output{{Name: "index", Dest: d, Holds: cp}}, StateDir: t.TempDir(), Interval: time.Hour,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	in, free := make(chan *pipeline.Batch, 2), make(chan *pipeline.Batch, 2)
+	in <- &pipeline.Batch{Events: events(old, 1, 2), Checkpoint: position.Checkpoint{File: "bin.000002", Pos: 400}}
+	in <- &pipeline.Batch{Events: events(tx2, 1, 10), Checkpoint: position.Checkpoint{File: "bin.000002", Pos: 900}}
+	close(in)
+	if _, err := p.Run(ctx, in, free); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Close(); err != nil {
+	if err := d.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, path); n != 10 {

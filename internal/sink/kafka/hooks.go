@@ -88,7 +88,9 @@ type Status struct {
 
 // Status reports the brokers that are down and what is held meanwhile. It
 // is safe to call from any goroutine.
-func (d *Destination) Status() Status {
+func (d *Destination) Status() any { return d.status() }
+
+func (d *Destination) status() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := Status{Down: make(map[string]time.Time, len(d.down)), Buffered: d.cl.BufferedProduceRecords()}
@@ -107,7 +109,7 @@ func (d *Destination) Health() (string, error) {
 	if err := d.err(); err != nil {
 		return "failed", err
 	}
-	st := d.Status()
+	st := d.status()
 	if len(st.Down) == 0 {
 		return "ok", nil
 	}

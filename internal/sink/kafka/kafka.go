@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -26,7 +27,6 @@ import (
 
 	"github.com/bintap/bintap/internal/backoff"
 	"github.com/bintap/bintap/internal/change"
-	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/format"
 	"github.com/bintap/bintap/internal/position"
 )
@@ -74,37 +74,6 @@ type Options struct {
 	Shutdown context.Context
 }
 
-// OptionsFromConfig returns the options of the kafka:// output o.
-func OptionsFromConfig(cfg *config.Config, o string, enc format.MessageEncoder, log *slog.Logger) (Options, error) {
-	ko, err := config.ParseKafkaOutput(o)
-	if err != nil {
-		return Options{}, err
-	}
-	k := cfg.Kafka
-	opt := Options{
-		Brokers:           ko.Brokers,
-		Topic:             ko.Topic,
-		Prefix:            k.TopicPrefix,
-		Key:               k.Key,
-		ExactlyOnce:       k.Delivery == config.DeliveryExactlyOnce,
-		PositionTopic:     k.PositionTopic,
-		ReadPosition:      k.ReadPosition && !cfg.Reset,
-		Partitions:        k.Partitions,
-		ReplicationFactor: k.ReplicationFactor,
-		FlushTimeout:      k.FlushTimeout,
-		MaxBufferedBytes:  k.MaxBufferedBytes,
-		TLS:               k.TLS,
-		HeartbeatInterval: cfg.HeartbeatInterval,
-		HeartbeatTopic:    k.HeartbeatTopic,
-		Server:            cfg.Source.Addr(),
-		Binary:            format.ParseBinaryEncoding(cfg.BinaryFormat),
-		Encoder:           enc,
-		Log:               log,
-	}
-	opt.SASL = Mechanism(k.SASLMechanism, k.SASLUser, k.SASLPassword)
-	return opt, nil
-}
-
 // Mechanism returns the SASL mechanism of that name, nil for "".
 func Mechanism(name, user, password string) sasl.Mechanism {
 	switch name {
@@ -141,7 +110,8 @@ type Destination struct {
 	posKey      []byte
 	msgs        []format.Message
 	bufHint     int
-	recovered   *position.Checkpoint // drop events it covers
+	messages    atomic.Uint64 // produced, for Counts (read by the status)
+	bytes       atomic.Uint64
 	pending     position.Checkpoint  // latest checkpoint written
 	dirty       bool                 // pending is newer than the stored position
 	inTxn       bool
@@ -300,7 +270,7 @@ func (d *Destination) err() error {
 
 // Write produces the messages of the events. It blocks while the producer
 // buffer is full (the brokers are behind or down).
-func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error {
+func (d *Destination) Write(_ context.Context, events []change.Event, cp position.Checkpoint) error {
 	if err := d.err(); err != nil {
 		return err
 	}
@@ -314,28 +284,9 @@ func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error
 	buf := make([]byte, 0, d.bufHint)
 	for i := range events {
 		ev := &events[i]
-		if d.recovered != nil && ev.Tx != nil {
-			images := uint64(1)
-			if ev.Op == change.OpUpdate {
-				images = 2
-			}
-			if d.recovered.Covers(ev.Tx.File, ev.Tx.Pos, ev.EventNumber, images) {
-				continue // already in Kafka
-			}
-			d.recovered = nil // the stream has moved past what Kafka holds
-		}
 		buf, d.msgs = d.o.Encoder.AppendMessages(buf, d.msgs[:0], ev)
 		var err error
 		if buf, err = d.send(buf, d.msgs, ev); err != nil {
-			return err
-		}
-	}
-	// At a commit, an encoder with transaction END records (Debezium) writes
-	// them now rather than when the next transaction begins.
-	if te, ok := d.o.Encoder.(format.TransactionEnder); ok && cp.File != "" && cp.Skip == 0 {
-		buf, d.msgs = te.EndTransaction(buf, d.msgs[:0])
-		var err error
-		if buf, err = d.send(buf, d.msgs, nil); err != nil {
 			return err
 		}
 	}
@@ -345,6 +296,26 @@ func (d *Destination) Write(events []change.Event, cp position.Checkpoint) error
 	if cp.File != "" {
 		d.pending, d.dirty = cp, true
 	}
+	return nil
+}
+
+// EndTransaction writes the encoder's transaction END records (Debezium),
+// if it has any; the pipeline calls it at each commit.
+func (d *Destination) EndTransaction(context.Context) error {
+	te, ok := d.o.Encoder.(format.TransactionEnder)
+	if !ok {
+		return nil
+	}
+	buf, msgs := te.EndTransaction(nil, d.msgs[:0])
+	d.msgs = msgs
+	_, err := d.send(buf, msgs, nil)
+	return err
+}
+
+// Reset makes the destination ignore the position stored in Kafka (--reset):
+// the stream starts over and its first commit stores a new one.
+func (d *Destination) Reset(context.Context) error {
+	d.o.ReadPosition = false
 	return nil
 }
 
@@ -372,6 +343,8 @@ func (d *Destination) send(buf []byte, msgs []format.Message, ev *change.Event) 
 		if m.Kind == format.MessageData {
 			data++
 		}
+		d.messages.Add(1)
+		d.bytes.Add(uint64(len(key) + len(m.Value)))
 		if err := d.produce(&kgo.Record{Topic: topic, Key: key, Value: m.Value}); err != nil {
 			return buf, err
 		}
@@ -431,7 +404,7 @@ func explain(err error) error {
 // Flush delivers everything written and stores the position: after the
 // events are acknowledged (at-least-once) or in the same transaction
 // (exactly-once).
-func (d *Destination) Flush() error {
+func (d *Destination) Flush(context.Context) error {
 	if err := d.err(); err != nil {
 		return err
 	}
@@ -523,9 +496,12 @@ func (d *Destination) positionRecord(cp position.Checkpoint) (*kgo.Record, error
 	return &kgo.Record{Topic: d.posTopic, Key: d.posKey, Value: v}, nil
 }
 
+// Counts are the messages produced and their bytes (keys and values).
+func (d *Destination) Counts() (messages, bytes uint64) { return d.messages.Load(), d.bytes.Load() }
+
 // Close delivers what is left (bounded by FlushTimeout), aborts an
 // unfinished transaction and disconnects.
-func (d *Destination) Close() error {
+func (d *Destination) Close(context.Context) error {
 	var err error
 	d.onceClose.Do(func() {
 		close(d.closed)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/format"
+	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/testutil"
 )
@@ -64,21 +65,37 @@ func newDest(t *testing.T, addr string, mod func(*Options)) *Destination {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
+	t.Cleanup(func() { d.Close(context.Background()) })
 	return d
 }
 
 func write(t *testing.T, d *Destination, evs []change.Event, cp position.Checkpoint) {
 	t.Helper()
-	if err := d.Write(evs, cp); err != nil {
+	if err := d.Write(context.Background(), evs, cp); err != nil {
 		t.Fatalf("write: %v", err)
 	}
 }
 
 func flush(t *testing.T, d *Destination) {
 	t.Helper()
-	if err := d.Flush(); err != nil {
+	if err := d.Flush(context.Background()); err != nil {
 		t.Fatalf("flush: %v", err)
+	}
+}
+
+// replay runs batches through a pipeline to d, which holds position holds:
+// the pipeline drops what d holds, as it does when a stream restarts.
+func replay(t *testing.T, d *Destination, holds *position.Checkpoint, batches ...*pipeline.Batch) {
+	t.Helper()
+	p := &pipeline.Pipeline{Outputs: []pipeline.Output{{Name: "kafka", Dest: d, Holds: holds}}, StateDir: t.TempDir(),
+		Interval: time.Hour, Log: slog.New(slog.DiscardHandler)}
+	in, free := make(chan *pipeline.Batch, len(batches)), make(chan *pipeline.Batch, len(batches))
+	for _, b := range batches {
+		in <- b
+	}
+	close(in)
+	if _, err := p.Run(context.Background(), in, free); err != nil {
+		t.Fatalf("replay: %v", err)
 	}
 }
 
@@ -213,7 +230,7 @@ func TestExactlyOnceAcrossACrash(t *testing.T) {
 	_, addr := testutil.NewKafka(t)
 	eos := func(o *Options) { o.ExactlyOnce = true; o.Topic = "eos"; o.Partitions = 3 }
 	d := newDest(t, addr, eos)
-	if cp, err := d.Position(); err != nil || cp != nil {
+	if cp, err := d.Position(context.Background()); err != nil || cp != nil {
 		t.Fatalf("fresh position: %v %v", cp, err)
 	}
 	ev1, cp1 := txEvents(1, 1, 2, 3)
@@ -230,15 +247,13 @@ func TestExactlyOnceAcrossACrash(t *testing.T) {
 	d.cl.Close() // crash: no commit, no abort
 
 	d2 := newDest(t, addr, eos)
-	cp, err := d2.Position()
+	cp, err := d2.Position(context.Background())
 	if err != nil || cp == nil || cp.Pos != cp1.Pos {
 		t.Fatalf("recovered position %v (%v), want %v", cp, err, cp1)
 	}
 	// The stream resumes from an older position (say the state dir's): the
 	// first transaction again, then the second.
-	write(t, d2, ev1, cp1)
-	write(t, d2, ev2, cp2)
-	flush(t, d2)
+	replay(t, d2, cp, &pipeline.Batch{Events: ev1, Checkpoint: cp1}, &pipeline.Batch{Events: ev2, Checkpoint: cp2})
 	ids := map[float64]int{}
 	for _, r := range testutil.ReadTopic(t, true, "eos", kgo.SeedBrokers(addr)) {
 		if m := decode(t, r); m["event_type"] == "insert" {
@@ -250,7 +265,7 @@ func TestExactlyOnceAcrossACrash(t *testing.T) {
 			t.Errorf("read_committed sees id %v %d times, want once", id, ids[id])
 		}
 	}
-	cp, err = newDest(t, addr, eos).Position()
+	cp, err = newDest(t, addr, eos).Position(context.Background())
 	if err != nil || cp == nil || cp.Pos != cp2.Pos {
 		t.Fatalf("position after the second commit %v (%v), want %v", cp, err, cp2)
 	}
@@ -267,11 +282,11 @@ func TestPositionMidTransaction(t *testing.T) {
 	write(t, d, evs[:2], mid)
 	flush(t, d)
 	d2 := newDest(t, addr, nil)
-	if cp, err := d2.Position(); err != nil || cp == nil || cp.Skip != 2 {
+	cp, err := d2.Position(context.Background())
+	if err != nil || cp == nil || cp.Skip != 2 {
 		t.Fatalf("recovered %v (%v)", cp, err)
 	}
-	write(t, d2, evs, position.Checkpoint{File: tx9.File, Pos: tx9.Pos + 100})
-	flush(t, d2)
+	replay(t, d2, cp, &pipeline.Batch{Events: evs, Checkpoint: position.Checkpoint{File: tx9.File, Pos: tx9.Pos + 100}})
 	ids := map[float64]int{}
 	for _, r := range testutil.ReadTopic(t, false, "cdc", kgo.SeedBrokers(addr)) {
 		if m := decode(t, r); m["event_type"] == "insert" {
@@ -305,7 +320,7 @@ func TestSASL(t *testing.T) {
 				o.Log = slog.New(slog.NewTextHandler(&logs, nil))
 			})
 			done := make(chan error, 1)
-			go func() { _, err := bad.Position(); done <- err }()
+			go func() { _, err := bad.Position(context.Background()); done <- err }()
 			deadline := time.Now().Add(time.Minute)
 			for !strings.Contains(logs.String(), "refused the credentials") {
 				if time.Now().After(deadline) {
@@ -313,7 +328,7 @@ func TestSASL(t *testing.T) {
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			bad.Close()
+			bad.Close(context.Background())
 			if err := <-done; err == nil || strings.Contains(logs.String()+err.Error(), "wrong") {
 				t.Fatalf("Position after Close: %v; logs must not hold the password:\n%s", err, logs.String())
 			}
@@ -372,17 +387,17 @@ func TestBrokerOutage(t *testing.T) {
 		var err error
 		for seq := uint64(2); seq < 12 && err == nil; seq++ {
 			evs, cp := txEvents(seq, int64(seq*10), int64(seq*10+1))
-			if err = d.Write(evs, cp); err == nil && seq%3 == 0 {
-				err = d.Flush() // waits for the broker
+			if err = d.Write(context.Background(), evs, cp); err == nil && seq%3 == 0 {
+				err = d.Flush(context.Background()) // waits for the broker
 			}
 		}
 		if err == nil {
-			err = d.Flush()
+			err = d.Flush(context.Background())
 		}
 		written <- err
 	}()
 	deadline := time.Now().Add(time.Minute)
-	for len(d.Status().Down) == 0 {
+	for len(d.status().Down) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the status never said the broker is down")
 		}
@@ -397,7 +412,7 @@ func TestBrokerOutage(t *testing.T) {
 	if err := <-written; err != nil {
 		t.Fatalf("writing through the outage: %v", err)
 	}
-	if st := d.Status(); len(st.Down) != 0 || st.Position == "" {
+	if st := d.status(); len(st.Down) != 0 || st.Position == "" {
 		t.Errorf("status after the outage: %+v", st)
 	}
 	if state, err := d.Health(); state != "ok" || err != nil {
@@ -432,7 +447,7 @@ func TestShutdownDuringOutage(t *testing.T) {
 	evs, cp = txEvents(2, 2)
 	write(t, d, evs, cp)
 	stop()
-	err := d.Flush()
+	err := d.Flush(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "kafka_flush_timeout") {
 		t.Fatalf("flush after shutdown with the broker down: %v", err)
 	}
@@ -478,7 +493,7 @@ func TestTLS(t *testing.T) {
 
 	// A CA that did not sign the broker's certificate: a permanent error.
 	untrusted := newDest(t, addr, func(o *Options) { o.TLS = &tls.Config{RootCAs: x509.NewCertPool()} })
-	if _, err := untrusted.Position(); err == nil || !strings.Contains(err.Error(), "kafka_tls_ca") {
+	if _, err := untrusted.Position(context.Background()); err == nil || !strings.Contains(err.Error(), "kafka_tls_ca") {
 		t.Fatalf("untrusted broker certificate: %v", err)
 	}
 }

@@ -15,9 +15,9 @@ import (
 // Position reads the stream position stored in the position topic, as a
 // read_committed consumer sees it: the last record of this stream's key. In
 // exactly-once mode it first takes over the transactional id, which fences
-// an earlier producer and aborts the transaction a crash left open. Events
-// the position covers are dropped by Write from then on.
-func (d *Destination) Position() (*position.Checkpoint, error) {
+// an earlier producer and aborts the transaction a crash left open. The
+// pipeline drops the events the position covers.
+func (d *Destination) Position(context.Context) (*position.Checkpoint, error) {
 	if !d.o.ReadPosition {
 		return nil, nil
 	}
@@ -94,7 +94,6 @@ func (d *Destination) Position() (*position.Checkpoint, error) {
 		}
 	}
 	if found != nil {
-		d.recovered = found
 		d.log.Info("position recovered from Kafka", "topic", d.posTopic, "position", found.String())
 		d.mu.Lock()
 		d.durable = *found

@@ -1,11 +1,37 @@
-// Package stdout is the destination that writes encoded records to standard
-// output (or any writer), buffered, flushed before each checkpoint.
+// Package stdout is the output "-": encoded records written to standard
+// output, handed to the reader as soon as the stream has nothing more ready
+// (so `bintap stream | jq` is live) and flushed before each checkpoint.
 package stdout
 
 import (
 	"bufio"
+	"context"
 	"io"
+
+	"github.com/bintap/bintap/internal/pipeline"
+	"github.com/bintap/bintap/internal/sink"
 )
+
+func init() {
+	sink.Register(sink.Kind{
+		Name:  "stdout",
+		Form:  "- (stdout)",
+		Match: func(spec string) bool { return spec == "-" },
+		Parse: func(string, sink.Settings) (sink.Output, error) { return output{}, nil },
+	})
+}
+
+type output struct{}
+
+func (output) Name() string { return "stdout" }
+
+func (output) Open(_ context.Context, env sink.Env) (pipeline.Destination, error) {
+	enc, err := env.NewEncoder()
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline.Lines{Encoder: enc, Sink: New(env.Stdout)}, nil
+}
 
 // Sink writes records to a writer.
 type Sink struct{ w *bufio.Writer }
@@ -18,6 +44,9 @@ func (s *Sink) Write(p []byte) error {
 	_, err := s.w.Write(p)
 	return err
 }
+
+// Push hands everything buffered to the writer.
+func (s *Sink) Push() error { return s.w.Flush() }
 
 // Flush hands everything buffered to the writer.
 func (s *Sink) Flush() error { return s.w.Flush() }

@@ -1,6 +1,8 @@
-package source
+package pipeline
 
 import (
+	"time"
+
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/position"
 )
@@ -16,9 +18,13 @@ type Batch struct {
 	// batch before it are durable in every output (after a flush), before
 	// the checkpoint is written. Snapshots use it to record which chunks are
 	// safely delivered.
-	Done   func()
-	values []change.Value
-	arena  []byte
+	Done func()
+	// CaughtUp, when set, says the producer had reached the end of the
+	// binlog at that time, with everything before handed on: an idle
+	// source is not lagging.
+	CaughtUp time.Time
+	values   []change.Value
+	arena    []byte
 }
 
 // Batch capacity: a batch is sent when either fills.
@@ -41,40 +47,40 @@ func NewBatches(n int) chan *Batch {
 	return ch
 }
 
-func (b *Batch) reset() {
+// Reset empties a batch taken from the free channel.
+func (b *Batch) Reset() {
 	clear(b.Events) // drop references to tables and transactions
 	b.Events = b.Events[:0]
 	b.values = b.values[:0]
 	b.arena = b.arena[:0]
 	b.Checkpoint = position.Checkpoint{}
 	b.Done = nil
+	b.CaughtUp = time.Time{}
 }
-
-// Reset empties a batch taken from the free channel (for producers other
-// than the Stream, such as snapshots).
-func (b *Batch) Reset() { b.reset() }
 
 // Fits reports whether an event with these row images fits in the batch; an
 // empty batch takes any event.
 func (b *Batch) Fits(before, after []change.Value) bool {
-	return b.room(len(before)+len(after), textSize(before)+textSize(after))
+	return b.Room(len(before)+len(after), TextSize(before)+TextSize(after))
 }
 
 // Add appends ev with copies of its row images (values and text) in the
 // batch's own storage, so the caller may reuse its buffers. Check Fits first.
 func (b *Batch) Add(ev change.Event) {
-	ev.Before, ev.After = b.copyRow(ev.Before), b.copyRow(ev.After)
+	ev.Before, ev.After = b.CopyRow(ev.Before), b.CopyRow(ev.After)
 	b.Events = append(b.Events, ev)
 }
 
-// room reports whether a row image pair of n values and text bytes fits.
-func (b *Batch) room(nValues, textBytes int) bool {
+// Room reports whether a row image pair of nValues values and textBytes
+// bytes of text fits; an empty batch takes any.
+func (b *Batch) Room(nValues, textBytes int) bool {
 	return len(b.Events) < cap(b.Events) && len(b.values)+nValues <= cap(b.values) &&
 		(len(b.arena)+textBytes <= cap(b.arena) || len(b.Events) == 0)
 }
 
-// copyRow appends a copy of row (values and their text) to the batch storage.
-func (b *Batch) copyRow(row []change.Value) []change.Value {
+// CopyRow appends a copy of row (values and their text) to the batch
+// storage and returns it.
+func (b *Batch) CopyRow(row []change.Value) []change.Value {
 	if row == nil {
 		return nil
 	}
@@ -96,7 +102,8 @@ func (b *Batch) copyRow(row []change.Value) []change.Value {
 	return out
 }
 
-func textSize(row []change.Value) int {
+// TextSize is the bytes of text the values of row hold.
+func TextSize(row []change.Value) int {
 	n := 0
 	for i := range row {
 		n += len(row[i].Text)

@@ -1,22 +1,28 @@
-package config
+package index
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bintap/bintap/internal/config"
+	_ "github.com/bintap/bintap/internal/sink/stdout"
 )
 
+func noEnv(string) string { return "" }
+
 func TestIndexOptions(t *testing.T) {
-	c, err := Load("stream", []string{"--source", "mysql://u@h", "--output", "index", "--output", "-", "--retain", "7d"},
+	c, err := config.Load("stream", []string{"--source", "mysql://u@h", "--output", "index", "--output", "-", "--retain", "7d"},
 		func(k string) string { return map[string]string{"BINTAP_BATCH_SIZE": "500"}[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Outputs) != 2 || c.Outputs[0] != "index" || c.BatchSize != 500 || c.Retain != 7*24*time.Hour {
-		t.Errorf("outputs %v, batch size %d, retain %v", c.Outputs, c.BatchSize, c.Retain)
+	if o := c.Outputs[0].(output); len(c.Outputs) != 2 || o.Name() != "index" || o.opt.BatchSize != 500 || o.opt.Retain != 7*24*time.Hour {
+		t.Errorf("outputs %v: %+v", c.Outputs, o)
 	}
-	if c, _ := Load("stream", []string{"--source", "mysql://u@h"}, noEnv); c.BatchSize != 1000 || c.Retain != 0 {
-		t.Errorf("defaults: batch size %d, retain %v", c.BatchSize, c.Retain)
+	c, err = config.Load("stream", []string{"--source", "mysql://u@h", "--output", "index+postgres://u:secret@h/idx"}, noEnv)
+	if o := c.Outputs[0].(output); err != nil || o.opt.BatchSize != 1000 || o.opt.Retain != 0 || strings.Contains(o.Name(), "secret") {
+		t.Errorf("defaults: %+v, %v", o, err)
 	}
 	for _, tc := range []struct {
 		args []string
@@ -30,7 +36,7 @@ func TestIndexOptions(t *testing.T) {
 		{[]string{"--retain", "7 days"}, "--retain"},
 		{[]string{"--retain", "30s"}, "at least 1m"},
 	} {
-		_, err := Load("stream", append([]string{"--source", "mysql://u@h"}, tc.args...), noEnv)
+		_, err := config.Load("stream", append([]string{"--source", "mysql://u@h", "--output", "index"}, tc.args...), noEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want it to mention %q", tc.args, err, tc.want)
 		}

@@ -1,59 +1,62 @@
-package config
+package kafka
 
 import (
+	"crypto/tls"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/bintap/bintap/internal/config"
+	_ "github.com/bintap/bintap/internal/sink/stdout"
 	"github.com/bintap/bintap/internal/testutil"
 )
 
-func TestSplitOutputsKeepsKafkaBrokers(t *testing.T) {
-	cases := map[string]string{
-		"-":                                   "-",
-		"-,file:///tmp/x":                     "-|file:///tmp/x",
-		"kafka://h1:9092,h2:9092/t":           "kafka://h1:9092,h2:9092/t",
-		"kafka://h1:9092,h2:9092/t,-":         "kafka://h1:9092,h2:9092/t|-",
-		"file:///a,kafka://h1:1,h2:2/t,index": "file:///a|kafka://h1:1,h2:2/t|index",
-		"kafka://a:1/x,kafka://b:2,c:3/y":     "kafka://a:1/x|kafka://b:2,c:3/y",
+func noEnv(string) string { return "" }
+
+// load loads a stream configuration with the flags and no environment.
+func load(args ...string) (*config.Config, error) {
+	return config.Load("stream", args, noEnv)
+}
+
+// names are the configured outputs' names.
+func names(c *config.Config) string {
+	var out []string
+	for _, o := range c.Outputs {
+		out = append(out, o.Name())
 	}
-	for in, want := range cases {
-		if got := strings.Join(splitOutputs(in), "|"); got != want {
-			t.Errorf("splitOutputs(%q) = %q, want %q", in, got, want)
-		}
-	}
+	return strings.Join(out, "|")
 }
 
 func TestKafkaOutputs(t *testing.T) {
-	c, err := Load("stream", []string{"--source", "mysql://u@h", "--output", "kafka://h1:9092,h2:9093/{prefix}.{database}.{table}"}, noEnv)
+	c, err := load("--source", "mysql://u@h", "--output", "kafka://h1:9092,h2:9093/{prefix}.{database}.{table}")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ko, err := ParseKafkaOutput(c.Outputs[0])
-	if err != nil || strings.Join(ko.Brokers, ",") != "h1:9092,h2:9093" || ko.Topic != "{prefix}.{database}.{table}" {
-		t.Fatalf("outputs %v: %+v %v", c.Outputs, ko, err)
+	o := c.Outputs[0].(output).opt
+	if strings.Join(o.Brokers, ",") != "h1:9092,h2:9093" || o.Topic != "{prefix}.{database}.{table}" {
+		t.Fatalf("outputs %v: %+v", names(c), o)
 	}
-	if c.Kafka.Key != "pk" || c.Kafka.Delivery != DeliveryAtLeastOnce || !c.Kafka.ReadPosition || c.Kafka.TopicPrefix != "bintap" ||
-		c.Kafka.Partitions != 1 || c.HeartbeatInterval.String() != "10s" || c.Kafka.FlushTimeout.String() != "30s" {
-		t.Errorf("defaults: %+v heartbeat %v", c.Kafka, c.HeartbeatInterval)
+	if o.Key != "pk" || o.ExactlyOnce || !o.ReadPosition || o.Prefix != "bintap" ||
+		o.Partitions != 1 || c.HeartbeatInterval.String() != "10s" || o.FlushTimeout.String() != "30s" {
+		t.Errorf("defaults: %+v heartbeat %v", o, c.HeartbeatInterval)
 	}
 
 	// The config-file form replaces the default stdout output.
 	path := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(path, []byte("source: mysql://u@h\nbootstrap_servers: [k1:9092, k2:9092]\ntopic: cdc\nkafka_delivery: exactly-once\n"), 0o644)
-	c, err = Load("stream", []string{"--config", path}, noEnv)
+	c, err = load("--config", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Outputs, "|") != "kafka://k1:9092,k2:9092/cdc" || c.Kafka.Delivery != DeliveryExactlyOnce {
-		t.Fatalf("outputs %v delivery %s", c.Outputs, c.Kafka.Delivery)
+	if names(c) != "kafka://k1:9092,k2:9092/cdc" || !c.Outputs[0].(output).opt.ExactlyOnce {
+		t.Fatalf("outputs %v", names(c))
 	}
 	// ...and joins outputs given explicitly.
-	c, err = Load("stream", []string{"--config", path, "--output", "-"}, noEnv)
-	if err != nil || strings.Join(c.Outputs, "|") != "-|kafka://k1:9092,k2:9092/cdc" {
-		t.Fatalf("outputs %v: %v", c.Outputs, err)
+	c, err = load("--config", path, "--output", "-")
+	if err != nil || names(c) != "stdout|kafka://k1:9092,k2:9092/cdc" {
+		t.Fatalf("outputs %v: %v", names(c), err)
 	}
 }
 
@@ -92,8 +95,8 @@ func TestKafkaErrorsNameTheFields(t *testing.T) {
 		{[]string{"--output", k, "--kafka-partitions", "0"}, "kafka-partitions", "at least 1", ""},
 	}
 	for _, tc := range cases {
-		_, err := Load("stream", append([]string{"--source", "mysql://u@h"}, tc.args...), noEnv)
-		var fe *FieldError
+		_, err := load(append([]string{"--source", "mysql://u@h"}, tc.args...)...)
+		var fe *config.FieldError
 		if !errors.As(err, &fe) || fe.Field != tc.field {
 			t.Errorf("%v: got %v, want an error for --%s", tc.args, err, tc.field)
 			continue
@@ -110,20 +113,20 @@ func TestKafkaErrorsNameTheFields(t *testing.T) {
 
 func TestKafkaTLSFiles(t *testing.T) {
 	tf := testutil.NewTLSFiles(t)
-	c, err := Load("stream", []string{"--source", "mysql://u@h", "--output", "kafka://h:9092/t",
-		"--kafka-tls-ca", tf.CA, "--kafka-tls-cert", tf.ClientCert, "--kafka-tls-key", tf.ClientKey}, noEnv)
-	if err != nil {
-		t.Fatal(err)
+	tlsOf := func(args ...string) *tls.Config {
+		c, err := load(append([]string{"--source", "mysql://u@h", "--output", "kafka://h:9092/t"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Outputs[0].(output).opt.TLS
 	}
-	if c.Kafka.TLS == nil || c.Kafka.TLS.RootCAs == nil || len(c.Kafka.TLS.Certificates) != 1 {
-		t.Fatalf("TLS config %+v", c.Kafka.TLS)
+	if c := tlsOf("--kafka-tls-ca", tf.CA, "--kafka-tls-cert", tf.ClientCert, "--kafka-tls-key", tf.ClientKey); c == nil || c.RootCAs == nil || len(c.Certificates) != 1 {
+		t.Fatalf("TLS config %+v", c)
 	}
-	c, _ = Load("stream", []string{"--source", "mysql://u@h", "--output", "kafka://h:9092/t"}, noEnv)
-	if c.Kafka.TLS != nil {
+	if tlsOf() != nil {
 		t.Error("TLS on without kafka_tls")
 	}
-	c, _ = Load("stream", []string{"--source", "mysql://u@h", "--output", "kafka://h:9092/t", "--kafka-tls"}, noEnv)
-	if c.Kafka.TLS == nil || c.Kafka.TLS.RootCAs != nil {
+	if c := tlsOf("--kafka-tls"); c == nil || c.RootCAs != nil {
 		t.Error("--kafka-tls alone: TLS with the system's CAs")
 	}
 }

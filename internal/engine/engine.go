@@ -1,0 +1,430 @@
+// Package engine assembles and runs one stream: it locks the state dir,
+// applies --reset, opens the outputs, decides where the stream resumes and
+// which snapshot runs first, runs the source and the pipeline, serves the
+// HTTP status, keeps the lifecycle state, and shuts everything down in
+// order. cmd/bintap turns flags into a config.Config and calls Run.
+//
+// The order of a run:
+//
+//	lock state dir → HTTP up (state starting) → open outputs → --reset →
+//	resume point (state dir and positioned outputs) → connect source →
+//	snapshot plan → pipeline → snapshot (snapshotting) → binlog (streaming)
+//
+// and on the way out: the producer stops and closes the batch channel, the
+// pipeline writes its last checkpoint, then the outputs close, then the
+// HTTP server, then the lock is released.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bintap/bintap/internal/config"
+	"github.com/bintap/bintap/internal/pipeline"
+	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/schema"
+	"github.com/bintap/bintap/internal/server"
+	"github.com/bintap/bintap/internal/sink"
+	"github.com/bintap/bintap/internal/snapshot"
+	"github.com/bintap/bintap/internal/source"
+)
+
+// Options are what the engine needs besides the configuration.
+type Options struct {
+	// Version names bintap in the status and in Debezium records.
+	Version string
+	// Stdout is where the "-" output writes.
+	Stdout io.Writer
+	// Progress, when set, receives the snapshot progress bar (a terminal).
+	Progress io.Writer
+	Log      *slog.Logger
+}
+
+// Lifecycle states.
+const (
+	StateStarting     = "starting"
+	StateSnapshotting = "snapshotting"
+	StateStreaming    = "streaming"
+	StateRetrying     = "retrying"
+	StateStopping     = "stopping"
+	StateFailed       = "failed"
+)
+
+// closeTimeout bounds the outputs' last flush and close once the stream
+// stopped (Kafka has its own kafka_flush_timeout inside it).
+const closeTimeout = time.Minute
+
+// Engine runs one stream. Status is safe to call from any goroutine.
+type Engine struct {
+	cfg   *config.Config
+	opt   Options
+	log   *slog.Logger
+	began time.Time
+
+	mu         sync.Mutex // guards what Status reads
+	state      string     // the phase: starting, snapshotting, streaming, stopping, failed
+	since      time.Time
+	failure    string
+	flavor     string
+	sourceErr  error     // the last replication error while retrying
+	sourceDown time.Time // since when the source is unreachable (zero: it is not)
+	outputDown map[string]time.Time
+	outputs    []pipeline.Output
+	pipe       *pipeline.Pipeline
+	plan       snapshotPlan
+}
+
+// New returns an engine for cfg.
+func New(cfg *config.Config, opt Options) *Engine {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Stdout == nil {
+		opt.Stdout = io.Discard
+	}
+	now := time.Now()
+	return &Engine{cfg: cfg, opt: opt, log: opt.Log, began: now, state: StateStarting, since: now, outputDown: map[string]time.Time{}}
+}
+
+// setState moves to a phase of the run.
+func (e *Engine) setState(s string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != s && e.state != StateFailed {
+		e.state, e.since = s, time.Now()
+	}
+}
+
+// sourceState is the source's OnState: nil when replication runs, the
+// error while it reconnects.
+func (e *Engine) sourceState(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sourceErr = err
+	switch {
+	case err == nil && !e.sourceDown.IsZero():
+		e.log.Info("source reachable again", "down_for", time.Since(e.sourceDown).Round(time.Millisecond).String())
+		e.sourceDown = time.Time{}
+	case err != nil && e.sourceDown.IsZero():
+		e.sourceDown = time.Now()
+	}
+}
+
+// Run runs the stream until ctx ends (a clean stop: the last checkpoint
+// covers everything delivered), the end of the binlog with --stop-at-end, or
+// a permanent error, which it returns.
+func (e *Engine) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			e.mu.Lock()
+			e.state, e.since, e.failure = StateFailed, time.Now(), err.Error()
+			e.mu.Unlock()
+		}
+	}()
+	cfg := e.cfg
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	unlock, err := lockDir(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if cfg.HTTP != "" {
+		srv, err := server.Listen(cfg.HTTP, e.Status, e.log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		srv.OnSnapshot(e.requestSnapshot)
+	}
+
+	// The outputs' calls get a context that outlives ctx by closeTimeout:
+	// a clean stop still flushes and closes them.
+	outCtx, cancelOut := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelOut()
+	stopBound := context.AfterFunc(ctx, func() { time.AfterFunc(closeTimeout, cancelOut) })
+	defer stopBound()
+
+	outputs, err := e.openOutputs(ctx)
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer cancel()
+		for _, o := range outputs {
+			if cerr := o.Dest.Close(closeCtx); cerr != nil && err == nil {
+				err = fmt.Errorf("output %s: %w", o.Name, cerr)
+			}
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	if cfg.Reset {
+		if err := reset(outCtx, cfg.StateDir, outputs); err != nil {
+			return err
+		}
+		e.log.Info("checkpoint, schema history, snapshot state and what the outputs hold discarded (--reset)")
+	}
+	hist, err := schema.Open(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	ckpt, err := position.Load(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	if ckpt, err = resumeFrom(outCtx, ckpt, outputs, e.log); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.outputs = outputs
+	e.mu.Unlock()
+
+	src, err := source.Open(ctx, source.Options{
+		Conn: cfg.Source, ServerID: cfg.ServerID, Flavor: cfg.Flavor, Filter: cfg.Filter(),
+		TimeZone: cfg.TimeZone, StopAtEnd: cfg.StopAtEnd, OnState: e.sourceState,
+	}, hist, e.log)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	e.mu.Lock()
+	e.flavor = src.Flavor()
+	e.mu.Unlock()
+	plan, ckpt, err := e.planSnapshot(ctx, src, ckpt, hist)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.plan = plan
+	e.mu.Unlock()
+	start, err := e.startPoint(ctx, src, ckpt, hist)
+	if err != nil {
+		return err
+	}
+
+	p := &pipeline.Pipeline{Outputs: outputs, StateDir: cfg.StateDir, Interval: cfg.CheckpointInterval, Log: e.log, Durable: plan.durable}
+	e.mu.Lock()
+	e.pipe = p
+	e.mu.Unlock()
+	free := pipeline.NewBatches(8)
+	batches := make(chan *pipeline.Batch, 6)
+	streamCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if cfg.HeartbeatTable != "" && cfg.HeartbeatInterval > 0 {
+		if err := src.CheckHeartbeatTable(ctx, cfg.HeartbeatTable); err != nil {
+			return err
+		}
+		go src.WriteHeartbeats(streamCtx, cfg.HeartbeatTable, cfg.HeartbeatInterval)
+	}
+	type result struct {
+		stats pipeline.Stats
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		stats, err := p.Run(outCtx, batches, free)
+		if err != nil {
+			cancel()
+			for b := range batches { // let the producer finish
+				free <- b
+			}
+		}
+		done <- result{stats, err}
+	}()
+	srcErr := e.produce(streamCtx, plan, src, start, batches, free)
+	e.setState(StateStopping)
+	res := <-done
+	e.log.Info("bintap stream finished", "events", res.stats.Events, "seconds", fmt.Sprintf("%.2f", time.Since(e.began).Seconds()),
+		"checkpoint", res.stats.Checkpoint.String())
+	return errors.Join(res.err, srcErr)
+}
+
+// openOutputs opens every configured output. On error it returns those
+// opened so far, for the caller to close.
+func (e *Engine) openOutputs(ctx context.Context) ([]pipeline.Output, error) {
+	env := sink.Env{
+		StateDir: e.cfg.StateDir, Stdout: e.opt.Stdout, NewEncoder: encoderFactory(e.cfg, e.opt.Version),
+		Source: e.cfg.Source.Addr(), TimeZone: e.cfg.TimeZone, HeartbeatInterval: e.cfg.HeartbeatInterval,
+	}
+	var outputs []pipeline.Output
+	for _, o := range e.cfg.Outputs {
+		env.Log = e.log.With("output", o.Name())
+		d, err := o.Open(ctx, env)
+		if err != nil {
+			return outputs, fmt.Errorf("output %s: %w", o.Name(), err)
+		}
+		outputs = append(outputs, pipeline.Output{Name: o.Name(), Dest: d})
+	}
+	return outputs, nil
+}
+
+// startPoint is where replication starts: the checkpoint (and the schema
+// history rewound to it), or --start without one.
+func (e *Engine) startPoint(ctx context.Context, src *source.Stream, ckpt *position.Checkpoint, hist *schema.History) (source.Start, error) {
+	if ckpt != nil {
+		if ckpt.Flavor != "" && ckpt.Flavor != src.Flavor() {
+			return source.Start{}, fmt.Errorf("the checkpoint in %s was written for a %s server but the source is %s: use another --state-dir or --reset", e.cfg.StateDir, ckpt.Flavor, src.Flavor())
+		}
+		hist.Rewind(schema.Mark{File: ckpt.File, Pos: ckpt.Pos})
+		e.log.Info("resuming from checkpoint", "position", ckpt.String(), "flavor", src.Flavor())
+		return source.Start{File: ckpt.File, Pos: ckpt.Pos, Skip: ckpt.Skip, GTID: ckpt.GTID, GTIDState: ckpt.GTIDState}, nil
+	}
+	sp, _ := config.ParseStart(e.cfg.Start)
+	start, err := src.Resolve(ctx, sp)
+	if err != nil {
+		return source.Start{}, err
+	}
+	e.log.Info("no checkpoint; starting", "start", e.cfg.Start, "file", start.File, "pos", start.Pos, "gtid", start.GTIDSet, "flavor", src.Flavor())
+	return start, nil
+}
+
+// produce runs the planned snapshot into the batch channel, then the
+// binlog stream (which closes the channel).
+func (e *Engine) produce(ctx context.Context, plan snapshotPlan, src *source.Stream, start source.Start,
+	batches chan *pipeline.Batch, free chan *pipeline.Batch) error {
+	if plan.snap != nil {
+		e.setState(StateSnapshotting)
+		if err := plan.snap.Run(ctx, batches, free); err != nil {
+			close(batches)
+			if ctx.Err() != nil {
+				return nil // stopped by a signal: progress is saved by the final checkpoint
+			}
+			return err
+		}
+	}
+	if plan.stop {
+		close(batches)
+		return nil
+	}
+	if plan.inc != nil {
+		incCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); plan.inc.Run(incCtx) }()
+		defer func() { cancel(); <-done }()
+	}
+	e.setState(StateStreaming)
+	return src.Run(ctx, start, batches, free)
+}
+
+// requestSnapshot is POST /snapshot.
+func (e *Engine) requestSnapshot(tables []string) error {
+	e.mu.Lock()
+	inc := e.plan.inc
+	e.mu.Unlock()
+	if inc == nil {
+		return errors.New("the stream is not running yet")
+	}
+	return inc.Request(tables)
+}
+
+// lockDir keeps two bintap processes off one state dir.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("state dir %s is in use by another bintap process", dir)
+	}
+	return func() { f.Close() }, nil
+}
+
+// snapshotPlan is what --snapshot decided at start-up.
+type snapshotPlan struct {
+	snap *snapshot.Initial // nil: no initial snapshot runs
+	stop bool              // initial_only: do not stream afterwards
+	// inc runs incremental snapshots while streaming (signal table and
+	// POST /snapshot).
+	inc *snapshot.Incremental
+}
+
+// durable is the pipeline's Durable hook: both kinds of snapshot progress.
+func (p snapshotPlan) durable() error {
+	if p.snap != nil {
+		if err := p.snap.Durable(); err != nil {
+			return err
+		}
+	}
+	if p.inc != nil {
+		return p.inc.Durable()
+	}
+	return nil
+}
+
+// planSnapshot applies --snapshot (chooseSnapshot). It returns the plan and
+// the checkpoint the stream starts from: the snapshot's position when one
+// runs, or when an earlier one completed without a checkpoint written.
+func (e *Engine) planSnapshot(ctx context.Context, src *source.Stream, ckpt *position.Checkpoint, hist *schema.History) (snapshotPlan, *position.Checkpoint, error) {
+	cfg := e.cfg
+	st, err := snapshot.LoadState(cfg.StateDir)
+	if err != nil {
+		return snapshotPlan{}, nil, err
+	}
+	opt := snapshot.Options{
+		Source: cfg.Source, Flavor: src.Flavor(), Filter: cfg.Filter(), TimeZone: cfg.TimeZone,
+		ChunkSize: cfg.SnapshotChunkSize, Parallelism: cfg.SnapshotParallelism,
+		StateDir: cfg.StateDir, Hist: hist, Log: e.log, Progress: e.opt.Progress,
+	}
+	plan := snapshotPlan{stop: cfg.Snapshot == snapshot.ModeInitialOnly}
+	if plan.inc, err = snapshot.OpenIncremental(opt, cfg.SignalTable); err != nil {
+		return snapshotPlan{}, nil, err
+	}
+	src.SetObserver(plan.inc)
+	action, warning := chooseSnapshot(cfg.Snapshot, cfg.Given("snapshot"), cfg.Given("start"), st, ckpt)
+	if warning != "" {
+		e.log.Warn(warning, "file", snapshot.FileName)
+	}
+	switch action {
+	case resumeSnapshot:
+		plan.snap, err = snapshot.Resume(ctx, opt, st)
+		start := st.Start
+		return plan, &start, err
+	case streamFromSnapshot:
+		start := st.Start
+		e.log.Info("snapshot already complete; streaming from its position", "position", start.String())
+		return plan, &start, nil
+	case streamFromCheckpoint:
+		if plan.stop && ckpt != nil {
+			e.log.Info("a checkpoint exists: no initial snapshot needed (--snapshot initial_only)", "checkpoint", ckpt.String())
+		}
+		return plan, ckpt, nil
+	case newSnapshotIfPurged:
+		purged, err := binlogPurged(ctx, src, ckpt)
+		if err != nil {
+			return snapshotPlan{}, nil, err
+		}
+		if !purged {
+			return plan, ckpt, nil
+		}
+		e.log.Warn("the checkpoint's binary log is purged; taking a new snapshot (--snapshot when_needed)", "checkpoint", ckpt.String())
+	}
+	if plan.snap, err = snapshot.Begin(ctx, opt); err != nil {
+		return snapshotPlan{}, nil, err
+	}
+	start := plan.snap.Start()
+	return plan, &start, nil
+}
+
+// binlogPurged reports whether the server no longer has the checkpoint's binlog file.
+func binlogPurged(ctx context.Context, src *source.Stream, ckpt *position.Checkpoint) (bool, error) {
+	files, err := src.BinaryLogs(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, f := range files {
+		if f == ckpt.File {
+			return false, nil
+		}
+	}
+	return true, nil
+}
