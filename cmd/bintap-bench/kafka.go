@@ -7,10 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // bintapKafka returns the measurement of the bintap binary streaming the
@@ -63,38 +62,16 @@ func endOffsets(ctx context.Context, addr, topic string) (int64, error) {
 		return 0, err
 	}
 	defer cl.Close()
-	meta := kmsg.NewPtrMetadataRequest()
-	mt := kmsg.NewMetadataRequestTopic()
-	mt.Topic = kmsg.StringPtr(topic)
-	meta.Topics = append(meta.Topics, mt)
-	mresp, err := meta.RequestWith(ctx, cl)
-	if err != nil || len(mresp.Topics) != 1 {
-		return 0, fmt.Errorf("metadata of %s: %v", topic, err)
-	}
-	if err := kerr.ErrorForCode(mresp.Topics[0].ErrorCode); err != nil {
-		return 0, fmt.Errorf("topic %s: %w", topic, err)
-	}
-	req := kmsg.NewPtrListOffsetsRequest()
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	for _, p := range mresp.Topics[0].Partitions {
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition, rp.Timestamp = p.Partition, -1
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
+	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err != nil {
 		return 0, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
 	var n int64
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				return 0, fmt.Errorf("end offset of %s/%d: %w", topic, p.Partition, err)
-			}
-			n += p.Offset
-		}
+	for _, o := range listed.Offsets().Sorted() {
+		n += o.At
+	}
+	if err := listed.Error(); err != nil {
+		return 0, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
 	return n, nil
 }

@@ -94,17 +94,20 @@ type options struct {
 	latencyRates []int
 	// latencyMeasure is how long each latency run is measured.
 	latencyMeasure time.Duration
+	// baseline is an older bintap binary measured as row c0 ("": none).
+	baseline string
 }
 
 // keys are the measurements -only accepts: the throughput rows, then the
 // latency rows.
-var keys = []string{"a", "b", "c", "k", "i", "d", "e", "f", "ls", "lk"}
+var keys = []string{"a", "b", "c", "c0", "k", "i", "d", "e", "f", "ls", "lk"}
 
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bintap-bench", flag.ContinueOnError)
 	fs.IntVar(&o.rows, "rows", 1_000_000, "rows to insert and then read back")
 	fs.StringVar(&o.bintap, "bintap", "bin/bintap", "path of the bintap binary to measure")
+	fs.StringVar(&o.baseline, "baseline", "", "path of an older bintap binary: row c0 measures it as row c, in the same run (c/c0 is the change)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the server's directory (data, binlogs, error log) after the run")
 	fs.IntVar(&o.runs, "runs", 1, "runs of each measurement; the best is reported")
 	fs.StringVar(&o.rowMetadata, "row-metadata", "", "binlog_row_metadata of the server: no_log, minimal or full (default: the server default, NO_LOG in 10.11)")
@@ -225,6 +228,13 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "d", name: "mariadb-dump --single-transaction --quick → /dev/null", run: dumpTable, table: true},
 		{key: "e", name: "bintap initial snapshot → /dev/null", run: bintapSnapshot(bintapPath, o.verify, 1), table: true},
 		{key: "f", name: "bintap initial snapshot, --snapshot-parallelism 2", run: bintapSnapshot(bintapPath, o.verify, 2), table: true},
+	}
+	if o.baseline != "" {
+		base := o.baseline
+		if abs, err := filepath.Abs(base); err == nil {
+			base = abs
+		}
+		measurements = slices.Insert(measurements, 3, measurement{key: "c0", name: cName + " (-baseline binary)", run: bintapStream(base, o.verify)})
 	}
 	measurements = slices.DeleteFunc(measurements, func(m measurement) bool { return o.only != nil && !o.only[m.key] })
 	latencies := slices.DeleteFunc(slices.Clone(latencyOutputs), func(l latencyOutput) bool { return o.only != nil && !o.only[l.key] })
@@ -439,6 +449,7 @@ func printReport(out io.Writer, o options, w *workload, ms []measurement, rs map
 		}
 	}
 	compare("c", "b", "bintap vs go-mysql", true)
+	compare("c", "c0", "this binary vs the -baseline binary", false)
 	compare("c", "a", "bintap vs raw transfer", false)
 	compare("k", "c", "Kafka vs /dev/null; the gap is producing and the broker, which shares the CPUs", false)
 	compare("e", "d", "bintap snapshot vs mariadb-dump", true)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // runSnapshotRequest asks a running stream (started with --http) for an
@@ -32,6 +33,11 @@ func runSnapshotRequest(args []string, out, errOut io.Writer) int {
 	}
 	body, _ := json.Marshal(map[string][]string{"tables": tables})
 	status, reply, err := callStream(http.MethodPost, addr, "/snapshot", body)
+	// A stream that is still starting answers 503: wait for it a while.
+	for deadline := time.Now().Add(time.Minute); err == nil && status == http.StatusServiceUnavailable && time.Now().Before(deadline); {
+		time.Sleep(time.Second)
+		status, reply, err = callStream(http.MethodPost, addr, "/snapshot", body)
+	}
 	if err != nil {
 		fmt.Fprintf(errOut, "bintap snapshot: %v\n", err)
 		return 1

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -122,5 +124,88 @@ func TestStatusAndHeartbeatTable(t *testing.T) {
 	}
 	if out, err := exec.Command(binary, "status", "--http", addr).CombinedOutput(); err == nil || !strings.Contains(string(out), "no stream answers") {
 		t.Errorf("bintap status with no stream: %v\n%s", err, out)
+	}
+}
+
+// TestSourceOutage: while the source is down, /healthz answers 503 and
+// bintap_up is 0 once --health-grace passed; both recover by themselves
+// when it is back, and no row is lost or repeated. On an idle source the
+// lag is 0.
+func TestSourceOutage(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE o", "CREATE TABLE o.t (id INT PRIMARY KEY)")
+	addr, outDir := freePort(t), t.TempDir()
+	var errOut testutil.SyncBuffer
+	cmd := exec.Command(binary, "stream", "--source", s.URL(), "--start", "oldest", "--state-dir", t.TempDir(),
+		"--output", "file://"+outDir, "--http", addr, "--health-grace", "1s", "--checkpoint-interval", "200ms")
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !ok(); {
+			if time.Now().After(deadline) {
+				_, st := get("/status")
+				t.Fatalf("%s never happened; status %s\nbintap said:\n%s", what, st, errOut.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	insert := func(from, to int) {
+		for i := from; i <= to; i++ {
+			s.Exec(fmt.Sprintf("INSERT INTO o.t VALUES (%d)", i))
+		}
+	}
+	metric := func(line string) func() bool {
+		return func() bool { _, m := get("/metrics"); return strings.Contains(m, line) }
+	}
+	insert(1, 50)
+	waitFor("50 rows delivered", func() bool { return countIDs(t, outDir, nil) == 50 })
+	waitFor("healthy", func() bool { code, _ := get("/healthz"); return code == 200 })
+	waitFor("lag 0 on an idle source", metric("bintap_replication_lag_seconds 0\n"))
+
+	s.Stop()
+	waitFor("503 while the source is down", func() bool { code, _ := get("/healthz"); return code == 503 })
+	waitFor("bintap_up 0", metric("bintap_up 0\n"))
+	var st server.Status
+	_, body := get("/status")
+	if err := json.Unmarshal([]byte(body), &st); err != nil || st.State != "retrying" || !strings.Contains(st.Reason, "source unreachable") || st.Healthy {
+		t.Errorf("status while the source is down: %v %s", err, body)
+	}
+
+	if err := s.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s.DB = db
+	insert(51, 100)
+	waitFor("200 after the source is back", func() bool { code, _ := get("/healthz"); return code == 200 })
+	waitFor("bintap_up 1", metric("bintap_up 1\n"))
+	waitFor("100 rows delivered", func() bool { return countIDs(t, outDir, nil) >= 100 })
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bintap exited with %v:\n%s", err, errOut.String())
+	}
+	counts := map[uint64]int{}
+	countIDs(t, outDir, counts)
+	for i := uint64(1); i <= 100; i++ {
+		if counts[i] != 1 {
+			t.Errorf("row %d delivered %d times", i, counts[i])
+		}
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -211,12 +209,8 @@ func expected(t *testing.T, s *testutil.Server, table string, exprs []string) []
 	return out
 }
 
-// testdataDir finds the shared MySQL binlog files or skips the test.
+// testdataDir finds the shared MySQL binlog files (testutil.SharedTestdata).
 func testdataDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "mysql-binlogs")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("MySQL binlog test data not found at %s", dir)
-	}
-	return dir
+	return testutil.SharedTestdata(t, "mysql-binlogs")
 }

@@ -54,17 +54,17 @@ func (s Source) Redacted() string {
 
 // Config is everything `bintap stream` needs.
 type Config struct {
-	SourceURL          string
-	Source             Source
-	ServerID           uint32
-	Flavor             string // auto, mariadb, mysql
-	Start              string // newest, oldest, a GTID set, or FILE:POS
-	Reset              bool
-	StateDir           string
-	Format             string // maxscale, debezium
-	BinaryFormat       string // hex, base64
+	SourceURL    string
+	Source       Source
+	ServerID     uint32
+	Flavor       string // auto, mariadb, mysql
+	Start        string // newest, oldest, a GTID set, or FILE:POS
+	Reset        bool
+	StateDir     string
+	Format       string // maxscale, debezium
+	BinaryFormat string // hex, base64
 	// Outputs are the validated --output values, ready to open.
-	Outputs []sink.Output
+	Outputs            []sink.Output
 	Schemas            []string
 	Tables             []string
 	Match              *regexp.Regexp
@@ -78,8 +78,8 @@ type Config struct {
 	// HealthGrace is how long the source may be unreachable before
 	// /healthz answers 503.
 	HealthGrace       time.Duration
-	HeartbeatInterval  time.Duration
-	HeartbeatTable     string // db.table bintap updates; "" is off
+	HeartbeatInterval time.Duration
+	HeartbeatTable    string // db.table bintap updates; "" is off
 
 	// Debezium format (--format debezium) and topic naming.
 	TopicPrefix                 string

@@ -321,7 +321,7 @@ func (e *Engine) requestSnapshot(tables []string) error {
 	inc := e.plan.inc
 	e.mu.Unlock()
 	if inc == nil {
-		return errors.New("the stream is not running yet")
+		return server.ErrNotReady
 	}
 	return inc.Request(tables)
 }

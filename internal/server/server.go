@@ -92,6 +92,10 @@ type Progress struct {
 	Done      bool   `json:"done"`
 }
 
+// ErrNotReady is what a request handler returns while the stream is still
+// starting: the answer is 503 with Retry-After.
+var ErrNotReady = errors.New("the stream is starting; try again in a moment")
+
 // Server serves the HTTP interface.
 type Server struct {
 	log *slog.Logger
@@ -196,6 +200,11 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := f(req.Tables); err != nil {
+		if errors.Is(err, ErrNotReady) {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	}

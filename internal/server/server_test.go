@@ -116,3 +116,22 @@ func TestServer(t *testing.T) {
 		t.Errorf("good snapshot request: %d, handler got %v", code, got.Load())
 	}
 }
+
+// TestSnapshotWhileStarting: a stream still starting answers 503 with
+// Retry-After, so clients wait rather than fail.
+func TestSnapshotWhileStarting(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", func() Status { return Status{State: "starting", Healthy: true} }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.OnSnapshot(func([]string) error { return ErrNotReady })
+	resp, err := http.Post("http://"+s.Addr()+"/snapshot", "application/json", strings.NewReader(`{"tables":["db.t"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("%d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
+	"github.com/bintap/bintap/internal/testutil"
 )
 
 // replayFile feeds a real MySQL binlog file through the stream's event
@@ -26,10 +27,9 @@ import (
 // definitions come from the DDL in the file or the binlog's own metadata.
 func replayFile(t *testing.T, name string) (string, error) {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "mysql-binlogs")
-	path := filepath.Join(dir, name)
+	path := filepath.Join(testutil.SharedTestdata(t, "mysql-binlogs"), name)
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("MySQL binlog test data not found: %v", err)
+		t.Fatalf("MySQL binlog test file: %v", err)
 	}
 	hist, err := schema.Open(t.TempDir())
 	if err != nil {

@@ -2,13 +2,14 @@ package testutil
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // NewKafka starts an in-process Kafka broker (kfake) on a TCP port of
@@ -37,46 +38,27 @@ func ReadTopic(t testing.TB, committed bool, topic string, opts ...kgo.Opt) []*k
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	meta := kmsg.NewPtrMetadataRequest()
-	mt := kmsg.NewMetadataRequestTopic()
-	mt.Topic = kmsg.StringPtr(topic)
-	meta.Topics = append(meta.Topics, mt)
-	mresp, err := meta.RequestWith(ctx, admin)
-	if err != nil {
-		t.Fatalf("metadata of %s: %v", topic, err)
-	}
-	if len(mresp.Topics) != 1 || kerr.ErrorForCode(mresp.Topics[0].ErrorCode) != nil {
-		return nil
-	}
-	lo := kmsg.NewPtrListOffsetsRequest()
+	adm := kadm.NewClient(admin)
+	list := adm.ListEndOffsets
 	if committed {
-		lo.IsolationLevel = 1
+		list = adm.ListCommittedOffsets
 	}
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = topic
-	for _, p := range mresp.Topics[0].Partitions {
-		lp := kmsg.NewListOffsetsRequestTopicPartition()
-		lp.Partition, lp.Timestamp = p.Partition, -1
-		lt.Partitions = append(lt.Partitions, lp)
-	}
-	lo.Topics = append(lo.Topics, lt)
-	lresp, err := lo.RequestWith(ctx, admin)
+	listed, err := list(ctx, topic)
 	if err != nil {
 		t.Fatalf("end offsets of %s: %v", topic, err)
 	}
 	ends := map[int32]int64{}
 	offsets := map[int32]kgo.Offset{}
-	for _, lt := range lresp.Topics {
-		for _, p := range lt.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				t.Fatalf("end offset of %s/%d: %v", topic, p.Partition, err)
-			}
-			if p.Offset > 0 {
-				ends[p.Partition] = p.Offset
-				offsets[p.Partition] = kgo.NewOffset().AtStart()
-			}
+	listed.Each(func(o kadm.ListedOffset) {
+		switch {
+		case errors.Is(o.Err, kerr.UnknownTopicOrPartition):
+		case o.Err != nil:
+			t.Fatalf("end offset of %s/%d: %v", topic, o.Partition, o.Err)
+		case o.Offset > 0:
+			ends[o.Partition] = o.Offset
+			offsets[o.Partition] = kgo.NewOffset().AtStart()
 		}
-	}
+	})
 	if len(offsets) == 0 {
 		return nil
 	}

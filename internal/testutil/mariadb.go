@@ -31,6 +31,8 @@ type MariaDB struct {
 	cmd     *exec.Cmd
 	done    chan error
 	logPath string
+	path    string   // mariadbd
+	args    []string // its arguments, for Restart
 }
 
 // Options tune a private server.
@@ -172,20 +174,32 @@ func StartMariaDB(ctx context.Context, opt Options) (*MariaDB, error) {
 			"--character-set-server=utf8mb4",
 			"--collation-server=utf8mb4_general_ci",
 		}
-		args = append(args, opt.Args...)
-		m.cmd = exec.Command(mariadbd, args...)
-		m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := m.cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start mariadbd: %w", err)
-		}
-		m.done = make(chan error, 1)
-		go func(c *exec.Cmd, done chan error) { done <- c.Wait() }(m.cmd, m.done)
-		if err = m.waitReady(ctx); err == nil {
+		m.path, m.args = mariadbd, append(args, opt.Args...)
+		if err = m.start(ctx); err == nil {
 			return m, nil
 		}
 		m.Stop()
 	}
 	return nil, err
+}
+
+func (m *MariaDB) start(ctx context.Context) error {
+	m.cmd = exec.Command(m.path, m.args...)
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := m.cmd.Start(); err != nil {
+		return fmt.Errorf("start mariadbd: %w", err)
+	}
+	m.done = make(chan error, 1)
+	go func(c *exec.Cmd, done chan error) { done <- c.Wait() }(m.cmd, m.done)
+	return m.waitReady(ctx)
+}
+
+// Restart starts a stopped server again on the same data dir and port.
+func (m *MariaDB) Restart(ctx context.Context) error {
+	if m.cmd != nil {
+		return errors.New("the server is running")
+	}
+	return m.start(ctx)
 }
 
 func (m *MariaDB) waitReady(ctx context.Context) error {

@@ -112,8 +112,8 @@ type Destination struct {
 	bufHint     int
 	messages    atomic.Uint64 // produced, for Counts (read by the status)
 	bytes       atomic.Uint64
-	pending     position.Checkpoint  // latest checkpoint written
-	dirty       bool                 // pending is newer than the stored position
+	pending     position.Checkpoint // latest checkpoint written
+	dirty       bool                // pending is newer than the stored position
 	inTxn       bool
 	txnStart    time.Time
 	onceClose   sync.Once
