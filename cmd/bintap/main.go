@@ -16,12 +16,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/engine"
+	"github.com/bintap/bintap/internal/sink"
 	_ "github.com/bintap/bintap/internal/sink/all" // every kind of output
 	"github.com/bintap/bintap/internal/source"
 )
@@ -153,7 +153,7 @@ func runCheck(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "bintap check: %v\n", err)
 		return 1
 	}
-	rep, err := source.Check(ctx, db, source.CheckOptions{Schemas: splitList(*schemas), Tables: splitList(*tables), User: src.User, HeartbeatTable: *heartbeat})
+	rep, err := source.Check(ctx, db, source.CheckOptions{Schemas: sink.List(*schemas), Tables: sink.List(*tables), User: src.User, HeartbeatTable: *heartbeat})
 	if err != nil {
 		fmt.Fprintf(errOut, "bintap check: %v\n", err)
 		return 1
@@ -163,14 +163,4 @@ func runCheck(args []string, out, errOut io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func splitList(v string) []string {
-	var out []string
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -123,45 +123,9 @@ type option struct {
 func (o option) yamlKey() string { return strings.ReplaceAll(o.name, "-", "_") }
 func (o option) envKey() string  { return "BINTAP_" + strings.ToUpper(o.yamlKey()) }
 
-// FieldError is a configuration error for one field.
-type FieldError struct {
-	Field  string // flag name
-	Value  string
-	Reason string // what is accepted
-}
-
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("invalid --%s %q: %s", e.Field, e.Value, e.Reason)
-}
-
-func listValue(v string) []string {
-	var out []string
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func oneOf(v string, allowed ...string) error {
-	for _, a := range allowed {
-		if v == a {
-			return nil
-		}
-	}
-	return fmt.Errorf("accepted values are %s", strings.Join(allowed, ", "))
-}
-
-func parseBool(v string) (bool, error) {
-	switch strings.ToLower(v) {
-	case "1", "true", "yes", "on":
-		return true, nil
-	case "0", "false", "no", "off":
-		return false, nil
-	}
-	return false, errors.New("accepted values are true or false")
-}
+// FieldError is a configuration error for one field: it names the field
+// (flag name), the value given and what is accepted.
+type FieldError = sink.SettingError
 
 var streamOptions = []option{
 	{name: "source", usage: "source server URL: mysql://USER:PASS@HOST:PORT (or mariadb://)", set: func(c *Config, v string) error {
@@ -182,7 +146,7 @@ var streamOptions = []option{
 	}},
 	{name: "flavor", def: "auto", usage: "source flavor: auto, mariadb or mysql", set: func(c *Config, v string) error {
 		c.Flavor = v
-		return oneOf(v, "auto", "mariadb", "mysql")
+		return sink.OneOf(v, "auto", "mariadb", "mysql")
 	}},
 	{name: "start", def: "newest", usage: "where to begin without a checkpoint: newest, oldest, a GTID set, or FILE:POS", set: func(c *Config, v string) error {
 		if _, err := ParseStart(v); err != nil {
@@ -192,7 +156,7 @@ var streamOptions = []option{
 		return nil
 	}},
 	{name: "reset", isBool: true, def: "false", usage: "discard the saved checkpoint and schema history and begin at --start", set: func(c *Config, v string) (err error) {
-		c.Reset, err = parseBool(v)
+		c.Reset, err = sink.ParseBool(v)
 		return err
 	}},
 	{name: "state-dir", def: "./bintap-state", usage: "directory for the checkpoint and schema history", set: func(c *Config, v string) error {
@@ -204,11 +168,11 @@ var streamOptions = []option{
 	}},
 	{name: "format", def: "maxscale", usage: "event format: maxscale or debezium", set: func(c *Config, v string) error {
 		c.Format = v
-		return oneOf(v, "maxscale", "debezium")
+		return sink.OneOf(v, "maxscale", "debezium")
 	}},
 	{name: "binary-format", def: "hex", usage: "how binary values are written: hex or base64", set: func(c *Config, v string) error {
 		c.BinaryFormat = v
-		return oneOf(v, "hex", "base64")
+		return sink.OneOf(v, "hex", "base64")
 	}},
 	{name: "output", def: "-", usage: "destination, repeatable or comma-separated (default -)", set: func(c *Config, v string) error {
 		if len(splitOutputs(v)) == 0 {
@@ -217,11 +181,11 @@ var streamOptions = []option{
 		return nil
 	}},
 	{name: "schemas", usage: "comma-separated databases to capture (default: all)", set: func(c *Config, v string) error {
-		c.Schemas = listValue(v)
+		c.Schemas = sink.List(v)
 		return nil
 	}},
 	{name: "tables", usage: "comma-separated db.table names to capture (default: all)", set: func(c *Config, v string) error {
-		c.Tables = listValue(v)
+		c.Tables = sink.List(v)
 		for _, t := range c.Tables {
 			if i := strings.IndexByte(t, '.'); i <= 0 || i == len(t)-1 {
 				return fmt.Errorf("%q is not db.table", t)
@@ -238,7 +202,7 @@ var streamOptions = []option{
 		return err
 	}},
 	{name: "stop-at-end", isBool: true, def: "false", usage: "deliver everything up to the binlog end as of start-up, checkpoint, and exit", set: func(c *Config, v string) (err error) {
-		c.StopAtEnd, err = parseBool(v)
+		c.StopAtEnd, err = sink.ParseBool(v)
 		return err
 	}},
 	{name: "checkpoint-interval", def: "10s", usage: "how often the checkpoint is written", set: func(c *Config, v string) error {
@@ -296,7 +260,7 @@ var streamOptions = []option{
 		return nil
 	}},
 	{name: "send-schema", isBool: true, def: "true", usage: "write a schema record before the first row of each table version", set: func(c *Config, v string) (err error) {
-		c.SendSchema, err = parseBool(v)
+		c.SendSchema, err = sink.ParseBool(v)
 		return err
 	}},
 	{name: "topic-prefix", def: "bintap", usage: "logical server name: what {prefix} stands for in Kafka topic names, and Debezium's topic.prefix (source.name, schema names)", set: func(c *Config, v string) error {
@@ -308,35 +272,35 @@ var streamOptions = []option{
 	}},
 	{name: "debezium-decimal-handling", def: "precise", usage: "Debezium decimal.handling.mode: precise (Connect Decimal bytes), double or string", set: func(c *Config, v string) error {
 		c.DebeziumDecimalHandling = v
-		return oneOf(v, "precise", "double", "string")
+		return sink.OneOf(v, "precise", "double", "string")
 	}},
 	{name: "debezium-binary-handling", def: "bytes", usage: "Debezium binary.handling.mode: bytes, base64, base64-url-safe or hex", set: func(c *Config, v string) error {
 		c.DebeziumBinaryHandling = v
-		return oneOf(v, "bytes", "base64", "base64-url-safe", "hex")
+		return sink.OneOf(v, "bytes", "base64", "base64-url-safe", "hex")
 	}},
 	{name: "debezium-bigint-unsigned", def: "long", usage: "Debezium bigint.unsigned.handling.mode: long or precise", set: func(c *Config, v string) error {
 		c.DebeziumBigintUnsigned = v
-		return oneOf(v, "long", "precise")
+		return sink.OneOf(v, "long", "precise")
 	}},
 	{name: "debezium-time-precision", def: "adaptive_time_microseconds", usage: "Debezium time.precision.mode: adaptive_time_microseconds or connect", set: func(c *Config, v string) error {
 		c.DebeziumTimePrecision = v
-		return oneOf(v, "adaptive_time_microseconds", "connect")
+		return sink.OneOf(v, "adaptive_time_microseconds", "connect")
 	}},
 	{name: "debezium-tombstones", isBool: true, def: "true", usage: "Debezium tombstones.on.delete: a null-value record follows each delete (keyed outputs)", set: func(c *Config, v string) (err error) {
-		c.DebeziumTombstones, err = parseBool(v)
+		c.DebeziumTombstones, err = sink.ParseBool(v)
 		return err
 	}},
 	{name: "debezium-schemas", isBool: true, def: "false", usage: "embed the Kafka Connect schema in Debezium keys and values (JsonConverter schemas.enable)", set: func(c *Config, v string) (err error) {
-		c.DebeziumSchemas, err = parseBool(v)
+		c.DebeziumSchemas, err = sink.ParseBool(v)
 		return err
 	}},
 	{name: "debezium-transaction-metadata", isBool: true, def: "false", usage: "Debezium provide.transaction.metadata: transaction blocks and BEGIN/END records", set: func(c *Config, v string) (err error) {
-		c.DebeziumTransactionMetadata, err = parseBool(v)
+		c.DebeziumTransactionMetadata, err = sink.ParseBool(v)
 		return err
 	}},
 	{name: "snapshot", def: "initial", usage: "initial snapshot of the captured tables: initial (when there is no checkpoint, then stream), initial_only (then stop), when_needed (also when the checkpoint's binlog was purged) or never", set: func(c *Config, v string) error {
 		c.Snapshot = v
-		return oneOf(v, "initial", "initial_only", "when_needed", "never")
+		return sink.OneOf(v, "initial", "initial_only", "when_needed", "never")
 	}},
 	{name: "snapshot-chunk-size", def: "10000", usage: "snapshot: rows read per primary-key chunk (progress is saved after each chunk)", set: func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
@@ -363,7 +327,7 @@ var streamOptions = []option{
 	}},
 	{name: "log-level", def: "info", usage: "log level: debug, info, warn or error", set: func(c *Config, v string) error {
 		c.LogLevel = v
-		return oneOf(v, "debug", "info", "warn", "error")
+		return sink.OneOf(v, "debug", "info", "warn", "error")
 	}},
 }
 
@@ -644,8 +608,8 @@ func (c *Config) parseOutputs() error {
 // settingError reports err under the setting it names (a sink.SettingError)
 // or else under field, with the value's password hidden.
 func settingError(err error, field, value string) error {
-	if se, ok := errors.AsType[*sink.SettingError](err); ok {
-		return &FieldError{Field: se.Setting, Value: se.Value, Reason: se.Reason}
+	if fe, ok := errors.AsType[*FieldError](err); ok {
+		return fe
 	}
 	return &FieldError{Field: field, Value: Redact(value), Reason: err.Error()}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+
+	"github.com/bintap/bintap/internal/sink"
 )
 
 // sourceParams are the query parameters a source URL accepts.
@@ -32,7 +34,7 @@ func sourceTLS(host string, q url.Values) (*tls.Config, error) {
 	if mode == "" {
 		mode = "off"
 	}
-	if err := oneOf(mode, "off", "required", "verify-ca", "verify-identity"); err != nil {
+	if err := sink.OneOf(mode, "off", "required", "verify-ca", "verify-identity"); err != nil {
 		return nil, fmt.Errorf("tls=%s: %v", mode, err)
 	}
 	ca, cert, key := q.Get("ca"), q.Get("cert"), q.Get("key")

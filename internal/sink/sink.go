@@ -103,16 +103,16 @@ type Env struct {
 	HeartbeatInterval time.Duration
 }
 
-// SettingError is an error in one setting: the configuration reports it
-// under that setting's name.
+// SettingError is an error in one setting (config.FieldError): it names the
+// setting, the value given and what is accepted.
 type SettingError struct {
-	Setting string // flag name
-	Value   string
-	Reason  string // what is accepted
+	Field  string // flag name
+	Value  string
+	Reason string // what is accepted
 }
 
 func (e *SettingError) Error() string {
-	return fmt.Sprintf("invalid --%s %q: %s", e.Setting, e.Value, e.Reason)
+	return fmt.Sprintf("invalid --%s %q: %s", e.Field, e.Value, e.Reason)
 }
 
 var (

@@ -685,16 +685,10 @@ func (s *Stream) commit(h *replication.EventHeader) {
 	if s.obs != nil && tx != nil {
 		s.observeCommit(tx, last)
 	}
-	if s.cur == nil {
-		// Transactions of tables not captured move the checkpoint too, so
-		// that it never falls behind the server's binlog retention.
-		select {
-		case b := <-s.free:
-			b.Reset()
-			s.cur = b
-		default:
-			return // every batch is in flight: a later commit records it
-		}
+	// Transactions of tables not captured move the checkpoint too, so that
+	// it never falls behind the server's binlog retention.
+	if !s.tryTake() {
+		return // every batch is in flight: a later commit records it
 	}
 	s.cur.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: s.file, Pos: s.pos, GTIDState: s.gtidText}
 	// Send now when the consumer is idle: low latency when quiet, big
@@ -892,16 +886,25 @@ func (s *Stream) take() error {
 // caughtUp marks the current batch (taking a free one if none is open) as
 // reaching the end of the binlog: everything before it is handed on.
 func (s *Stream) caughtUp() {
-	if s.cur == nil {
-		select {
-		case b := <-s.free:
-			b.Reset()
-			s.cur = b
-		default:
-			return // every batch is in flight: the consumer is busy anyway
-		}
+	if s.tryTake() { // else every batch is in flight: the consumer is busy anyway
+		s.cur.CaughtUp = time.Now()
 	}
-	s.cur.CaughtUp = time.Now()
+}
+
+// tryTake makes sure a batch is open, taking a free one if there is one
+// without waiting; it reports whether a batch is open.
+func (s *Stream) tryTake() bool {
+	if s.cur != nil {
+		return true
+	}
+	select {
+	case b := <-s.free:
+		b.Reset()
+		s.cur = b
+		return true
+	default:
+		return false
+	}
 }
 
 // flush sends the current batch, if it holds anything.

@@ -34,34 +34,15 @@ func init() {
 	})
 }
 
-func oneOf(v string, allowed ...string) error {
-	for _, a := range allowed {
-		if v == a {
-			return nil
-		}
-	}
-	return fmt.Errorf("accepted values are %s", strings.Join(allowed, ", "))
-}
-
 func isBool(v string) error {
-	_, err := parseBool(v)
+	_, err := sink.ParseBool(v)
 	return err
-}
-
-func parseBool(v string) (bool, error) {
-	switch strings.ToLower(v) {
-	case "1", "true", "yes", "on":
-		return true, nil
-	case "0", "false", "no", "off":
-		return false, nil
-	}
-	return false, errors.New("accepted values are true or false")
 }
 
 // options are the settings of kafka:// outputs.
 var options = []sink.Option{
 	{Name: "bootstrap-servers", Usage: "Kafka brokers HOST:PORT,...; with --topic, adds a Kafka output (same as --output kafka://HOST:PORT,.../TOPIC)", Check: func(v string) error {
-		for _, s := range listValue(v) {
+		for _, s := range sink.List(v) {
 			if err := checkHostPort(s); err != nil {
 				return err
 			}
@@ -70,10 +51,10 @@ var options = []sink.Option{
 	}},
 	{Name: "topic", Usage: "Kafka topic with --bootstrap-servers; may hold {prefix}, {database} and {table}", Check: checkTopicTemplate},
 	{Name: "kafka-key", Default: KeyPK, Usage: "Kafka message key: pk (JSON of the primary key; tables without one use the table key), table or gtid", Check: func(v string) error {
-		return oneOf(v, KeyPK, KeyTable, KeyGTID)
+		return sink.OneOf(v, KeyPK, KeyTable, KeyGTID)
 	}},
 	{Name: "kafka-delivery", Default: DeliveryAtLeastOnce, Usage: "Kafka delivery: at-least-once (idempotent producer, acks=all) or exactly-once (transactions holding the events and the position)", Check: func(v string) error {
-		return oneOf(v, DeliveryAtLeastOnce, DeliveryExactlyOnce)
+		return sink.OneOf(v, DeliveryAtLeastOnce, DeliveryExactlyOnce)
 	}},
 	{Name: "kafka-position-topic", Usage: "Kafka topic holding the stream position (default TOPIC.bintap-position, or {prefix}.bintap-position when the topic is a template)", Check: checkTopicTemplate},
 	{Name: "read-position-from-kafka", Bool: true, Default: "true", Usage: "Kafka: resume from the position stored in Kafka when it is older than the state dir's", Check: isBool},
@@ -106,21 +87,11 @@ var options = []sink.Option{
 	{Name: "kafka-tls-cert", Usage: "Kafka: PEM file of the client certificate (with --kafka-tls-key)"},
 	{Name: "kafka-tls-key", Usage: "Kafka: PEM file of the client certificate's private key (with --kafka-tls-cert)"},
 	{Name: "kafka-sasl-mechanism", Usage: "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with user and password)", Check: func(v string) error {
-		return oneOf(strings.ToUpper(v), "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+		return sink.OneOf(strings.ToUpper(v), "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 	}},
 	{Name: "kafka-sasl-user", Usage: "Kafka SASL user"},
 	{Name: "kafka-sasl-password", Usage: "Kafka SASL password (prefer the environment variable or the config file)"},
 	{Name: "heartbeat-topic", Default: "{prefix}.heartbeat", Usage: "Kafka topic of the heartbeat messages", Check: checkTopicTemplate},
-}
-
-func listValue(v string) []string {
-	var out []string
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func checkHostPort(s string) error {
@@ -184,37 +155,37 @@ func ParseOutput(o string) (brokers []string, topic string, err error) {
 // check validates the settings that go in pairs and turns
 // --bootstrap-servers with --topic into an output.
 func check(s sink.Settings) (string, error) {
-	servers, topic := listValue(s.Get("bootstrap-servers")), s.Get("topic")
+	servers, topic := sink.List(s.Get("bootstrap-servers")), s.Get("topic")
 	user, password, mech := s.Get("kafka-sasl-user"), s.Get("kafka-sasl-password"), s.Get("kafka-sasl-mechanism")
 	cert, key := s.Get("kafka-tls-cert"), s.Get("kafka-tls-key")
 	var implied string
 	switch {
 	case len(servers) > 0 && topic == "":
-		return "", &sink.SettingError{Setting: "topic", Reason: "required with --bootstrap-servers (the Kafka topic, placeholders {prefix}, {database}, {table} allowed)"}
+		return "", &sink.SettingError{Field: "topic", Reason: "required with --bootstrap-servers (the Kafka topic, placeholders {prefix}, {database}, {table} allowed)"}
 	case len(servers) == 0 && topic != "":
-		return "", &sink.SettingError{Setting: "bootstrap-servers", Reason: "required with --topic: the Kafka brokers HOST:PORT,..."}
+		return "", &sink.SettingError{Field: "bootstrap-servers", Reason: "required with --topic: the Kafka brokers HOST:PORT,..."}
 	case len(servers) > 0:
 		if s.Given("output") && strings.Contains(s.Get("output"), "kafka://") {
-			return "", &sink.SettingError{Setting: "bootstrap-servers", Value: strings.Join(servers, ","), Reason: "give a Kafka output either as --output kafka://... or with --bootstrap-servers and --topic, not both"}
+			return "", &sink.SettingError{Field: "bootstrap-servers", Value: strings.Join(servers, ","), Reason: "give a Kafka output either as --output kafka://... or with --bootstrap-servers and --topic, not both"}
 		}
 		implied = "kafka://" + strings.Join(servers, ",") + "/" + topic
 	}
 	switch {
 	case (user != "") != (password != ""):
-		return "", &sink.SettingError{Setting: "kafka-sasl-user", Value: user, Reason: "--kafka-sasl-user and --kafka-sasl-password go together: set both or neither"}
+		return "", &sink.SettingError{Field: "kafka-sasl-user", Value: user, Reason: "--kafka-sasl-user and --kafka-sasl-password go together: set both or neither"}
 	case (mech != "") != (user != ""):
-		return "", &sink.SettingError{Setting: "kafka-sasl-mechanism", Value: mech, Reason: "--kafka-sasl-mechanism needs --kafka-sasl-user and --kafka-sasl-password, and they need it (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"}
+		return "", &sink.SettingError{Field: "kafka-sasl-mechanism", Value: mech, Reason: "--kafka-sasl-mechanism needs --kafka-sasl-user and --kafka-sasl-password, and they need it (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"}
 	case (cert != "") != (key != ""):
-		return "", &sink.SettingError{Setting: "kafka-tls-cert", Value: cert, Reason: "--kafka-tls-cert and --kafka-tls-key go together: set both or neither"}
+		return "", &sink.SettingError{Field: "kafka-tls-cert", Value: cert, Reason: "--kafka-tls-cert and --kafka-tls-key go together: set both or neither"}
 	case s.Get("kafka-delivery") == DeliveryExactlyOnce && !mustBool(s.Get("read-position-from-kafka")):
-		return "", &sink.SettingError{Setting: "read-position-from-kafka", Value: "false", Reason: "exactly-once delivery resumes from the position stored in Kafka: it needs true"}
+		return "", &sink.SettingError{Field: "read-position-from-kafka", Value: "false", Reason: "exactly-once delivery resumes from the position stored in Kafka: it needs true"}
 	}
 	return implied, nil
 }
 
 // mustBool reads a value its option's Check accepted.
 func mustBool(v string) bool {
-	b, _ := parseBool(v)
+	b, _ := sink.ParseBool(v)
 	return b
 }
 
@@ -283,25 +254,25 @@ func tlsConfig(s sink.Settings) (*tls.Config, error) {
 	if ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
-			return nil, &sink.SettingError{Setting: "kafka-tls-ca", Value: ca, Reason: fmt.Sprintf("cannot read the file: %v", errors.Unwrap(err))}
+			return nil, &sink.SettingError{Field: "kafka-tls-ca", Value: ca, Reason: fmt.Sprintf("cannot read the file: %v", errors.Unwrap(err))}
 		}
 		t.RootCAs = x509.NewCertPool()
 		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, &sink.SettingError{Setting: "kafka-tls-ca", Value: ca, Reason: "the file holds no PEM certificate"}
+			return nil, &sink.SettingError{Field: "kafka-tls-ca", Value: ca, Reason: "the file holds no PEM certificate"}
 		}
 	}
 	if cert != "" {
 		certPEM, err := os.ReadFile(cert)
 		if err != nil {
-			return nil, &sink.SettingError{Setting: "kafka-tls-cert", Value: cert, Reason: fmt.Sprintf("cannot read the file: %v", errors.Unwrap(err))}
+			return nil, &sink.SettingError{Field: "kafka-tls-cert", Value: cert, Reason: fmt.Sprintf("cannot read the file: %v", errors.Unwrap(err))}
 		}
 		keyPEM, err := os.ReadFile(key)
 		if err != nil {
-			return nil, &sink.SettingError{Setting: "kafka-tls-key", Value: key, Reason: fmt.Sprintf("cannot read the file: %v", errors.Unwrap(err))}
+			return nil, &sink.SettingError{Field: "kafka-tls-key", Value: key, Reason: fmt.Sprintf("cannot read the file: %v", errors.Unwrap(err))}
 		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			return nil, &sink.SettingError{Setting: "kafka-tls-cert", Value: cert, Reason: fmt.Sprintf("not a PEM certificate matching the PEM key in --kafka-tls-key %s: %v", key, err)}
+			return nil, &sink.SettingError{Field: "kafka-tls-cert", Value: cert, Reason: fmt.Sprintf("not a PEM certificate matching the PEM key in --kafka-tls-key %s: %v", key, err)}
 		}
 		t.Certificates = []tls.Certificate{pair}
 	}
