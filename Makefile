@@ -7,14 +7,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 build:
 	$(GO) build -o bin/bintap ./cmd/bintap
 
-# setup installs what the build, the tests and the demo need when it is missing
-# (gcc and libc6-dev: the change index uses the cgo SQLite driver).
+# setup installs what the build, the tests, the benchmark and the demo need
+# when it is missing (gcc and libc6-dev: the change index uses the cgo SQLite
+# driver; pgloader: the benchmark's row p0).
 setup:
 	@missing=""; \
 	[ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || missing="$$missing mariadb-server"; \
 	command -v mariadb-binlog >/dev/null 2>&1 || missing="$$missing mariadb-client"; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v pgloader >/dev/null 2>&1 || missing="$$missing pgloader"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	[ -e /usr/include/stdio.h ] || missing="$$missing libc6-dev"; \
 	if [ -n "$$missing" ]; then \
