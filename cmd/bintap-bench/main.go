@@ -29,6 +29,15 @@
 // target line prints. The latency rows run once each and add about a minute;
 // `-only ls,lk` runs only them (no workload is loaded).
 //
+// The PostgreSQL rows load into a private PostgreSQL 15 started for the run,
+// a new database per run: p, bintap's initial snapshot of the workload table
+// (--snapshot initial_only --output postgres://...), next to p0, pgloader
+// loading the same table from the same server (Debian's pgloader; its
+// command line cannot pick tables, so the two URLs go into a command file
+// with INCLUDING ONLY TABLE NAMES MATCHING 'items'). Each run's copy is then
+// compared with the source, row by row (id, qty, name, price). Target:
+// p/p0 >= 1.0.
+//
 // It exits 0 whether or not bintap meets its target (it is a measurement) and
 // non-zero when the harness itself fails or bintap runs and fails.
 package main
@@ -100,7 +109,7 @@ type options struct {
 
 // keys are the measurements -only accepts: the throughput rows, then the
 // latency rows.
-var keys = []string{"a", "b", "c", "c0", "k", "i", "d", "e", "f", "ls", "lk"}
+var keys = []string{"a", "b", "c", "c0", "k", "i", "d", "e", "f", "p", "p0", "m", "n", "ls", "lk"}
 
 func parseFlags(args []string) (options, error) {
 	var o options
@@ -215,6 +224,8 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	if abs, err := filepath.Abs(o.bintap); err == nil {
 		bintapPath = abs
 	}
+	pg := &pgEnv{dir: filepath.Join(dir, "postgres"), keep: o.keep}
+	defer pg.stop()
 	cName := "bintap stream → /dev/null"
 	if o.verify {
 		cName = "bintap stream → line counter"
@@ -228,6 +239,8 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "d", name: "mariadb-dump --single-transaction --quick → /dev/null", run: dumpTable, table: true},
 		{key: "e", name: "bintap initial snapshot → /dev/null", run: bintapSnapshot(bintapPath, o.verify, 1), table: true},
 		{key: "f", name: "bintap initial snapshot, --snapshot-parallelism 2", run: bintapSnapshot(bintapPath, o.verify, 2), table: true},
+		{key: "p", name: "bintap initial snapshot → PostgreSQL (--output postgres://)", run: bintapPostgresLoad(bintapPath, pg), table: true},
+		{key: "p0", name: "pgloader mysql:// → postgresql://, this table only", run: pgloaderLoad(pg), table: true},
 	}
 	if o.baseline != "" {
 		base := o.baseline
@@ -244,7 +257,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		if w, err = loadWorkload(ctx, db, o.rows, out); err != nil {
 			return err
 		}
-		w.port, w.tmpDir = srv.Port, dir
+		w.port, w.tmpDir, w.db = srv.Port, dir, db
 	}
 	results := make(map[string]result, len(measurements))
 	failed := false
@@ -454,6 +467,7 @@ func printReport(out io.Writer, o options, w *workload, ms []measurement, rs map
 	compare("k", "c", "Kafka vs /dev/null; the gap is producing and the broker, which shares the CPUs", false)
 	compare("e", "d", "bintap snapshot vs mariadb-dump", true)
 	compare("f", "d", "bintap snapshot on 2 connections vs mariadb-dump", true)
+	compare("p", "p0", "bintap initial load into PostgreSQL vs pgloader", true)
 	if ix, ok := rs["i"]; ok && ix.ok() {
 		verdict := "NOT MET"
 		if ix.rate() >= 250_000 {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ type workload struct {
 	activeFile string   // the file opened by the flush; reading stops there
 	bytes      int64    // total size of files
 	tmpDir     string   // scratch space for outputs and state
+	db         *sql.DB  // the private server, for checking what a row loaded
 }
 
 // measurement is one row of the result table. Adding a row (Kafka sink,

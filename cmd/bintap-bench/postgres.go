@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bintap/bintap/internal/testutil"
+)
+
+// The PostgreSQL rows load into a private PostgreSQL started for the run
+// (testutil.StartPostgres: its own data directory and port, fsync off), one
+// new database per run, dropped after the run is verified (-keep keeps them):
+//
+//	p   bintap --snapshot initial_only --output postgres://... (the workload table)
+//	p0  pgloader, the same table, from the same server
+//	m   bintap merging the mixed workload from the binlog (mix.go)
+//	n   the same changes, one statement per change through pgx (mix.go)
+
+// pgEnv is the private PostgreSQL, started by the first row that needs it.
+type pgEnv struct {
+	dir     string // where its files go
+	keep    bool   // keep each run's database
+	srv     *testutil.Postgres
+	err     error // why it did not start
+	started bool
+	dbs     int // databases made so far
+}
+
+// server starts the server on first use; a start that failed is not retried.
+func (e *pgEnv) server(ctx context.Context) (*testutil.Postgres, error) {
+	if !e.started {
+		e.started = true
+		if e.err = os.MkdirAll(e.dir, 0o755); e.err == nil {
+			e.srv, e.err = testutil.StartPostgres(ctx, e.dir)
+		}
+		if e.err != nil {
+			e.err = fmt.Errorf("start PostgreSQL: %w", e.err)
+		}
+	}
+	return e.srv, e.err
+}
+
+func (e *pgEnv) stop() {
+	if e.srv != nil {
+		e.srv.Stop()
+	}
+}
+
+// freshDB starts the server if needed and creates an empty database named
+// for the row. It returns the database's name, a handle on it and a cleanup
+// that closes the handle and drops the database (unless -keep).
+func (e *pgEnv) freshDB(ctx context.Context, row string) (string, *sql.DB, func(), error) {
+	srv, err := e.server(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	e.dbs++
+	name := fmt.Sprintf("bench_%s_%d", row, e.dbs)
+	admin, err := srv.Open("postgres")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close()
+		return "", nil, nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	db, err := srv.Open(name)
+	if err != nil {
+		admin.Close()
+		return "", nil, nil, err
+	}
+	cleanup := func() {
+		db.Close()
+		if !e.keep {
+			// Bounded: a drop that hangs must not hang the benchmark.
+			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			_, _ = admin.ExecContext(dctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			cancel()
+		}
+		admin.Close()
+	}
+	return name, db, cleanup, nil
+}
+
+// findTable returns the quoted schema.table of the one table in db whose
+// name is one of names, in any schema but the system ones.
+func findTable(ctx context.Context, db *sql.DB, names ...string) (string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT table_schema, table_name FROM information_schema.tables
+		WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2`)
+	if err != nil {
+		return "", fmt.Errorf("list tables: %w", err)
+	}
+	defer rows.Close()
+	var all, found []string
+	for rows.Next() {
+		var schema, name string
+		if err := rows.Scan(&schema, &name); err != nil {
+			return "", fmt.Errorf("list tables: %w", err)
+		}
+		all = append(all, schema+"."+name)
+		for _, n := range names {
+			if name == n {
+				found = append(found, pgIdent(schema)+"."+pgIdent(name))
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("list tables: %w", err)
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("want one table named %s, found %d; the database holds [%s]",
+			strings.Join(names, " or "), len(found), strings.Join(all, ", "))
+	}
+	return found[0], nil
+}
+
+func pgIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// liveRows is the WHERE clause that keeps the rows of a bintap target table,
+// aliased t, that are not deleted: with soft deletes (the default) a deleted row stays,
+// with __deleted true. It is empty when the table has no __deleted column.
+func liveRows(ctx context.Context, db *sql.DB, table string) (string, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_attribute
+		WHERE attrelid = $1::regclass AND attname = '__deleted' AND NOT attisdropped`, table).Scan(&n)
+	if err != nil {
+		return "", fmt.Errorf("columns of %s: %w", table, err)
+	}
+	if n == 0 {
+		return "", nil
+	}
+	return " WHERE t.__deleted IS NOT TRUE", nil
+}
+
+// sameRows reads two queries that return the same columns ordered by the
+// key (the first column) and compares them value by value, as text; it
+// returns the number of rows, or an error naming the first difference.
+func sameRows(ctx context.Context, src *sql.DB, srcQuery string, dst *sql.DB, dstQuery string) (int64, error) {
+	a, err := src.QueryContext(ctx, srcQuery)
+	if err != nil {
+		return 0, fmt.Errorf("read source: %w", err)
+	}
+	defer a.Close()
+	b, err := dst.QueryContext(ctx, dstQuery)
+	if err != nil {
+		return 0, fmt.Errorf("read target: %w", err)
+	}
+	defer b.Close()
+	cols, err := a.Columns()
+	if err != nil {
+		return 0, err
+	}
+	if bc, err := b.Columns(); err != nil || len(bc) != len(cols) {
+		return 0, fmt.Errorf("target query returns %d columns, source %d (%v)", len(bc), len(cols), err)
+	}
+	av, bv := make([]sql.NullString, len(cols)), make([]sql.NullString, len(cols))
+	scan := func(r *sql.Rows, v []sql.NullString) (bool, error) {
+		if !r.Next() {
+			return false, r.Err()
+		}
+		dest := make([]any, len(v))
+		for i := range v {
+			dest[i] = &v[i]
+		}
+		return true, r.Scan(dest...)
+	}
+	var n int64
+	for {
+		okA, err := scan(a, av)
+		if err != nil {
+			return n, fmt.Errorf("read source: %w", err)
+		}
+		okB, err := scan(b, bv)
+		if err != nil {
+			return n, fmt.Errorf("read target: %w", err)
+		}
+		switch {
+		case !okA && !okB:
+			return n, nil
+		case !okB:
+			return n, fmt.Errorf("target has %d rows, source more: first missing %s", n, showRow(cols, av))
+		case !okA:
+			return n, fmt.Errorf("source has %d rows, target more: first extra %s", n, showRow(cols, bv))
+		}
+		for i := range av {
+			if av[i] != bv[i] {
+				return n, fmt.Errorf("row %d differs: source %s, target %s", n+1, showRow(cols, av), showRow(cols, bv))
+			}
+		}
+		n++
+	}
+}
+
+func showRow(cols []string, v []sql.NullString) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		s := "NULL"
+		if x.Valid {
+			s = strconv.Quote(x.String)
+		}
+		parts[i] = cols[i] + "=" + s
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// itemsColumns are the columns of bench.items the PostgreSQL loads are
+// compared on, as PostgreSQL text, from a table aliased t (ORDER BY t.id
+// then orders by the number, not by the text of the output column id).
+const itemsColumns = "t.id::text, t.qty::text, t.name::text, t.price::text"
+
+// verifyItems compares the loaded copy of bench.items in db, found by name,
+// with the source table.
+func verifyItems(ctx context.Context, w *workload, db *sql.DB) error {
+	table, err := findTable(ctx, db, "items", "bench_items")
+	if err != nil {
+		return err
+	}
+	where, err := liveRows(ctx, db, table)
+	if err != nil {
+		return err
+	}
+	n, err := sameRows(ctx, w.db, "SELECT id, qty, name, price FROM bench.items ORDER BY id",
+		db, "SELECT "+itemsColumns+" FROM "+table+" AS t"+where+" ORDER BY t.id")
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", table, err)
+	}
+	if n != int64(w.rows) {
+		return fmt.Errorf("verify %s: %d rows, want %d", table, n, w.rows)
+	}
+	return nil
+}
+
+// bintapPostgresLoad measures bintap's initial snapshot of the workload
+// table into an empty PostgreSQL database (--snapshot initial_only
+// --output postgres://...).
+func bintapPostgresLoad(binary string, pg *pgEnv) func(ctx context.Context, w *workload) result {
+	return func(ctx context.Context, w *workload) result {
+		if why := bintapMissing(binary); why != "" {
+			return result{unavailable: why}
+		}
+		name, db, cleanup, err := pg.freshDB(ctx, "p")
+		if err != nil {
+			return result{err: err}
+		}
+		defer cleanup()
+		cmd, err := bintapCommand(ctx, binary, w.port, 4247, filepath.Join(w.tmpDir, "state-pg-snapshot"),
+			"--snapshot", "initial_only",
+			"--tables", "bench.items",
+			"--output", pg.srv.DSN(name))
+		if err != nil {
+			return result{err: err}
+		}
+		_, elapsed, r := timeRun(cmd, false, "bintap snapshot")
+		if r.err != nil {
+			return r
+		}
+		if err := verifyItems(ctx, w, db); err != nil {
+			return result{err: err}
+		}
+		return result{rows: int64(w.rows), elapsed: elapsed}
+	}
+}
+
+// pgloaderLoad measures pgloader loading the workload table from the
+// private MariaDB into an empty PostgreSQL database. pgloader's command line
+// (pgloader SOURCE TARGET) loads every table of the source database and has
+// no option that picks tables, so the same two URLs go into a command file
+// with INCLUDING ONLY TABLE NAMES MATCHING 'items'; everything else is
+// pgloader's default (create the table, copy, create the indexes).
+func pgloaderLoad(pg *pgEnv) func(ctx context.Context, w *workload) result {
+	return func(ctx context.Context, w *workload) result {
+		bin, err := exec.LookPath("pgloader")
+		if err != nil {
+			return result{unavailable: "pgloader not found (make setup installs Debian's pgloader)"}
+		}
+		name, db, cleanup, err := pg.freshDB(ctx, "p0")
+		if err != nil {
+			return result{err: err}
+		}
+		defer cleanup()
+		dir := filepath.Join(w.tmpDir, "pgloader")
+		if err := os.RemoveAll(dir); err != nil {
+			return result{err: err}
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return result{err: err}
+		}
+		load := filepath.Join(dir, "items.load")
+		command := fmt.Sprintf("LOAD DATABASE\n  FROM mysql://root@127.0.0.1:%d/bench\n  INTO %s\n  INCLUDING ONLY TABLE NAMES MATCHING 'items';\n",
+			w.port, pg.srv.DSN(name))
+		if err := os.WriteFile(load, []byte(command), 0o644); err != nil {
+			return result{err: err}
+		}
+		cmd := exec.CommandContext(ctx, bin, "--root-dir", dir, "--logfile", filepath.Join(dir, "pgloader.log"), load)
+		var output bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &output, &output
+		start := time.Now()
+		err = cmd.Run()
+		elapsed := time.Since(start)
+		if err != nil {
+			return result{err: fmt.Errorf("pgloader: %w", err), detail: output.String()}
+		}
+		if err := verifyItems(ctx, w, db); err != nil {
+			return result{err: err, detail: output.String()}
+		}
+		return result{rows: int64(w.rows), elapsed: elapsed}
+	}
+}
