@@ -3,10 +3,11 @@
 // (go-mysql's BinlogSyncer with generic row decoding), on the same workload
 // in a private MariaDB started for the run. It is what `make bench` runs.
 //
-//	go run ./cmd/bintap-bench [-rows 1000000] [-bintap bin/bintap] [-runs 1] [-keep]
+//	go run ./cmd/bintap-bench [-rows 1000000] [-mix-changes 1000000] [-bintap bin/bintap] [-runs 1] [-keep]
 //
-// The throughput rows (keys a, b, c, k, i, d, e, f) read a loaded workload
-// of -rows rows; -runs and -interleave apply to them.
+// The throughput rows (keys a, b, c, k, i, d, e, f, and p, p0 below) read a
+// loaded workload of -rows rows; -runs and -interleave apply to them, and
+// to the merge rows m and n below.
 //
 // The latency rows measure commit → delivered while the source is live:
 // ls, bintap's stdout output (a pipe into this process, read line by line),
@@ -37,6 +38,19 @@
 // with INCLUDING ONLY TABLE NAMES MATCHING 'items'). Each run's copy is then
 // compared with the source, row by row (id, qty, name, price). Target:
 // p/p0 >= 1.0.
+//
+// The merge rows apply a mixed workload of -mix-changes changes (1,000,000:
+// inserts, updates and deletes over 200,000 keys of bench.m in
+// transactions of 1 to 20 changes, from a fixed seed; mix.go), loaded into
+// the binlog after the rows above have run: m, bintap merging it from the
+// binlog into PostgreSQL (--start at the workload, --stop-at-end,
+// --snapshot never, --tables bench.m, --output postgres://...), next to n,
+// the harness applying the same changes as a JDBC-style sink does, one
+// INSERT, UPDATE or DELETE by key per change, each a round trip, committed
+// every 500 changes, through pgx. After each run the rows that are not
+// deleted (__deleted is not true) are compared with the source, row by row
+// (id, ver, qty, name, price, note). Targets: m/n >= 10, m >= 100,000
+// changes/s. `-only m,n,p,p0` runs only the PostgreSQL rows.
 //
 // It exits 0 whether or not bintap meets its target (it is a measurement) and
 // non-zero when the harness itself fails or bintap runs and fails.
@@ -105,6 +119,8 @@ type options struct {
 	latencyMeasure time.Duration
 	// baseline is an older bintap binary measured as row c0 ("": none).
 	baseline string
+	// mixChanges is the size of the mixed workload of rows m and n.
+	mixChanges int
 }
 
 // keys are the measurements -only accepts: the throughput rows, then the
@@ -120,6 +136,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the server's directory (data, binlogs, error log) after the run")
 	fs.IntVar(&o.runs, "runs", 1, "runs of each measurement; the best is reported")
 	fs.StringVar(&o.rowMetadata, "row-metadata", "", "binlog_row_metadata of the server: no_log, minimal or full (default: the server default, NO_LOG in 10.11)")
+	fs.IntVar(&o.mixChanges, "mix-changes", 1_000_000, "changes in the mixed workload of rows m and n (over a fifth as many keys)")
 	fs.IntVar(&o.indexChanges, "index-changes", 5_000_000, "changes in the index for the primary-key history query (0 skips it)")
 	fs.BoolVar(&o.verify, "verify", false, "count bintap's output lines instead of writing them to /dev/null")
 	fs.BoolVar(&o.interleave, "interleave", false, "run the measurements round-robin (a b c ... a b c ...) instead of each -runs times in a row")
@@ -162,6 +179,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.rows < 1 {
 		return o, fmt.Errorf("%w: -rows %d: must be at least 1", errUsage, o.rows)
+	}
+	if o.mixChanges < 1 {
+		return o, fmt.Errorf("%w: -mix-changes %d: must be at least 1", errUsage, o.mixChanges)
 	}
 	if o.only != nil && !o.only["i"] {
 		o.indexChanges = 0 // the key-history line belongs to the index measurement
@@ -249,7 +269,13 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		}
 		measurements = slices.Insert(measurements, 3, measurement{key: "c0", name: cName + " (-baseline binary)", run: bintapStream(base, o.verify)})
 	}
-	measurements = slices.DeleteFunc(measurements, func(m measurement) bool { return o.only != nil && !o.only[m.key] })
+	mixed := []measurement{
+		{key: "m", name: "bintap stream → PostgreSQL (merge, --output postgres://)", run: bintapPostgresMerge(bintapPath, pg)},
+		{key: "n", name: fmt.Sprintf("pgx: a statement per change, %d per transaction", mixBatch), run: pgxStatements(pg), table: true},
+	}
+	unselected := func(m measurement) bool { return o.only != nil && !o.only[m.key] }
+	measurements = slices.DeleteFunc(measurements, unselected)
+	mixed = slices.DeleteFunc(mixed, unselected)
 	latencies := slices.DeleteFunc(slices.Clone(latencyOutputs), func(l latencyOutput) bool { return o.only != nil && !o.only[l.key] })
 
 	var w *workload // what the throughput rows read
@@ -259,43 +285,25 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		}
 		w.port, w.tmpDir, w.db = srv.Port, dir, db
 	}
-	results := make(map[string]result, len(measurements))
-	failed := false
-	if o.interleave {
-		// Round-robin: a burst of load from elsewhere on a shared machine
-		// then slows one run of each measurement, not all runs of one.
-		for i := 0; i < o.runs && ctx.Err() == nil; i++ {
-			for _, m := range measurements {
-				if prev, ok := results[m.key]; ok && !prev.ok() {
-					continue
-				}
-				r := m.run(ctx, w)
-				if r.ok() {
-					fmt.Fprintf(out, "(%s) run %d: %.3fs (%.0f rows/s)\n", m.key, i+1, r.elapsed.Seconds(), r.rate())
-				}
-				if prev, ok := results[m.key]; !ok || !r.ok() || r.elapsed < prev.elapsed {
-					results[m.key] = r
-				}
-			}
-		}
+	results, failed, err := measureAll(ctx, o, measurements, w, out)
+	if err != nil {
+		return err
 	}
-	for _, m := range measurements {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	// The mixed workload goes into the binlog after the rows above have
+	// read it (c reads to the end of the binlog as of its start).
+	var mw *workload // what rows m and n apply
+	var mix mixStats
+	var mixResults map[string]result
+	if len(mixed) > 0 {
+		if mw, mix, err = loadMix(ctx, db, o.mixChanges, out); err != nil {
+			return fmt.Errorf("mixed workload: %w", err)
 		}
-		r, ok := results[m.key]
-		if !ok {
-			fmt.Fprintf(out, "measuring (%s) %s...\n", m.key, m.name)
-			r = best(ctx, m, w, o.runs, out)
-			results[m.key] = r
+		mw.port, mw.tmpDir, mw.db = srv.Port, dir, db
+		var mixFailed bool
+		if mixResults, mixFailed, err = measureAll(ctx, o, mixed, mw, out); err != nil {
+			return err
 		}
-		if r.err != nil {
-			failed = true
-			fmt.Fprintf(out, "(%s) failed: %v\n", m.key, r.err)
-			if r.detail != "" {
-				fmt.Fprintf(out, "--- output of (%s) ---\n%s\n--- end ---\n", m.key, tail(r.detail, 8000))
-			}
-		}
+		failed = failed || mixFailed
 	}
 	var hist historyResult
 	var histErr error
@@ -343,6 +351,9 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	if w != nil {
 		printReport(out, o, w, measurements, results)
 	}
+	if mw != nil {
+		printMixReport(out, o, mw, mix, mixed, mixResults)
+	}
 	switch {
 	case histErr != nil:
 		failed = true
@@ -373,7 +384,7 @@ func loadWorkload(ctx context.Context, db *sql.DB, rows int, out io.Writer) (*wo
 	if _, err := db.ExecContext(ctx, "FLUSH BINARY LOGS"); err != nil {
 		return nil, fmt.Errorf("flush binary logs: %w", err)
 	}
-	w, err := binlogFiles(ctx, db)
+	w, err := binlogFiles(ctx, db, "")
 	if err != nil {
 		return nil, err
 	}
@@ -383,8 +394,54 @@ func loadWorkload(ctx context.Context, db *sql.DB, rows int, out io.Writer) (*wo
 	return w, nil
 }
 
-// binlogFiles lists the closed binlog files after FLUSH BINARY LOGS.
-func binlogFiles(ctx context.Context, db *sql.DB) (*workload, error) {
+// measureAll runs the measurements on w, -runs times each (round-robin
+// with -interleave), and reports each failure as it comes. It returns the
+// best run of each and whether any failed; the error is the context's.
+func measureAll(ctx context.Context, o options, ms []measurement, w *workload, out io.Writer) (map[string]result, bool, error) {
+	results := make(map[string]result, len(ms))
+	failed := false
+	if o.interleave {
+		// Round-robin: a burst of load from elsewhere on a shared machine
+		// then slows one run of each measurement, not all runs of one.
+		for i := 0; i < o.runs && ctx.Err() == nil; i++ {
+			for _, m := range ms {
+				if prev, ok := results[m.key]; ok && !prev.ok() {
+					continue
+				}
+				r := m.run(ctx, w)
+				if r.ok() {
+					fmt.Fprintf(out, "(%s) run %d: %.3fs (%.0f rows/s)\n", m.key, i+1, r.elapsed.Seconds(), r.rate())
+				}
+				if prev, ok := results[m.key]; !ok || !r.ok() || r.elapsed < prev.elapsed {
+					results[m.key] = r
+				}
+			}
+		}
+	}
+	for _, m := range ms {
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		r, ok := results[m.key]
+		if !ok {
+			fmt.Fprintf(out, "measuring (%s) %s...\n", m.key, m.name)
+			r = best(ctx, m, w, o.runs, out)
+			results[m.key] = r
+		}
+		if r.err != nil {
+			failed = true
+			fmt.Fprintf(out, "(%s) failed: %v\n", m.key, r.err)
+			if r.detail != "" {
+				fmt.Fprintf(out, "--- output of (%s) ---\n%s\n--- end ---\n", m.key, tail(r.detail, 8000))
+			}
+		}
+	}
+	return results, failed, nil
+}
+
+// binlogFiles lists the closed binlog files after FLUSH BINARY LOGS, from
+// the file named from on ("": all of them).
+func binlogFiles(ctx context.Context, db *sql.DB, from string) (*workload, error) {
 	rows, err := db.QueryContext(ctx, "SHOW BINARY LOGS")
 	if err != nil {
 		return nil, fmt.Errorf("show binary logs: %w", err)
@@ -415,6 +472,9 @@ func binlogFiles(ctx context.Context, db *sql.DB) (*workload, error) {
 	}
 	w := &workload{activeFile: files[len(files)-1].name}
 	for _, f := range files[:len(files)-1] {
+		if f.name < from { // names end in a zero-padded sequence number
+			continue
+		}
 		w.files = append(w.files, f.name)
 		w.bytes += f.size
 	}
@@ -425,8 +485,32 @@ func printReport(out io.Writer, o options, w *workload, ms []measurement, rs map
 	fmt.Fprintf(out, "workload: %d rows, binlog %s (%d bytes, %.0f bytes/row); best of %d run(s)\n\n",
 		w.rows, humanBytes(w.bytes), w.bytes, float64(w.bytes)/float64(w.rows), o.runs)
 
+	printTable(out, w, ms, rs, "rows")
+	compare(out, rs, "c", "b", "bintap vs go-mysql", 1)
+	compare(out, rs, "c", "c0", "this binary vs the -baseline binary", 0)
+	compare(out, rs, "c", "a", "bintap vs raw transfer", 0)
+	compare(out, rs, "k", "c", "Kafka vs /dev/null; the gap is producing and the broker, which shares the CPUs", 0)
+	compare(out, rs, "e", "d", "bintap snapshot vs mariadb-dump", 1)
+	compare(out, rs, "f", "d", "bintap snapshot on 2 connections vs mariadb-dump", 1)
+	compare(out, rs, "p", "p0", "bintap initial load into PostgreSQL vs pgloader", 1)
+	rateTarget(out, rs, "i", "change index ingest", 250_000, "rows", "c")
+}
+
+// printMixReport prints the rows of the mixed workload.
+func printMixReport(out io.Writer, o options, w *workload, st mixStats, ms []measurement, rs map[string]result) {
+	fmt.Fprintf(out, "\nmixed workload: %d changes (%d inserts, %d updates, %d deletes) over %d keys in %d transactions of 1-%d changes, %d rows at the end; binlog %s (%.0f bytes/change); best of %d run(s)\n\n",
+		w.rows, st.counts[mixInsert], st.counts[mixUpdate], st.counts[mixDelete], st.keys, st.txs, mixMaxTx, st.live,
+		humanBytes(w.bytes), float64(w.bytes)/float64(w.rows), o.runs)
+	printTable(out, w, ms, rs, "changes")
+	compare(out, rs, "m", "n", "bintap merge vs a statement per change", 10)
+	rateTarget(out, rs, "m", "merge into PostgreSQL", 100_000, "changes", "n")
+}
+
+// printTable prints a line per measurement: how many it did per second,
+// and the binlog it read per second unless it does not read the binlog.
+func printTable(out io.Writer, w *workload, ms []measurement, rs map[string]result, unit string) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tmeasurement\trows\tseconds\trows/s\tbinlog MB/s\t")
+	fmt.Fprintf(tw, "\tmeasurement\t%s\tseconds\t%s/s\tbinlog MB/s\t\n", unit, unit)
 	for _, m := range ms {
 		r := rs[m.key]
 		switch {
@@ -443,38 +527,36 @@ func printReport(out io.Writer, o options, w *workload, ms []measurement, rs map
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
-	// compare prints x/y, and whether it meets 1.0 when target is set,
-	// only when both measurements ran and succeeded.
-	compare := func(x, y, what string, target bool) {
-		rx, okx := rs[x]
-		ry, oky := rs[y]
-		if !okx || !oky || !rx.ok() || !ry.ok() || ry.rate() == 0 {
-			return
-		}
-		r := rx.rate() / ry.rate()
-		fmt.Fprintf(out, "%s/%s (%s): %.2f\n", x, y, what, r)
-		if target {
-			verdict := "NOT MET"
-			if r >= 1 {
-				verdict = "MET"
-			}
-			fmt.Fprintf(out, "target %s/%s >= 1.0: %s\n", x, y, verdict)
-		}
+}
+
+// compare prints x/y, and whether it meets target when target > 0, only
+// when both measurements ran and succeeded.
+func compare(out io.Writer, rs map[string]result, x, y, what string, target float64) {
+	rx, okx := rs[x]
+	ry, oky := rs[y]
+	if !okx || !oky || !rx.ok() || !ry.ok() || ry.rate() == 0 {
+		return
 	}
-	compare("c", "b", "bintap vs go-mysql", true)
-	compare("c", "c0", "this binary vs the -baseline binary", false)
-	compare("c", "a", "bintap vs raw transfer", false)
-	compare("k", "c", "Kafka vs /dev/null; the gap is producing and the broker, which shares the CPUs", false)
-	compare("e", "d", "bintap snapshot vs mariadb-dump", true)
-	compare("f", "d", "bintap snapshot on 2 connections vs mariadb-dump", true)
-	compare("p", "p0", "bintap initial load into PostgreSQL vs pgloader", true)
-	if ix, ok := rs["i"]; ok && ix.ok() {
-		verdict := "NOT MET"
-		if ix.rate() >= 250_000 {
-			verdict = "MET"
-		}
-		fmt.Fprintf(out, "target i (change index ingest) >= 250000 rows/s: %s (i/c %s)\n", verdict, ratio(ix, rs["c"]))
+	r := rx.rate() / ry.rate()
+	fmt.Fprintf(out, "%s/%s (%s): %.2f\n", x, y, what, r)
+	if target > 0 {
+		fmt.Fprintf(out, "target %s/%s >= %.1f: %s\n", x, y, target, verdict(r >= target))
 	}
+}
+
+// rateTarget prints whether x reached min units/s, and x/y, when x ran and
+// succeeded.
+func rateTarget(out io.Writer, rs map[string]result, x, what string, min float64, unit, y string) {
+	if rx, ok := rs[x]; ok && rx.ok() {
+		fmt.Fprintf(out, "target %s (%s) >= %.0f %s/s: %s (%s/%s %s)\n", x, what, min, unit, verdict(rx.rate() >= min), x, y, ratio(rx, rs[y]))
+	}
+}
+
+func verdict(met bool) string {
+	if met {
+		return "MET"
+	}
+	return "NOT MET"
 }
 
 func ratio(x, y result) string {

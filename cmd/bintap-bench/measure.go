@@ -28,6 +28,7 @@ type workload struct {
 	bytes      int64    // total size of files
 	tmpDir     string   // scratch space for outputs and state
 	db         *sql.DB  // the private server, for checking what a row loaded
+	start      string   // FILE:POS where the workload begins ("": the oldest binlog)
 }
 
 // measurement is one row of the result table. Adding a row (Kafka sink,
