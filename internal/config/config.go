@@ -71,6 +71,7 @@ type Config struct {
 	Exclude            *regexp.Regexp
 	StopAtEnd          bool
 	CheckpointInterval time.Duration
+	BatchSize          int // outputs with transactions (index, database targets): changes per transaction
 	TimeZone           *time.Location
 	LogLevel           string
 	SendSchema         bool
@@ -297,6 +298,14 @@ var streamOptions = []option{
 	{name: "debezium-transaction-metadata", isBool: true, def: "false", usage: "Debezium provide.transaction.metadata: transaction blocks and BEGIN/END records", set: func(c *Config, v string) (err error) {
 		c.DebeziumTransactionMetadata, err = sink.ParseBool(v)
 		return err
+	}},
+	{name: "batch-size", def: "1000", usage: "change index and database targets: changes per transaction (a transaction also ends at each checkpoint)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000000 {
+			return errors.New("accepted values are integers from 1 to 1000000")
+		}
+		c.BatchSize = n
+		return nil
 	}},
 	{name: "snapshot", def: "initial", usage: "initial snapshot of the captured tables: initial (when there is no checkpoint, then stream), initial_only (then stop), when_needed (also when the checkpoint's binlog was purged) or never", set: func(c *Config, v string) error {
 		c.Snapshot = v

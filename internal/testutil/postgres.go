@@ -47,6 +47,9 @@ type Postgres struct {
 	done       chan error
 	logPath    string
 	ownSockDir bool // SocketDir was made apart from dir (path too long) and is removed by Stop
+	bin        pgBinaries
+	id         *pgIdentity
+	logFile    *os.File // the server's stdout and stderr while it starts
 }
 
 // pgBinaries are the programs of the newest PostgreSQL installed the Debian way.
@@ -304,44 +307,14 @@ func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
 		p.Stop()
 		return nil, err
 	}
-	defer logFile.Close() // the server keeps its own descriptor
+	defer logFile.Close() // the server keeps its own descriptor (Restart reopens it)
+	p.bin, p.id, p.logFile = bin, id, logFile
 	for attempt := 0; attempt < 5; attempt++ {
 		if p.Port, err = FreePort(); err != nil {
 			p.Stop()
 			return nil, err
 		}
-		p.cmd = id.command(dir, bin.server,
-			"-D", data,
-			"-p", strconv.Itoa(p.Port),
-			"-k", p.SocketDir,
-			"-c", "listen_addresses=127.0.0.1",
-			"-c", "logging_collector=off",
-			"-c", "log_destination=stderr",
-			// Durability against the machine crashing is off; against the
-			// server crashing it is kept: a commit is written to the OS before
-			// it returns (synchronous_commit stays on, cheap without fsync), so
-			// Kill loses nothing that was committed.
-			"-c", "fsync=off",
-			"-c", "full_page_writes=off",
-			"-c", "wal_level=minimal",
-			"-c", "max_wal_senders=0",
-			"-c", "max_wal_size=1GB",
-			"-c", "checkpoint_timeout=1h",
-			"-c", "shared_buffers=32MB",
-			"-c", "max_connections=100",
-			"-c", "jit=off",
-			"-c", "timezone=UTC",
-		)
-		p.cmd.Stdout = logFile
-		p.cmd.Stderr = logFile
-		if err = p.cmd.Start(); err != nil {
-			p.cmd = nil
-			p.Stop()
-			return nil, fmt.Errorf("start postgres (%s, as user %s): %w", bin.server, p.RunAs, err)
-		}
-		p.done = make(chan error, 1)
-		go func(c *exec.Cmd, done chan error) { done <- c.Wait() }(p.cmd, p.done)
-		if err = p.waitReady(ctx); err == nil || ctx.Err() != nil {
+		if err = p.launch(ctx); err == nil || ctx.Err() != nil {
 			break
 		}
 		p.stopServer()
@@ -357,6 +330,55 @@ func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
 		}
 	}
 	return p, nil
+}
+
+// launch starts the server on p.Port and waits until it is ready.
+func (p *Postgres) launch(ctx context.Context) error {
+	p.cmd = p.id.command(filepath.Dir(p.DataDir), p.bin.server,
+		"-D", p.DataDir,
+		"-p", strconv.Itoa(p.Port),
+		"-k", p.SocketDir,
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "logging_collector=off",
+		"-c", "log_destination=stderr",
+		// Durability against the machine crashing is off; against the
+		// server crashing it is kept: a commit is written to the OS before
+		// it returns (synchronous_commit stays on, cheap without fsync), so
+		// Kill loses nothing that was committed.
+		"-c", "fsync=off",
+		"-c", "full_page_writes=off",
+		"-c", "wal_level=minimal",
+		"-c", "max_wal_senders=0",
+		"-c", "max_wal_size=1GB",
+		"-c", "checkpoint_timeout=1h",
+		"-c", "shared_buffers=32MB",
+		"-c", "max_connections=100",
+		"-c", "jit=off",
+		"-c", "timezone=UTC",
+	)
+	p.cmd.Stdout = p.logFile
+	p.cmd.Stderr = p.logFile
+	if err := p.cmd.Start(); err != nil {
+		p.cmd = nil
+		return fmt.Errorf("start postgres (%s, as user %s): %w", p.bin.server, p.RunAs, err)
+	}
+	p.done = make(chan error, 1)
+	go func(c *exec.Cmd, done chan error) { done <- c.Wait() }(p.cmd, p.done)
+	return p.waitReady(ctx)
+}
+
+// Restart starts a stopped server again on the same data dir and port.
+func (p *Postgres) Restart(ctx context.Context) error {
+	if p.cmd != nil {
+		return errors.New("the server is running")
+	}
+	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	p.logFile = logFile
+	return p.launch(ctx)
 }
 
 func (p *Postgres) waitReady(ctx context.Context) error {

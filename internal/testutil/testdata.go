@@ -11,12 +11,21 @@ import (
 // never passes without the tests that read it.
 const RequireTestdataEnv = "BINTAP_REQUIRE_TESTDATA"
 
-// SharedTestdata returns the directory ../shared/testdata/NAME next to the
-// repository (it stays out of the repository). When it is missing the test
-// is skipped with the path it looked at, or fails under RequireTestdataEnv.
+// TestdataEnv names the shared test data directory when it does not lie at
+// ../shared/testdata next to the repository.
+const TestdataEnv = "BINTAP_TESTDATA"
+
+// SharedTestdata returns the directory NAME of the shared test data: under
+// $BINTAP_TESTDATA, or else ../shared/testdata next to the repository (it
+// stays out of the repository). When it is missing the test is skipped with
+// the path it looked at, or fails under RequireTestdataEnv.
 func SharedTestdata(t testing.TB, name string) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join(moduleRoot(), "..", "shared", "testdata", name))
+	root := os.Getenv(TestdataEnv)
+	if root == "" {
+		root = filepath.Join(moduleRoot(), "..", "shared", "testdata")
+	}
+	dir, err := filepath.Abs(filepath.Join(root, name))
 	if err == nil {
 		_, err = os.Stat(dir)
 	}

@@ -8,4 +8,5 @@ import (
 	_ "github.com/bintap/bintap/internal/sink/index"
 	_ "github.com/bintap/bintap/internal/sink/kafka"
 	_ "github.com/bintap/bintap/internal/sink/stdout"
+	_ "github.com/bintap/bintap/internal/sink/target"
 )

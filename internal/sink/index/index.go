@@ -28,10 +28,6 @@ func init() {
 		Form:  "index (the change index in the state dir), index+mysql://USER[:PASS]@HOST[:PORT]/DB or index+postgres://USER[:PASS]@HOST[:PORT]/DB (a change index on a server)",
 		Match: func(spec string) bool { return spec == "index" || idx.IsServerURL(spec) },
 		Options: []sink.Option{
-			{Name: "batch-size", Default: "1000", Usage: "change index: changes per index transaction", Check: func(v string) error {
-				_, err := parseBatchSize(v)
-				return err
-			}},
 			{Name: "retain", Usage: "change index: drop changes older than this, such as 7d, 12h or 90m (default: keep all)", Check: func(v string) error {
 				_, err := ParseRetention(v)
 				return err
@@ -39,14 +35,6 @@ func init() {
 		},
 		Parse: parse,
 	})
-}
-
-func parseBatchSize(v string) (int, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 1000000 {
-		return 0, errors.New("accepted values are integers from 1 to 1000000")
-	}
-	return n, nil
 }
 
 // ParseRetention parses a retention period: a number followed by d (days),
@@ -87,7 +75,7 @@ func parse(spec string, s sink.Settings) (sink.Output, error) {
 		o.server, o.name = spec, su.Redacted
 	}
 	var err error
-	if o.opt.BatchSize, err = parseBatchSize(s.Get("batch-size")); err != nil {
+	if o.opt.BatchSize, err = strconv.Atoi(s.Get("batch-size")); err != nil {
 		return nil, err
 	}
 	if o.opt.Retain, err = ParseRetention(s.Get("retain")); err != nil {

@@ -1,0 +1,382 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bintap/bintap/internal/backoff"
+	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/position"
+)
+
+// Table statuses, kept in the target's bintap_tables state table.
+const (
+	statusMigrating = "migrating" // the initial snapshot is loading it
+	statusStreaming = "streaming" // binlog changes are merged into it
+)
+
+// snapshotBatch is how many initial-snapshot rows go in one transaction:
+// more than a stream batch, as a bulk load wants.
+const snapshotBatch = 20000
+
+// maxParams bounds the bind parameters of one statement (PostgreSQL and
+// MySQL allow 65535).
+const maxParams = 60000
+
+// Destination mirrors tables into a database. Write, Flush and Close run on
+// the pipeline's goroutine; Health and Status on any.
+type Destination struct {
+	db       *sql.DB
+	d        dialect
+	opt      Options
+	name     string // the target's redacted URL
+	database string // the URL's database: MySQL's default schema
+	stream   string // this stream's key in the position table
+	log      *slog.Logger
+
+	targets  map[string]*target // by "schema.table"
+	versions map[*change.Table]*version
+	touched  []*target // targets with pending changes, in first-touch order
+	rows     int       // pending changes
+	// snapshotOnly says every pending change is an initial-snapshot row:
+	// those may commit without a position (they are idempotent upserts).
+	snapshotOnly bool
+	streaming    bool // a batch with a position arrived: the initial snapshot is over
+	last         position.Checkpoint
+	keyBuf       []byte
+
+	mu      sync.Mutex // guards what Health and Status read
+	down    error      // the target is unreachable: the last error
+	failed  error
+	applied uint64 // changes committed
+	commits uint64
+	status  map[string]string // target table → status
+}
+
+func newDestination(db *sql.DB, d dialect, opt Options, name, source string, log *slog.Logger) *Destination {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opt.BatchSize < 1 {
+		opt.BatchSize = 1000
+	}
+	return &Destination{db: db, d: d, opt: opt, name: name, stream: source + "|" + opt.Table, log: log,
+		targets: map[string]*target{}, versions: map[*change.Table]*version{}, status: map[string]string{}, snapshotOnly: true}
+}
+
+// connect checks the target answers and creates the state tables.
+func (t *Destination) connect(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := t.db.PingContext(cctx); err != nil {
+		return fmt.Errorf("target %s: cannot connect: %w", t.name, err)
+	}
+	if m, ok := t.d.(mysql); ok {
+		var v string
+		if err := t.db.QueryRowContext(cctx, "SELECT VERSION()").Scan(&v); err != nil {
+			return fmt.Errorf("target %s: %w", t.name, err)
+		}
+		m.mariaDB = strings.Contains(strings.ToLower(v), "mariadb")
+		fmt.Sscanf(v, "%d.%d", &m.version[0], &m.version[1])
+		t.d = m
+	}
+	for _, q := range stateDDL(t.d) {
+		if _, err := t.db.ExecContext(cctx, q); err != nil {
+			return fmt.Errorf("target %s: create bintap's state tables (the user needs CREATE there): %s: %w", t.name, q, err)
+		}
+	}
+	rows, err := t.db.QueryContext(cctx, "SELECT target_table, status FROM "+stateTable(t.d, "tables"))
+	if err != nil {
+		return fmt.Errorf("target %s: read table states: %w", t.name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, status string
+		if err := rows.Scan(&name, &status); err != nil {
+			return err
+		}
+		t.status[name] = status
+	}
+	return rows.Err()
+}
+
+// stateTable is the quoted name of one of bintap's state tables.
+func stateTable(d dialect, name string) string { return d.quote("bintap") + "." + d.quote(name) }
+
+func stateDDL(d dialect) []string {
+	text := "TEXT"
+	key := "VARCHAR(255)"
+	schema := "CREATE SCHEMA IF NOT EXISTS " + d.quote("bintap")
+	if _, ok := d.(mysql); ok {
+		schema = "CREATE DATABASE IF NOT EXISTS " + d.quote("bintap") + " CHARACTER SET utf8mb4"
+		text = "LONGTEXT"
+	}
+	return []string{
+		schema,
+		"CREATE TABLE IF NOT EXISTS " + stateTable(d, "positions") + " (stream " + key + " PRIMARY KEY, position " + text + " NOT NULL, updated_at VARCHAR(40) NOT NULL)",
+		"CREATE TABLE IF NOT EXISTS " + stateTable(d, "tables") + " (target_table " + key + " PRIMARY KEY, source_table " + key + " NOT NULL, status VARCHAR(32) NOT NULL, columns " + text + " NOT NULL, updated_at VARCHAR(40) NOT NULL)",
+	}
+}
+
+// Position returns the position stored with the target's data.
+func (t *Destination) Position(ctx context.Context) (*position.Checkpoint, error) {
+	var raw string
+	err := t.db.QueryRowContext(ctx, "SELECT position FROM "+stateTable(t.d, "positions")+" WHERE stream = "+t.ph(1), t.stream).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("target %s: read the position: %w", t.name, err)
+	}
+	var cp position.Checkpoint
+	if err := json.Unmarshal([]byte(raw), &cp); err != nil || cp.File == "" {
+		return nil, fmt.Errorf("target %s: the stored position %q is not a bintap position: delete its row in %s.positions or use --reset", t.name, raw, "bintap")
+	}
+	return &cp, nil
+}
+
+// Reset forgets the stored position and the table states (--reset): the
+// stream starts over and an initial snapshot loads every table again.
+func (t *Destination) Reset(ctx context.Context) error {
+	for _, q := range []string{"DELETE FROM " + stateTable(t.d, "positions") + " WHERE stream = " + t.ph(1), "DELETE FROM " + stateTable(t.d, "tables")} {
+		args := []any{t.stream}
+		if !strings.Contains(q, "stream =") {
+			args = nil
+		}
+		if _, err := t.db.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("target %s: %w", t.name, err)
+		}
+	}
+	clear(t.status)
+	return nil
+}
+
+// ph is the n-th bind parameter of a plain statement.
+func (t *Destination) ph(n int) string {
+	if _, ok := t.d.(postgres); ok {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?"
+}
+
+// Write adds the changes of one batch; it commits when the batch size is
+// reached at a position (or, during the initial snapshot, without one).
+func (t *Destination) Write(ctx context.Context, events []change.Event, cp position.Checkpoint) error {
+	if err := t.err(); err != nil {
+		return err
+	}
+	if cp.File != "" && !t.streaming {
+		// The initial snapshot (if one ran) is over: its tables stream now.
+		t.streaming, t.snapshotOnly = true, false
+		for _, tg := range t.targets {
+			if t.status[tg.full] == statusMigrating {
+				tg.status = statusStreaming
+				t.setStatus(tg.full, statusStreaming)
+				t.touch(tg)
+			}
+		}
+	}
+	for i := range events {
+		ev := &events[i]
+		if ev.Table == nil || ev.Tx == nil {
+			continue
+		}
+		v, err := t.version(ctx, ev.Table)
+		if err != nil {
+			return err
+		}
+		if err := t.add(v, ev); err != nil {
+			return err
+		}
+	}
+	if cp.File != "" {
+		t.last = cp
+	}
+	switch {
+	case t.rows >= t.opt.BatchSize && cp.File != "":
+		return t.apply(ctx, cp)
+	case t.rows >= snapshotBatch && t.snapshotOnly:
+		return t.apply(ctx, position.Checkpoint{})
+	}
+	return nil
+}
+
+// Flush commits what is pending with the newest position.
+func (t *Destination) Flush(ctx context.Context) error {
+	if err := t.err(); err != nil {
+		return err
+	}
+	if t.rows == 0 && t.last.File == "" {
+		return nil
+	}
+	return t.apply(ctx, t.last)
+}
+
+// Close commits what is pending and disconnects.
+func (t *Destination) Close(ctx context.Context) error {
+	var err error
+	if t.err() == nil && t.rows > 0 {
+		err = t.Flush(ctx)
+	}
+	if cerr := t.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (t *Destination) err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failed
+}
+
+func (t *Destination) fail(err error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.failed == nil {
+		t.failed = err
+	}
+	return err
+}
+
+// Health is "retrying" while the target is unreachable, "failed" after a
+// permanent error.
+func (t *Destination) Health() (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.failed != nil:
+		return "failed", t.failed
+	case t.down != nil:
+		return "retrying", t.down
+	}
+	return "ok", nil
+}
+
+// Counts are the changes committed and the transactions.
+func (t *Destination) Counts() (messages, bytes uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.applied, 0
+}
+
+// Status is the target's section of /status: each table's status.
+func (t *Destination) Status() any {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tables := make(map[string]string, len(t.status))
+	for k, v := range t.status {
+		tables[k] = v
+	}
+	return map[string]any{"tables": tables, "changes": t.applied, "transactions": t.commits}
+}
+
+// apply commits every pending change, with cp in the position table when
+// it is set, in one transaction. A target that is unreachable is retried
+// with backoff (the binlog reader waits meanwhile); any other error stops
+// the stream without a position past it.
+func (t *Destination) apply(ctx context.Context, cp position.Checkpoint) error {
+	retry := backoff.Backoff{Initial: time.Second, Max: 10 * time.Second}
+	for {
+		err := t.applyOnce(ctx, cp)
+		if err == nil {
+			t.mu.Lock()
+			if t.down != nil {
+				t.log.Info("target reachable again", "target", t.name)
+			}
+			t.down = nil
+			t.applied += uint64(t.rows)
+			t.commits++
+			t.mu.Unlock()
+			t.clearPending()
+			return nil
+		}
+		if !transient(err) || ctx.Err() != nil {
+			return t.fail(err)
+		}
+		t.mu.Lock()
+		t.down = err
+		t.mu.Unlock()
+		t.log.Warn("target unreachable; retrying the transaction", "target", t.name, "err", err, "retry_in", retry.Delay().String())
+		if werr := retry.Wait(ctx); werr != nil {
+			return t.fail(fmt.Errorf("target %s: gave up: %w (last error: %v)", t.name, werr, err))
+		}
+	}
+}
+
+func (t *Destination) applyOnce(ctx context.Context, cp position.Checkpoint) error {
+	tx, err := t.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, tg := range t.touched {
+		if err := t.applyTarget(ctx, tx, tg); err != nil {
+			return err
+		}
+	}
+	if cp.File != "" {
+		cp.Written = time.Now().UTC()
+		raw, _ := json.Marshal(cp)
+		q := t.upsertSQL(stateTable(t.d, "positions"), []string{"stream", "position", "updated_at"}, []string{"stream"}, 1, nil)
+		if _, err := tx.ExecContext(ctx, q, t.stream, string(raw), cp.Written.Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("target %s: store the position: %w", t.name, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// transient reports whether an error means the target could not be
+// reached (retry) rather than that it refused a statement (stop).
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"connection refused", "bad connection", "broken pipe", "connection reset", "eof",
+		"i/o timeout", "no such host", "server closed", "conn closed", "invalid connection", "terminating connection",
+		"the database system is shutting down", "the database system is starting up", "sqlstate 57p01", "sqlstate 08",
+		"error 2006", "error 2013", "server has gone away", "lost connection", "failed to connect", "connection timed out"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendKey appends the primary key of row to dst.
+func appendKey(dst []byte, key []int, row []change.Value) []byte {
+	for _, i := range key {
+		v := &row[i]
+		dst = append(dst, byte(v.Kind))
+		dst = strconv.AppendInt(dst, v.Int, 10)
+		dst = append(dst, ':')
+		dst = strconv.AppendUint(dst, v.Uint, 10)
+		dst = append(dst, ':')
+		dst = strconv.AppendFloat(dst, v.Float, 'g', -1, 64)
+		dst = append(dst, ':')
+		dst = strconv.AppendInt(dst, int64(len(v.Text)), 10)
+		dst = append(dst, ':')
+		dst = append(dst, v.Text...)
+	}
+	return dst
+}
+
+func sameKey(key []int, a, b []change.Value) bool {
+	for _, i := range key {
+		x, y := &a[i], &b[i]
+		if x.Kind != y.Kind || x.Int != y.Int || x.Uint != y.Uint || x.Float != y.Float || !bytes.Equal(x.Text, y.Text) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,115 @@
+package target
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bintap/bintap/internal/dburl"
+	"github.com/bintap/bintap/internal/pipeline"
+	"github.com/bintap/bintap/internal/sink"
+)
+
+func init() {
+	sink.Register(sink.Kind{
+		Name: "target",
+		Form: "postgres://USER[:PASS]@HOST[:PORT]/DB or mysql://USER[:PASS]@HOST[:PORT]/DB (a database target: tables mirrored by upsert-merge)",
+		Match: func(spec string) bool {
+			for _, p := range []string{"postgres://", "postgresql://", "mysql://", "mariadb://"} {
+				if strings.HasPrefix(spec, p) {
+					return true
+				}
+			}
+			return false
+		},
+		Options: []sink.Option{
+			{Name: "target-table", Default: "{database}.{table}", Usage: "database targets: the target table of each source table; {database} and {table} stand for the source's; the part before the dot is the schema (PostgreSQL) or database (MySQL), created when missing",
+				Check: checkTemplate},
+			{Name: "target-deletes", Default: "soft", Usage: "database targets: soft (a deleted row stays with __deleted = true) or hard (it is removed)",
+				Check: func(v string) error { return sink.OneOf(v, "soft", "hard") }},
+			{Name: "target-log-tables", Bool: true, Default: "false", Usage: "database targets: also keep {table}_log beside each table, append-only, one row per change",
+				Check: func(v string) error { _, err := sink.ParseBool(v); return err }},
+		},
+		Parse: parse,
+	})
+}
+
+// checkTemplate accepts a target-table template: one or two dot-separated
+// parts of placeholders and name characters.
+func checkTemplate(v string) error {
+	parts := strings.Split(v, ".")
+	if len(parts) > 2 || v == "" {
+		return errors.New("accepted is a table name or schema.table, with {database} and {table} as placeholders, such as {database}.{table} or mirror.{database}_{table}")
+	}
+	for _, p := range parts {
+		if p == "" {
+			return errors.New("a part of the name is empty; accepted is schema.table, such as {database}.{table}")
+		}
+		rest := strings.NewReplacer("{database}", "", "{table}", "").Replace(p)
+		if strings.ContainsAny(rest, "{}`\"'\x00") {
+			return fmt.Errorf("%q holds characters a table name cannot; the placeholders are {database} and {table}", p)
+		}
+	}
+	return nil
+}
+
+// Options configure a Destination.
+type Options struct {
+	// Table is the target table template, such as "{database}.{table}".
+	Table string
+	// HardDeletes removes deleted rows instead of marking them.
+	HardDeletes bool
+	// LogTables adds an append-only {table}_log beside each table.
+	LogTables bool
+	// BatchSize: changes per target transaction (it also ends at each
+	// checkpoint).
+	BatchSize int
+}
+
+type output struct {
+	url dburl.URL
+	opt Options
+}
+
+func (o output) Name() string { return o.url.Redacted }
+
+func parse(spec string, s sink.Settings) (sink.Output, error) {
+	u, err := dburl.Parse(spec, "target URL")
+	if err != nil {
+		return nil, err
+	}
+	o := output{url: u, opt: Options{Table: s.Get("target-table"), HardDeletes: s.Get("target-deletes") == "hard"}}
+	if o.opt.LogTables, err = sink.ParseBool(s.Get("target-log-tables")); err != nil {
+		return nil, err
+	}
+	if o.opt.BatchSize, err = strconv.Atoi(s.Get("batch-size")); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Open connects to the target (waiting while it is unreachable, until ctx
+// ends) and creates bintap's state tables there.
+func (o output) Open(ctx context.Context, env sink.Env) (pipeline.Destination, error) {
+	db, err := sql.Open(o.url.Driver, o.url.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", o.url.Redacted, err)
+	}
+	db.SetMaxOpenConns(2)
+	db.SetConnMaxIdleTime(time.Minute)
+	var d dialect = postgres{}
+	if o.url.Flavor == dburl.MySQL {
+		d = mysql{}
+	}
+	dest := newDestination(db, d, o.opt, o.url.Redacted, env.Source, env.Log)
+	dest.database = o.url.Database
+	if err := dest.connect(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return dest, nil
+}
