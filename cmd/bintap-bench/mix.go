@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/big"
 	"math/rand/v2"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -312,59 +311,13 @@ func loadMix(ctx context.Context, db *sql.DB, changes int, out io.Writer) (*work
 	return w, st, nil
 }
 
-// mixColumns are the columns of bench.m the copies are compared on, as
-// PostgreSQL text, from a table aliased t.
-const mixColumns = "t.id::text, t.ver::text, t.qty::text, t.name::text, t.price::text, t.note::text"
-
-// verifyMix compares the rows of a copy of bench.m in db, found by name,
-// that are not deleted with the source table.
-func verifyMix(ctx context.Context, w *workload, db *sql.DB) error {
-	table, err := findTable(ctx, db, "m", "bench_m")
-	if err != nil {
-		return err
-	}
-	where, err := liveRows(ctx, db, table)
-	if err != nil {
-		return err
-	}
-	if _, err := sameRows(ctx, w.db, "SELECT id, ver, qty, name, price, note FROM bench.m ORDER BY id",
-		db, "SELECT "+mixColumns+" FROM "+table+" AS t"+where+" ORDER BY t.id"); err != nil {
-		return fmt.Errorf("verify %s: %w", table, err)
-	}
-	return nil
-}
-
 // bintapPostgresMerge measures bintap merging the mixed workload from the
 // binlog into an empty PostgreSQL database (--output postgres://..., its
 // defaults: soft deletes).
 func bintapPostgresMerge(binary string, pg *pgEnv) func(ctx context.Context, w *workload) result {
-	return func(ctx context.Context, w *workload) result {
-		if why := bintapMissing(binary); why != "" {
-			return result{unavailable: why}
-		}
-		name, db, cleanup, err := pg.freshDB(ctx, "m")
-		if err != nil {
-			return result{err: err}
-		}
-		defer cleanup()
-		cmd, err := bintapCommand(ctx, binary, w.port, 4248, filepath.Join(w.tmpDir, "state-pg-merge"),
-			"--start", w.start,
-			"--stop-at-end",
-			"--snapshot", "never",
-			"--tables", "bench.m",
-			"--output", pg.srv.DSN(name))
-		if err != nil {
-			return result{err: err}
-		}
-		_, elapsed, r := timeRun(cmd, false, "bintap stream")
-		if r.err != nil {
-			return r
-		}
-		if err := verifyMix(ctx, w, db); err != nil {
-			return result{err: err}
-		}
-		return result{rows: int64(w.rows), elapsed: elapsed}
-	}
+	return bintapIntoPostgres(binary, pg, "m", 4248, mixCopy, func(w *workload) []string {
+		return []string{"--start", w.start, "--stop-at-end", "--snapshot", "never", "--tables", "bench.m"}
+	})
 }
 
 // pgxStatements measures what a JDBC-style sink does with the same
@@ -391,7 +344,7 @@ func pgxStatements(pg *pgEnv) func(ctx context.Context, w *workload) result {
 		if err != nil {
 			return result{err: err}
 		}
-		if err := verifyMix(ctx, w, db); err != nil {
+		if err := mixCopy.verify(ctx, w.db, db); err != nil {
 			return result{err: err}
 		}
 		return result{rows: int64(w.rows), elapsed: elapsed}

@@ -90,9 +90,9 @@ func (e *pgEnv) freshDB(ctx context.Context, row string) (string, *sql.DB, func(
 	return name, db, cleanup, nil
 }
 
-// findTable returns the quoted schema.table of the one table in db whose
-// name is one of names, in any schema but the system ones.
-func findTable(ctx context.Context, db *sql.DB, names ...string) (string, error) {
+// findTable returns the quoted schema.table of the one table in db named
+// name, in any schema but the system ones.
+func findTable(ctx context.Context, db *sql.DB, name string) (string, error) {
 	rows, err := db.QueryContext(ctx, `SELECT table_schema, table_name FROM information_schema.tables
 		WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2`)
 	if err != nil {
@@ -101,15 +101,13 @@ func findTable(ctx context.Context, db *sql.DB, names ...string) (string, error)
 	defer rows.Close()
 	var all, found []string
 	for rows.Next() {
-		var schema, name string
-		if err := rows.Scan(&schema, &name); err != nil {
+		var schema, table string
+		if err := rows.Scan(&schema, &table); err != nil {
 			return "", fmt.Errorf("list tables: %w", err)
 		}
-		all = append(all, schema+"."+name)
-		for _, n := range names {
-			if name == n {
-				found = append(found, pgIdent(schema)+"."+pgIdent(name))
-			}
+		all = append(all, schema+"."+table)
+		if table == name {
+			found = append(found, pgIdent(schema)+"."+pgIdent(table))
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -117,7 +115,7 @@ func findTable(ctx context.Context, db *sql.DB, names ...string) (string, error)
 	}
 	if len(found) != 1 {
 		return "", fmt.Errorf("want one table named %s, found %d; the database holds [%s]",
-			strings.Join(names, " or "), len(found), strings.Join(all, ", "))
+			name, len(found), strings.Join(all, ", "))
 	}
 	return found[0], nil
 }
@@ -211,15 +209,29 @@ func showRow(cols []string, v []sql.NullString) string {
 	return "(" + strings.Join(parts, ", ") + ")"
 }
 
-// itemsColumns are the columns of bench.items the PostgreSQL loads are
-// compared on, as PostgreSQL text, from a table aliased t (ORDER BY t.id
-// then orders by the number, not by the text of the output column id).
-const itemsColumns = "t.id::text, t.qty::text, t.name::text, t.price::text"
+// copyCheck says how a PostgreSQL copy of a source table is compared with
+// the source: the rows of source, ordered by the key, with the same columns
+// of the copy, as PostgreSQL text, from the table aliased t (so that ORDER
+// BY t.id orders by the number, not by the text of the output column id).
+type copyCheck struct {
+	table   string // the copy's name; bintap (--target-table {database}.{table}) and pgloader put it in schema bench
+	source  string
+	columns string
+}
 
-// verifyItems compares the loaded copy of bench.items in db, found by name,
-// with the source table.
-func verifyItems(ctx context.Context, w *workload, db *sql.DB) error {
-	table, err := findTable(ctx, db, "items", "bench_items")
+var (
+	itemsCopy = copyCheck{table: "items",
+		source:  "SELECT id, qty, name, price FROM bench.items ORDER BY id",
+		columns: "t.id::text, t.qty::text, t.name::text, t.price::text"}
+	mixCopy = copyCheck{table: "m",
+		source:  "SELECT id, ver, qty, name, price, note FROM bench.m ORDER BY id",
+		columns: "t.id::text, t.ver::text, t.qty::text, t.name::text, t.price::text, t.note::text"}
+)
+
+// verify compares the rows of the copy in db that are not deleted with the
+// rows of the source in src.
+func (c copyCheck) verify(ctx context.Context, src, db *sql.DB) error {
+	table, err := findTable(ctx, db, c.table)
 	if err != nil {
 		return err
 	}
@@ -227,54 +239,54 @@ func verifyItems(ctx context.Context, w *workload, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	n, err := sameRows(ctx, w.db, "SELECT id, qty, name, price FROM bench.items ORDER BY id",
-		db, "SELECT "+itemsColumns+" FROM "+table+" AS t"+where+" ORDER BY t.id")
-	if err != nil {
+	if _, err := sameRows(ctx, src, c.source, db, "SELECT "+c.columns+" FROM "+table+" AS t"+where+" ORDER BY t.id"); err != nil {
 		return fmt.Errorf("verify %s: %w", table, err)
-	}
-	if n != int64(w.rows) {
-		return fmt.Errorf("verify %s: %d rows, want %d", table, n, w.rows)
 	}
 	return nil
 }
 
-// bintapPostgresLoad measures bintap's initial snapshot of the workload
-// table into an empty PostgreSQL database (--snapshot initial_only
-// --output postgres://...).
-func bintapPostgresLoad(binary string, pg *pgEnv) func(ctx context.Context, w *workload) result {
+// bintapIntoPostgres measures the bintap binary run with flags(w) and
+// --output a new database of pg named for row, then checks the copy there.
+func bintapIntoPostgres(binary string, pg *pgEnv, row string, serverID int, check copyCheck, flags func(w *workload) []string) func(ctx context.Context, w *workload) result {
 	return func(ctx context.Context, w *workload) result {
 		if why := bintapMissing(binary); why != "" {
 			return result{unavailable: why}
 		}
-		name, db, cleanup, err := pg.freshDB(ctx, "p")
+		name, db, cleanup, err := pg.freshDB(ctx, row)
 		if err != nil {
 			return result{err: err}
 		}
 		defer cleanup()
-		cmd, err := bintapCommand(ctx, binary, w.port, 4247, filepath.Join(w.tmpDir, "state-pg-snapshot"),
-			"--snapshot", "initial_only",
-			"--tables", "bench.items",
-			"--output", pg.srv.DSN(name))
+		cmd, err := bintapCommand(ctx, binary, w.port, serverID, filepath.Join(w.tmpDir, "state-pg-"+row),
+			append(flags(w), "--output", pg.srv.DSN(name))...)
 		if err != nil {
 			return result{err: err}
 		}
-		_, elapsed, r := timeRun(cmd, false, "bintap snapshot")
+		_, elapsed, r := timeRun(cmd, false, "bintap stream")
 		if r.err != nil {
 			return r
 		}
-		if err := verifyItems(ctx, w, db); err != nil {
+		if err := check.verify(ctx, w.db, db); err != nil {
 			return result{err: err}
 		}
 		return result{rows: int64(w.rows), elapsed: elapsed}
 	}
 }
 
-// pgloaderLoad measures pgloader loading the workload table from the
-// private MariaDB into an empty PostgreSQL database. pgloader's command line
-// (pgloader SOURCE TARGET) loads every table of the source database and has
-// no option that picks tables, so the same two URLs go into a command file
-// with INCLUDING ONLY TABLE NAMES MATCHING 'items'; everything else is
-// pgloader's default (create the table, copy, create the indexes).
+// bintapPostgresLoad measures bintap's initial snapshot of the workload
+// table into an empty PostgreSQL database (--snapshot initial_only
+// --output postgres://...).
+func bintapPostgresLoad(binary string, pg *pgEnv) func(ctx context.Context, w *workload) result {
+	return bintapIntoPostgres(binary, pg, "p", 4247, itemsCopy, func(*workload) []string {
+		return []string{"--snapshot", "initial_only", "--tables", "bench.items"}
+	})
+}
+
+// pgloaderHeapMB is the Lisp heap pgloader gets (SBCL's --dynamic-space-size,
+// MB). Debian's build has 1 GB, which its default batching (prefetch rows =
+// 100000) exhausts on the 1,000,000-row table ("Heap exhausted, game over").
+const pgloaderHeapMB = 4096
+
 func pgloaderLoad(pg *pgEnv) func(ctx context.Context, w *workload) result {
 	return func(ctx context.Context, w *workload) result {
 		bin, err := exec.LookPath("pgloader")
@@ -299,7 +311,8 @@ func pgloaderLoad(pg *pgEnv) func(ctx context.Context, w *workload) result {
 		if err := os.WriteFile(load, []byte(command), 0o644); err != nil {
 			return result{err: err}
 		}
-		cmd := exec.CommandContext(ctx, bin, "--root-dir", dir, "--logfile", filepath.Join(dir, "pgloader.log"), load)
+		cmd := exec.CommandContext(ctx, bin, "--dynamic-space-size", strconv.Itoa(pgloaderHeapMB),
+			"--root-dir", dir, "--logfile", filepath.Join(dir, "pgloader.log"), load)
 		var output bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &output, &output
 		start := time.Now()
@@ -308,7 +321,7 @@ func pgloaderLoad(pg *pgEnv) func(ctx context.Context, w *workload) result {
 		if err != nil {
 			return result{err: fmt.Errorf("pgloader: %w", err), detail: output.String()}
 		}
-		if err := verifyItems(ctx, w, db); err != nil {
+		if err := itemsCopy.verify(ctx, w.db, db); err != nil {
 			return result{err: err, detail: output.String()}
 		}
 		return result{rows: int64(w.rows), elapsed: elapsed}
