@@ -272,7 +272,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	}
 	mixed := []measurement{
 		{key: "m", name: "bintap stream → PostgreSQL (merge, --output postgres://)", run: bintapPostgresMerge(bintapPath, pg)},
-		{key: "n", name: fmt.Sprintf("pgx: a statement per change, %d per transaction", mixBatch), run: pgxStatements(pg), table: true},
+		{key: "n", name: fmt.Sprintf("pgx: a statement (round trip) per change, %d per transaction", mixBatch), run: pgxStatements(pg), table: true},
 	}
 	unselected := func(m measurement) bool { return o.only != nil && !o.only[m.key] }
 	measurements = slices.DeleteFunc(measurements, unselected)
