@@ -23,11 +23,15 @@ import (
 // Zero dates and zero TIMESTAMPs are stored as NULL on every target.
 
 // sourceType is c's base type; a character type of the binary character set
-// is the binary type it really is.
+// is the binary type it really is, and every spatial type is "geometry"
+// (each target stores them alike).
 func sourceType(c *change.Column) string {
 	t := change.BaseType(c.Type)
-	if t == "long" { // LONG [VARCHAR], MySQL's old name of MEDIUMTEXT
+	switch {
+	case t == "long": // LONG [VARCHAR], MySQL's old name of MEDIUMTEXT
 		t = "mediumtext"
+	case change.IsGeometryType(t):
+		return "geometry"
 	}
 	if c.Charset == "binary" {
 		switch t {
@@ -131,10 +135,8 @@ func (d postgres) columnType(c *change.Column) (string, error) {
 		return "uuid", nil
 	case "inet4", "inet6":
 		return "inet", nil
-	default:
-		if change.IsGeometryType(t) {
-			return "text", nil
-		}
+	case "geometry":
+		return "text", nil
 	}
 	return "", noType(d, c)
 }
@@ -258,10 +260,8 @@ func (d mysql) columnType(c *change.Column) (string, error) {
 			return "inet6", nil
 		}
 		return "varchar(39) CHARACTER SET ascii", nil
-	default:
-		if change.IsGeometryType(t) {
-			return "longtext" + utf8, nil
-		}
+	case "geometry":
+		return "longtext" + utf8, nil
 	}
 	return "", noType(d, c)
 }
@@ -373,10 +373,8 @@ func (d duck) columnType(c *change.Column) (string, error) {
 		return "JSON", nil
 	case "uuid":
 		return "UUID", nil
-	default:
-		if change.IsGeometryType(t) {
-			return "VARCHAR", nil
-		}
+	case "geometry":
+		return "VARCHAR", nil
 	}
 	return "", noType(d, c)
 }

@@ -71,10 +71,6 @@ func stamp(sec int64, usec uint64, fsp int, want string) sample {
 	return sample{v: change.Value{Kind: change.KindTimestamp, Int: sec, Uint: uint64(sec)*1e6 + usec, Text: []byte(text)}, want: want}
 }
 
-func geom(srid int64, wkt, want string) sample {
-	return sample{v: change.Value{Kind: change.KindGeometry, Int: srid, Text: []byte(wkt)}, want: want}
-}
-
 func refusedByPG(s sample) sample { s.pgRefuses = true; return s }
 
 // typeCase is a source column, its type on each target and its samples
@@ -193,24 +189,24 @@ var typeCases = []typeCase{
 		[]sample{val(change.KindJSON, `{"k": [1, 2.5, "x"], "n": null}`), val(change.KindJSON, `[]`), null(), val(change.KindJSON, `{"a": {"b": {"c": true}}}`),
 			val(change.KindJSON, `"😀 \\u0000 is not a NUL"`), refusedByPG(val(change.KindJSON, `{"nul": "a\u0000b"}`)), val(change.KindJSON, `12345678901234567890.123456789`)}},
 	{change.Column{Name: "g", Type: "geometry"}, "text", "longtext" + utf8, "VARCHAR", "",
-		[]sample{geom(0, "POLYGON((0 0,10 0,10 10,0 10,0 0),(1 1,2 1,2 2,1 1))", "POLYGON((0 0,10 0,10 10,0 10,0 0),(1 1,2 1,2 2,1 1))"),
-			geom(0, "MULTIPOINT(1 1,2 2)", "MULTIPOINT(1 1,2 2)"), null(),
-			geom(0, "GEOMETRYCOLLECTION(POINT(1 2),LINESTRING(0 0,1 1))", "GEOMETRYCOLLECTION(POINT(1 2),LINESTRING(0 0,1 1))"),
-			geom(4326, "POINT(13.4 52.52)", "SRID=4326;POINT(13.4 52.52)")}},
+		[]sample{val(change.KindGeometry, "POLYGON((0 0,10 0,10 10,0 10,0 0),(1 1,2 1,2 2,1 1))"),
+			val(change.KindGeometry, "MULTIPOINT(1 1,2 2)"), null(),
+			val(change.KindGeometry, "GEOMETRYCOLLECTION(POINT(1 2),LINESTRING(0 0,1 1))"),
+			{v: change.Value{Kind: change.KindGeometry, Int: 4326, Text: []byte("POINT(13.4 52.52)")}, want: "SRID=4326;POINT(13.4 52.52)"}}},
 	{change.Column{Name: "pt", Type: "point"}, "text", "longtext" + utf8, "VARCHAR", "",
-		[]sample{geom(0, "POINT(1.5 -2.25)", "POINT(1.5 -2.25)"), geom(0, "POINT(0 0)", "POINT(0 0)"), null(), geom(0, "POINT(10000000000 -0.00001)", "POINT(10000000000 -0.00001)")}},
+		[]sample{val(change.KindGeometry, "POINT(1.5 -2.25)"), val(change.KindGeometry, "POINT(0 0)"), null(), val(change.KindGeometry, "POINT(10000000000 -0.00001)")}},
 	{change.Column{Name: "ls", Type: "linestring"}, "text", "longtext" + utf8, "VARCHAR", "",
-		[]sample{geom(0, "LINESTRING(0 0,1 1,2 0)", "LINESTRING(0 0,1 1,2 0)")}},
+		[]sample{val(change.KindGeometry, "LINESTRING(0 0,1 1,2 0)")}},
 	{change.Column{Name: "pg", Type: "polygon"}, "text", "longtext" + utf8, "VARCHAR", "",
-		[]sample{geom(0, "POLYGON((0 0,1 0,1 1,0 0))", "POLYGON((0 0,1 0,1 1,0 0))")}},
+		[]sample{val(change.KindGeometry, "POLYGON((0 0,1 0,1 1,0 0))")}},
 	{change.Column{Name: "mp", Type: "multipoint"}, "text", "longtext" + utf8, "VARCHAR", "",
-		[]sample{geom(0, "MULTIPOINT(0 0,1 1)", "MULTIPOINT(0 0,1 1)")}},
+		[]sample{val(change.KindGeometry, "MULTIPOINT(0 0,1 1)")}},
 	{change.Column{Name: "mls", Type: "multilinestring"}, "text", "longtext" + utf8, "VARCHAR", "",
-		[]sample{geom(0, "MULTILINESTRING((0 0,1 1),(2 2,3 3))", "MULTILINESTRING((0 0,1 1),(2 2,3 3))")}},
+		[]sample{val(change.KindGeometry, "MULTILINESTRING((0 0,1 1),(2 2,3 3))")}},
 	{change.Column{Name: "mpg", Type: "multipolygon"}, "text", "longtext" + utf8, "VARCHAR", "",
-		[]sample{geom(0, "MULTIPOLYGON(((0 0,1 0,1 1,0 0)),((5 5,6 5,6 6,5 5)))", "MULTIPOLYGON(((0 0,1 0,1 1,0 0)),((5 5,6 5,6 6,5 5)))")}},
+		[]sample{val(change.KindGeometry, "MULTIPOLYGON(((0 0,1 0,1 1,0 0)),((5 5,6 5,6 6,5 5)))")}},
 	{change.Column{Name: "gc", Type: "geometrycollection"}, "text", "longtext" + utf8, "VARCHAR", "",
-		[]sample{geom(0, "GEOMETRYCOLLECTION EMPTY", "GEOMETRYCOLLECTION EMPTY")}},
+		[]sample{val(change.KindGeometry, "GEOMETRYCOLLECTION EMPTY")}},
 	{change.Column{Name: "u", Type: "uuid"}, "uuid", "uuid", "UUID", "char(36) CHARACTER SET ascii",
 		[]sample{val(change.KindUUID, "123e4567-e89b-12d3-a456-426614174000"), val(change.KindUUID, "00000000-0000-0000-0000-000000000001"), null(), val(change.KindUUID, "ffffffff-ffff-ffff-ffff-ffffffffffff")}},
 	{change.Column{Name: "i4", Type: "inet4"}, "inet", "inet4", "VARCHAR", "varchar(15) CHARACTER SET ascii",
