@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/duckdb/duckdb-go/v2" // database/sql driver "duckdb", to read the target
+
 	"github.com/bintap/bintap/internal/testutil"
 )
 
@@ -282,5 +284,44 @@ func TestTargetBadURLs(t *testing.T) {
 	code := run([]string{"stream", "--source", "mysql://root@127.0.0.1:1", "--state-dir", t.TempDir(), "--output", "postgres://u:SECRET@127.0.0.1:1/db"}, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "cannot connect") || strings.Contains(errOut.String(), "SECRET") {
 		t.Errorf("unreachable target: exit %d\n%s", code, errOut.String())
+	}
+}
+
+// TestTargetDuckDB: the embedded DuckDB target takes the initial snapshot,
+// then the changes, across two runs to the end of the binlog.
+func TestTargetDuckDB(t *testing.T) {
+	src := testutil.NewMariaDB(t)
+	src.Exec("CREATE DATABASE w",
+		"CREATE TABLE w.t (id INT PRIMARY KEY, u BIGINT UNSIGNED, d DECIMAL(12,3), s VARCHAR(40), dt DATETIME(6), b VARBINARY(8))")
+	for i := 1; i <= 50; i++ {
+		src.Exec(fmt.Sprintf("INSERT INTO w.t VALUES (%d, %d, %d.125, 'snap ✓ %d', '2024-02-29 10:00:00.%06d', UNHEX('00ff%02x'))", i, uint64(1)<<63+uint64(i), i, i, i, i))
+	}
+	state := t.TempDir()
+	file := state + "/mirror.duckdb"
+	stream := func() {
+		t.Helper()
+		out, errOut, code := bintapCmd(t, "stream", "--source", src.URL(), "--state-dir", state, "--stop-at-end", "--schemas", "w",
+			"--output", "duckdb://"+file, "--target-log-tables", "--target-deletes", "hard")
+		if code != 0 {
+			t.Fatalf("bintap stream: exit %d\n%s%s", code, out, errOut)
+		}
+	}
+	stream()
+	src.Exec("UPDATE w.t SET s = 'changed', b = NULL WHERE id <= 10", "DELETE FROM w.t WHERE id > 40",
+		"UPDATE w.t SET id = 100 WHERE id = 20", "INSERT INTO w.t VALUES (200, 18446744073709551615, -0.5, 'new', '2000-01-01 00:00:00.000001', '')")
+	stream()
+	db, err := sql.Open("duckdb", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got := queryStrings(t, db, "SELECT concat_ws('|', id, u, d, s, strftime(dt, '%Y-%m-%d %H:%M:%S.%f'), lower(hex(b))) FROM w.t ORDER BY id")
+	want := queryStrings(t, src.DB, "SELECT CONCAT_WS('|', id, u, d, s, DATE_FORMAT(dt, '%Y-%m-%d %H:%i:%s.%f'), LOWER(HEX(b))) FROM w.t ORDER BY id")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("DuckDB target differs: %s", firstDiff(want, got))
+	}
+	var logged int
+	if err := db.QueryRow("SELECT count(*) FROM w.t_log").Scan(&logged); err != nil || logged != 50+10+10+2+1 {
+		t.Errorf("w.t_log holds %d changes (%v), want 73 (50 snapshot reads, 10 updates, 10 deletes, a key change as 2, 1 insert)", logged, err)
 	}
 }

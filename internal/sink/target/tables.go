@@ -625,8 +625,11 @@ func (t *Destination) targetName(src *change.Table) (schema, name string) {
 	if s, n, ok := strings.Cut(r, "."); ok {
 		return s, n
 	}
-	if _, ok := t.d.(mysql); ok {
+	switch t.d.(type) {
+	case mysql:
 		return t.database, r
+	case duck:
+		return "main", r
 	}
 	return "public", r
 }
