@@ -14,6 +14,7 @@ const (
 	OpRead                    // a snapshot read: After holds the row
 	OpSchema                  // a new table version: Table is the new definition
 	OpHeartbeat               // no data; carries a position only
+	OpTruncate                // TRUNCATE TABLE: every row of Table is gone
 )
 
 func (o Op) String() string {
@@ -30,6 +31,8 @@ func (o Op) String() string {
 		return "schema"
 	case OpHeartbeat:
 		return "heartbeat"
+	case OpTruncate:
+		return "truncate"
 	}
 	return "unknown"
 }
@@ -127,6 +130,9 @@ type Column struct {
 	Charset   string   `json:"charset,omitempty"` // e.g. "utf8mb4", "latin1", "binary"
 	Members   []string `json:"members,omitempty"` // ENUM and SET members in definition order
 	Generated bool     `json:"generated,omitempty"`
+	// Was is the column's name in the table's previous version when the
+	// DDL that made this version renamed it (RENAME COLUMN, CHANGE).
+	Was string `json:"was,omitempty"`
 }
 
 // Table is one version of a table definition.
@@ -139,6 +145,9 @@ type Table struct {
 	// PrimaryKey lists the column indexes of the primary key, in key order.
 	// Empty when the table has none.
 	PrimaryKey []int `json:"primary_key,omitempty"`
+	// Was is "schema.table" when this version was made by renaming that
+	// table (RENAME TABLE, ALTER TABLE ... RENAME TO).
+	Was string `json:"was,omitempty"`
 }
 
 // FullName is "schema.table".

@@ -195,6 +195,7 @@ func (h *History) rename(from, to key, gtid string, at Mark) *change.Table {
 		return nil
 	}
 	nt := cloneTable(t)
+	nt.Was = from.schema + "." + from.name
 	nt.Schema, nt.Name = to.schema, to.name
 	nt.Version = max(h.maxVersion(from), h.maxVersion(to)) + 1
 	nt.GTID = gtid
@@ -258,6 +259,10 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 		return nil, key{}, fmt.Errorf("ALTER TABLE %s.%s: table definition unknown", k.schema, k.name)
 	}
 	a := &alterState{t: cloneTable(cur), cs: cs}
+	a.t.Was = "" // renames are relative to the version before
+	for i := range a.t.Columns {
+		a.t.Columns[i].Was = ""
+	}
 	for _, i := range cur.PrimaryKey {
 		a.pk = append(a.pk, cur.Columns[i].Name)
 	}
@@ -316,6 +321,9 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 				return nil, key{}, fmt.Errorf("%s COLUMN %s: no such column", map[bool]string{true: "CHANGE", false: "MODIFY"}[spec.Tp == ast.AlterTableChangeColumn], old)
 			}
 			c, isPK := buildColumn(def, p.cols[strings.ToLower(def.Name.Name.O)], a.cs)
+			if !strings.EqualFold(old, c.Name) {
+				c.Was = a.t.Columns[i].Name
+			}
 			a.renamePK(old, c.Name)
 			if err := a.place(c, spec.Position, i); err != nil {
 				return nil, key{}, err
@@ -328,6 +336,9 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 			i := a.find(old)
 			if i < 0 {
 				return nil, key{}, fmt.Errorf("RENAME COLUMN %s: no such column", old)
+			}
+			if a.t.Columns[i].Was == "" {
+				a.t.Columns[i].Was = a.t.Columns[i].Name
 			}
 			a.t.Columns[i].Name = nw
 			a.renamePK(old, nw)
@@ -363,6 +374,7 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 	}
 	setPrimaryKey(a.t, pk)
 	if renameTo != nil && *renameTo != k {
+		a.t.Was = k.schema + "." + k.name
 		a.t.Schema, a.t.Name = renameTo.schema, renameTo.name
 		a.t.Version = max(h.maxVersion(k), h.maxVersion(*renameTo)) + 1
 		a.t.GTID = gtid

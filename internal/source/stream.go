@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -645,6 +646,13 @@ func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) e
 		s.beginTx(&change.Tx{}, h)
 	}
 	mark := schema.Mark{File: s.tx.File, Pos: s.tx.Pos}
+	if db, name, ok := truncated(string(ev.Schema), q); ok && s.filter.Captured(db, name) {
+		if t := s.hist.Get(db, name); t != nil {
+			if err := s.emit(change.Event{Op: change.OpTruncate, Table: t, Tx: s.tx, EventNumber: 1}); err != nil {
+				return err
+			}
+		}
+	}
 	affected, err := s.hist.ApplyDDL(string(ev.Schema), q, s.tx.GTID, mark)
 	if err != nil {
 		s.log.Warn("could not apply a DDL statement to the schema history; its tables will be reloaded when next used", "sql", truncate(q, 200), "err", err)
@@ -659,6 +667,38 @@ func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) e
 	}
 	// A DDL statement is a transaction of its own.
 	s.commit(h)
+	return nil
+}
+
+// truncated returns the table of a TRUNCATE [TABLE] [db.]name statement.
+func truncated(defaultSchema, q string) (db, name string, ok bool) {
+	m := truncateRe.FindStringSubmatch(q)
+	if m == nil {
+		return "", "", false
+	}
+	unquote := func(id string) string {
+		if strings.HasPrefix(id, "`") {
+			return strings.ReplaceAll(id[1:len(id)-1], "``", "`")
+		}
+		return id
+	}
+	if m[2] == "" {
+		return defaultSchema, unquote(m[1]), true
+	}
+	return unquote(m[1]), unquote(m[2]), true
+}
+
+var truncateRe = regexp.MustCompile("(?is)^TRUNCATE\\s+(?:TABLE\\s+)?(`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(`(?:[^`]|``)+`|[\\w$]+))?\\s*;?\\s*$")
+
+// emit adds an event that carries no row images to the open batch.
+func (s *Stream) emit(ev change.Event) error {
+	if s.cur == nil || !s.cur.Room(0, 0) {
+		s.flush()
+		if err := s.take(); err != nil {
+			return err
+		}
+	}
+	s.cur.Events = append(s.cur.Events, ev)
 	return nil
 }
 

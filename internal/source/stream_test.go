@@ -19,3 +19,23 @@ func TestMariaDBAtLeast(t *testing.T) {
 		}
 	}
 }
+
+func TestTruncated(t *testing.T) {
+	for q, want := range map[string]string{
+		"TRUNCATE TABLE t":                 "d.t",
+		"truncate `x`.`a``b`":              "x.a`b",
+		"TRUNCATE TABLE w . t ;":           "w.t",
+		"TRUNCATE t1, t2":                  "",
+		"TRUNCATE TABLE t PARTITION p":     "",
+		"CREATE TABLE truncate_me (i INT)": "",
+	} {
+		db, name, ok := truncated("d", q)
+		got := ""
+		if ok {
+			got = db + "." + name
+		}
+		if got != want {
+			t.Errorf("truncated(%q) = %q, want %q", q, got, want)
+		}
+	}
+}

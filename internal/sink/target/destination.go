@@ -45,8 +45,8 @@ type Destination struct {
 
 	targets  map[string]*target // by "schema.table"
 	versions map[*change.Table]*version
-	touched  []*target // targets with pending changes, in first-touch order
-	rows     int       // pending changes
+	steps    []step // what the next transaction does, in order
+	rows     int    // pending changes
 	// snapshotOnly says every pending change is an initial-snapshot row:
 	// those may commit without a position (they are idempotent upserts).
 	snapshotOnly bool
@@ -179,9 +179,8 @@ func (t *Destination) Write(ctx context.Context, events []change.Event, cp posit
 		t.streaming, t.snapshotOnly = true, false
 		for _, tg := range t.targets {
 			if t.status[tg.full] == statusMigrating {
-				tg.status = statusStreaming
+				t.touch(tg).status = statusStreaming
 				t.setStatus(tg.full, statusStreaming)
-				t.touch(tg)
 			}
 		}
 	}
@@ -215,7 +214,7 @@ func (t *Destination) Flush(ctx context.Context) error {
 	if err := t.err(); err != nil {
 		return err
 	}
-	if t.rows == 0 && t.last.File == "" {
+	if t.rows == 0 && len(t.steps) == 0 && t.last.File == "" {
 		return nil
 	}
 	return t.apply(ctx, t.last)
@@ -224,7 +223,7 @@ func (t *Destination) Flush(ctx context.Context) error {
 // Close commits what is pending and disconnects.
 func (t *Destination) Close(ctx context.Context) error {
 	var err error
-	if t.err() == nil && t.rows > 0 {
+	if t.err() == nil && (t.rows > 0 || len(t.steps) > 0) {
 		err = t.Flush(ctx)
 	}
 	if cerr := t.db.Close(); err == nil {
@@ -319,8 +318,8 @@ func (t *Destination) applyOnce(ctx context.Context, cp position.Checkpoint) err
 		return err
 	}
 	defer tx.Rollback()
-	for _, tg := range t.touched {
-		if err := t.applyTarget(ctx, tx, tg); err != nil {
+	for i := range t.steps {
+		if err := t.runStep(ctx, tx, &t.steps[i]); err != nil {
 			return err
 		}
 	}

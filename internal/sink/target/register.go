@@ -5,9 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // database/sql driver "duckdb"
 
 	"github.com/bintap/bintap/internal/dburl"
 	"github.com/bintap/bintap/internal/pipeline"
@@ -17,9 +21,12 @@ import (
 func init() {
 	sink.Register(sink.Kind{
 		Name: "target",
-		Form: "postgres://USER[:PASS]@HOST[:PORT]/DB or mysql://USER[:PASS]@HOST[:PORT]/DB (a database target: tables mirrored by upsert-merge)",
+		Form: "postgres://USER[:PASS]@HOST[:PORT]/DB, mysql://USER[:PASS]@HOST[:PORT]/DB, duckdb (STATE_DIR/target.duckdb) or duckdb:///PATH/FILE.duckdb (a database target: tables mirrored by upsert-merge)",
 		Match: func(spec string) bool {
-			for _, p := range []string{"postgres://", "postgresql://", "mysql://", "mariadb://"} {
+			if spec == "duckdb" {
+				return true
+			}
+			for _, p := range []string{"postgres://", "postgresql://", "mysql://", "mariadb://", "duckdb://"} {
 				if strings.HasPrefix(spec, p) {
 					return true
 				}
@@ -71,18 +78,39 @@ type Options struct {
 }
 
 type output struct {
-	url dburl.URL
-	opt Options
+	url  dburl.URL
+	duck string // DuckDB: the file ("" for the state dir's target.duckdb); url is unset
+	opt  Options
 }
 
-func (o output) Name() string { return o.url.Redacted }
+func (o output) Name() string {
+	switch {
+	case o.url.Redacted != "":
+		return o.url.Redacted
+	case o.duck != "":
+		return "duckdb://" + o.duck
+	}
+	return "duckdb"
+}
+
+// DuckFileName is the DuckDB target's file in the state dir (--output duckdb).
+const DuckFileName = "target.duckdb"
 
 func parse(spec string, s sink.Settings) (sink.Output, error) {
-	u, err := dburl.Parse(spec, "target URL")
-	if err != nil {
-		return nil, err
+	var o output
+	var err error
+	switch {
+	case spec == "duckdb":
+	case strings.HasPrefix(spec, "duckdb://"):
+		if o.duck = strings.TrimPrefix(spec, "duckdb://"); o.duck == "" || strings.ContainsAny(o.duck, "?#") {
+			return nil, errors.New("a DuckDB target is duckdb (a file in the state dir) or duckdb:///PATH/FILE.duckdb")
+		}
+	default:
+		if o.url, err = dburl.Parse(spec, "target URL"); err != nil {
+			return nil, err
+		}
 	}
-	o := output{url: u, opt: Options{Table: s.Get("target-table"), HardDeletes: s.Get("target-deletes") == "hard"}}
+	o.opt = Options{Table: s.Get("target-table"), HardDeletes: s.Get("target-deletes") == "hard"}
 	if o.opt.LogTables, err = sink.ParseBool(s.Get("target-log-tables")); err != nil {
 		return nil, err
 	}
@@ -95,17 +123,30 @@ func parse(spec string, s sink.Settings) (sink.Output, error) {
 // Open connects to the target (waiting while it is unreachable, until ctx
 // ends) and creates bintap's state tables there.
 func (o output) Open(ctx context.Context, env sink.Env) (pipeline.Destination, error) {
-	db, err := sql.Open(o.url.Driver, o.url.DSN)
+	driver, dsn := o.url.Driver, o.url.DSN
+	var d dialect = postgres{}
+	switch {
+	case o.url.Flavor == dburl.MySQL:
+		d = mysql{}
+	case o.url.Driver == "":
+		d, driver, dsn = duck{}, "duckdb", o.duck
+		if dsn == "" {
+			dsn = filepath.Join(env.StateDir, DuckFileName)
+		}
+		if err := os.MkdirAll(filepath.Dir(dsn), 0o755); err != nil {
+			return nil, fmt.Errorf("target %s: %w", o.Name(), err)
+		}
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", o.url.Redacted, err)
+		return nil, fmt.Errorf("target %s: %w", o.Name(), err)
 	}
 	db.SetMaxOpenConns(2)
-	db.SetConnMaxIdleTime(time.Minute)
-	var d dialect = postgres{}
-	if o.url.Flavor == dburl.MySQL {
-		d = mysql{}
+	if driver == "duckdb" {
+		db.SetMaxOpenConns(1) // one writer; DuckDB locks the file
 	}
-	dest := newDestination(db, d, o.opt, o.url.Redacted, env.Source, env.Log)
+	db.SetConnMaxIdleTime(time.Minute)
+	dest := newDestination(db, d, o.opt, o.Name(), env.Source, env.Log)
 	dest.database = o.url.Database
 	if err := dest.connect(ctx); err != nil {
 		db.Close()

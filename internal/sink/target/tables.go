@@ -32,12 +32,29 @@ type target struct {
 	columns []string
 	types   map[string]string // declared type of each column bintap created, by lower-case name
 
+	cur *batch // its open batch in Destination.steps; nil when none is open
+}
+
+// batch is what a transaction writes to one target between schema changes.
+type batch struct {
+	qname    string // the target's name when the batch began (renames come between batches)
+	qlog     string
 	pending  map[string]*entry // merged changes by key
-	order    []*entry          // pending merged changes, in first-touch order
-	appends  []*entry          // pending changes of an append-only table
-	logs     []*entry          // pending _log rows
+	order    []*entry          // merged changes, in first-touch order
+	appends  []*entry          // changes of an append-only table
+	logs     []*entry          // _log rows
 	truncate bool              // the initial snapshot begins: empty it first
-	status   string            // status to store with the batch ("": unchanged)
+	cleared  *entry            // a TRUNCATE of the source: its metadata
+	status   string            // status to store ("": unchanged)
+}
+
+// step is one thing a transaction does, in order: a target's batch, or a
+// schema change that must come between batches (renames).
+type step struct {
+	tg   *target
+	b    *batch
+	ddl  string
+	done bool // the statement ran (MySQL commits DDL at once: a retry skips it)
 }
 
 // version is one version of a source table, bound to its target.
@@ -81,19 +98,20 @@ func (t *Destination) add(v *version, ev *change.Event) error {
 		// transaction that starts there.
 		meta.order--
 		if !t.streaming && t.status[v.tg.full] != statusMigrating {
-			v.tg.truncate, v.tg.status = true, statusMigrating
+			b := t.touch(v.tg)
+			b.truncate, b.status = true, statusMigrating
 			t.setStatus(v.tg.full, statusMigrating)
-			t.touch(v.tg)
 		}
 	} else {
 		t.snapshotOnly = false
 		if t.status[v.tg.full] != statusStreaming && t.streaming {
-			v.tg.status = statusStreaming
+			t.touch(v.tg).status = statusStreaming
 			t.setStatus(v.tg.full, statusStreaming)
-			t.touch(v.tg)
 		}
 	}
 	switch ev.Op {
+	case change.OpTruncate:
+		return t.truncateTable(v, meta)
 	case change.OpInsert:
 		return t.change(v, ev.After, false, 'c', meta)
 	case change.OpRead:
@@ -102,10 +120,14 @@ func (t *Destination) add(v *version, ev *change.Event) error {
 		return t.change(v, ev.Before, true, 'd', meta)
 	case change.OpUpdate:
 		if len(v.key) > 0 && !sameKey(v.key, ev.Before, ev.After) {
-			// A new primary key: the old row goes, the new one comes.
-			if err := t.merge(v, ev.Before, true, 'd', meta); err != nil {
+			// A new primary key: a delete of the old row (the update's
+			// before image) and an insert of the new one (its after image,
+			// the next row image number).
+			if err := t.change(v, ev.Before, true, 'd', meta); err != nil {
 				return err
 			}
+			meta.num++
+			return t.change(v, ev.After, false, 'c', meta)
 		}
 		return t.change(v, ev.After, false, 'u', meta)
 	}
@@ -124,7 +146,8 @@ func (t *Destination) change(v *version, row []change.Value, deleted bool, op by
 	if err != nil {
 		return err
 	}
-	v.tg.logs = append(v.tg.logs, e)
+	b := t.touch(v.tg)
+	b.logs = append(b.logs, e)
 	return nil
 }
 
@@ -133,20 +156,19 @@ func (t *Destination) merge(v *version, row []change.Value, deleted bool, op byt
 	if err != nil {
 		return err
 	}
-	tg := v.tg
-	t.touch(tg)
+	b := t.touch(v.tg)
 	t.rows++
-	if !tg.keyed {
-		tg.appends = append(tg.appends, e)
+	if !v.tg.keyed {
+		b.appends = append(b.appends, e)
 		return nil
 	}
 	t.keyBuf = appendKey(t.keyBuf[:0], v.key, row)
-	if old, ok := tg.pending[string(t.keyBuf)]; ok {
+	if old, ok := b.pending[string(t.keyBuf)]; ok {
 		*old = *e // the last image of a key wins; its place in the order stays
 		return nil
 	}
-	tg.pending[string(t.keyBuf)] = e
-	tg.order = append(tg.order, e)
+	b.pending[string(t.keyBuf)] = e
+	b.order = append(b.order, e)
 	return nil
 }
 
@@ -170,13 +192,44 @@ func (t *Destination) entry(v *version, row []change.Value, deleted bool, op byt
 	return &e, nil
 }
 
-func (t *Destination) touch(tg *target) {
-	for _, x := range t.touched {
-		if x == tg {
-			return
-		}
+// truncateTable takes a TRUNCATE of the source table: every row goes
+// (soft: marked deleted; hard: removed). Pending changes before it are
+// deletes now; the statement runs before the changes that follow it.
+func (t *Destination) truncateTable(v *version, meta entry) error {
+	tg := v.tg
+	b := t.touch(tg)
+	t.rows++
+	meta.op, meta.deleted, meta.args = 't', true, make([]any, len(v.src.Columns))
+	for _, e := range b.order {
+		e.deleted = true
+		e.tsMs, e.txID, e.order = meta.tsMs, meta.txID, meta.order
 	}
-	t.touched = append(t.touched, tg)
+	if !tg.keyed {
+		b.appends = append(b.appends, &meta)
+	} else {
+		b.cleared = &meta
+	}
+	if tg.qlog != "" {
+		e := meta
+		b.logs = append(b.logs, &e)
+	}
+	return nil
+}
+
+// touch returns tg's open batch, opening one as the next step.
+func (t *Destination) touch(tg *target) *batch {
+	if tg.cur == nil {
+		tg.cur = &batch{qname: tg.qname, qlog: tg.qlog, pending: map[string]*entry{}}
+		t.steps = append(t.steps, step{tg: tg, b: tg.cur})
+	}
+	return tg.cur
+}
+
+// schemaStep queues a statement that must run after what tg has pending
+// and before what comes next.
+func (t *Destination) schemaStep(tg *target, q string) {
+	tg.cur = nil
+	t.steps = append(t.steps, step{tg: tg, ddl: q})
 }
 
 func (t *Destination) setStatus(full, status string) {
@@ -186,48 +239,84 @@ func (t *Destination) setStatus(full, status string) {
 }
 
 func (t *Destination) clearPending() {
-	for _, tg := range t.touched {
-		clear(tg.pending)
-		clear(tg.order)
-		tg.order, tg.appends, tg.logs = tg.order[:0], tg.appends[:0], tg.logs[:0]
-		tg.truncate, tg.status = false, ""
+	for _, st := range t.steps {
+		st.tg.cur = nil
 	}
-	t.touched = t.touched[:0]
+	clear(t.steps)
+	t.steps = t.steps[:0]
 	t.rows = 0
 	t.snapshotOnly = !t.streaming
 }
 
+// runStep runs one step in tx.
+func (t *Destination) runStep(ctx context.Context, tx *sql.Tx, st *step) error {
+	if st.b != nil {
+		return t.applyTarget(ctx, tx, st.tg, st.b)
+	}
+	if st.done {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, st.ddl); err != nil && !(strings.Contains(st.ddl, " ADD COLUMN ") && alreadyExists(err)) {
+		if transient(err) {
+			return err
+		}
+		return fmt.Errorf("target %s: table %s: the target refused the schema change %s: %w; make the change by hand and start bintap again", t.name, st.tg.full, st.ddl, err)
+	}
+	if _, ok := t.d.(mysql); ok {
+		// MySQL committed what came before the statement: the rest of the
+		// batch, and the position, go in a new transaction.
+		st.done = true
+		if _, err := tx.ExecContext(ctx, "START TRANSACTION"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // applyTarget writes one target's pending changes in tx.
-func (t *Destination) applyTarget(ctx context.Context, tx *sql.Tx, tg *target) error {
-	if tg.truncate {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+tg.qname); err != nil {
+func (t *Destination) applyTarget(ctx context.Context, tx *sql.Tx, tg *target, b *batch) error {
+	if b.truncate {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+b.qname); err != nil {
 			return t.stmtErr(tg, "empty it for the initial snapshot", err)
 		}
 	}
+	if e := b.cleared; e != nil {
+		q := "DELETE FROM " + b.qname
+		var args []any
+		if !t.opt.HardDeletes {
+			q = "UPDATE " + b.qname + " SET " + t.d.quote("__deleted") + " = " + t.ph(1) + ", " + t.d.quote("__ts_ms") + " = " + t.ph(2) + ", " +
+				t.d.quote("__transaction_id") + " = " + t.ph(3) + ", " + t.d.quote("__transaction_order") + " = " + t.ph(4) +
+				" WHERE " + t.d.quote("__deleted") + " IS NOT TRUE"
+			args = []any{true, e.tsMs, e.txID, e.order}
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return t.stmtErr(tg, q, err)
+		}
+	}
 	var upserts, deletes []*entry
-	for _, e := range tg.order {
+	for _, e := range b.order {
 		if e.deleted && t.opt.HardDeletes {
 			deletes = append(deletes, e)
 		} else {
 			upserts = append(upserts, e)
 		}
 	}
-	if err := t.runs(deletes, func(run []*entry) error { return t.deleteRows(ctx, tx, tg, run) }); err != nil {
+	if err := t.runs(deletes, func(run []*entry) error { return t.deleteRows(ctx, tx, b.qname, tg, run) }); err != nil {
 		return err
 	}
-	if err := t.runs(upserts, func(run []*entry) error { return t.writeRows(ctx, tx, tg.qname, tg, run, false) }); err != nil {
+	if err := t.runs(upserts, func(run []*entry) error { return t.writeRows(ctx, tx, b.qname, tg, run, false) }); err != nil {
 		return err
 	}
-	if err := t.runs(tg.appends, func(run []*entry) error { return t.writeRows(ctx, tx, tg.qname, tg, run, true) }); err != nil {
+	if err := t.runs(b.appends, func(run []*entry) error { return t.writeRows(ctx, tx, b.qname, tg, run, true) }); err != nil {
 		return err
 	}
-	if err := t.runs(tg.logs, func(run []*entry) error { return t.writeRows(ctx, tx, tg.qlog, tg, run, true) }); err != nil {
+	if err := t.runs(b.logs, func(run []*entry) error { return t.writeRows(ctx, tx, b.qlog, tg, run, true) }); err != nil {
 		return err
 	}
-	if tg.status != "" {
+	if b.status != "" {
 		raw, _ := json.Marshal(tg.types)
 		q := t.upsertSQL(stateTable(t.d, "tables"), []string{"target_table", "source_table", "status", "columns", "updated_at"}, []string{"target_table"}, 1, nil)
-		if _, err := tx.ExecContext(ctx, q, tg.full, tg.source, tg.status, string(raw), time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		if _, err := tx.ExecContext(ctx, q, tg.full, tg.source, b.status, string(raw), time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
 			return t.stmtErr(tg, "store its status", err)
 		}
 	}
@@ -304,10 +393,10 @@ func (t *Destination) writeRows(ctx context.Context, tx *sql.Tx, table string, t
 }
 
 // deleteRows removes rows of one version by key.
-func (t *Destination) deleteRows(ctx context.Context, tx *sql.Tx, tg *target, rows []*entry) error {
+func (t *Destination) deleteRows(ctx context.Context, tx *sql.Tx, table string, tg *target, rows []*entry) error {
 	v := rows[0].v
 	var b strings.Builder
-	b.WriteString("DELETE FROM " + tg.qname + " WHERE (")
+	b.WriteString("DELETE FROM " + table + " WHERE (")
 	for j, i := range v.key {
 		if j > 0 {
 			b.WriteString(", ")
@@ -429,7 +518,15 @@ func (t *Destination) version(ctx context.Context, src *change.Table) (*version,
 	}
 	schema, name := t.targetName(src)
 	full := schema + "." + name
+	if src.Was != "" && t.targets[full] == nil {
+		if err := t.renameTable(ctx, src.Was, schema, name); err != nil {
+			return nil, err
+		}
+	}
 	tg := t.targets[full]
+	if tg != nil {
+		tg.source = src.FullName()
+	}
 	if tg == nil {
 		var err error
 		if tg, err = t.openTarget(ctx, schema, name, src); err != nil {
@@ -448,14 +545,91 @@ func (t *Destination) version(ctx context.Context, src *change.Table) (*version,
 	return v, nil
 }
 
+// renameTable follows a RENAME TABLE of the source: the target of the old
+// name (and its _log) takes the new name, in order with the changes around
+// it, when the old one exists and the new one does not.
+func (t *Destination) renameTable(ctx context.Context, was, schema, name string) error {
+	oldDB, oldTable, _ := strings.Cut(was, ".")
+	oldSchema, oldName := t.targetName(&change.Table{Schema: oldDB, Name: oldTable})
+	oldFull, full := oldSchema+"."+oldName, schema+"."+name
+	if oldFull == full {
+		return nil
+	}
+	tg := t.targets[oldFull]
+	if tg == nil {
+		cols, err := t.columnsOf(ctx, oldSchema, oldName)
+		if err != nil {
+			return fmt.Errorf("target %s: %w", t.name, err)
+		}
+		newCols, err := t.columnsOf(ctx, schema, name)
+		if err != nil {
+			return fmt.Errorf("target %s: %w", t.name, err)
+		}
+		if len(cols) == 0 || len(newCols) > 0 {
+			return nil // nothing to move, or done before a restart
+		}
+		tg = &target{full: oldFull, columns: cols, types: map[string]string{}, keyed: true,
+			qname: t.d.quote(oldSchema) + "." + t.d.quote(oldName)}
+		var stored string
+		if err := t.db.QueryRowContext(ctx, "SELECT columns FROM "+stateTable(t.d, "tables")+" WHERE target_table = "+t.ph(1), oldFull).Scan(&stored); err == nil {
+			_ = json.Unmarshal([]byte(stored), &tg.types)
+		}
+		if t.opt.LogTables {
+			tg.qlog = t.d.quote(oldSchema) + "." + t.d.quote(oldName+"_log")
+		}
+	}
+	for _, q := range t.renameSQL(oldSchema, oldName, schema, name) {
+		t.schemaStep(tg, q)
+	}
+	if tg.qlog != "" {
+		for _, q := range t.renameSQL(oldSchema, oldName+"_log", schema, name+"_log") {
+			t.schemaStep(tg, q)
+		}
+	}
+	t.schemaStep(tg, "UPDATE "+stateTable(t.d, "tables")+" SET target_table = '"+strings.ReplaceAll(full, "'", "''")+"' WHERE target_table = '"+strings.ReplaceAll(oldFull, "'", "''")+"'")
+	delete(t.targets, oldFull)
+	tg.full, tg.source = full, was
+	tg.qname = t.d.quote(schema) + "." + t.d.quote(name)
+	if tg.qlog != "" {
+		tg.qlog = t.d.quote(schema) + "." + t.d.quote(name+"_log")
+	}
+	t.targets[full] = tg
+	t.mu.Lock()
+	if st, ok := t.status[oldFull]; ok {
+		t.status[full] = st
+		delete(t.status, oldFull)
+	}
+	t.mu.Unlock()
+	t.log.Info("target table renamed", "from", oldFull, "to", full)
+	return nil
+}
+
+func (t *Destination) renameSQL(oldSchema, oldName, schema, name string) []string {
+	q := t.d.quote
+	if _, ok := t.d.(mysql); ok {
+		return []string{"RENAME TABLE " + q(oldSchema) + "." + q(oldName) + " TO " + q(schema) + "." + q(name)}
+	}
+	var out []string
+	if oldName != name {
+		out = append(out, "ALTER TABLE "+q(oldSchema)+"."+q(oldName)+" RENAME TO "+q(name))
+	}
+	if oldSchema != schema {
+		out = append(out, "ALTER TABLE "+q(oldSchema)+"."+q(name)+" SET SCHEMA "+q(schema))
+	}
+	return out
+}
+
 // targetName renders --target-table for a source table.
 func (t *Destination) targetName(src *change.Table) (schema, name string) {
 	r := strings.NewReplacer("{database}", src.Schema, "{table}", src.Name).Replace(t.opt.Table)
 	if s, n, ok := strings.Cut(r, "."); ok {
 		return s, n
 	}
-	if _, ok := t.d.(mysql); ok {
+	switch t.d.(type) {
+	case mysql:
 		return t.database, r
+	case duck:
+		return "main", r
 	}
 	return "public", r
 }
@@ -464,7 +638,7 @@ func (t *Destination) targetName(src *change.Table) (schema, name string) {
 // the columns it has.
 func (t *Destination) openTarget(ctx context.Context, schema, name string, src *change.Table) (*target, error) {
 	tg := &target{full: schema + "." + name, source: src.FullName(), keyed: len(src.PrimaryKey) > 0,
-		qname: t.d.quote(schema) + "." + t.d.quote(name), types: map[string]string{}, pending: map[string]*entry{}}
+		qname: t.d.quote(schema) + "." + t.d.quote(name), types: map[string]string{}}
 	if t.opt.LogTables {
 		tg.qlog = t.d.quote(schema) + "." + t.d.quote(name+"_log")
 	}
@@ -580,16 +754,34 @@ func (t *Destination) alignColumns(ctx context.Context, v *version) error {
 		if err != nil {
 			return fmt.Errorf("target %s: table %s: %w", t.name, v.src.FullName(), err)
 		}
+		if was := strings.ToLower(c.Was); c.Was != "" && has[was] && !has[lc] {
+			for _, tbl := range []string{tg.qname, tg.qlog} {
+				if tbl == "" {
+					continue
+				}
+				t.schemaStep(tg, "ALTER TABLE "+tbl+" RENAME COLUMN "+t.d.quote(c.Was)+" TO "+t.d.quote(c.Name))
+			}
+			t.log.Info("target column renamed", "target", tg.full, "from", c.Was, "to", c.Name)
+			for j, name := range tg.columns {
+				if strings.EqualFold(name, c.Was) {
+					tg.columns[j] = c.Name
+				}
+			}
+			delete(has, was)
+			has[lc] = true
+			if typ, ok := tg.types[was]; ok {
+				tg.types[lc] = typ
+				delete(tg.types, was)
+			}
+			changed = true
+		}
 		switch old, known := tg.types[lc]; {
 		case !has[lc]:
 			for _, tbl := range []string{tg.qname, tg.qlog} {
 				if tbl == "" {
 					continue
 				}
-				q := "ALTER TABLE " + tbl + " ADD COLUMN " + t.d.quote(c.Name) + " " + typ
-				if _, err := t.db.ExecContext(ctx, q); err != nil && !alreadyExists(err) {
-					return t.stmtErr(tg, q, err)
-				}
+				t.schemaStep(tg, "ALTER TABLE "+tbl+" ADD COLUMN "+t.d.quote(c.Name)+" "+typ)
 			}
 			t.log.Info("target column added", "target", tg.full, "column", c.Name, "type", typ)
 			tg.columns = append(tg.columns, c.Name)
@@ -599,11 +791,7 @@ func (t *Destination) alignColumns(ctx context.Context, v *version) error {
 				if tbl == "" {
 					continue
 				}
-				q := t.alterType(tbl, c.Name, typ)
-				if _, err := t.db.ExecContext(ctx, q); err != nil {
-					return fmt.Errorf("target %s: table %s column %s: the source changed its type from %s to %s, and the target refused %s: %w; change the column by hand and start bintap again",
-						t.name, tg.full, c.Name, old, typ, q, err)
-				}
+				t.schemaStep(tg, t.alterType(tbl, c.Name, typ))
 			}
 			t.log.Info("target column type changed", "target", tg.full, "column", c.Name, "from", old, "to", typ)
 		default:
@@ -620,10 +808,11 @@ func (t *Destination) alignColumns(ctx context.Context, v *version) error {
 			v.extra = append(v.extra, c)
 		}
 	}
-	if changed && tg.status == "" {
+	if changed {
 		// Record the declared types with the next batch.
-		tg.status = t.statusOf(tg.full)
-		t.touch(tg)
+		if b := t.touch(tg); b.status == "" {
+			b.status = t.statusOf(tg.full)
+		}
 	}
 	return nil
 }
