@@ -221,12 +221,17 @@ type copyCheck struct {
 
 var (
 	itemsCopy = copyCheck{table: "items",
-		source:  "SELECT id, qty, name, price FROM bench.items ORDER BY id",
-		columns: "t.id::text, t.qty::text, t.name::text, t.price::text"}
+		source:  "SELECT id, qty, name, price, created FROM bench.items ORDER BY id",
+		columns: "t.id::text, t.qty::text, t.name::text, t.price::text, " + pgDateTime6("t.created")}
 	mixCopy = copyCheck{table: "m",
-		source:  "SELECT id, ver, qty, name, price, note FROM bench.m ORDER BY id",
-		columns: "t.id::text, t.ver::text, t.qty::text, t.name::text, t.price::text, t.note::text"}
+		source:  "SELECT id, ver, qty, name, price, updated, note FROM bench.m ORDER BY id",
+		columns: "t.id::text, t.ver::text, t.qty::text, t.name::text, t.price::text, " + pgDateTime6("t.updated") + ", t.note::text"}
 )
+
+// pgDateTime6 is the SQL that prints a timestamp column as MariaDB prints a
+// DATETIME(6) (the server's time zone is UTC, should the column be a
+// timestamptz, as pgloader makes it).
+func pgDateTime6(col string) string { return "to_char(" + col + ", 'YYYY-MM-DD HH24:MI:SS.US')" }
 
 // verify compares the rows of the copy in db that are not deleted with the
 // rows of the source in src.
