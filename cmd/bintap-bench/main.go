@@ -51,8 +51,9 @@
 // through pgx. After each run the rows that are not deleted (__deleted is
 // not true) are compared with the source, row by row (id, ver, qty, name,
 // price, updated, note). Targets: m/n >= 10, m >= 100,000 changes/s.
-// `-only m,n,p,p0` runs only the PostgreSQL rows; loading the mixed workload
-// takes about 40 s and n about 90 s or more, so they add about 4 minutes.
+// `-only m,n,p,p0` runs only the PostgreSQL rows. On 2 CPUs loading the
+// mixed workload takes 30-40 s and n 1.5-3 minutes; the four rows add about
+// 5 minutes to the run.
 //
 // It exits 0 whether or not bintap meets its target (it is a measurement) and
 // non-zero when the harness itself fails or bintap runs and fails.
