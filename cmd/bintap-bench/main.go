@@ -126,8 +126,8 @@ type options struct {
 	mixChanges int
 }
 
-// keys are the measurements -only accepts: the throughput rows, then the
-// latency rows.
+// keys are the measurements -only accepts: the throughput and PostgreSQL
+// rows, then the latency rows.
 var keys = []string{"a", "b", "c", "c0", "k", "i", "d", "e", "f", "p", "p0", "m", "n", "ls", "lk"}
 
 func parseFlags(args []string) (options, error) {
