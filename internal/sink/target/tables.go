@@ -61,9 +61,11 @@ type step struct {
 type version struct {
 	src   *change.Table
 	tg    *target
-	names []string // its columns
-	key   []int    // its primary key columns
-	extra []string // target columns it lacks (dropped at the source): NULL from now on
+	names []string          // its columns
+	key   []int             // its primary key columns
+	extra []string          // target columns it lacks (dropped at the source): NULL from now on
+	pg    []pgColumn        // PostgreSQL: how its columns travel (unnest.go)
+	sql   map[string]string // PostgreSQL: its statements, by table and kind
 }
 
 // entry is one pending change.
@@ -329,6 +331,9 @@ func (t *Destination) runs(es []*entry, fn func([]*entry) error) error {
 	for len(es) > 0 {
 		per := len(es[0].args) + len(logMeta)
 		limit := max(1, maxParams/per)
+		if _, ok := t.d.(postgres); ok {
+			limit = len(es) // one array per column: no parameter limit
+		}
 		n := 1
 		for n < len(es) && n < limit && es[n].v == es[0].v {
 			n++
@@ -345,6 +350,9 @@ func (t *Destination) runs(es []*entry, fn func([]*entry) error) error {
 // mirror, or appended (a log table, a table without a primary key) with
 // every metadata column.
 func (t *Destination) writeRows(ctx context.Context, tx *sql.Tx, table string, tg *target, rows []*entry, appendOnly bool) error {
+	if _, ok := t.d.(postgres); ok {
+		return t.pgWriteRows(ctx, tx, table, tg, rows, appendOnly)
+	}
 	v := rows[0].v
 	meta := mirrorMeta
 	if appendOnly {
@@ -394,6 +402,9 @@ func (t *Destination) writeRows(ctx context.Context, tx *sql.Tx, table string, t
 
 // deleteRows removes rows of one version by key.
 func (t *Destination) deleteRows(ctx context.Context, tx *sql.Tx, table string, tg *target, rows []*entry) error {
+	if _, ok := t.d.(postgres); ok {
+		return t.pgDeleteRows(ctx, tx, table, tg, rows)
+	}
 	v := rows[0].v
 	var b strings.Builder
 	b.WriteString("DELETE FROM " + table + " WHERE (")
