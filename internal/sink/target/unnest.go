@@ -177,7 +177,7 @@ func pgText(a any) (string, error) {
 }
 
 // pgWriteRows writes rows of one version in one statement.
-func (t *Destination) pgWriteRows(ctx context.Context, tx *sql.Tx, table string, tg *target, rows []*entry, appendOnly bool) error {
+func (t *Destination) pgWriteRows(ctx context.Context, tx *sql.Tx, table string, tg *batch, rows []*entry, appendOnly bool) error {
 	q := t.pgWriteSQL(table, rows[0].v, appendOnly)
 	args, err := t.pgArgs(rows[0].v, rows, appendOnly)
 	if err != nil {
@@ -190,7 +190,7 @@ func (t *Destination) pgWriteRows(ctx context.Context, tx *sql.Tx, table string,
 }
 
 // pgDeleteRows removes rows of one version by key in one statement.
-func (t *Destination) pgDeleteRows(ctx context.Context, tx *sql.Tx, table string, tg *target, rows []*entry) error {
+func (t *Destination) pgDeleteRows(ctx context.Context, tx *sql.Tx, table string, tg *batch, rows []*entry) error {
 	v := rows[0].v
 	cols := t.pgColumns(v)
 	var keys, arrays, selects, aliases []string
