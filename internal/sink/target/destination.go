@@ -43,10 +43,13 @@ type Destination struct {
 	stream   string // this stream's key in the position table
 	log      *slog.Logger
 
-	targets  map[string]*target // by "schema.table"
-	versions map[*change.Table]*version
-	steps    []step // what the next transaction does, in order
-	rows     int    // pending changes
+	targets    map[string]*target // by "schema.table"
+	versions   map[*change.Table]*version
+	steps      []step        // what the next transaction does, in order
+	rows       int           // pending changes
+	work       chan work     // transactions for the writer goroutine
+	written    chan struct{} // closed when the writer goroutine ends
+	stopWriter context.CancelFunc
 	// snapshotOnly says every pending change is an initial-snapshot row:
 	// those may commit without a position (they are idempotent upserts).
 	snapshotOnly bool
@@ -217,7 +220,7 @@ func (t *Destination) Flush(ctx context.Context) error {
 	if t.rows == 0 && len(t.steps) == 0 && t.last.File == "" {
 		return nil
 	}
-	return t.apply(ctx, t.last)
+	return t.wait(ctx, t.last)
 }
 
 // Close commits what is pending and disconnects.
@@ -225,6 +228,14 @@ func (t *Destination) Close(ctx context.Context) error {
 	var err error
 	if t.err() == nil && (t.rows > 0 || len(t.steps) > 0) {
 		err = t.Flush(ctx)
+	}
+	if t.work != nil {
+		if err != nil {
+			t.stopWriter() // a writer still retrying gives up
+		}
+		close(t.work)
+		<-t.written
+		t.stopWriter()
 	}
 	if cerr := t.db.Close(); err == nil {
 		err = cerr
@@ -279,27 +290,97 @@ func (t *Destination) Status() any {
 	return map[string]any{"tables": tables, "changes": t.applied, "transactions": t.commits}
 }
 
-// apply commits every pending change, with cp in the position table when
-// it is set, in one transaction. A target that is unreachable is retried
-// with backoff (the binlog reader waits meanwhile); any other error stops
-// the stream without a position past it.
+// work is one transaction handed to the writer goroutine.
+type work struct {
+	steps []step
+	rows  int
+	cp    position.Checkpoint
+	done  chan error // answered when set (Flush waits)
+}
+
+// apply hands every pending change, with cp for the position table when it
+// is set, to the writer goroutine as one transaction, and starts a new
+// batch: converting the next changes overlaps writing these. It waits only
+// when the writer is a transaction behind.
 func (t *Destination) apply(ctx context.Context, cp position.Checkpoint) error {
+	return t.submit(ctx, cp, nil)
+}
+
+func (t *Destination) submit(ctx context.Context, cp position.Checkpoint, done chan error) error {
+	if t.work == nil {
+		t.work, t.written = make(chan work, 1), make(chan struct{})
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		t.stopWriter = cancel
+		go t.writer(wctx)
+	}
+	for i := range t.steps {
+		if b := t.steps[i].b; b != nil && b.status != "" {
+			raw, _ := json.Marshal(t.steps[i].tg.types)
+			b.types = string(raw)
+		}
+	}
+	w := work{steps: t.steps, rows: t.rows, cp: cp, done: done}
+	for _, st := range t.steps {
+		st.tg.cur = nil
+	}
+	t.steps, t.rows = nil, 0
+	t.snapshotOnly = !t.streaming
+	select {
+	case t.work <- w:
+	case <-ctx.Done():
+		return t.fail(fmt.Errorf("target %s: %w", t.name, context.Cause(ctx)))
+	}
+	return t.err()
+}
+
+// wait hands what is pending to the writer and waits until everything
+// handed before is committed.
+func (t *Destination) wait(ctx context.Context, cp position.Checkpoint) error {
+	done := make(chan error, 1)
+	if err := t.submit(ctx, cp, done); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return t.fail(fmt.Errorf("target %s: gave up waiting for the commit: %w", t.name, context.Cause(ctx)))
+	}
+}
+
+// writer commits the transactions handed to it, in order, until the work
+// channel closes. A target that is unreachable is retried with backoff (the
+// binlog reader waits meanwhile, as the channel fills); any other error
+// fails the destination without a position past it.
+func (t *Destination) writer(ctx context.Context) {
+	defer close(t.written)
+	for w := range t.work {
+		err := t.err()
+		if err == nil {
+			err = t.commit(ctx, w)
+		}
+		if w.done != nil {
+			w.done <- err
+		}
+	}
+}
+
+func (t *Destination) commit(ctx context.Context, w work) error {
 	retry := backoff.Backoff{Initial: time.Second, Max: 10 * time.Second}
 	for {
-		err := t.applyOnce(ctx, cp)
+		err := t.applyOnce(ctx, w)
 		if err == nil {
 			t.mu.Lock()
 			if t.down != nil {
 				t.log.Info("target reachable again", "target", t.name)
 			}
 			t.down = nil
-			t.applied += uint64(t.rows)
+			t.applied += uint64(w.rows)
 			t.commits++
 			t.mu.Unlock()
-			t.clearPending()
 			return nil
 		}
-		if !transient(err) || ctx.Err() != nil {
+		if !transient(err) {
 			return t.fail(err)
 		}
 		t.mu.Lock()
@@ -312,14 +393,15 @@ func (t *Destination) apply(ctx context.Context, cp position.Checkpoint) error {
 	}
 }
 
-func (t *Destination) applyOnce(ctx context.Context, cp position.Checkpoint) error {
+func (t *Destination) applyOnce(ctx context.Context, w work) error {
+	cp := w.cp
 	tx, err := t.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	for i := range t.steps {
-		if err := t.runStep(ctx, tx, &t.steps[i]); err != nil {
+	for i := range w.steps {
+		if err := t.runStep(ctx, tx, &w.steps[i]); err != nil {
 			return err
 		}
 	}

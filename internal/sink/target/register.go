@@ -12,6 +12,7 @@ import (
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // database/sql driver "duckdb"
+	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"github.com/bintap/bintap/internal/dburl"
 	"github.com/bintap/bintap/internal/pipeline"
@@ -128,6 +129,15 @@ func (o output) Open(ctx context.Context, env sink.Env) (pipeline.Destination, e
 	switch {
 	case o.url.Flavor == dburl.MySQL:
 		d = mysql{}
+		// The driver puts the values into the statement text (escaped,
+		// exact): one round trip a statement instead of prepare, execute
+		// and close.
+		c, err := mysqldriver.ParseDSN(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", o.Name(), err)
+		}
+		c.InterpolateParams = true
+		dsn = c.FormatDSN()
 	case o.url.Driver == "":
 		d, driver, dsn = duck{}, "duckdb", o.duck
 		if dsn == "" {

@@ -37,8 +37,10 @@ type target struct {
 
 // batch is what a transaction writes to one target between schema changes.
 type batch struct {
-	qname    string // the target's name when the batch began (renames come between batches)
+	qname    string // the target's names when the batch began (renames come between batches)
 	qlog     string
+	full     string
+	source   string
 	pending  map[string]*entry // merged changes by key
 	order    []*entry          // merged changes, in first-touch order
 	appends  []*entry          // changes of an append-only table
@@ -46,12 +48,14 @@ type batch struct {
 	truncate bool              // the initial snapshot begins: empty it first
 	cleared  *entry            // a TRUNCATE of the source: its metadata
 	status   string            // status to store ("": unchanged)
+	types    string            // with status: the declared column types, as JSON
 }
 
 // step is one thing a transaction does, in order: a target's batch, or a
 // schema change that must come between batches (renames).
 type step struct {
 	tg   *target
+	full string // tg's name when the step was made (the writer goroutine reads this, not tg)
 	b    *batch
 	ddl  string
 	done bool // the statement ran (MySQL commits DDL at once: a retry skips it)
@@ -61,9 +65,11 @@ type step struct {
 type version struct {
 	src   *change.Table
 	tg    *target
-	names []string // its columns
-	key   []int    // its primary key columns
-	extra []string // target columns it lacks (dropped at the source): NULL from now on
+	names []string          // its columns
+	key   []int             // its primary key columns
+	extra []string          // target columns it lacks (dropped at the source): NULL from now on
+	pg    []pgColumn        // PostgreSQL: how its columns travel (unnest.go)
+	sql   map[string]string // PostgreSQL: its statements, by table and kind
 }
 
 // entry is one pending change.
@@ -219,8 +225,8 @@ func (t *Destination) truncateTable(v *version, meta entry) error {
 // touch returns tg's open batch, opening one as the next step.
 func (t *Destination) touch(tg *target) *batch {
 	if tg.cur == nil {
-		tg.cur = &batch{qname: tg.qname, qlog: tg.qlog, pending: map[string]*entry{}}
-		t.steps = append(t.steps, step{tg: tg, b: tg.cur})
+		tg.cur = &batch{qname: tg.qname, qlog: tg.qlog, full: tg.full, source: tg.source, pending: map[string]*entry{}}
+		t.steps = append(t.steps, step{tg: tg, full: tg.full, b: tg.cur})
 	}
 	return tg.cur
 }
@@ -229,7 +235,7 @@ func (t *Destination) touch(tg *target) *batch {
 // and before what comes next.
 func (t *Destination) schemaStep(tg *target, q string) {
 	tg.cur = nil
-	t.steps = append(t.steps, step{tg: tg, ddl: q})
+	t.steps = append(t.steps, step{tg: tg, full: tg.full, ddl: q})
 }
 
 func (t *Destination) setStatus(full, status string) {
@@ -238,20 +244,10 @@ func (t *Destination) setStatus(full, status string) {
 	t.mu.Unlock()
 }
 
-func (t *Destination) clearPending() {
-	for _, st := range t.steps {
-		st.tg.cur = nil
-	}
-	clear(t.steps)
-	t.steps = t.steps[:0]
-	t.rows = 0
-	t.snapshotOnly = !t.streaming
-}
-
 // runStep runs one step in tx.
 func (t *Destination) runStep(ctx context.Context, tx *sql.Tx, st *step) error {
 	if st.b != nil {
-		return t.applyTarget(ctx, tx, st.tg, st.b)
+		return t.applyTarget(ctx, tx, st.b)
 	}
 	if st.done {
 		return nil
@@ -260,7 +256,7 @@ func (t *Destination) runStep(ctx context.Context, tx *sql.Tx, st *step) error {
 		if transient(err) {
 			return err
 		}
-		return fmt.Errorf("target %s: table %s: the target refused the schema change %s: %w; make the change by hand and start bintap again", t.name, st.tg.full, st.ddl, err)
+		return fmt.Errorf("target %s: table %s: the target refused the schema change %s: %w; make the change by hand and start bintap again", t.name, st.full, st.ddl, err)
 	}
 	if _, ok := t.d.(mysql); ok {
 		// MySQL committed what came before the statement: the rest of the
@@ -274,10 +270,10 @@ func (t *Destination) runStep(ctx context.Context, tx *sql.Tx, st *step) error {
 }
 
 // applyTarget writes one target's pending changes in tx.
-func (t *Destination) applyTarget(ctx context.Context, tx *sql.Tx, tg *target, b *batch) error {
+func (t *Destination) applyTarget(ctx context.Context, tx *sql.Tx, b *batch) error {
 	if b.truncate {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+b.qname); err != nil {
-			return t.stmtErr(tg, "empty it for the initial snapshot", err)
+			return t.stmtErr(b, "empty it for the initial snapshot", err)
 		}
 	}
 	if e := b.cleared; e != nil {
@@ -290,7 +286,7 @@ func (t *Destination) applyTarget(ctx context.Context, tx *sql.Tx, tg *target, b
 			args = []any{true, e.tsMs, e.txID, e.order}
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return t.stmtErr(tg, q, err)
+			return t.stmtErr(b, q, err)
 		}
 	}
 	var upserts, deletes []*entry
@@ -301,23 +297,22 @@ func (t *Destination) applyTarget(ctx context.Context, tx *sql.Tx, tg *target, b
 			upserts = append(upserts, e)
 		}
 	}
-	if err := t.runs(deletes, func(run []*entry) error { return t.deleteRows(ctx, tx, b.qname, tg, run) }); err != nil {
+	if err := t.runs(deletes, func(run []*entry) error { return t.deleteRows(ctx, tx, b.qname, b, run) }); err != nil {
 		return err
 	}
-	if err := t.runs(upserts, func(run []*entry) error { return t.writeRows(ctx, tx, b.qname, tg, run, false) }); err != nil {
+	if err := t.runs(upserts, func(run []*entry) error { return t.writeRows(ctx, tx, b.qname, b, run, false) }); err != nil {
 		return err
 	}
-	if err := t.runs(b.appends, func(run []*entry) error { return t.writeRows(ctx, tx, b.qname, tg, run, true) }); err != nil {
+	if err := t.runs(b.appends, func(run []*entry) error { return t.writeRows(ctx, tx, b.qname, b, run, true) }); err != nil {
 		return err
 	}
-	if err := t.runs(b.logs, func(run []*entry) error { return t.writeRows(ctx, tx, b.qlog, tg, run, true) }); err != nil {
+	if err := t.runs(b.logs, func(run []*entry) error { return t.writeRows(ctx, tx, b.qlog, b, run, true) }); err != nil {
 		return err
 	}
 	if b.status != "" {
-		raw, _ := json.Marshal(tg.types)
 		q := t.upsertSQL(stateTable(t.d, "tables"), []string{"target_table", "source_table", "status", "columns", "updated_at"}, []string{"target_table"}, 1, nil)
-		if _, err := tx.ExecContext(ctx, q, tg.full, tg.source, b.status, string(raw), time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
-			return t.stmtErr(tg, "store its status", err)
+		if _, err := tx.ExecContext(ctx, q, b.full, b.source, b.status, b.types, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+			return t.stmtErr(b, "store its status", err)
 		}
 	}
 	return nil
@@ -329,6 +324,9 @@ func (t *Destination) runs(es []*entry, fn func([]*entry) error) error {
 	for len(es) > 0 {
 		per := len(es[0].args) + len(logMeta)
 		limit := max(1, maxParams/per)
+		if _, ok := t.d.(postgres); ok {
+			limit = len(es) // one array per column: no parameter limit
+		}
 		n := 1
 		for n < len(es) && n < limit && es[n].v == es[0].v {
 			n++
@@ -344,7 +342,10 @@ func (t *Destination) runs(es []*entry, fn func([]*entry) error) error {
 // writeRows inserts rows of one version into table: upserted by key into a
 // mirror, or appended (a log table, a table without a primary key) with
 // every metadata column.
-func (t *Destination) writeRows(ctx context.Context, tx *sql.Tx, table string, tg *target, rows []*entry, appendOnly bool) error {
+func (t *Destination) writeRows(ctx context.Context, tx *sql.Tx, table string, tg *batch, rows []*entry, appendOnly bool) error {
+	if _, ok := t.d.(postgres); ok {
+		return t.pgWriteRows(ctx, tx, table, tg, rows, appendOnly)
+	}
 	v := rows[0].v
 	meta := mirrorMeta
 	if appendOnly {
@@ -393,7 +394,10 @@ func (t *Destination) writeRows(ctx context.Context, tx *sql.Tx, table string, t
 }
 
 // deleteRows removes rows of one version by key.
-func (t *Destination) deleteRows(ctx context.Context, tx *sql.Tx, table string, tg *target, rows []*entry) error {
+func (t *Destination) deleteRows(ctx context.Context, tx *sql.Tx, table string, tg *batch, rows []*entry) error {
+	if _, ok := t.d.(postgres); ok {
+		return t.pgDeleteRows(ctx, tx, table, tg, rows)
+	}
 	v := rows[0].v
 	var b strings.Builder
 	b.WriteString("DELETE FROM " + table + " WHERE (")
@@ -499,15 +503,22 @@ func (t *Destination) upsertSQL(table string, cols, key []string, rows int, para
 
 // stmtErr names the table, the statement (shortened) and, where the
 // database says it, the key of a refused change.
-func (t *Destination) stmtErr(tg *target, stmt string, err error) error {
+func (t *Destination) stmtErr(tg named, stmt string, err error) error {
 	if transient(err) {
 		return err
 	}
 	if len(stmt) > 300 {
 		stmt = stmt[:300] + "..."
 	}
-	return fmt.Errorf("target %s: table %s (from %s): %s: %w", t.name, tg.full, tg.source, stmt, err)
+	full, source := tg.names()
+	return fmt.Errorf("target %s: table %s (from %s): %s: %w", t.name, full, source, stmt, err)
 }
+
+// named is a target or a batch of one: what an error names.
+type named interface{ names() (full, source string) }
+
+func (tg *target) names() (string, string) { return tg.full, tg.source }
+func (b *batch) names() (string, string)   { return b.full, b.source }
 
 // version binds a source table version to its target, creating or
 // altering the target tables when needed (DDL runs at once, outside the
