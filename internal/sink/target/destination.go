@@ -394,26 +394,40 @@ func (t *Destination) commit(ctx context.Context, w work) error {
 }
 
 func (t *Destination) applyOnce(ctx context.Context, w work) error {
-	cp := w.cp
+	if _, ok := t.d.(postgres); ok {
+		return t.pgApplyOnce(ctx, w)
+	}
 	tx, err := t.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if err := t.transaction(ctx, sqlTx{tx}, w); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// transaction runs the steps of w, then stores its position.
+func (t *Destination) transaction(ctx context.Context, x execer, w work) error {
 	for i := range w.steps {
-		if err := t.runStep(ctx, tx, &w.steps[i]); err != nil {
+		if err := t.runStep(ctx, x, &w.steps[i]); err != nil {
 			return err
 		}
 	}
-	if cp.File != "" {
+	if cp := w.cp; cp.File != "" {
 		cp.Written = time.Now().UTC()
 		raw, _ := json.Marshal(cp)
 		q := t.upsertSQL(stateTable(t.d, "positions"), []string{"stream", "position", "updated_at"}, []string{"stream"}, 1, nil)
-		if _, err := tx.ExecContext(ctx, q, t.stream, string(raw), cp.Written.Format(time.RFC3339Nano)); err != nil {
+		wrap := func(err error) error {
+			if transient(err) {
+				return err
+			}
 			return fmt.Errorf("target %s: store the position: %w", t.name, err)
 		}
+		return x.exec(ctx, q, wrap, t.stream, string(raw), cp.Written.Format(time.RFC3339Nano))
 	}
-	return tx.Commit()
+	return nil
 }
 
 // transient reports whether an error means the target could not be

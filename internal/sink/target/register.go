@@ -65,6 +65,9 @@ func checkTemplate(v string) error {
 	return nil
 }
 
+// defaultBatch is a target's --batch-size when none is given.
+const defaultBatch = 10000
+
 // Options configure a Destination.
 type Options struct {
 	// Table is the target table template, such as "{database}.{table}".
@@ -117,6 +120,12 @@ func parse(spec string, s sink.Settings) (sink.Output, error) {
 	}
 	if o.opt.BatchSize, err = strconv.Atoi(s.Get("batch-size")); err != nil {
 		return nil, err
+	}
+	if !s.Given("batch-size") {
+		// A target's statements cost per batch more than per row: bigger
+		// batches by default. The checkpoint still bounds how long a change
+		// waits.
+		o.opt.BatchSize = defaultBatch
 	}
 	return o, nil
 }

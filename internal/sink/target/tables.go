@@ -245,35 +245,64 @@ func (t *Destination) setStatus(full, status string) {
 }
 
 // runStep runs one step in tx.
-func (t *Destination) runStep(ctx context.Context, tx *sql.Tx, st *step) error {
+func (t *Destination) runStep(ctx context.Context, x execer, st *step) error {
 	if st.b != nil {
-		return t.applyTarget(ctx, tx, st.b)
+		return t.applyTarget(ctx, x, st.b)
 	}
 	if st.done {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, st.ddl); err != nil && !(strings.Contains(st.ddl, " ADD COLUMN ") && alreadyExists(err)) {
+	err := x.exec(ctx, st.ddl, func(err error) error {
 		if transient(err) {
 			return err
 		}
 		return fmt.Errorf("target %s: table %s: the target refused the schema change %s: %w; make the change by hand and start bintap again", t.name, st.full, st.ddl, err)
+	})
+	if err != nil {
+		return err
+	}
+	if f, ok := x.(interface{ flush(context.Context) error }); ok {
+		if err := f.flush(ctx); err != nil {
+			return err
+		}
 	}
 	if _, ok := t.d.(mysql); ok {
 		// MySQL committed what came before the statement: the rest of the
 		// batch, and the position, go in a new transaction.
 		st.done = true
-		if _, err := tx.ExecContext(ctx, "START TRANSACTION"); err != nil {
-			return err
-		}
+		return x.exec(ctx, "START TRANSACTION", nil)
 	}
 	return nil
 }
 
+// execer runs the statements of a transaction: one by one (database/sql),
+// or queued and sent together (PostgreSQL: pgqueue.go). wrap, when set,
+// explains an error of that statement.
+type execer interface {
+	exec(ctx context.Context, q string, wrap func(error) error, args ...any) error
+}
+
+// sqlTx runs each statement at once in a database/sql transaction.
+type sqlTx struct{ tx *sql.Tx }
+
+func (x sqlTx) exec(ctx context.Context, q string, wrap func(error) error, args ...any) error {
+	_, err := x.tx.ExecContext(ctx, q, args...)
+	if err != nil && wrap != nil {
+		return wrap(err)
+	}
+	return err
+}
+
+// stmtWrap explains an error of statement q on b's table.
+func (t *Destination) stmtWrap(b named, q string) func(error) error {
+	return func(err error) error { return t.stmtErr(b, q, err) }
+}
+
 // applyTarget writes one target's pending changes in tx.
-func (t *Destination) applyTarget(ctx context.Context, tx *sql.Tx, b *batch) error {
+func (t *Destination) applyTarget(ctx context.Context, x execer, b *batch) error {
 	if b.truncate {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+b.qname); err != nil {
-			return t.stmtErr(b, "empty it for the initial snapshot", err)
+		if err := x.exec(ctx, "DELETE FROM "+b.qname, t.stmtWrap(b, "empty it for the initial snapshot")); err != nil {
+			return err
 		}
 	}
 	if e := b.cleared; e != nil {
@@ -285,8 +314,8 @@ func (t *Destination) applyTarget(ctx context.Context, tx *sql.Tx, b *batch) err
 				" WHERE " + t.d.quote("__deleted") + " IS NOT TRUE"
 			args = []any{true, e.tsMs, e.txID, e.order}
 		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return t.stmtErr(b, q, err)
+		if err := x.exec(ctx, q, t.stmtWrap(b, q), args...); err != nil {
+			return err
 		}
 	}
 	var upserts, deletes []*entry
@@ -297,22 +326,22 @@ func (t *Destination) applyTarget(ctx context.Context, tx *sql.Tx, b *batch) err
 			upserts = append(upserts, e)
 		}
 	}
-	if err := t.runs(deletes, func(run []*entry) error { return t.deleteRows(ctx, tx, b.qname, b, run) }); err != nil {
+	if err := t.runs(deletes, func(run []*entry) error { return t.deleteRows(ctx, x, b.qname, b, run) }); err != nil {
 		return err
 	}
-	if err := t.runs(upserts, func(run []*entry) error { return t.writeRows(ctx, tx, b.qname, b, run, false) }); err != nil {
+	if err := t.runs(upserts, func(run []*entry) error { return t.writeRows(ctx, x, b.qname, b, run, false) }); err != nil {
 		return err
 	}
-	if err := t.runs(b.appends, func(run []*entry) error { return t.writeRows(ctx, tx, b.qname, b, run, true) }); err != nil {
+	if err := t.runs(b.appends, func(run []*entry) error { return t.writeRows(ctx, x, b.qname, b, run, true) }); err != nil {
 		return err
 	}
-	if err := t.runs(b.logs, func(run []*entry) error { return t.writeRows(ctx, tx, b.qlog, b, run, true) }); err != nil {
+	if err := t.runs(b.logs, func(run []*entry) error { return t.writeRows(ctx, x, b.qlog, b, run, true) }); err != nil {
 		return err
 	}
 	if b.status != "" {
 		q := t.upsertSQL(stateTable(t.d, "tables"), []string{"target_table", "source_table", "status", "columns", "updated_at"}, []string{"target_table"}, 1, nil)
-		if _, err := tx.ExecContext(ctx, q, b.full, b.source, b.status, b.types, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
-			return t.stmtErr(b, "store its status", err)
+		if err := x.exec(ctx, q, t.stmtWrap(b, "store its status"), b.full, b.source, b.status, b.types, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -342,9 +371,9 @@ func (t *Destination) runs(es []*entry, fn func([]*entry) error) error {
 // writeRows inserts rows of one version into table: upserted by key into a
 // mirror, or appended (a log table, a table without a primary key) with
 // every metadata column.
-func (t *Destination) writeRows(ctx context.Context, tx *sql.Tx, table string, tg *batch, rows []*entry, appendOnly bool) error {
+func (t *Destination) writeRows(ctx context.Context, x execer, table string, tg *batch, rows []*entry, appendOnly bool) error {
 	if _, ok := t.d.(postgres); ok {
-		return t.pgWriteRows(ctx, tx, table, tg, rows, appendOnly)
+		return t.pgWriteRows(ctx, x, table, tg, rows, appendOnly)
 	}
 	v := rows[0].v
 	meta := mirrorMeta
@@ -387,16 +416,13 @@ func (t *Destination) writeRows(ctx context.Context, tx *sql.Tx, table string, t
 		}
 	}
 	q := t.upsertSQL(table, cols, key, len(rows), param)
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return t.stmtErr(tg, q, err)
-	}
-	return nil
+	return x.exec(ctx, q, t.stmtWrap(tg, q), args...)
 }
 
 // deleteRows removes rows of one version by key.
-func (t *Destination) deleteRows(ctx context.Context, tx *sql.Tx, table string, tg *batch, rows []*entry) error {
+func (t *Destination) deleteRows(ctx context.Context, x execer, table string, tg *batch, rows []*entry) error {
 	if _, ok := t.d.(postgres); ok {
-		return t.pgDeleteRows(ctx, tx, table, tg, rows)
+		return t.pgDeleteRows(ctx, x, table, tg, rows)
 	}
 	v := rows[0].v
 	var b strings.Builder
@@ -426,10 +452,7 @@ func (t *Destination) deleteRows(ctx context.Context, tx *sql.Tx, table string, 
 		b.WriteByte(')')
 	}
 	b.WriteByte(')')
-	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-		return t.stmtErr(tg, b.String(), err)
-	}
-	return nil
+	return x.exec(ctx, b.String(), t.stmtWrap(tg, b.String()), args...)
 }
 
 // upsertSQL is INSERT INTO table (cols) VALUES (...) × rows, merged on key
@@ -792,7 +815,7 @@ func (t *Destination) alignColumns(ctx context.Context, v *version) error {
 				if tbl == "" {
 					continue
 				}
-				t.schemaStep(tg, "ALTER TABLE "+tbl+" ADD COLUMN "+t.d.quote(c.Name)+" "+typ)
+				t.schemaStep(tg, "ALTER TABLE "+tbl+" ADD COLUMN "+t.addIfMissing()+t.d.quote(c.Name)+" "+typ)
 			}
 			t.log.Info("target column added", "target", tg.full, "column", c.Name, "type", typ)
 			tg.columns = append(tg.columns, c.Name)
@@ -835,6 +858,15 @@ func (t *Destination) statusOf(full string) string {
 		return s
 	}
 	return statusStreaming
+}
+
+// addIfMissing is "IF NOT EXISTS " where ADD COLUMN takes it (all but
+// MySQL): a replay after a crash finds the column there.
+func (t *Destination) addIfMissing() string {
+	if m, ok := t.d.(mysql); ok && !m.mariaDB {
+		return ""
+	}
+	return "IF NOT EXISTS "
 }
 
 func (t *Destination) alterType(table, column, typ string) string {

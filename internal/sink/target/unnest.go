@@ -2,7 +2,6 @@ package target
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -177,20 +176,17 @@ func pgText(a any) (string, error) {
 }
 
 // pgWriteRows writes rows of one version in one statement.
-func (t *Destination) pgWriteRows(ctx context.Context, tx *sql.Tx, table string, tg *batch, rows []*entry, appendOnly bool) error {
+func (t *Destination) pgWriteRows(ctx context.Context, x execer, table string, tg *batch, rows []*entry, appendOnly bool) error {
 	q := t.pgWriteSQL(table, rows[0].v, appendOnly)
 	args, err := t.pgArgs(rows[0].v, rows, appendOnly)
 	if err != nil {
 		return fmt.Errorf("target %s: table %s: %w", t.name, tg.full, err)
 	}
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return t.stmtErr(tg, q, err)
-	}
-	return nil
+	return x.exec(ctx, q, t.stmtWrap(tg, q), args...)
 }
 
 // pgDeleteRows removes rows of one version by key in one statement.
-func (t *Destination) pgDeleteRows(ctx context.Context, tx *sql.Tx, table string, tg *batch, rows []*entry) error {
+func (t *Destination) pgDeleteRows(ctx context.Context, x execer, table string, tg *batch, rows []*entry) error {
 	v := rows[0].v
 	cols := t.pgColumns(v)
 	var keys, arrays, selects, aliases []string
@@ -222,8 +218,5 @@ func (t *Destination) pgDeleteRows(ctx context.Context, tx *sql.Tx, table string
 	}
 	q := "DELETE FROM " + table + " WHERE (" + strings.Join(keys, ", ") + ") IN (SELECT " + strings.Join(selects, ", ") +
 		" FROM unnest(" + strings.Join(arrays, ", ") + ") AS u(" + strings.Join(aliases, ", ") + "))"
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return t.stmtErr(tg, q, err)
-	}
-	return nil
+	return x.exec(ctx, q, t.stmtWrap(tg, q), args...)
 }

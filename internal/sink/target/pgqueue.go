@@ -1,0 +1,76 @@
+package target
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// pgQueue collects a transaction's statements and sends them to
+// PostgreSQL in one pipeline (BEGIN, the batch, the position, COMMIT): one
+// round trip a transaction instead of one a statement.
+type pgQueue struct {
+	conn *pgx.Conn
+	b    *pgx.Batch
+	wrap []func(error) error
+}
+
+func (q *pgQueue) exec(_ context.Context, sql string, wrap func(error) error, args ...any) error {
+	if q.b == nil {
+		q.b = &pgx.Batch{}
+	}
+	q.b.Queue(sql, args...)
+	q.wrap = append(q.wrap, wrap)
+	return nil
+}
+
+// flush sends what is queued and reads the results. A schema change is
+// flushed at once: the statements after it are prepared against the
+// changed table.
+func (q *pgQueue) flush(ctx context.Context) error {
+	if q.b == nil || q.b.Len() == 0 {
+		return nil
+	}
+	br := q.conn.SendBatch(ctx, q.b)
+	wraps := q.wrap
+	q.b, q.wrap = nil, nil
+	for i := range wraps {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			if wraps[i] != nil {
+				return wraps[i](err)
+			}
+			return err
+		}
+	}
+	return br.Close()
+}
+
+// pgApplyOnce commits w on one connection in one pipeline.
+func (t *Destination) pgApplyOnce(ctx context.Context, w work) error {
+	conn, err := t.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("target %s: unexpected driver connection %T", t.name, dc)
+		}
+		pc := sc.Conn()
+		q := &pgQueue{conn: pc}
+		q.exec(ctx, "BEGIN", nil)
+		err := t.transaction(ctx, q, w)
+		if err == nil {
+			q.exec(ctx, "COMMIT", nil)
+			err = q.flush(ctx)
+		}
+		if err != nil && !pc.IsClosed() {
+			_, _ = pc.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		return err
+	})
+}
