@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -94,6 +95,8 @@ type Stream struct {
 
 	tables map[uint64]*tableState
 	obs    Observer // optional: incremental snapshots
+
+	received atomic.Uint64 // events received, for the stall watch
 
 	end  *Start // stop-at-end target
 	done bool
@@ -421,15 +424,16 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 		goMySQLLog = s.log.With("component", "go-mysql")
 	}
 	cfg := replication.BinlogSyncerConfig{
-		ServerID:                s.opt.ServerID,
-		Flavor:                  s.flavor,
-		Host:                    src.Host,
-		Port:                    uint16(src.Port),
-		User:                    src.User,
-		Password:                src.Password,
-		Charset:                 "utf8mb4",
-		HeartbeatPeriod:         time.Second,
-		ReadTimeout:             30 * time.Second,
+		ServerID:        s.opt.ServerID,
+		Flavor:          s.flavor,
+		Host:            src.Host,
+		Port:            uint16(src.Port),
+		User:            src.User,
+		Password:        src.Password,
+		Charset:         "utf8mb4",
+		HeartbeatPeriod: time.Second,
+		// No read deadline per packet (it costs two timer updates an event,
+		// a sixth of the reader's CPU): watch stalls instead.
 		DisableRetrySync:        true,
 		Logger:                  goMySQLLog,
 		RowsEventDecodeFunc:     binlog.HeaderOnly,
@@ -475,7 +479,9 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 	if s.opt.OnState != nil {
 		s.opt.OnState(nil)
 	}
+	stop := s.watchStall(syncer)
 	_, err = streamer.GetEvent(ctx) // synchronous handler: returns only on error or ctx end
+	stalled := stop()
 	if s.done {
 		return errStop
 	}
@@ -484,6 +490,9 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if stalled {
+		return fmt.Errorf("the source sent nothing for %s, not even a heartbeat: the connection is taken for dead", stallTimeout)
 	}
 	return classify(err, resume)
 }
@@ -516,7 +525,41 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // handle processes one event in binlog order.
+// stallTimeout is how long a replication connection may bring nothing
+// before it is taken for dead: the server sends a heartbeat every second
+// while it has no events.
+const stallTimeout = 30 * time.Second
+
+// watchStall closes the syncer when no event arrived for stallTimeout, so
+// that the session ends and reconnects. The returned stop ends the watch
+// and reports whether it closed the syncer.
+func (s *Stream) watchStall(syncer *replication.BinlogSyncer) (stop func() bool) {
+	done := make(chan struct{})
+	var fired atomic.Bool
+	go func() {
+		tick := time.NewTicker(stallTimeout / 6)
+		defer tick.Stop()
+		seen, since := s.received.Load(), time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				if n := s.received.Load(); n != seen {
+					seen, since = n, now
+				} else if now.Sub(since) >= stallTimeout {
+					fired.Store(true)
+					syncer.Close()
+					return
+				}
+			}
+		}
+	}()
+	return func() bool { close(done); return fired.Load() }
+}
+
 func (s *Stream) handle(e *replication.BinlogEvent) error {
+	s.received.Add(1)
 	if s.done {
 		return errStop
 	}

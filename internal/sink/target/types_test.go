@@ -350,14 +350,30 @@ func TestTimestampFromInstant(t *testing.T) {
 // what the source value means.
 func roundTrip(t *testing.T, d dialect, db *sql.DB, table string, read func(c *change.Column, q string) string) {
 	t.Helper()
+	roundTripWith(t, d, db, table, read, false)
+}
+
+// roundTripWith stores the samples one INSERT a row with d's parameters,
+// or, batched (PostgreSQL), in one statement the way a Destination writes a
+// batch (unnest of array literals), and reads them back.
+func roundTripWith(t *testing.T, d dialect, db *sql.DB, table string, read func(c *change.Column, q string) string, batched bool) {
+	t.Helper()
 	idCol := &change.Column{Name: "id", Type: "int"}
 	defs := []string{d.quote("id") + " " + must(d.columnType(idCol)) + " PRIMARY KEY"}
+	src := &change.Table{Schema: "x", Name: table, Columns: []change.Column{*idCol}, PrimaryKey: []int{0}}
+	var entries []*entry
 	reads := []string{d.quote("id")}
 	rows := 0
 	for _, tc := range typeCases {
 		defs = append(defs, d.quote(tc.col.Name)+" "+must(d.columnType(&tc.col)))
 		reads = append(reads, read(&tc.col, d.quote(tc.col.Name)))
 		rows = max(rows, len(tc.samples))
+		src.Columns = append(src.Columns, tc.col)
+	}
+	if batched {
+		for _, m := range mirrorMeta {
+			defs = append(defs, d.quote(m.name)+" "+m.typ)
+		}
 	}
 	create := "CREATE TABLE " + table + " (" + strings.Join(defs, ", ") + ")"
 	if _, err := db.Exec(create); err != nil {
@@ -381,9 +397,32 @@ func roundTrip(t *testing.T, d dialect, db *sql.DB, table string, read func(c *c
 			params = append(params, d.param(&tc.col, len(params)+1))
 			args = append(args, a)
 		}
+		if batched {
+			entries = append(entries, &entry{args: args, txID: `0-1-"\\2`})
+			continue
+		}
 		insert := "INSERT INTO " + table + " VALUES (" + strings.Join(params, ", ") + ")"
 		if _, err := db.Exec(insert, args...); err != nil {
 			t.Fatalf("row %d: %v\n%s", r, err, insert)
+		}
+	}
+	if batched {
+		v := &version{src: src, key: []int{0}}
+		for _, c := range src.Columns {
+			v.names = append(v.names, c.Name)
+		}
+		dest := &Destination{d: d}
+		q := dest.pgWriteSQL(table, v, false)
+		args, err := dest.pgArgs(v, entries, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+		var txID string
+		if err := db.QueryRow("SELECT __transaction_id FROM " + table + " LIMIT 1").Scan(&txID); err != nil || txID != `0-1-"\\2` {
+			t.Errorf("__transaction_id %q, %v", txID, err)
 		}
 	}
 	rs, err := db.Query("SELECT " + strings.Join(reads, ", ") + " FROM " + table + " ORDER BY 1")
@@ -501,7 +540,7 @@ func norm(c *change.Column, s string) string {
 
 func TestRoundTripPostgres(t *testing.T) {
 	p := testutil.NewPostgres(t)
-	roundTrip(t, postgres{}, p.DB, "every_type", func(c *change.Column, q string) string {
+	read := func(c *change.Column, q string) string {
 		switch typ := must(postgres{}.columnType(c)); {
 		case typ == "bytea":
 			return "encode(" + q + ", 'hex')"
@@ -511,7 +550,9 @@ func TestRoundTripPostgres(t *testing.T) {
 			return "host(" + q + ")" // the address as the column prints it; ::text adds /32
 		}
 		return q + "::text"
-	})
+	}
+	roundTrip(t, postgres{}, p.DB, "every_type", read)
+	roundTripWith(t, postgres{}, p.DB, "every_type_batched", read, true)
 }
 
 func TestRoundTripMariaDB(t *testing.T) {

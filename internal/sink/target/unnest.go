@@ -2,9 +2,11 @@ package target
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // PostgreSQL takes a batch as one array per column: INSERT … SELECT FROM
@@ -104,58 +106,94 @@ func pgArrayType(sqlType string) string {
 	return "text[]"
 }
 
-// pgArgs turns rows into the statement's arrays.
+// pgArgs turns rows into the statement's arrays, each written as the text
+// of a PostgreSQL array literal ({"a",NULL,"b"}): the server parses it
+// once, and the driver sends one string instead of encoding each element.
 func (t *Destination) pgArgs(v *version, rows []*entry, appendOnly bool) ([]any, error) {
 	cols := t.pgColumns(v)
 	args := make([]any, 0, len(cols)+len(logMeta))
+	var buf []byte
 	for i, c := range cols {
-		if c.bytes {
-			a := make([][]byte, len(rows))
-			for r, e := range rows {
-				if e.args[i] != nil {
-					b, ok := e.args[i].([]byte)
-					if !ok {
-						return nil, fmt.Errorf("column %s: %T for bytea", v.names[i], e.args[i])
-					}
-					if b == nil {
-						b = []byte{}
-					}
-					a[r] = b
-				}
-			}
-			args = append(args, a)
-			continue
-		}
-		a := make([]*string, len(rows))
+		buf = append(buf[:0], '{')
 		for r, e := range rows {
-			if e.args[i] != nil {
-				s, err := pgText(e.args[i])
-				if err != nil {
-					return nil, fmt.Errorf("column %s: %w", v.names[i], err)
-				}
-				a[r] = &s
+			if r > 0 {
+				buf = append(buf, ',')
+			}
+			var err error
+			if buf, err = appendElement(buf, e.args[i], c.bytes); err != nil {
+				return nil, fmt.Errorf("column %s: %w", v.names[i], err)
 			}
 		}
-		args = append(args, a)
+		args = append(args, string(append(buf, '}')))
 	}
-	deleted := make([]bool, len(rows))
-	ts, order := make([]int64, len(rows)), make([]int64, len(rows))
-	txid := make([]string, len(rows))
-	var op []string
-	var num []int64
-	if appendOnly {
-		op, num = make([]string, len(rows)), make([]int64, len(rows))
-	}
-	for r, e := range rows {
-		deleted[r], ts[r], txid[r], order[r] = e.deleted, e.tsMs, e.txID, e.order
-		if appendOnly {
-			op[r], num[r] = string(e.op), int64(e.num)
+	meta := func(f func(e *entry, dst []byte) []byte) {
+		buf = append(buf[:0], '{')
+		for r, e := range rows {
+			if r > 0 {
+				buf = append(buf, ',')
+			}
+			buf = f(e, buf)
 		}
+		args = append(args, string(append(buf, '}')))
 	}
 	if appendOnly {
-		return append(args, op, deleted, ts, txid, order, num), nil
+		meta(func(e *entry, dst []byte) []byte { return append(dst, e.op) })
 	}
-	return append(args, deleted, ts, txid, order), nil
+	meta(func(e *entry, dst []byte) []byte { return strconv.AppendBool(dst, e.deleted) })
+	meta(func(e *entry, dst []byte) []byte { return strconv.AppendInt(dst, e.tsMs, 10) })
+	meta(func(e *entry, dst []byte) []byte { return appendQuoted(dst, e.txID) })
+	meta(func(e *entry, dst []byte) []byte { return strconv.AppendInt(dst, e.order, 10) })
+	if appendOnly {
+		meta(func(e *entry, dst []byte) []byte { return strconv.AppendUint(dst, e.num, 10) })
+	}
+	return args, nil
+}
+
+// appendElement appends one array element: NULL, a quoted text, or bytea
+// in hex.
+func appendElement(dst []byte, a any, isBytes bool) ([]byte, error) {
+	if a == nil {
+		return append(dst, "NULL"...), nil
+	}
+	if isBytes {
+		b, ok := a.([]byte)
+		if !ok {
+			return dst, fmt.Errorf("%T for bytea", a)
+		}
+		dst = append(dst, `"\\x`...)
+		dst = hex.AppendEncode(dst, b)
+		return append(dst, '"'), nil
+	}
+	switch x := a.(type) {
+	case string:
+		return appendQuoted(dst, x), nil
+	case int64:
+		return strconv.AppendInt(dst, x, 10), nil
+	case float64:
+		return strconv.AppendFloat(dst, x, 'g', -1, 64), nil
+	case bool:
+		return strconv.AppendBool(dst, x), nil
+	case []byte:
+		return appendQuoted(dst, string(x)), nil
+	case time.Time:
+		return appendQuoted(dst, x.UTC().Format(pgInstant)), nil
+	}
+	return dst, fmt.Errorf("value of type %T", a)
+}
+
+// pgInstant is how an instant (TIMESTAMP) travels: microseconds, UTC offset.
+const pgInstant = "2006-01-02 15:04:05.999999-07:00"
+
+// appendQuoted appends s as a quoted array element.
+func appendQuoted(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, s[i])
+	}
+	return append(dst, '"')
 }
 
 // pgText is a driver value as the text PostgreSQL parses back to it.
@@ -171,6 +209,8 @@ func pgText(a any) (string, error) {
 		return strconv.FormatBool(x), nil
 	case []byte:
 		return string(x), nil
+	case time.Time:
+		return x.UTC().Format(pgInstant), nil
 	}
 	return "", fmt.Errorf("value of type %T", a)
 }
