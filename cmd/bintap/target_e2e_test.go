@@ -88,16 +88,18 @@ func TestTargetMirrorsExactlyOnce(t *testing.T) {
 			// Schema changes in the middle of the stream, each followed by a change.
 			src.Exec("CREATE TABLE w.ddl (id INT PRIMARY KEY, a VARCHAR(10), b INT, c INT)",
 				"INSERT INTO w.ddl VALUES (1, 'x', 1, 1), (2, 'y', 2, 2), (3, 'z', 3, 3)",
+				"ALTER TABLE w.ddl ADD COLUMN e DECIMAL(6,2) NOT NULL DEFAULT -1.25", // existing rows get the default
+				"UPDATE w.ddl SET e = 7.5 WHERE id = 3",
 				"ALTER TABLE w.ddl MODIFY a VARCHAR(40)", // widened
 				"UPDATE w.ddl SET a = REPEAT('w', 30) WHERE id = 1",
 				"ALTER TABLE w.ddl RENAME COLUMN b TO bb",
 				"UPDATE w.ddl SET bb = 20 WHERE id = 2",
 				"ALTER TABLE w.ddl DROP COLUMN c",
-				"INSERT INTO w.ddl VALUES (4, 'q', 4)",
+				"INSERT INTO w.ddl VALUES (4, 'q', 4, 9)",
 				"TRUNCATE TABLE w.ddl",
-				"INSERT INTO w.ddl VALUES (5, 'after', 5)",
+				"INSERT INTO w.ddl (id, a, bb) VALUES (5, 'after', 5)",
 				"RENAME TABLE w.ddl TO w.ddl2",
-				"INSERT INTO w.ddl2 VALUES (6, REPEAT('r', 40), 6)",
+				"INSERT INTO w.ddl2 (id, a, bb) VALUES (6, REPEAT('r', 40), 6)",
 				"UPDATE w.ddl2 SET bb = 50 WHERE id = 5")
 			// The target goes away for a while, then comes back.
 			time.Sleep(500 * time.Millisecond)
@@ -119,13 +121,13 @@ func TestTargetMirrorsExactlyOnce(t *testing.T) {
 			// The renamed table holds the rows after the TRUNCATE; the rows
 			// before it are soft-deleted; the dropped column stays, NULL in
 			// the rows written after the drop.
-			ddl := queryStrings(t, tgt.db, "SELECT concat_ws('|', id, a, bb, coalesce(c, -1), __deleted) FROM w.ddl2 ORDER BY id")
+			ddl := queryStrings(t, tgt.db, "SELECT concat_ws('|', id, a, bb, coalesce(c, -1), e, __deleted) FROM w.ddl2 ORDER BY id")
 			yes, no := "1", "0"
 			if name == "postgres" {
 				yes, no = "t", "f"
 			}
-			want := []string{"1|" + strings.Repeat("w", 30) + "|1|1|" + yes, "2|y|20|2|" + yes, "3|z|3|3|" + yes, "4|q|4|-1|" + yes,
-				"5|after|50|-1|" + no, "6|" + strings.Repeat("r", 40) + "|6|-1|" + no}
+			want := []string{"1|" + strings.Repeat("w", 30) + "|1|1|-1.25|" + yes, "2|y|20|2|-1.25|" + yes, "3|z|3|3|7.50|" + yes, "4|q|4|-1|9.00|" + yes,
+				"5|after|50|-1|-1.25|" + no, "6|" + strings.Repeat("r", 40) + "|6|-1|-1.25|" + no}
 			if strings.Join(ddl, "\n") != strings.Join(want, "\n") {
 				t.Errorf("w.ddl2 after the schema changes:\n%s\nwant\n%s", strings.Join(ddl, "\n"), strings.Join(want, "\n"))
 			}

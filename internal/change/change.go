@@ -130,6 +130,11 @@ type Column struct {
 	Charset   string   `json:"charset,omitempty"` // e.g. "utf8mb4", "latin1", "binary"
 	Members   []string `json:"members,omitempty"` // ENUM and SET members in definition order
 	Generated bool     `json:"generated,omitempty"`
+	// Default is the column's DEFAULT when it is a literal (a number or a
+	// string), as the column's value reads; nil for none, NULL or an
+	// expression. A target adds a column with it, so existing rows read as
+	// they do on the source.
+	Default *string `json:"default,omitempty"`
 	// Was is the column's name in the table's previous version when the
 	// DDL that made this version renamed it (RENAME COLUMN, CHANGE).
 	Was string `json:"was,omitempty"`

@@ -15,7 +15,8 @@ import (
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
-	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // literal values for the parser
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+	"github.com/pingcap/tidb/pkg/parser/test_driver" // literal values for the parser
 )
 
 // DefaultCharset is the character set assumed for text columns when neither
@@ -443,6 +444,10 @@ func buildColumn(def *ast.ColumnDef, ex *colExtra, cs string) (change.Column, bo
 			c.Nullable = false
 		case ast.ColumnOptionGenerated:
 			c.Generated = true
+		case ast.ColumnOptionDefaultValue:
+			if v, ok := literalDefault(o.Expr); ok {
+				c.Default = &v
+			}
 		case ast.ColumnOptionCheck:
 			if strings.EqualFold(jsonValidColumn(o.Expr), c.Name) && c.Type == "longtext" {
 				toJSON(&c)
@@ -450,6 +455,45 @@ func buildColumn(def *ast.ColumnDef, ex *colExtra, cs string) (change.Column, bo
 		}
 	}
 	return c, isPK
+}
+
+// literalDefault is the text of a DEFAULT that is a literal number or
+// string (possibly negated); ok is false for NULL, expressions and other
+// literals.
+func literalDefault(e ast.ExprNode) (string, bool) {
+	neg := false
+	if u, ok := e.(*ast.UnaryOperationExpr); ok && u.Op == opcode.Minus {
+		neg, e = true, u.V
+	}
+	v, ok := e.(*test_driver.ValueExpr)
+	if !ok {
+		return "", false
+	}
+	var s string
+	switch v.Kind() {
+	case test_driver.KindInt64:
+		s = strconv.FormatInt(v.GetInt64(), 10)
+	case test_driver.KindUint64:
+		s = strconv.FormatUint(v.GetUint64(), 10)
+	case test_driver.KindFloat32, test_driver.KindFloat64:
+		s = strconv.FormatFloat(v.GetFloat64(), 'g', -1, 64)
+	case test_driver.KindMysqlDecimal:
+		s = v.GetMysqlDecimal().String()
+	case test_driver.KindString, test_driver.KindBytes:
+		if neg {
+			return "", false
+		}
+		return v.GetString(), true
+	default:
+		return "", false
+	}
+	if neg {
+		if strings.HasPrefix(s, "-") {
+			return s[1:], true
+		}
+		return "-" + s, true
+	}
+	return s, true
 }
 
 // columnCharset is a column's character set: declared, else from its

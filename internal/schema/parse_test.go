@@ -271,3 +271,25 @@ func TestParseCreateTableErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestLiteralDefaults(t *testing.T) {
+	tbl, err := ParseCreateTable("d", "CREATE TABLE t (a INT DEFAULT 5, b VARCHAR(10) DEFAULT 'x''y', c DECIMAL(5,2) DEFAULT -1.50, "+
+		"d DATETIME DEFAULT CURRENT_TIMESTAMP, e INT DEFAULT NULL, f INT, g DOUBLE DEFAULT 2.5e0, h TINYINT(1) DEFAULT TRUE)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": "5", "b": "x'y", "c": "-1.50", "g": "2.5", "h": "1"}
+	for _, c := range tbl.Columns {
+		got := "<none>"
+		if c.Default != nil {
+			got = *c.Default
+		}
+		w, ok := want[c.Name]
+		if !ok {
+			w = "<none>"
+		}
+		if got != w {
+			t.Errorf("column %s: default %q, want %q", c.Name, got, w)
+		}
+	}
+}

@@ -815,7 +815,11 @@ func (t *Destination) alignColumns(ctx context.Context, v *version) error {
 				if tbl == "" {
 					continue
 				}
-				t.schemaStep(tg, "ALTER TABLE "+tbl+" ADD COLUMN "+t.addIfMissing()+t.d.quote(c.Name)+" "+typ)
+				q := "ALTER TABLE " + tbl + " ADD COLUMN " + t.addIfMissing() + t.d.quote(c.Name) + " " + typ
+				if tbl == tg.qname {
+					q += t.defaultClause(c) // existing rows read as on the source (not the log's past rows)
+				}
+				t.schemaStep(tg, q)
 			}
 			t.log.Info("target column added", "target", tg.full, "column", c.Name, "type", typ)
 			tg.columns = append(tg.columns, c.Name)
@@ -858,6 +862,24 @@ func (t *Destination) statusOf(full string) string {
 		return s
 	}
 	return statusStreaming
+}
+
+// defaultClause is " DEFAULT 'literal'" for a column whose source DEFAULT is
+// a literal that the target holds as it is ("" otherwise: zero dates and
+// values PostgreSQL cannot hold are NULL in the target anyway).
+func (t *Destination) defaultClause(c *change.Column) string {
+	if c.Default == nil {
+		return ""
+	}
+	v := *c.Default
+	if strings.ContainsRune(v, 0) || strings.HasPrefix(v, "0000-") || strings.Contains(v, "-00") {
+		return ""
+	}
+	switch change.BaseType(c.Type) {
+	case "bit", "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "geometry", "timestamp":
+		return "" // not a plain literal of the target type
+	}
+	return " DEFAULT '" + strings.ReplaceAll(v, "'", "''") + "'"
 }
 
 // addIfMissing is "IF NOT EXISTS " where ADD COLUMN takes it (all but
