@@ -131,6 +131,12 @@ func TestTargetMirrorsExactlyOnce(t *testing.T) {
 			if strings.Join(ddl, "\n") != strings.Join(want, "\n") {
 				t.Errorf("w.ddl2 after the schema changes:\n%s\nwant\n%s", strings.Join(ddl, "\n"), strings.Join(want, "\n"))
 			}
+			for _, tbl := range []string{"w.t", "w.pair", "w.ddl2"} {
+				var status string
+				if err := tgt.db.QueryRow("SELECT status FROM bintap.tables WHERE target_table = '" + tbl + "'").Scan(&status); err != nil || status != "streaming" {
+					t.Errorf("table %s status %q (%v), want streaming", tbl, status, err)
+				}
+			}
 			if !strings.Contains(errOut.String(), "target unreachable; retrying") {
 				t.Errorf("the target's outage was not noticed:\n%s", errOut.String())
 			}

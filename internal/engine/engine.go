@@ -206,6 +206,11 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	e.mu.Lock()
 	e.plan = plan
 	e.mu.Unlock()
+	if plan.snap != nil {
+		if err := snapshotPlanned(outCtx, outputs, plan.snap.Progress().Status()); err != nil {
+			return err
+		}
+	}
 	start, err := e.startPoint(ctx, src, ckpt, hist)
 	if err != nil {
 		return err
@@ -413,6 +418,25 @@ func (e *Engine) planSnapshot(ctx context.Context, src *source.Stream, ckpt *pos
 	}
 	start := plan.snap.Start()
 	return plan, &start, nil
+}
+
+// snapshotPlanned tells the outputs that listen which tables the initial
+// snapshot copies.
+func snapshotPlanned(ctx context.Context, outputs []pipeline.Output, tables []snapshot.TableProgress) error {
+	names := make([]string, 0, len(tables))
+	for _, t := range tables {
+		if !t.Done {
+			names = append(names, t.Table)
+		}
+	}
+	for _, o := range outputs {
+		if l, ok := o.Dest.(pipeline.SnapshotListener); ok {
+			if err := l.SnapshotPlanned(ctx, names); err != nil {
+				return fmt.Errorf("output %s: %w", o.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // binlogPurged reports whether the server no longer has the checkpoint's binlog file.

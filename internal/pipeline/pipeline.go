@@ -79,6 +79,13 @@ type Pusher interface {
 	Push(ctx context.Context) error
 }
 
+// SnapshotListener is a destination that wants to know, before an initial
+// snapshot starts, which tables ("db.table") it will copy (a database
+// target shows them as waiting for migration).
+type SnapshotListener interface {
+	SnapshotPlanned(ctx context.Context, tables []string) error
+}
+
 // Counter is a destination that counts what it delivered.
 type Counter interface {
 	Counts() (messages, bytes uint64)

@@ -20,8 +20,9 @@ import (
 
 // Table statuses, kept in the target's bintap_tables state table.
 const (
-	statusMigrating = "migrating" // the initial snapshot is loading it
-	statusStreaming = "streaming" // binlog changes are merged into it
+	statusWaiting   = "waiting_for_migration" // the initial snapshot will load it
+	statusMigrating = "migrating"             // the initial snapshot is loading it
+	statusStreaming = "streaming"             // binlog changes are merged into it
 )
 
 // snapshotBatch is how many initial-snapshot rows go in one transaction:
@@ -128,6 +129,38 @@ func stateDDL(d dialect) []string {
 		"CREATE TABLE IF NOT EXISTS " + stateTable(d, "positions") + " (stream " + key + " PRIMARY KEY, position " + text + " NOT NULL, updated_at VARCHAR(40) NOT NULL)",
 		"CREATE TABLE IF NOT EXISTS " + stateTable(d, "tables") + " (target_table " + key + " PRIMARY KEY, source_table " + key + " NOT NULL, status VARCHAR(32) NOT NULL, columns " + text + " NOT NULL, updated_at VARCHAR(40) NOT NULL)",
 	}
+}
+
+// SnapshotPlanned marks the tables an initial snapshot is about to copy
+// as waiting for migration (those it is not migrating already).
+func (t *Destination) SnapshotPlanned(ctx context.Context, tables []string) error {
+	update := "UPDATE " + stateTable(t.d, "tables") + " SET status = " + t.ph(1) + ", updated_at = " + t.ph(2) + " WHERE target_table = " + t.ph(3)
+	insert := t.upsertSQL(stateTable(t.d, "tables"), []string{"target_table", "source_table", "status", "columns", "updated_at"}, []string{"target_table"}, 1, nil)
+	for _, name := range tables {
+		db, table, _ := strings.Cut(name, ".")
+		schema, tname := t.targetName(&change.Table{Schema: db, Name: table})
+		full := schema + "." + tname
+		if t.status[full] == statusMigrating {
+			continue
+		}
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		res, err := t.db.ExecContext(ctx, update, statusWaiting, now, full)
+		if n, _ := rowsAffected(res, err); err == nil && n == 0 {
+			_, err = t.db.ExecContext(ctx, insert, full, name, statusWaiting, "{}", now)
+		}
+		if err != nil {
+			return fmt.Errorf("target %s: record table %s as waiting for migration: %w", t.name, full, err)
+		}
+		t.setStatus(full, statusWaiting)
+	}
+	return nil
+}
+
+func rowsAffected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // Position returns the position stored with the target's data.
