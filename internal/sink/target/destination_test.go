@@ -80,4 +80,42 @@ func TestTableStatuses(t *testing.T) {
 	if err := d.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+
+	// Hard deletes remove rows by key, a composite one with bytes in it.
+	o.opt.HardDeletes, o.opt.Table = true, "hard.{table}"
+	if dest, err = o.Open(ctx, sink.Env{}); err != nil {
+		t.Fatal(err)
+	}
+	d = dest.(*Destination)
+	kt := &change.Table{Schema: "w", Name: "k", Version: 1, Columns: []change.Column{{Name: "a", Type: "int"}, {Name: "b", Type: "varbinary", Length: 4}}, PrimaryKey: []int{0, 1}}
+	key := func(a int64, b string) []change.Value {
+		return []change.Value{{Kind: change.KindInt, Int: a}, {Kind: change.KindBytes, Text: []byte(b)}}
+	}
+	tx2 := &change.Tx{File: "bin.000001", Pos: 700}
+	evs := []change.Event{
+		{Op: change.OpInsert, Table: kt, Tx: tx2, EventNumber: 1, After: key(1, "\x00\"")},
+		{Op: change.OpInsert, Table: kt, Tx: tx2, EventNumber: 2, After: key(2, "b")},
+		{Op: change.OpInsert, Table: kt, Tx: tx2, EventNumber: 3, After: key(3, "c")},
+	}
+	if err := d.Write(ctx, evs, position.Checkpoint{File: "bin.000001", Pos: 800}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tx3 := &change.Tx{File: "bin.000001", Pos: 900}
+	evs = []change.Event{
+		{Op: change.OpDelete, Table: kt, Tx: tx3, EventNumber: 1, Before: key(1, "\x00\"")},
+		{Op: change.OpDelete, Table: kt, Tx: tx3, EventNumber: 2, Before: key(3, "c")},
+	}
+	if err := d.Write(ctx, evs, position.Checkpoint{File: "bin.000001", Pos: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var left string
+	if err := p.DB.QueryRow("SELECT string_agg(a::text || ':' || encode(b, 'hex'), ',') FROM hard.k").Scan(&left); err != nil || left != "2:62" {
+		t.Errorf("rows left after hard deletes: %q (%v), want 2:62", left, err)
+	}
 }

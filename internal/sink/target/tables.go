@@ -74,8 +74,12 @@ type version struct {
 
 // entry is one pending change.
 type entry struct {
-	v       *version
-	args    []any // one per column of v
+	v    *version
+	args []any // one per column of v (PostgreSQL: nil, see text)
+	// PostgreSQL: the values as array elements, one after the other;
+	// ends[i] is where column i's ends (pgEntry).
+	text    []byte
+	ends    []int32
 	deleted bool
 	op      byte // c, u, d, r
 	tsMs    int64
@@ -183,6 +187,9 @@ func (t *Destination) merge(v *version, row []change.Value, deleted bool, op byt
 func (t *Destination) entry(v *version, row []change.Value, deleted bool, op byte, meta entry) (*entry, error) {
 	e := meta
 	e.deleted, e.op = deleted, op
+	if _, ok := t.d.(postgres); ok {
+		return &e, t.pgEntry(v, row, &e)
+	}
 	e.args = make([]any, len(row))
 	for i := range row {
 		c := &v.src.Columns[i]
@@ -206,6 +213,13 @@ func (t *Destination) truncateTable(v *version, meta entry) error {
 	b := t.touch(tg)
 	t.rows++
 	meta.op, meta.deleted, meta.args = 't', true, make([]any, len(v.src.Columns))
+	if _, ok := t.d.(postgres); ok {
+		meta.args = nil
+		for range v.src.Columns {
+			meta.text = append(meta.text, "NULL"...)
+			meta.ends = append(meta.ends, int32(len(meta.text)))
+		}
+	}
 	for _, e := range b.order {
 		e.deleted = true
 		e.tsMs, e.txID, e.order = meta.tsMs, meta.txID, meta.order
@@ -351,7 +365,7 @@ func (t *Destination) applyTarget(ctx context.Context, x execer, b *batch) error
 // as many rows as fit the bind parameter limit.
 func (t *Destination) runs(es []*entry, fn func([]*entry) error) error {
 	for len(es) > 0 {
-		per := len(es[0].args) + len(logMeta)
+		per := len(es[0].v.names) + len(logMeta)
 		limit := max(1, maxParams/per)
 		if _, ok := t.d.(postgres); ok {
 			limit = len(es) // one array per column: no parameter limit

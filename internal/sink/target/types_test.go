@@ -379,13 +379,20 @@ func roundTripWith(t *testing.T, d dialect, db *sql.DB, table string, read func(
 	if _, err := db.Exec(create); err != nil {
 		t.Fatalf("%s\n%v", create, err)
 	}
+	var values [][]change.Value // batched: the rows as values
 	for r := 0; r < rows; r++ {
 		params := []string{d.param(idCol, 1)}
 		args := []any{must(d.arg(idCol, &change.Value{Kind: change.KindInt, Int: int64(r)}))}
+		vals := []change.Value{{Kind: change.KindInt, Int: int64(r)}}
 		for _, tc := range typeCases {
 			v := &change.Value{Kind: change.KindNull}
 			if r < len(tc.samples) {
 				v = &tc.samples[r].v
+			}
+			if r < len(tc.samples) && tc.samples[r].pgRefuses && d.name() == "postgres" {
+				vals = append(vals, change.Value{Kind: change.KindNull})
+			} else {
+				vals = append(vals, *v)
 			}
 			a, err := d.arg(&tc.col, v)
 			if refused := r < len(tc.samples) && tc.samples[r].pgRefuses && d.name() == "postgres"; refused || err != nil {
@@ -398,7 +405,7 @@ func roundTripWith(t *testing.T, d dialect, db *sql.DB, table string, read func(
 			args = append(args, a)
 		}
 		if batched {
-			entries = append(entries, &entry{args: args, txID: `0-1-"\\2`})
+			values = append(values, vals)
 			continue
 		}
 		insert := "INSERT INTO " + table + " VALUES (" + strings.Join(params, ", ") + ")"
@@ -412,6 +419,13 @@ func roundTripWith(t *testing.T, d dialect, db *sql.DB, table string, read func(
 			v.names = append(v.names, c.Name)
 		}
 		dest := &Destination{d: d}
+		for _, vals := range values {
+			e, err := dest.entry(v, vals, false, 'c', entry{txID: `0-1-"\\2`})
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries = append(entries, e)
+		}
 		q := dest.pgWriteSQL(table, v, false)
 		args, err := dest.pgArgs(v, entries, false)
 		if err != nil {

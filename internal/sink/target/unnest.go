@@ -1,12 +1,15 @@
 package target
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bintap/bintap/internal/change"
 )
 
 // PostgreSQL takes a batch as one array per column: INSERT … SELECT FROM
@@ -113,16 +116,13 @@ func (t *Destination) pgArgs(v *version, rows []*entry, appendOnly bool) ([]any,
 	cols := t.pgColumns(v)
 	args := make([]any, 0, len(cols)+len(logMeta))
 	var buf []byte
-	for i, c := range cols {
+	for i := range cols {
 		buf = append(buf[:0], '{')
 		for r, e := range rows {
 			if r > 0 {
 				buf = append(buf, ',')
 			}
-			var err error
-			if buf, err = appendElement(buf, e.args[i], c.bytes); err != nil {
-				return nil, fmt.Errorf("column %s: %w", v.names[i], err)
-			}
+			buf = append(buf, e.element(i)...)
 		}
 		args = append(args, string(append(buf, '}')))
 	}
@@ -147,6 +147,50 @@ func (t *Destination) pgArgs(v *version, rows []*entry, appendOnly bool) ([]any,
 		meta(func(e *entry, dst []byte) []byte { return strconv.AppendUint(dst, e.num, 10) })
 	}
 	return args, nil
+}
+
+// element is column i of a PostgreSQL entry, as an array element.
+func (e *entry) element(i int) []byte {
+	start := int32(0)
+	if i > 0 {
+		start = e.ends[i-1]
+	}
+	return e.text[start:e.ends[i]]
+}
+
+// pgEntry renders a row image as array elements (entry.text): the common
+// kinds straight from the value, the others through arg, so the text is
+// what arg would store.
+func (t *Destination) pgEntry(v *version, row []change.Value, e *entry) error {
+	e.ends = make([]int32, len(row))
+	for i := range row {
+		c, val := &v.src.Columns[i], &row[i]
+		switch val.Kind {
+		case change.KindNull:
+			e.text = append(e.text, "NULL"...)
+		case change.KindInt, change.KindYear:
+			e.text = strconv.AppendInt(e.text, val.Int, 10)
+		case change.KindUint:
+			e.text = strconv.AppendUint(e.text, val.Uint, 10)
+		case change.KindDecimal:
+			e.text = appendQuotedBytes(e.text, val.Text)
+		case change.KindString, change.KindEnum, change.KindSet:
+			if bytes.IndexByte(val.Text, 0) >= 0 {
+				return fmt.Errorf("target %s: table %s column %s: the value holds a 0x00 byte, which PostgreSQL text cannot hold", t.name, v.src.FullName(), c.Name)
+			}
+			e.text = appendQuotedBytes(e.text, val.Text)
+		default:
+			a, err := t.d.arg(c, val)
+			if err == nil {
+				e.text, err = appendElement(e.text, a, t.pgColumns(v)[i].bytes)
+			}
+			if err != nil {
+				return fmt.Errorf("target %s: table %s column %s: %w", t.name, v.src.FullName(), c.Name, err)
+			}
+		}
+		e.ends[i] = int32(len(e.text))
+	}
+	return nil
 }
 
 // appendElement appends one array element: NULL, a quoted text, or bytea
@@ -196,23 +240,16 @@ func appendQuoted(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// pgText is a driver value as the text PostgreSQL parses back to it.
-func pgText(a any) (string, error) {
-	switch x := a.(type) {
-	case string:
-		return x, nil
-	case int64:
-		return strconv.FormatInt(x, 10), nil
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64), nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	case []byte:
-		return string(x), nil
-	case time.Time:
-		return x.UTC().Format(pgInstant), nil
+// appendQuotedBytes is appendQuoted of bytes.
+func appendQuotedBytes(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	for _, c := range s {
+		if c == '"' || c == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, c)
 	}
-	return "", fmt.Errorf("value of type %T", a)
+	return append(dst, '"')
 }
 
 // pgWriteRows writes rows of one version in one statement.
@@ -231,30 +268,24 @@ func (t *Destination) pgDeleteRows(ctx context.Context, x execer, table string, 
 	cols := t.pgColumns(v)
 	var keys, arrays, selects, aliases []string
 	var args []any
+	var buf []byte
 	for j, i := range v.key {
 		n := strconv.Itoa(j + 1)
 		keys = append(keys, t.d.quote(v.names[i]))
 		aliases = append(aliases, "c"+n)
 		selects = append(selects, "u.c"+n+cols[i].cast)
+		elem := "text"
 		if cols[i].bytes {
-			a := make([][]byte, len(rows))
-			for r, e := range rows {
-				a[r], _ = e.args[i].([]byte)
-			}
-			arrays, args = append(arrays, "$"+n+"::bytea[]"), append(args, a)
-			continue
+			elem = "bytea"
 		}
-		a := make([]*string, len(rows))
+		buf = append(buf[:0], '{')
 		for r, e := range rows {
-			if e.args[i] != nil {
-				s, err := pgText(e.args[i])
-				if err != nil {
-					return fmt.Errorf("target %s: table %s column %s: %w", t.name, tg.full, v.names[i], err)
-				}
-				a[r] = &s
+			if r > 0 {
+				buf = append(buf, ',')
 			}
+			buf = append(buf, e.element(i)...)
 		}
-		arrays, args = append(arrays, "$"+n+"::text[]"), append(args, a)
+		arrays, args = append(arrays, "$"+n+"::"+elem+"[]"), append(args, string(append(buf, '}')))
 	}
 	q := "DELETE FROM " + table + " WHERE (" + strings.Join(keys, ", ") + ") IN (SELECT " + strings.Join(selects, ", ") +
 		" FROM unnest(" + strings.Join(arrays, ", ") + ") AS u(" + strings.Join(aliases, ", ") + "))"
