@@ -175,7 +175,7 @@ var streamOptions = []option{
 		c.BinaryFormat = v
 		return sink.OneOf(v, "hex", "base64")
 	}},
-	{name: "output", def: "-", usage: "destination, repeatable or comma-separated (default -)", set: func(c *Config, v string) error {
+	{name: "output", def: "-", usage: "destination, repeatable or comma-separated", set: func(c *Config, v string) error {
 		if len(splitOutputs(v)) == 0 {
 			return errors.New("at least one output is required: " + sink.Forms())
 		}
@@ -299,7 +299,7 @@ var streamOptions = []option{
 		c.DebeziumTransactionMetadata, err = sink.ParseBool(v)
 		return err
 	}},
-	{name: "batch-size", def: "1000", usage: "change index and database targets: changes per transaction (a transaction also ends at each checkpoint)", set: func(c *Config, v string) error {
+	{name: "batch-size", usage: "changes per transaction of the change index (default 1000) and of database targets (default 10000); a transaction also ends at each checkpoint", set: func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000000 {
 			return errors.New("accepted values are integers from 1 to 1000000")

@@ -37,6 +37,9 @@ func init() {
 	})
 }
 
+// defaultBatch is the index's --batch-size when none is given.
+const defaultBatch = 1000
+
 // ParseRetention parses a retention period: a number followed by d (days),
 // h, m or s, or a Go duration such as 36h30m. Empty means keep everything.
 func ParseRetention(v string) (time.Duration, error) {
@@ -75,8 +78,11 @@ func parse(spec string, s sink.Settings) (sink.Output, error) {
 		o.server, o.name = spec, su.Redacted
 	}
 	var err error
-	if o.opt.BatchSize, err = strconv.Atoi(s.Get("batch-size")); err != nil {
-		return nil, err
+	o.opt.BatchSize = defaultBatch
+	if v := s.Get("batch-size"); v != "" {
+		if o.opt.BatchSize, err = strconv.Atoi(v); err != nil {
+			return nil, err
+		}
 	}
 	if o.opt.Retain, err = ParseRetention(s.Get("retain")); err != nil {
 		return nil, err

@@ -118,14 +118,14 @@ func parse(spec string, s sink.Settings) (sink.Output, error) {
 	if o.opt.LogTables, err = sink.ParseBool(s.Get("target-log-tables")); err != nil {
 		return nil, err
 	}
-	if o.opt.BatchSize, err = strconv.Atoi(s.Get("batch-size")); err != nil {
-		return nil, err
-	}
-	if !s.Given("batch-size") {
-		// A target's statements cost per batch more than per row: bigger
-		// batches by default. The checkpoint still bounds how long a change
-		// waits.
-		o.opt.BatchSize = defaultBatch
+	// A target's statements cost per batch more than per row: bigger
+	// batches by default than the index's. The checkpoint still bounds how
+	// long a change waits.
+	o.opt.BatchSize = defaultBatch
+	if v := s.Get("batch-size"); v != "" {
+		if o.opt.BatchSize, err = strconv.Atoi(v); err != nil {
+			return nil, err
+		}
 	}
 	return o, nil
 }
