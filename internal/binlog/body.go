@@ -38,10 +38,20 @@ type stash struct {
 // The body of a MariaDB compressed rows event (log_bin_compress) is kept as it
 // is, compressed: go-mysql does not expose the event type inside the decode
 // function, so Body, which is given the type, inflates it.
-func HeaderOnly(re *replication.RowsEvent, data []byte) error {
+func HeaderOnly(re *replication.RowsEvent, data []byte) (err error) {
+	// go-mysql's header decoder indexes the data without checking its
+	// length: a truncated event must be an error, not a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("rows event of %d bytes is malformed: %v", len(data), r)
+		}
+	}()
 	pos, err := re.DecodeHeader(data)
 	if err != nil {
 		return err
+	}
+	if pos > len(data) {
+		return fmt.Errorf("rows event of %d bytes is malformed: its header ends at %d", len(data), pos)
 	}
 	s := &stash{body: data[pos:]}
 	s.row[0] = &s.body

@@ -214,3 +214,17 @@ func testdataDir(t testing.TB) string {
 	t.Helper()
 	return testutil.SharedTestdata(t, "mysql-binlogs")
 }
+
+// TestHeaderOnlyTruncated: a truncated rows event is an error, never a panic.
+func TestHeaderOnlyTruncated(t *testing.T) {
+	for n := 0; n < 12; n++ {
+		re := &replication.RowsEvent{Version: 2}
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = 0xff // an extra-data length running past the end
+		}
+		if err := HeaderOnly(re, data); err == nil || !strings.Contains(err.Error(), "malformed") {
+			t.Errorf("%d bytes: %v, want a malformed-event error", n, err)
+		}
+	}
+}
