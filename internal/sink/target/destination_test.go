@@ -118,4 +118,29 @@ func TestTableStatuses(t *testing.T) {
 	if err := p.DB.QueryRow("SELECT string_agg(a::text || ':' || encode(b, 'hex'), ',') FROM hard.k").Scan(&left); err != nil || left != "2:62" {
 		t.Errorf("rows left after hard deletes: %q (%v), want 2:62", left, err)
 	}
+
+	// A table without a primary key is append-only: one row per change.
+	o.opt.Table = "nokey.{table}"
+	if dest, err = o.Open(ctx, sink.Env{}); err != nil {
+		t.Fatal(err)
+	}
+	d = dest.(*Destination)
+	nk := &change.Table{Schema: "w", Name: "n", Version: 1, Columns: []change.Column{{Name: "v", Type: "int"}}}
+	one := []change.Value{{Kind: change.KindInt, Int: 1}}
+	tx4 := &change.Tx{File: "bin.000001", Pos: 1100}
+	evs = []change.Event{
+		{Op: change.OpInsert, Table: nk, Tx: tx4, EventNumber: 1, After: one},
+		{Op: change.OpInsert, Table: nk, Tx: tx4, EventNumber: 2, After: one},
+		{Op: change.OpDelete, Table: nk, Tx: tx4, EventNumber: 3, Before: one},
+	}
+	if err := d.Write(ctx, evs, position.Checkpoint{File: "bin.000001", Pos: 1200}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ops string
+	if err := p.DB.QueryRow("SELECT string_agg(__op || v::text || __deleted::text || __event_number::text, ',' ORDER BY __event_number) FROM nokey.n").Scan(&ops); err != nil || ops != "c1false1,c1false2,d1true3" {
+		t.Errorf("append-only rows %q (%v)", ops, err)
+	}
 }
