@@ -4,6 +4,8 @@
 // imports nothing of bintap's own.
 package change
 
+import "strconv"
+
 // Op is what an Event does.
 type Op uint8
 
@@ -157,3 +159,24 @@ type Table struct {
 
 // FullName is "schema.table".
 func (t *Table) FullName() string { return t.Schema + "." + t.Name }
+
+// AppendKey appends the values of row's key columns to dst, unambiguously:
+// two keys append the same bytes only when their values are the same.
+// Map keys of rows (the collapse of a batch, the rows an incremental
+// snapshot saw change) are built with it.
+func AppendKey(dst []byte, row []Value, key []int) []byte {
+	for _, i := range key {
+		v := &row[i]
+		dst = append(dst, byte(v.Kind))
+		dst = strconv.AppendInt(dst, v.Int, 10)
+		dst = append(dst, ':')
+		dst = strconv.AppendUint(dst, v.Uint, 10)
+		dst = append(dst, ':')
+		dst = strconv.AppendFloat(dst, v.Float, 'g', -1, 64)
+		dst = append(dst, ':')
+		dst = strconv.AppendInt(dst, int64(len(v.Text)), 10)
+		dst = append(dst, ':')
+		dst = append(dst, v.Text...)
+	}
+	return dst
+}

@@ -193,15 +193,6 @@ func (c *Checkpoint) Save(dir string) error {
 	return WriteFileAtomic(filepath.Join(dir, FileName), append(raw, '\n'))
 }
 
-// Remove deletes the checkpoint in dir, if any.
-func Remove(dir string) error {
-	err := os.Remove(filepath.Join(dir, FileName))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
-}
-
 // WriteFileAtomic replaces path with data so that a crash leaves either the
 // old or the new content, never a mix.
 func WriteFileAtomic(path string, data []byte) error {

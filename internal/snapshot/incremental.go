@@ -491,21 +491,7 @@ func (inc *Incremental) finishTable(name, why string) {
 }
 
 // rowKey is the text of a row's primary-key values, unambiguous for map use.
-func rowKey(row []change.Value, key []int) string {
-	var b []byte
-	for _, k := range key {
-		v := &row[k]
-		b = append(b, byte(v.Kind))
-		b = strconv.AppendInt(b, v.Int, 10)
-		b = append(b, ':')
-		b = strconv.AppendUint(b, v.Uint, 10)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(len(v.Text)), 10)
-		b = append(b, ':')
-		b = append(b, v.Text...)
-	}
-	return string(b)
-}
+func rowKey(row []change.Value, key []int) string { return string(change.AppendKey(nil, row, key)) }
 
 // Watch makes the stream decode the signal table even when not captured.
 func (inc *Incremental) Watch(db, table string) bool {

@@ -75,15 +75,6 @@ func LoadState(dir string) (*State, error) {
 	return &s, nil
 }
 
-// RemoveState deletes dir/snapshot.json, if any.
-func RemoveState(dir string) error {
-	err := os.Remove(filepath.Join(dir, FileName))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
-}
-
 func (s *State) save(dir string) error {
 	raw, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {

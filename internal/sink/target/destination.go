@@ -51,12 +51,13 @@ type Destination struct {
 	work       chan work     // transactions for the writer goroutine
 	written    chan struct{} // closed when the writer goroutine ends
 	stopWriter context.CancelFunc
-	// snapshotOnly says every pending change is an initial-snapshot row:
-	// those may commit without a position (they are idempotent upserts).
-	snapshotOnly bool
-	streaming    bool // a batch with a position arrived: the initial snapshot is over
-	last         position.Checkpoint
-	keyBuf       []byte
+	// streaming: a batch with a position arrived, the initial snapshot is
+	// over. Before, every change is a snapshot row, and those may commit
+	// without a position (they are idempotent upserts).
+	streaming bool
+	last      position.Checkpoint // newest position handed in
+	sent      position.Checkpoint // newest position handed to the writer
+	keyBuf    []byte
 
 	mu      sync.Mutex // guards what Health and Status read
 	down    error      // the target is unreachable: the last error
@@ -74,7 +75,7 @@ func newDestination(db *sql.DB, d dialect, opt Options, name, source string, log
 		opt.BatchSize = 1000
 	}
 	return &Destination{db: db, d: d, opt: opt, name: name, stream: source + "|" + opt.Table, log: log,
-		targets: map[string]*target{}, versions: map[*change.Table]*version{}, status: map[string]string{}, snapshotOnly: true}
+		targets: map[string]*target{}, versions: map[*change.Table]*version{}, status: map[string]string{}}
 }
 
 // connect checks the target answers and creates the state tables.
@@ -212,7 +213,7 @@ func (t *Destination) Write(ctx context.Context, events []change.Event, cp posit
 	}
 	if cp.File != "" && !t.streaming {
 		// The initial snapshot (if one ran) is over: its tables stream now.
-		t.streaming, t.snapshotOnly = true, false
+		t.streaming = true
 		for _, tg := range t.targets {
 			if t.status[tg.full] == statusMigrating {
 				t.touch(tg).status = statusStreaming
@@ -239,7 +240,7 @@ func (t *Destination) Write(ctx context.Context, events []change.Event, cp posit
 	switch {
 	case t.rows >= t.opt.BatchSize && cp.File != "":
 		return t.apply(ctx, cp)
-	case t.rows >= snapshotBatch && t.snapshotOnly:
+	case t.rows >= snapshotBatch && !t.streaming:
 		return t.apply(ctx, position.Checkpoint{})
 	}
 	return nil
@@ -250,10 +251,17 @@ func (t *Destination) Flush(ctx context.Context) error {
 	if err := t.err(); err != nil {
 		return err
 	}
-	if t.rows == 0 && len(t.steps) == 0 && t.last.File == "" {
+	cp := t.last
+	if cp.File == t.sent.File && cp.Pos == t.sent.Pos && cp.Skip == t.sent.Skip {
+		cp = position.Checkpoint{} // stored already
+	}
+	if t.rows == 0 && len(t.steps) == 0 && cp.File == "" && t.work == nil {
 		return nil
 	}
-	return t.wait(ctx, t.last)
+	// Also when nothing is pending: what was handed to the writer must be
+	// committed before the pipeline's checkpoint (and the snapshot's
+	// progress) covers it.
+	return t.wait(ctx, cp)
 }
 
 // Close commits what is pending and disconnects.
@@ -353,11 +361,13 @@ func (t *Destination) submit(ctx context.Context, cp position.Checkpoint, done c
 		}
 	}
 	w := work{steps: t.steps, rows: t.rows, cp: cp, done: done}
+	if cp.File != "" {
+		t.sent = cp
+	}
 	for _, st := range t.steps {
 		st.tg.cur = nil
 	}
 	t.steps, t.rows = nil, 0
-	t.snapshotOnly = !t.streaming
 	select {
 	case t.work <- w:
 	case <-ctx.Done():
@@ -389,7 +399,7 @@ func (t *Destination) writer(ctx context.Context) {
 	defer close(t.written)
 	for w := range t.work {
 		err := t.err()
-		if err == nil {
+		if err == nil && (len(w.steps) > 0 || w.cp.File != "") { // else only a barrier (Flush)
 			err = t.commit(ctx, w)
 		}
 		if w.done != nil {
@@ -479,24 +489,6 @@ func transient(err error) bool {
 		}
 	}
 	return false
-}
-
-// appendKey appends the primary key of row to dst.
-func appendKey(dst []byte, key []int, row []change.Value) []byte {
-	for _, i := range key {
-		v := &row[i]
-		dst = append(dst, byte(v.Kind))
-		dst = strconv.AppendInt(dst, v.Int, 10)
-		dst = append(dst, ':')
-		dst = strconv.AppendUint(dst, v.Uint, 10)
-		dst = append(dst, ':')
-		dst = strconv.AppendFloat(dst, v.Float, 'g', -1, 64)
-		dst = append(dst, ':')
-		dst = strconv.AppendInt(dst, int64(len(v.Text)), 10)
-		dst = append(dst, ':')
-		dst = append(dst, v.Text...)
-	}
-	return dst
 }
 
 func sameKey(key []int, a, b []change.Value) bool {

@@ -112,12 +112,9 @@ func (t *Destination) add(v *version, ev *change.Event) error {
 			b.truncate, b.status = true, statusMigrating
 			t.setStatus(v.tg.full, statusMigrating)
 		}
-	} else {
-		t.snapshotOnly = false
-		if t.status[v.tg.full] != statusStreaming && t.streaming {
-			t.touch(v.tg).status = statusStreaming
-			t.setStatus(v.tg.full, statusStreaming)
-		}
+	} else if t.status[v.tg.full] != statusStreaming && t.streaming {
+		t.touch(v.tg).status = statusStreaming
+		t.setStatus(v.tg.full, statusStreaming)
 	}
 	switch ev.Op {
 	case change.OpTruncate:
@@ -172,7 +169,7 @@ func (t *Destination) merge(v *version, row []change.Value, deleted bool, op byt
 		b.appends = append(b.appends, e)
 		return nil
 	}
-	t.keyBuf = appendKey(t.keyBuf[:0], v.key, row)
+	t.keyBuf = change.AppendKey(t.keyBuf[:0], row, v.key)
 	if old, ok := b.pending[string(t.keyBuf)]; ok {
 		*old = *e // the last image of a key wins; its place in the order stays
 		return nil
@@ -911,9 +908,4 @@ func (t *Destination) alterType(table, column, typ string) string {
 	}
 	q := t.d.quote(column)
 	return "ALTER TABLE " + table + " ALTER COLUMN " + q + " TYPE " + typ + " USING " + q + "::" + typ
-}
-
-func alreadyExists(err error) bool {
-	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "already exists") || strings.Contains(msg, "duplicate column")
 }
