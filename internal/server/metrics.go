@@ -6,8 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// States are the lifecycle states, each a bintap_state sample.
-var States = []string{"starting", "snapshotting", "streaming", "retrying", "stopping", "failed"}
+// states are the lifecycle states, each a bintap_state sample.
+var states = []string{"starting", "snapshotting", "streaming", "retrying", "stopping", "failed"}
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, labels, nil)
@@ -50,7 +50,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	gauge(descUp, boolFloat(st.Healthy))
-	for _, s := range States {
+	for _, s := range states {
 		gauge(descState, boolFloat(st.State == s), s)
 	}
 	counter(descEvents, st.Events)

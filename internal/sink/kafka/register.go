@@ -123,9 +123,9 @@ func checkTopicTemplate(v string) error {
 	return nil
 }
 
-// ParseOutput parses kafka://HOST:PORT[,HOST:PORT...]/TOPIC into the brokers
+// parseOutput parses kafka://HOST:PORT[,HOST:PORT...]/TOPIC into the brokers
 // and the topic (which may hold placeholders).
-func ParseOutput(o string) (brokers []string, topic string, err error) {
+func parseOutput(o string) (brokers []string, topic string, err error) {
 	rest, ok := strings.CutPrefix(o, "kafka://")
 	if !ok {
 		return nil, "", errors.New("a Kafka output is kafka://HOST:PORT[,HOST:PORT...]/TOPIC")
@@ -204,7 +204,7 @@ type output struct {
 func (o output) Name() string { return o.spec }
 
 func parse(spec string, s sink.Settings) (sink.Output, error) {
-	brokers, topic, err := ParseOutput(spec)
+	brokers, topic, err := parseOutput(spec)
 	if err != nil {
 		return nil, err
 	}
