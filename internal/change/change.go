@@ -180,3 +180,94 @@ func AppendKey(dst []byte, row []Value, key []int) []byte {
 	}
 	return dst
 }
+
+// Meta is the metadata of one change row in a database target or a change
+// file (DESIGN.md, "Change rows in databases and files").
+type Meta struct {
+	// Op is 'c' (insert), 'u' (update), 'd' (delete), 'r' (snapshot read)
+	// or 't' (TRUNCATE TABLE).
+	Op      byte
+	Deleted bool
+	TsMs    int64  // commit time, ms
+	TxID    string // GTID, or file:pos without GTIDs
+	Order   int64  // __transaction_order
+	Event   uint64 // __event_number
+}
+
+// TransactionOrder orders transactions by their binlog coordinates: the
+// binlog file's number in the high 32 bits, the transaction's start position
+// in the low 32. It strictly increases with commit order and is the same on
+// every re-run.
+func TransactionOrder(file string, pos uint32) int64 {
+	seq := int64(0)
+	if i := lastDot(file); i >= 0 {
+		if n, err := strconv.ParseUint(file[i+1:], 10, 31); err == nil {
+			seq = int64(n)
+		}
+	}
+	return seq<<32 | int64(pos)
+}
+
+func lastDot(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '.' {
+			return i
+		}
+	}
+	return -1
+}
+
+// Rows expands a row event into change rows, calling fn for each: one, or
+// two for an update that changes the primary key (a delete of the before
+// image, then an insert of the after image with the next event number). A
+// TRUNCATE is one row 't' with a nil image; schema changes and heartbeats
+// have none. A snapshot read holds the table as of its position, just
+// before the transaction that starts there: its order is one less.
+func Rows(ev *Event, fn func(m Meta, row []Value) error) error {
+	tx := ev.Tx
+	if tx == nil || ev.Table == nil {
+		return nil
+	}
+	m := Meta{TsMs: int64(tx.Timestamp) * 1000, Order: TransactionOrder(tx.File, tx.Pos), Event: ev.EventNumber, TxID: tx.GTID}
+	if m.TxID == "" {
+		m.TxID = tx.File + ":" + strconv.FormatUint(uint64(tx.Pos), 10)
+	}
+	switch ev.Op {
+	case OpInsert:
+		m.Op = 'c'
+		return fn(m, ev.After)
+	case OpRead:
+		m.Op = 'r'
+		m.Order--
+		return fn(m, ev.After)
+	case OpDelete:
+		m.Op, m.Deleted = 'd', true
+		return fn(m, ev.Before)
+	case OpTruncate:
+		m.Op, m.Deleted = 't', true
+		return fn(m, nil)
+	case OpUpdate:
+		if key := ev.Table.PrimaryKey; len(key) > 0 && !sameKey(key, ev.Before, ev.After) {
+			m.Op, m.Deleted = 'd', true
+			if err := fn(m, ev.Before); err != nil {
+				return err
+			}
+			m.Op, m.Deleted = 'c', false
+			m.Event++
+			return fn(m, ev.After)
+		}
+		m.Op = 'u'
+		return fn(m, ev.After)
+	}
+	return nil
+}
+
+func sameKey(key []int, a, b []Value) bool {
+	for _, i := range key {
+		x, y := &a[i], &b[i]
+		if x.Kind != y.Kind || x.Int != y.Int || x.Uint != y.Uint || x.Float != y.Float || string(x.Text) != string(y.Text) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,7 +1,6 @@
 package target
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -489,14 +488,4 @@ func transient(err error) bool {
 		}
 	}
 	return false
-}
-
-func sameKey(key []int, a, b []change.Value) bool {
-	for _, i := range key {
-		x, y := &a[i], &b[i]
-		if x.Kind != y.Kind || x.Int != y.Int || x.Uint != y.Uint || x.Float != y.Float || !bytes.Equal(x.Text, y.Text) {
-			return false
-		}
-	}
-	return true
 }

@@ -6,12 +6,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/bintap/bintap/internal/change"
-	"github.com/bintap/bintap/internal/position"
 )
 
 // The metadata columns (DESIGN.md, "Change rows in databases and files").
@@ -88,25 +86,9 @@ type entry struct {
 	num     uint64
 }
 
-// transactionOrder orders transactions by their binlog coordinates: the
-// binlog file's number in the high bits, the transaction's start position
-// in the low 32. It strictly increases with commit order and is the same on
-// every re-run.
-func transactionOrder(file string, pos uint32) int64 {
-	return int64(position.FileSeq(file))<<32 | int64(pos)
-}
-
 // add takes one change.
 func (t *Destination) add(v *version, ev *change.Event) error {
-	tx := ev.Tx
-	meta := entry{v: v, tsMs: int64(tx.Timestamp) * 1000, order: transactionOrder(tx.File, tx.Pos), num: ev.EventNumber, txID: tx.GTID}
-	if meta.txID == "" {
-		meta.txID = tx.File + ":" + strconv.FormatUint(uint64(tx.Pos), 10)
-	}
 	if ev.Op == change.OpRead {
-		// The snapshot holds the table as of its position: just before the
-		// transaction that starts there.
-		meta.order--
 		if !t.streaming && t.status[v.tg.full] != statusMigrating {
 			b := t.touch(v.tg)
 			b.truncate, b.status = true, statusMigrating
@@ -116,29 +98,13 @@ func (t *Destination) add(v *version, ev *change.Event) error {
 		t.touch(v.tg).status = statusStreaming
 		t.setStatus(v.tg.full, statusStreaming)
 	}
-	switch ev.Op {
-	case change.OpTruncate:
-		return t.truncateTable(v, meta)
-	case change.OpInsert:
-		return t.change(v, ev.After, false, 'c', meta)
-	case change.OpRead:
-		return t.change(v, ev.After, false, 'r', meta)
-	case change.OpDelete:
-		return t.change(v, ev.Before, true, 'd', meta)
-	case change.OpUpdate:
-		if len(v.key) > 0 && !sameKey(v.key, ev.Before, ev.After) {
-			// A new primary key: a delete of the old row (the update's
-			// before image) and an insert of the new one (its after image,
-			// the next row image number).
-			if err := t.change(v, ev.Before, true, 'd', meta); err != nil {
-				return err
-			}
-			meta.num++
-			return t.change(v, ev.After, false, 'c', meta)
+	return change.Rows(ev, func(m change.Meta, row []change.Value) error {
+		meta := entry{v: v, tsMs: m.TsMs, order: m.Order, num: m.Event, txID: m.TxID}
+		if m.Op == 't' {
+			return t.truncateTable(v, meta)
 		}
-		return t.change(v, ev.After, false, 'u', meta)
-	}
-	return nil
+		return t.change(v, row, m.Deleted, m.Op, meta)
+	})
 }
 
 // change merges (or appends) a row image and logs it.
