@@ -6,20 +6,12 @@ import (
 	"github.com/bintap/bintap/internal/change"
 )
 
-// Record is one change row of a file: the table's columns (Row, in the
-// column order of the file's table version) and the metadata every change
-// row carries (DESIGN.md, "Change rows in databases and files").
+// Record is one change row of a file: its metadata and the table's columns
+// (Row, in the column order of the file's table version). A TRUNCATE
+// ('t') has a Row of NULLs.
 type Record struct {
-	// Op is 'c' (insert), 'u' (update: the after image), 'd' (delete: the
-	// before image), 'r' (snapshot read) or 't' (TRUNCATE TABLE: every row
-	// before it is gone; Row is all NULL).
-	Op      byte
-	Deleted bool
-	TsMs    int64  // commit time, ms
-	TxID    string // GTID, or file:pos without GTIDs
-	Order   int64  // __transaction_order
-	Event   uint64 // __event_number
-	Row     []change.Value
+	change.Meta
+	Row []change.Value
 }
 
 // Entry is one line of the manifest (DIR/_manifest.jsonl): a closed file.
