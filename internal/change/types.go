@@ -35,3 +35,55 @@ func IsGeometryType(base string) bool {
 	}
 	return false
 }
+
+// KindOf is the kind of the values of a column, from its definition; KindNull
+// for a type bintap does not know.
+func KindOf(c *Column) Kind {
+	bt := BaseType(c.Type)
+	switch bt {
+	case "tinyint", "smallint", "mediumint", "int", "bigint", "serial":
+		if c.Unsigned || bt == "serial" {
+			return KindUint
+		}
+		return KindInt
+	case "decimal":
+		return KindDecimal
+	case "float":
+		return KindFloat
+	case "double":
+		return KindDouble
+	case "bit":
+		return KindBit
+	case "year":
+		return KindYear
+	case "date":
+		return KindDate
+	case "time":
+		return KindTime
+	case "datetime":
+		return KindDateTime
+	case "timestamp":
+		return KindTimestamp
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "long":
+		if strings.EqualFold(c.Charset, "binary") {
+			return KindBytes
+		}
+		return KindString
+	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "vector":
+		return KindBytes
+	case "enum":
+		return KindEnum
+	case "set":
+		return KindSet
+	case "json":
+		return KindJSON
+	case "uuid":
+		return KindUUID
+	case "inet4", "inet6":
+		return KindInet
+	}
+	if IsGeometryType(bt) {
+		return KindGeometry
+	}
+	return KindNull
+}
