@@ -5,6 +5,7 @@ package all
 
 import (
 	_ "github.com/bintap/bintap/internal/sink/file"
+	_ "github.com/bintap/bintap/internal/sink/files"
 	_ "github.com/bintap/bintap/internal/sink/index"
 	_ "github.com/bintap/bintap/internal/sink/kafka"
 	_ "github.com/bintap/bintap/internal/sink/stdout"

@@ -127,7 +127,7 @@ func (s *Sink) open() error {
 	if err != nil {
 		return fmt.Errorf("file output: %w", err)
 	}
-	size, err := trimPartial(f)
+	size, err := TrimPartial(f)
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("file output: %s: %w", s.Path(), err)
@@ -145,8 +145,8 @@ func (s *Sink) open() error {
 	return nil
 }
 
-// trimPartial cuts a file back to its last newline and returns the new size.
-func trimPartial(f *os.File) (int64, error) {
+// TrimPartial cuts a file back to its last newline and returns the new size.
+func TrimPartial(f *os.File) (int64, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return 0, err

@@ -1,0 +1,685 @@
+package files
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/sink/file"
+)
+
+// File names inside DIR.
+const (
+	ManifestName = "_manifest.jsonl"
+	stateName    = "_state.json"
+	openDir      = "_open"
+	lockName     = "_lock"
+)
+
+// idleGrace is how long past a window's end an idle stream waits before it
+// closes the window.
+const idleGrace = 10 * time.Second
+
+// Destination writes the files output. Write, Flush, Push and Close run on
+// the pipeline's goroutine; Status and Counts on any.
+type Destination struct {
+	dir  string
+	opt  Options
+	zone string
+	log  *slog.Logger
+	lock *os.File
+
+	cur   time.Time   // the open window: the newest one begun
+	files []*openFile // the open files, in the order they were begun
+	// lastCP is the newest checkpoint handed in; loose says events without
+	// one came after it (snapshot rows), so it does not cover everything.
+	lastCP position.Checkpoint
+	loose  bool
+	saved  *position.Checkpoint // the position in _state.json
+	buf    []byte
+	// lastEvent is when the newest change came in: a window closes while
+	// the stream is idle only when none came for idleGrace.
+	lastEvent time.Time
+
+	mu        sync.Mutex // guards what Status and Counts read
+	records   uint64
+	bytes     uint64
+	closed    uint64 // files closed
+	lastClose time.Time
+}
+
+// openFile is one file of an open window: its spool in _open and where it
+// goes when the window closes.
+type openFile struct {
+	st    fileState
+	table *change.Table
+	f     *os.File
+	w     *bufio.Writer
+	hash  hash.Hash // of the bytes (text formats)
+}
+
+// fileState is what _state.json records of an open file.
+type fileState struct {
+	Spool    string        `json:"spool"` // name in _open
+	Name     string        `json:"name"`  // final path relative to DIR
+	Table    *change.Table `json:"table"`
+	Window   time.Time     `json:"window"`
+	Size     int64         `json:"size"` // bytes written (durable up to the recorded size)
+	Hash     []byte        `json:"hash,omitempty"`
+	Rows     int64         `json:"rows"`
+	First    string        `json:"first"`
+	Last     string        `json:"last"`
+	MinOrder int64         `json:"min_order"`
+	MaxOrder int64         `json:"max_order"`
+}
+
+// closing is a file being closed: its spool (or finished Parquet file) in
+// _open becomes Entry.File, and Entry goes into the manifest.
+type closing struct {
+	From  string `json:"from"`
+	Entry Entry  `json:"entry"`
+}
+
+// state is _state.json.
+type state struct {
+	Checkpoint *position.Checkpoint `json:"checkpoint,omitempty"`
+	Window     time.Time            `json:"window"`
+	Open       []fileState          `json:"open"`
+	Closing    []closing            `json:"closing,omitempty"`
+}
+
+// New opens the files output in dir: it finishes a window close a crash
+// interrupted, cuts the open files back to what the recorded position
+// covers, and removes what no state refers to.
+func New(dir string, opt Options, zone *time.Location, log *slog.Logger) (*Destination, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if zone == nil {
+		zone = time.UTC
+	}
+	if err := os.MkdirAll(filepath.Join(dir, openDir), 0o755); err != nil {
+		return nil, errorf("create %s: %w", dir, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, errorf("%w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, errorf("another bintap writes into %s (its %s is locked)", dir, lockName)
+	}
+	d := &Destination{dir: dir, opt: opt, zone: zone.String(), log: log, lock: lock}
+	if err := d.recover(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Destination) path(name string) string { return filepath.Join(d.dir, filepath.FromSlash(name)) }
+
+// recover brings DIR to the state _state.json records.
+func (d *Destination) recover() error {
+	raw, err := os.ReadFile(d.path(stateName))
+	var st state
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return errorf("%w", err)
+	default:
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return errorf("%s is damaged (%v): restore it, or start over with --reset", d.path(stateName), err)
+		}
+	}
+	if err := d.finishClosing(st.Closing); err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, fs := range st.Open {
+		of, err := d.reopen(fs)
+		if err != nil {
+			return err
+		}
+		d.files = append(d.files, of)
+		keep[fs.Spool] = true
+	}
+	entries, err := os.ReadDir(d.path(openDir))
+	if err != nil {
+		return errorf("%w", err)
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			if err := os.Remove(filepath.Join(d.path(openDir), e.Name())); err != nil {
+				return errorf("%w", err)
+			}
+		}
+	}
+	d.cur, d.saved = st.Window, st.Checkpoint
+	if st.Checkpoint != nil {
+		d.lastCP = *st.Checkpoint
+	}
+	return nil
+}
+
+// reopen continues an open file, cut back to its recorded size.
+func (d *Destination) reopen(fs fileState) (*openFile, error) {
+	p := filepath.Join(d.path(openDir), fs.Spool)
+	f, err := os.OpenFile(p, os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, errorf("the open file %s that %s records is gone (%v): start over with --reset", p, stateName, err)
+	}
+	if err := f.Truncate(fs.Size); err != nil {
+		f.Close()
+		return nil, errorf("%w", err)
+	}
+	if _, err := f.Seek(fs.Size, io.SeekStart); err != nil {
+		f.Close()
+		return nil, errorf("%w", err)
+	}
+	of := &openFile{st: fs, table: fs.Table, f: f, w: bufio.NewWriterSize(f, 1<<20)}
+	if d.opt.Format != "parquet" {
+		of.hash = sha256.New()
+		if err := of.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(fs.Hash); err != nil {
+			f.Close()
+			return nil, errorf("%s: the checksum state of %s: %w", stateName, fs.Name, err)
+		}
+	}
+	return of, nil
+}
+
+// Position returns the position the closed and open files cover.
+func (d *Destination) Position(context.Context) (*position.Checkpoint, error) {
+	return d.saved, nil
+}
+
+// Reset forgets the position and the open files (--reset). Closed files
+// and the manifest stay.
+func (d *Destination) Reset(context.Context) error {
+	for _, f := range d.files {
+		f.f.Close()
+	}
+	d.files, d.cur, d.saved, d.lastCP, d.loose = nil, time.Time{}, nil, position.Checkpoint{}, false
+	if err := os.RemoveAll(d.path(openDir)); err != nil {
+		return errorf("%w", err)
+	}
+	if err := os.Remove(d.path(stateName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return errorf("%w", err)
+	}
+	return os.MkdirAll(d.path(openDir), 0o755)
+}
+
+// Write adds the changes of one batch to the files of their windows, and
+// closes the windows the stream has passed once a checkpoint covers them.
+func (d *Destination) Write(ctx context.Context, events []change.Event, cp position.Checkpoint) error {
+	n := 0
+	for i := range events {
+		ev := &events[i]
+		if ev.Table == nil || ev.Tx == nil {
+			continue
+		}
+		if w := windowOf(ev.Tx.Timestamp, d.opt.Window); d.cur.IsZero() || w.After(d.cur) {
+			d.cur = w // a transaction of an earlier window stays in the open one
+		}
+		of, err := d.file(ev)
+		if err != nil {
+			return err
+		}
+		if err := change.Rows(ev, func(m change.Meta, row []change.Value) error {
+			n++
+			return d.add(of, ev, m, row)
+		}); err != nil {
+			return err
+		}
+	}
+	if n > 0 {
+		d.lastEvent = time.Now()
+		d.mu.Lock()
+		d.records += uint64(n)
+		d.mu.Unlock()
+	}
+	switch {
+	case cp.File != "":
+		d.lastCP, d.loose = cp, false
+	case n > 0:
+		d.loose = true
+	}
+	return d.closeWindows(false)
+}
+
+// Push closes the open window when the source is idle and the clock has
+// passed its end.
+func (d *Destination) Push(context.Context) error { return d.closeWindows(false) }
+
+// closeWindows closes the files of windows before the open one (or, when
+// idle, of the open one too once the clock passed its end) if a checkpoint
+// covers everything written.
+func (d *Destination) closeWindows(flush bool) error {
+	if d.loose || d.lastCP.File == "" {
+		if flush {
+			return d.commit(nil)
+		}
+		return nil
+	}
+	var done []*openFile
+	now := time.Now()
+	idle := !d.cur.IsZero() && now.After(d.cur.Add(d.opt.Window+idleGrace)) && now.Sub(d.lastEvent) >= idleGrace
+	for _, f := range d.files {
+		if f.st.Window.Before(d.cur) || idle {
+			done = append(done, f)
+		}
+	}
+	if idle {
+		// Whatever comes now is stamped after the window just closed.
+		d.cur = windowOf(uint32(now.Add(-idleGrace).Unix()), d.opt.Window)
+	}
+	if len(done) == 0 && !flush {
+		return nil
+	}
+	return d.commit(done)
+}
+
+// Flush makes every record written so far durable, with the position that
+// covers it.
+func (d *Destination) Flush(context.Context) error { return d.closeWindows(true) }
+
+// Close flushes and releases the directory. Open windows stay open: the
+// next start continues them.
+func (d *Destination) Close(ctx context.Context) error {
+	err := d.Flush(ctx)
+	for _, f := range d.files {
+		if cerr := f.f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	d.files = nil
+	d.lock.Close()
+	return err
+}
+
+// file returns the open file of an event's table version in the open
+// window, beginning one when there is none.
+func (d *Destination) file(ev *change.Event) (*openFile, error) {
+	for i := len(d.files) - 1; i >= 0; i-- {
+		f := d.files[i]
+		if f.st.Window.Equal(d.cur) && (f.table == ev.Table || sameVersion(f.table, ev.Table)) {
+			f.table = ev.Table
+			return f, nil
+		}
+	}
+	t := ev.Table
+	first := positionText(ev)
+	base := d.cur.Format("150405") + "_" + strings.NewReplacer(":", "_", "#", "_").Replace(first) + "." + d.opt.ext()
+	name := pathPart(t.Schema) + "/" + pathPart(t.Name) + "/" + d.cur.Format("2006-01-02") + "/" + base
+	spool := pathPart(t.Schema) + "." + pathPart(t.Name) + "." + base
+	if d.opt.Format == "parquet" {
+		spool += ".spool"
+	}
+	f, err := os.OpenFile(filepath.Join(d.path(openDir), spool), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, errorf("%w", err)
+	}
+	of := &openFile{table: t, f: f, w: bufio.NewWriterSize(f, 1<<20),
+		st: fileState{Spool: spool, Name: name, Table: t, Window: d.cur, First: first}}
+	d.files = append(d.files, of)
+	switch d.opt.Format {
+	case "csv":
+		of.hash = sha256.New()
+		d.buf = appendCSVHeader(d.buf[:0], t)
+		if err := of.write(d.buf); err != nil {
+			return nil, err
+		}
+	case "jsonl":
+		of.hash = sha256.New()
+	}
+	return of, nil
+}
+
+// sameVersion reports whether two definitions are the same table version
+// (after a restart the stream's definitions are new values).
+func sameVersion(a, b *change.Table) bool {
+	return a.Schema == b.Schema && a.Name == b.Name && a.Version == b.Version && len(a.Columns) == len(b.Columns)
+}
+
+// pathPart makes a database or table name safe as one path element.
+func pathPart(s string) string {
+	if s == "" || s == "." || s == ".." {
+		return "_" + s
+	}
+	return strings.NewReplacer("/", "%2F", "\\", "%5C", "\x00", "%00").Replace(s)
+}
+
+// positionText is an event's position: FILE:POS#N, or FILE:POS#rN for a
+// snapshot read.
+func positionText(ev *change.Event) string {
+	s := ev.Tx.File + ":" + strconv.FormatUint(uint64(ev.Tx.Pos), 10) + "#"
+	if ev.Op == change.OpRead {
+		s += "r"
+	}
+	return s + strconv.FormatUint(ev.EventNumber, 10)
+}
+
+// add appends one record to an open file.
+func (d *Destination) add(of *openFile, ev *change.Event, m change.Meta, row []change.Value) error {
+	r := Record{Meta: m, Row: row}
+	switch d.opt.Format {
+	case "jsonl":
+		d.buf = appendJSONRecord(d.buf[:0], of.table, &r, d.opt.binary())
+	case "csv":
+		d.buf = appendCSVRecord(d.buf[:0], of.table, &r, d.opt.binary())
+	default:
+		d.buf = appendSpoolRecord(d.buf[:0], &r)
+	}
+	if err := of.write(d.buf); err != nil {
+		return err
+	}
+	st := &of.st
+	if st.Rows == 0 || m.Order < st.MinOrder {
+		st.MinOrder = m.Order
+	}
+	if st.Rows == 0 || m.Order > st.MaxOrder {
+		st.MaxOrder = m.Order
+	}
+	st.Rows++
+	st.Last = positionText(ev)
+	return nil
+}
+
+func (of *openFile) write(p []byte) error {
+	if _, err := of.w.Write(p); err != nil {
+		return errorf("write %s: %w", of.f.Name(), err)
+	}
+	if of.hash != nil {
+		of.hash.Write(p)
+	}
+	of.st.Size += int64(len(p))
+	return nil
+}
+
+// sync makes an open file durable up to its size.
+func (of *openFile) sync() error {
+	if err := of.w.Flush(); err != nil {
+		return errorf("write %s: %w", of.f.Name(), err)
+	}
+	if err := of.f.Sync(); err != nil {
+		return errorf("fsync %s: %w", of.f.Name(), err)
+	}
+	if of.hash != nil {
+		h, err := of.hash.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			return errorf("%w", err)
+		}
+		of.st.Hash = h
+	}
+	return nil
+}
+
+// commit makes the open files durable and records them with the newest
+// checkpoint; the files in done close: they are finished, recorded as
+// closing, renamed to their names, and listed in the manifest.
+func (d *Destination) commit(done []*openFile) error {
+	var cl []closing
+	isDone := map[*openFile]bool{}
+	for _, f := range done {
+		isDone[f] = true
+		from, e, err := d.finish(f)
+		if err != nil {
+			return err
+		}
+		cl = append(cl, closing{From: from, Entry: e})
+	}
+	st := state{Window: d.cur, Open: []fileState{}, Closing: cl}
+	if d.lastCP.File != "" {
+		cp := d.lastCP
+		st.Checkpoint = &cp
+	}
+	var still []*openFile
+	for _, f := range d.files {
+		if isDone[f] {
+			continue
+		}
+		if err := f.sync(); err != nil {
+			return err
+		}
+		st.Open = append(st.Open, f.st)
+		still = append(still, f)
+	}
+	if err := d.writeState(st); err != nil {
+		return err
+	}
+	d.files, d.saved = still, st.Checkpoint
+	if len(cl) == 0 {
+		return nil
+	}
+	if err := d.finishClosing(cl); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.closed += uint64(len(cl))
+	for _, c := range cl {
+		d.bytes += uint64(c.Entry.Bytes)
+	}
+	d.lastClose = time.Now()
+	d.mu.Unlock()
+	for _, c := range cl {
+		d.log.Info("file closed", "file", c.Entry.File, "rows", c.Entry.Rows, "window", c.Entry.WindowStart.Format(time.RFC3339))
+	}
+	return d.retain()
+}
+
+// writeState replaces _state.json.
+func (d *Destination) writeState(st state) error {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return errorf("%w", err)
+	}
+	if err := position.WriteFileAtomic(d.path(stateName), append(raw, '\n')); err != nil {
+		return errorf("%w", err)
+	}
+	return nil
+}
+
+// finish writes out an open file for good and returns where it lies in
+// _open and its manifest entry.
+func (d *Destination) finish(f *openFile) (string, Entry, error) {
+	e := Entry{File: f.st.Name, Database: f.table.Schema, Table: f.table.Name, Version: f.table.Version, Format: d.opt.Format,
+		WindowStart: f.st.Window, WindowEnd: f.st.Window.Add(d.opt.Window), Rows: f.st.Rows,
+		FirstPosition: f.st.First, LastPosition: f.st.Last, MinOrder: f.st.MinOrder, MaxOrder: f.st.MaxOrder,
+		Definition: f.table, TimeZone: d.zone, Binary: d.opt.Binary}
+	if err := f.sync(); err != nil {
+		return "", e, err
+	}
+	from := f.st.Spool
+	if d.opt.Format == "parquet" {
+		var err error
+		if from, e.Bytes, e.SHA256, err = d.toParquet(f); err != nil {
+			return "", e, err
+		}
+	} else {
+		e.Bytes = f.st.Size
+		e.SHA256 = hex.EncodeToString(f.hash.Sum(nil))
+	}
+	if err := f.f.Close(); err != nil {
+		return "", e, errorf("%w", err)
+	}
+	return from, e, nil
+}
+
+// toParquet writes the Parquet file of a spool into _open and returns its
+// name there, its size and checksum.
+func (d *Destination) toParquet(f *openFile) (string, int64, string, error) {
+	if _, err := f.f.Seek(0, io.SeekStart); err != nil {
+		return "", 0, "", errorf("%w", err)
+	}
+	name := strings.TrimSuffix(f.st.Spool, ".spool")
+	out, err := os.OpenFile(filepath.Join(d.path(openDir), name), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return "", 0, "", errorf("%w", err)
+	}
+	defer out.Close()
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(out, h)}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	sr := newSpoolReader(io.LimitReader(f.f, f.st.Size))
+	if err := writeParquet(bw, f.table, sr.next); err != nil {
+		return "", 0, "", errorf("write %s: %w", f.st.Name, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return "", 0, "", errorf("write %s: %w", f.st.Name, err)
+	}
+	if err := out.Sync(); err != nil {
+		return "", 0, "", errorf("fsync %s: %w", f.st.Name, err)
+	}
+	return name, cw.n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// finishClosing moves closing files to their names and lists them in the
+// manifest; it is safe to repeat (after a crash in the middle).
+func (d *Destination) finishClosing(cl []closing) error {
+	if len(cl) == 0 {
+		return nil
+	}
+	dirs := map[string]bool{}
+	for _, c := range cl {
+		from, to := filepath.Join(d.path(openDir), c.From), d.path(c.Entry.File)
+		if _, err := os.Stat(from); errors.Is(err, os.ErrNotExist) {
+			if _, err := os.Stat(to); err == nil {
+				continue // moved before the crash
+			}
+			return errorf("%s records that %s becomes %s, but neither exists: start over with --reset", stateName, from, to)
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return errorf("%w", err)
+		}
+		if err := os.Rename(from, to); err != nil {
+			return errorf("%w", err)
+		}
+		dirs[filepath.Dir(to)] = true
+	}
+	dirs[d.path(openDir)] = true
+	for dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	// Parquet: the spools of finished files go too.
+	for _, c := range cl {
+		if strings.HasSuffix(c.From, ".parquet") {
+			if err := os.Remove(filepath.Join(d.path(openDir), c.From+".spool")); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return errorf("%w", err)
+			}
+		}
+	}
+	return d.appendManifest(cl)
+}
+
+// appendManifest adds the entries of cl the manifest does not hold yet.
+func (d *Destination) appendManifest(cl []closing) error {
+	f, err := os.OpenFile(d.path(ManifestName), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return errorf("%w", err)
+	}
+	defer f.Close()
+	size, err := file.TrimPartial(f)
+	if err != nil {
+		return errorf("%s: %w", ManifestName, err)
+	}
+	have := map[string]bool{}
+	if err := scanManifest(io.NewSectionReader(f, 0, size), func(e Entry) error { have[e.File] = true; return nil }); err != nil {
+		return err
+	}
+	var out []byte
+	for _, c := range cl {
+		if have[c.Entry.File] {
+			continue
+		}
+		raw, err := json.Marshal(c.Entry)
+		if err != nil {
+			return errorf("%w", err)
+		}
+		out = append(append(out, raw...), '\n')
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if _, err := f.WriteAt(out, size); err != nil {
+		return errorf("write %s: %w", ManifestName, err)
+	}
+	if err := f.Sync(); err != nil {
+		return errorf("fsync %s: %w", ManifestName, err)
+	}
+	return nil
+}
+
+// retain deletes closed files whose window ended more than --file-retain ago.
+func (d *Destination) retain() error {
+	if d.opt.Retain <= 0 {
+		return nil
+	}
+	cut := time.Now().Add(-d.opt.Retain)
+	return ReadManifestFunc(d.dir, func(e Entry) error {
+		if e.WindowEnd.Before(cut) {
+			if err := os.Remove(d.path(e.File)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return errorf("--file-retain: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return errorf("%w", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Counts are the records written and the bytes of closed files.
+func (d *Destination) Counts() (messages, bytes uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.records, d.bytes
+}
+
+// Status is the output's section of /status.
+func (d *Destination) Status() any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := map[string]any{"files_closed": d.closed, "window": d.opt.Window.String(), "format": d.opt.Format}
+	if !d.lastClose.IsZero() {
+		s["last_close"] = d.lastClose.UTC().Format(time.RFC3339)
+	}
+	return s
+}
