@@ -22,8 +22,8 @@ const caughtUpFor = 3 * time.Second
 func (e *Engine) Status() server.Status {
 	now := time.Now()
 	e.mu.Lock()
-	s := server.Status{Version: e.opt.Version, Source: e.cfg.Source.Redacted(), Flavor: e.flavor, State: e.state, StateSince: e.since,
-		Error: e.failure, Started: e.began}
+	s := server.Status{Version: e.opt.Version, Source: e.cfg.Source.Redacted(), Flavor: e.flavor, Role: "single", State: e.state, StateSince: e.since,
+		Error: e.failure, Started: e.began, Notices: e.notices.List()}
 	outputs, p, plan := e.outputs, e.pipe, e.plan
 	sourceErr, sourceDown := e.sourceErr, e.sourceDown
 	e.mu.Unlock()
@@ -61,6 +61,10 @@ func (e *Engine) Status() server.Status {
 		e.addStats(&s, p.Stats(), now)
 	}
 	e.addSnapshots(&s, plan)
+	for i := range s.Outputs {
+		// The checkpoint is written once every output flushed up to it.
+		s.Outputs[i].Position = s.Checkpoint
+	}
 	return s
 }
 
@@ -141,7 +145,8 @@ func lagSeconds(now, lastCommit, caughtUp time.Time) (float64, bool) {
 func (e *Engine) addSnapshots(s *server.Status, plan snapshotPlan) {
 	add := func(kind, section string, tables []snapshot.TableProgress) {
 		for _, t := range tables {
-			s.Snapshots = append(s.Snapshots, server.Progress{Kind: kind, Table: t.Table, Rows: t.Rows, Estimated: t.Estimated, Done: t.Done})
+			s.Snapshots = append(s.Snapshots, server.Progress{Kind: kind, Table: t.Table, Rows: t.Rows, Estimated: t.Estimated,
+				RowsPerSecond: t.RowsPerSec, ETASeconds: t.ETASeconds, Done: t.Done})
 		}
 		if s.Sections == nil {
 			s.Sections = map[string]any{}
@@ -153,5 +158,6 @@ func (e *Engine) addSnapshots(s *server.Status, plan snapshotPlan) {
 	}
 	if plan.inc != nil {
 		add("incremental", "incremental_snapshot", plan.inc.Status())
+		s.SnapshotPaused = plan.inc.Paused()
 	}
 }
