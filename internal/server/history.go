@@ -25,10 +25,10 @@ type history struct {
 	ring  []Sample // oldest first, at most historyWindow/every
 }
 
-// startHistory samples status every interval (5s when 0) until stop.
+// startHistory samples status every interval (2s when 0) until stop.
 func startHistory(status func() Status, every time.Duration) (*history, func()) {
 	if every <= 0 {
-		every = 5 * time.Second
+		every = 2 * time.Second
 	}
 	h := &history{every: every}
 	done, stopped := make(chan struct{}), make(chan struct{})

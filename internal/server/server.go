@@ -136,7 +136,7 @@ type Options struct {
 	Status func() Status
 	Log    *slog.Logger
 	// HistoryEvery is the interval of the lag and rate history (default
-	// 5s; 15 minutes of it are kept).
+	// 2s; 15 minutes of it are kept).
 	HistoryEvery time.Duration
 }
 

@@ -1,9 +1,9 @@
-// bintap dashboard: polls /status every 2 s and /history every 5 s, and
+// bintap dashboard: polls /status every 2 s and /history every 4 s, and
 // sends snapshot actions to the same API as `bintap snapshot`.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const STATUS_EVERY = 2000, HISTORY_EVERY = 5000;
+const STATUS_EVERY = 2000, HISTORY_EVERY = 4000;
 let last = null;        // last status
 let lastOK = 0;         // when the stream last answered
 let tokenRequired = false;
@@ -262,6 +262,8 @@ function ask(dialogId, prepare) {
   });
 }
 
+// confirmAction asks before an action; Cancel has the focus, so a stray
+// Enter does nothing.
 function confirmAction(msg) {
   return ask("confirm", () => { text("confirm-text", msg); });
 }
@@ -330,6 +332,7 @@ async function act(kind) {
 
 document.addEventListener("DOMContentLoaded", () => {
   for (const k of ["start", "pause", "resume", "stop"]) $("act-" + k).addEventListener("click", () => act(k));
+  for (const b of document.querySelectorAll("dialog [data-close]")) b.addEventListener("click", () => b.closest("dialog").close("cancel"));
   poll();
   pollHistory();
 });
