@@ -48,7 +48,12 @@ func TestTokenAndControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.OnSnapshot(func(tables []string) error { mu.Lock(); calls = append(calls, "start "+strings.Join(tables, ",")); mu.Unlock(); return nil })
+	s.OnSnapshot(func(tables []string) error {
+		mu.Lock()
+		calls = append(calls, "start "+strings.Join(tables, ","))
+		mu.Unlock()
+		return nil
+	})
 	s.OnSnapshotControl(func(action string, tables []string) error {
 		mu.Lock()
 		defer mu.Unlock()
