@@ -39,16 +39,6 @@ func chromiumPath() string {
 // and neither the source password nor the token appears in a page, an API
 // answer or the log.
 func TestDashboardInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath()); err != nil {
-		t.Skipf("no Chromium at %s (make setup installs Debian's chromium): %v", chromiumPath(), err)
-	}
-	if _, err := os.Stat(filepath.Join(browserDir, "node_modules", "playwright-core")); err != nil {
-		t.Skipf("playwright-core is not installed in %s (make setup runs npm ci there): %v", browserDir, err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed (make setup installs nodejs)")
-	}
 	bin := filepath.Join(t.TempDir(), "bintap")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/bintap/bintap/cmd/bintap").CombinedOutput(); err != nil {
 		t.Fatalf("build bintap: %v\n%s", err, out)
@@ -171,6 +161,43 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("after refused requests: %d %s", code, body)
 	}
 
+	// The CLI speaks the same API: HTTPS through SSL_CERT_FILE, actions
+	// with the token from the environment.
+	cli := func(env []string, args ...string) (int, string) {
+		c := exec.Command(bin, args...)
+		c.Env = append(os.Environ(), append([]string{"SSL_CERT_FILE=" + certs.CA, "BINTAP_HTTP_TOKEN="}, env...)...)
+		out, err := c.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		}
+		return 0, string(out)
+	}
+	if code, out := cli(nil, "snapshot", "--http", base, "--pause"); code != 1 || !strings.Contains(out, "--http-token") {
+		t.Errorf("bintap snapshot --pause without the token: exit %d, %s", code, out)
+	}
+	if code, out := cli(nil, "snapshot", "--http", base, "--pause", "--table", "w.big"); code != 2 || !strings.Contains(out, "--table goes only with --stop") {
+		t.Errorf("bintap snapshot --pause --table: exit %d, %s", code, out)
+	}
+	if code, out := cli([]string{"BINTAP_HTTP_TOKEN=" + token}, "snapshot", "--http", base, "--pause"); code != 0 || !strings.Contains(out, "incremental snapshots paused") {
+		t.Errorf("bintap snapshot --pause with the token: exit %d, %s", code, out)
+	}
+	if code, out := cli(nil, "status", "--http", base); code != 0 || !strings.Contains(out, "incremental snapshots are paused") || !strings.Contains(out, "WARN http: refused") {
+		t.Errorf("bintap status over HTTPS: exit %d, %s", code, out)
+	}
+	if code, out := cli([]string{"BINTAP_HTTP_TOKEN=" + token}, "snapshot", "--http", base, "--resume"); code != 0 || !strings.Contains(out, "incremental snapshots resumed") {
+		t.Errorf("bintap snapshot --resume with the token: exit %d, %s", code, out)
+	}
+
+	if _, err := os.Stat(chromiumPath()); err != nil {
+		t.Skipf("no Chromium at %s (make setup installs Debian's chromium): %v", chromiumPath(), err)
+	}
+	if _, err := os.Stat(filepath.Join(browserDir, "node_modules", "playwright-core")); err != nil {
+		t.Skipf("playwright-core is not installed in %s (make setup runs npm ci there): %v", browserDir, err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed (make setup installs nodejs)")
+	}
 	artifacts := os.Getenv("BINTAP_TEST_ARTIFACTS")
 	if artifacts == "" {
 		artifacts = filepath.Join("..", "..", "bin", "test-artifacts")
