@@ -74,6 +74,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	// The workload: inserts, updates and deletes on w.busy, updates on w.big.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var stopOnce sync.Once
+	stopWorkload := func() { stopOnce.Do(func() { close(stop); wg.Wait() }) }
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -99,7 +101,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			}
 		}
 	}()
-	defer func() { close(stop); wg.Wait() }()
+	defer stopWorkload()
 
 	pool := x509.NewCertPool()
 	ca, err := os.ReadFile(certs.CA)
@@ -206,15 +208,19 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	artifacts, _ = filepath.Abs(artifacts)
-	script := exec.Command(node, "dashboard.mjs")
-	script.Dir = browserDir
-	script.Env = append(os.Environ(), "BINTAP_URL="+base, "BINTAP_TOKEN="+token, "WORKLOAD_TABLE=w.busy", "SNAPSHOT_TABLE=w.big",
-		"ARTIFACTS="+artifacts, "CHROMIUM="+chromiumPath())
-	out, err := script.CombinedOutput()
-	t.Logf("browser:\n%s", out)
-	if err != nil {
-		t.Fatalf("dashboard in Chromium: %v\nbintap log:\n%s", err, logs.String())
+	browse := func(mode string) {
+		t.Helper()
+		script := exec.Command(node, "dashboard.mjs")
+		script.Dir = browserDir
+		script.Env = append(os.Environ(), "BINTAP_URL="+base, "BINTAP_TOKEN="+token, "WORKLOAD_TABLE=w.busy", "SNAPSHOT_TABLE=w.big",
+			"ARTIFACTS="+artifacts, "CHROMIUM="+chromiumPath(), "MODE="+mode)
+		out, err := script.CombinedOutput()
+		t.Logf("browser %s:\n%s", mode, out)
+		if err != nil {
+			t.Fatalf("dashboard in Chromium: %v\nbintap log:\n%s", err, logs.String())
+		}
 	}
+	browse("")
 
 	// The API agrees with what the page showed: w.big was read whole.
 	code, body := call("GET", "/status", "", "", "")
@@ -258,7 +264,12 @@ func TestDashboardInBrowser(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("screenshots: %s/dashboard.png (1280x800, full page) and %s/dashboard-phone.png (390x844)", artifacts, artifacts)
+
+	// The source stops: the page says retrying, and why.
+	stopWorkload()
+	s.Stop()
+	browse("source-down")
+	t.Logf("screenshots in %s: dashboard.png (1280x800, full page, streaming, snapshot done), dashboard-phone.png (390x844), dashboard-source-down.png", artifacts)
 }
 
 // TestListenErrors: missing TLS files and a taken port are errors naming

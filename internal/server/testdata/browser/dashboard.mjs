@@ -6,6 +6,8 @@
 //   SNAPSHOT_TABLE  the table to snapshot from the page
 //   ARTIFACTS       directory for the screenshots
 //   CHROMIUM        the browser (default /usr/bin/chromium)
+//   MODE            "source-down": only check that the page shows the
+//                   source unreachable (the test stopped the server)
 // It prints one line per step and exits non-zero on the first failure.
 import { chromium } from "playwright-core";
 
@@ -35,6 +37,21 @@ try {
   page.on("console", (m) => { if (m.type() === "error") problems.push("console: " + m.text()); });
   page.on("request", (r) => { if (!r.url().startsWith(base)) foreign.push(r.url()); });
   let tokenAsked = 0;
+
+  if (process.env.MODE === "source-down") {
+    await page.goto(base + "/");
+    await page.waitForFunction(() => document.getElementById("state").textContent.includes("retrying"), null, { timeout: T });
+    await page.waitForFunction(() => !document.getElementById("banner").hidden, null, { timeout: T });
+    const banner = await page.textContent("#banner");
+    if (!banner.includes("source unreachable")) fail("the banner does not say the source is unreachable: " + banner);
+    step("state " + (await page.textContent("#state")) + "; banner: " + banner);
+    await page.waitForSelector("#notices li", { timeout: T });
+    step("last notice: " + (await page.textContent("#notices li")));
+    await page.screenshot({ path: `${artifacts}/dashboard-source-down.png`, fullPage: true });
+    step("screenshot " + artifacts + "/dashboard-source-down.png");
+    if (problems.length) fail(problems.join("; "));
+    process.exit(0);
+  }
 
   await page.goto(base + "/");
   await page.waitForFunction(() => document.getElementById("state").textContent.includes("streaming"), null, { timeout: T });
