@@ -240,6 +240,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !found || !st.TokenRequired || st.Role != "single" {
 		t.Errorf("status: snapshot found %v, token_required %v, role %q\n%s", found, st.TokenRequired, st.Role, body)
 	}
+	// Stopping it (here from the CLI) drops it from the status.
+	if code, out := cli([]string{"BINTAP_HTTP_TOKEN=" + token}, "snapshot", "--http", base, "--stop", "--table", "w.big"); code != 0 || !strings.Contains(out, "stopped: w.big") {
+		t.Errorf("bintap snapshot --stop --table w.big: exit %d, %s", code, out)
+	}
+	if _, body := call("GET", "/status", "", "", ""); strings.Contains(body, `"table": "w.big"`) {
+		t.Errorf("w.big is still in the status after its snapshot was stopped:\n%s", body)
+	}
 	refused := false
 	for _, n := range st.Notices {
 		refused = refused || strings.Contains(n.Message, "refused a request without the right token")
