@@ -143,7 +143,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	defer unlock()
 	if cfg.HTTP != "" {
 		srv, err := server.Listen(server.Options{Addr: cfg.HTTP, Token: cfg.HTTPToken, TLSCert: cfg.HTTPTLSCert, TLSKey: cfg.HTTPTLSKey,
-			Status: e.Status, Log: e.log})
+			Status: e.Status, Figures: e.figures, Log: e.log})
 		if err != nil {
 			return err
 		}

@@ -68,6 +68,26 @@ func (e *Engine) Status() server.Status {
 	return s
 }
 
+// figures are the events delivered and the lag, for the HTTP server's
+// history: the pipeline's figures only, without asking the outputs.
+func (e *Engine) figures() (uint64, *float64) {
+	e.mu.Lock()
+	p := e.pipe
+	e.mu.Unlock()
+	if p == nil {
+		return 0, nil
+	}
+	st := p.Stats()
+	var last time.Time
+	if st.LastCommit != 0 {
+		last = time.Unix(int64(st.LastCommit), 0).UTC()
+	}
+	if lag, ok := lagSeconds(time.Now(), last, st.CaughtUp); ok {
+		return st.Events, &lag
+	}
+	return st.Events, nil
+}
+
 // outputStatus is one output's health and counts; it records since when an
 // output is retrying.
 func (e *Engine) outputStatus(o pipeline.Output, now time.Time) server.Output {

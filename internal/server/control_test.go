@@ -169,14 +169,14 @@ func TestHistory(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	lag := 2.5
 	for i := range 20 {
-		h.take(Status{Events: uint64(i * 600), LagSeconds: &lag}, t0.Add(time.Duration(i)*time.Minute))
+		h.take(func() (uint64, *float64) { return uint64(i * 600), &lag }, t0.Add(time.Duration(i)*time.Minute))
 	}
 	got := h.samples()
 	if len(got) != 15 || !got[0].Time.Equal(t0.Add(5*time.Minute)) || got[14].EventsPerSec != 10 || *got[14].LagSeconds != 2.5 {
 		t.Errorf("history: %d samples, first %v, last %+v", len(got), got[0].Time, got[len(got)-1])
 	}
 	// A restart of the counter (a new process) gives no negative rate.
-	h.take(Status{Events: 5}, t0.Add(20*time.Minute))
+	h.take(func() (uint64, *float64) { return 5, nil }, t0.Add(20*time.Minute))
 	if s := h.samples(); s[len(s)-1].EventsPerSec != 0 || s[len(s)-1].LagSeconds != nil {
 		t.Errorf("after a counter reset: %+v", s[len(s)-1])
 	}

@@ -26,7 +26,7 @@ type history struct {
 }
 
 // startHistory samples status every interval (2s when 0) until stop.
-func startHistory(status func() Status, every time.Duration) (*history, func()) {
+func startHistory(figures func() (uint64, *float64), every time.Duration) (*history, func()) {
 	if every <= 0 {
 		every = 2 * time.Second
 	}
@@ -36,13 +36,13 @@ func startHistory(status func() Status, every time.Duration) (*history, func()) 
 		defer close(stopped)
 		t := time.NewTicker(every)
 		defer t.Stop()
-		h.take(status(), time.Now())
+		h.take(figures, time.Now())
 		for {
 			select {
 			case <-done:
 				return
 			case now := <-t.C:
-				h.take(status(), now)
+				h.take(figures, now)
 			}
 		}
 	}()
@@ -50,14 +50,15 @@ func startHistory(status func() Status, every time.Duration) (*history, func()) 
 	return h, func() { once.Do(func() { close(done); <-stopped }) }
 }
 
-func (h *history) take(st Status, now time.Time) {
+func (h *history) take(figures func() (uint64, *float64), now time.Time) {
+	events, lag := figures()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := Sample{Time: now.UTC().Truncate(time.Millisecond), LagSeconds: st.LagSeconds, Events: st.Events}
+	s := Sample{Time: now.UTC().Truncate(time.Millisecond), LagSeconds: lag, Events: events}
 	if n := len(h.ring); n > 0 {
 		prev := h.ring[n-1]
-		if dt := now.Sub(prev.Time).Seconds(); dt > 0 && st.Events >= prev.Events {
-			s.EventsPerSec = float64(st.Events-prev.Events) / dt
+		if dt := now.Sub(prev.Time).Seconds(); dt > 0 && events >= prev.Events {
+			s.EventsPerSec = float64(events-prev.Events) / dt
 		}
 	}
 	h.ring = append(h.ring, s)
