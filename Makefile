@@ -1,6 +1,7 @@
 # bintap: make build | make test | make bench | make demo
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BROWSER_TEST := internal/server/testdata/browser
 
 .PHONY: build test bench demo setup vet clean
 
@@ -9,7 +10,9 @@ build:
 
 # setup installs what the build, the tests, the benchmark and the demo need
 # when it is missing (gcc and libc6-dev: the change index uses the cgo SQLite
-# driver; pgloader: the benchmark's row p0).
+# driver; pgloader: the benchmark's row p0; chromium, nodejs and npm, then
+# playwright-core from npm: the dashboard's browser test, which drives
+# Debian's chromium and never downloads a browser).
 setup:
 	@missing=""; \
 	[ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || missing="$$missing mariadb-server"; \
@@ -19,11 +22,15 @@ setup:
 	command -v pgloader >/dev/null 2>&1 || missing="$$missing pgloader"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	[ -e /usr/include/stdio.h ] || missing="$$missing libc6-dev"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 	@command -v $(GO) >/dev/null 2>&1 || { echo "Go is required (https://go.dev/doc/install)"; exit 1; }
+	@[ -d $(BROWSER_TEST)/node_modules/playwright-core ] || (cd $(BROWSER_TEST) && npm ci --no-audit --no-fund)
 
 vet:
 	$(GO) vet ./...

@@ -11,18 +11,37 @@ import (
 )
 
 // runSnapshotRequest asks a running stream (started with --http) for an
-// incremental snapshot of tables: `bintap snapshot --table db.t1,db.t2`.
+// incremental snapshot of tables: `bintap snapshot --table db.t1,db.t2`;
+// --pause, --resume and --stop (of --table, or of every one) control them.
 // It works on read-only sources too: no signal table is needed.
 func runSnapshotRequest(args []string, out, errOut io.Writer) int {
 	fs := flag.NewFlagSet("snapshot", flag.ContinueOnError)
 	var tables multiValue
-	fs.Var(&tables, "table", "db.table to snapshot; repeatable or comma-separated")
-	addr, code := parseStreamFlags(fs, args, errOut)
+	fs.Var(&tables, "table", "db.table to snapshot (or to stop with --stop); repeatable or comma-separated")
+	pause := fs.Bool("pause", false, "pause the running incremental snapshots")
+	resume := fs.Bool("resume", false, "resume paused incremental snapshots")
+	stop := fs.Bool("stop", false, "stop the incremental snapshots of --table, or all without --table")
+	st, code := parseStreamFlags(fs, args, errOut)
 	if code >= 0 {
 		return code
 	}
-	if len(tables) == 0 {
-		fmt.Fprintln(errOut, "bintap snapshot: --table is required: one or more db.table names")
+	addr := st.addr
+	action := ""
+	for name, set := range map[string]bool{"pause": *pause, "resume": *resume, "stop": *stop} {
+		if set && action != "" {
+			fmt.Fprintln(errOut, "bintap snapshot: give one of --pause, --resume and --stop")
+			return 2
+		}
+		if set {
+			action = name
+		}
+	}
+	if (action == "pause" || action == "resume") && len(tables) > 0 {
+		fmt.Fprintf(errOut, "bintap snapshot: --%s applies to every incremental snapshot; --table goes only with --stop or alone\n", action)
+		return 2
+	}
+	if action == "" && len(tables) == 0 {
+		fmt.Fprintln(errOut, "bintap snapshot: --table is required: one or more db.table names (or --pause, --resume, --stop)")
 		return 2
 	}
 	for _, t := range tables {
@@ -32,11 +51,15 @@ func runSnapshotRequest(args []string, out, errOut io.Writer) int {
 		}
 	}
 	body, _ := json.Marshal(map[string][]string{"tables": tables})
-	status, reply, err := callStream(http.MethodPost, addr, "/snapshot", body)
+	path := "/snapshot"
+	if action != "" {
+		path += "/" + action
+	}
+	status, reply, err := callStream(http.MethodPost, st, path, body)
 	// A stream that is still starting answers 503: wait for it a while.
 	for deadline := time.Now().Add(time.Minute); err == nil && status == http.StatusServiceUnavailable && time.Now().Before(deadline); {
 		time.Sleep(time.Second)
-		status, reply, err = callStream(http.MethodPost, addr, "/snapshot", body)
+		status, reply, err = callStream(http.MethodPost, st, path, body)
 	}
 	if err != nil {
 		fmt.Fprintf(errOut, "bintap snapshot: %v\n", err)
@@ -51,7 +74,18 @@ func runSnapshotRequest(args []string, out, errOut io.Writer) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(out, "incremental snapshot queued: %s (progress: bintap status --http %s)\n", strings.Join(tables, ", "), addr)
+	switch action {
+	case "":
+		fmt.Fprintf(out, "incremental snapshot queued: %s (progress: bintap status --http %s)\n", strings.Join(tables, ", "), addr)
+	case "stop":
+		if len(tables) == 0 {
+			fmt.Fprintln(out, "incremental snapshots stopped")
+		} else {
+			fmt.Fprintf(out, "incremental snapshot stopped: %s\n", strings.Join(tables, ", "))
+		}
+	default:
+		fmt.Fprintf(out, "incremental snapshots %sd\n", action)
+	}
 	return 0
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/bintap/bintap/internal/server"
@@ -18,11 +19,12 @@ import (
 func runStatus(args []string, out, errOut io.Writer) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	addr, code := parseStreamFlags(fs, args, errOut)
+	conn, code := parseStreamFlags(fs, args, errOut)
 	if code >= 0 {
 		return code
 	}
-	status, body, err := callStream(http.MethodGet, addr, "/status", nil)
+	addr := conn.addr
+	status, body, err := callStream(http.MethodGet, conn, "/status", nil)
 	if err != nil {
 		fmt.Fprintf(errOut, "bintap status: %v\n", err)
 		return 1
@@ -44,33 +46,47 @@ func runStatus(args []string, out, errOut io.Writer) int {
 	return 0
 }
 
-// parseStreamFlags adds --http to the flags of a command that talks to a
-// running stream and parses args. A code of 0 or more is the exit status
-// to return at once (help, bad usage).
-func parseStreamFlags(fs *flag.FlagSet, args []string, errOut io.Writer) (addr string, code int) {
+// stream is how a command reaches a running stream's HTTP API.
+type stream struct {
+	addr  string // HOST:PORT, or a URL with http:// or https://
+	token string // its --http-token, "" when it has none
+}
+
+// parseStreamFlags adds --http and --http-token to the flags of a command
+// that talks to a running stream and parses args. A code of 0 or more is
+// the exit status to return at once (help, bad usage).
+func parseStreamFlags(fs *flag.FlagSet, args []string, errOut io.Writer) (st stream, code int) {
 	fs.SetOutput(errOut)
-	fs.StringVar(&addr, "http", os.Getenv("BINTAP_HTTP"), "address the stream serves HTTP on (its --http), such as 127.0.0.1:7070")
+	fs.StringVar(&st.addr, "http", os.Getenv("BINTAP_HTTP"), "address the stream serves HTTP on (its --http), such as 127.0.0.1:7070, or https://HOST:PORT when it serves HTTPS")
+	fs.StringVar(&st.token, "http-token", os.Getenv("BINTAP_HTTP_TOKEN"), "the stream's --http-token, for actions (prefer the BINTAP_HTTP_TOKEN environment variable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return "", 0
+			return st, 0
 		}
-		return "", 2
+		return st, 2
 	}
-	if addr == "" {
+	if st.addr == "" {
 		fmt.Fprintf(errOut, "bintap %s: --http is required: the address of a stream started with --http HOST:PORT\n", fs.Name())
-		return "", 2
+		return st, 2
 	}
-	return addr, -1
+	return st, -1
 }
 
 // callStream sends one request to a running stream's HTTP API.
-func callStream(method, addr, path string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequest(method, "http://"+addr+path, bytes.NewReader(body))
+func callStream(method string, st stream, path string, body []byte) (int, []byte, error) {
+	addr, base := st.addr, st.addr
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		base = "http://" + base
+	}
+	req, err := http.NewRequest(method, strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if st.token != "" && method == http.MethodPost {
+		req.Header.Set("Authorization", "Bearer "+st.token)
 	}
 	client := http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(req)
@@ -117,5 +133,15 @@ func printStatus(w io.Writer, st *server.Status) {
 	for name, sec := range st.Sections {
 		b, _ := json.Marshal(sec)
 		fmt.Fprintf(w, "%s: %s\n", name, b)
+	}
+	if st.SnapshotPaused {
+		fmt.Fprintln(w, "incremental snapshots are paused (bintap snapshot --resume)")
+	}
+	for i, n := range st.Notices {
+		if i == 5 {
+			fmt.Fprintf(w, "(%d more warnings and errors: bintap status --json)\n", len(st.Notices)-i)
+			break
+		}
+		fmt.Fprintf(w, "%s %s %s\n", n.Time.Format(time.RFC3339), n.Level, n.Message)
 	}
 }

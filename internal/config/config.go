@@ -76,6 +76,11 @@ type Config struct {
 	LogLevel           string
 	SendSchema         bool
 	HTTP               string // status server address; "" is off
+	// HTTPToken is required on the HTTP API's POST endpoints when set; it
+	// must be set when HTTP is not a loopback address.
+	HTTPToken string
+	// HTTPTLSCert and HTTPTLSKey (PEM files) serve the HTTP API over HTTPS.
+	HTTPTLSCert, HTTPTLSKey string
 	// HealthGrace is how long the source may be unreachable before
 	// /healthz answers 503.
 	HealthGrace       time.Duration
@@ -118,6 +123,7 @@ type option struct {
 	def    string
 	usage  string
 	isBool bool
+	secret bool // its value never appears in an error
 	set    func(c *Config, v string) error
 }
 
@@ -223,6 +229,21 @@ var streamOptions = []option{
 			return errors.New("accepted values are HOST:PORT or :PORT, such as 127.0.0.1:7070")
 		}
 		c.HTTP = v
+		return nil
+	}},
+	{name: "http-token", secret: true, usage: "token the HTTP API's actions (POST /snapshot...) require as \"Authorization: Bearer TOKEN\"; required when --http is not a loopback address (at least 16 characters; prefer the environment variable to a flag)", set: func(c *Config, v string) error {
+		if len(v) < 16 || strings.ContainsAny(v, " \t\r\n") {
+			return errors.New("accepted values are at least 16 characters without spaces, such as the output of: openssl rand -hex 24")
+		}
+		c.HTTPToken = v
+		return nil
+	}},
+	{name: "http-tls-cert", usage: "PEM certificate (chain) file: --http serves HTTPS (with --http-tls-key)", set: func(c *Config, v string) error {
+		c.HTTPTLSCert = v
+		return nil
+	}},
+	{name: "http-tls-key", usage: "PEM private key file of --http-tls-cert", set: func(c *Config, v string) error {
+		c.HTTPTLSKey = v
 		return nil
 	}},
 	{name: "health-grace", def: "10s", usage: "how long the source may be unreachable before /healthz answers 503 and bintap_up is 0", set: func(c *Config, v string) error {
@@ -525,6 +546,9 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 		}
 		if err := o.set(c, v); err != nil {
 			fe := &FieldError{Field: o.name, Value: Redact(v), Reason: err.Error()}
+			if o.secret {
+				fe.Value = "xxxxx"
+			}
 			if from != "flag" {
 				fe.Reason += " (from " + from + ")"
 			}
@@ -534,10 +558,55 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 	if c.SourceURL == "" {
 		return nil, &FieldError{Field: "source", Reason: "required: mysql://USER:PASSWORD@HOST:PORT"}
 	}
+	if err := c.checkHTTP(); err != nil {
+		return nil, err
+	}
 	if err := c.parseOutputs(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// checkHTTP checks the HTTP settings together: a token on any address
+// that is not loopback, and a TLS certificate with its key.
+func (c *Config) checkHTTP() error {
+	if c.HTTP == "" {
+		for _, f := range []string{"http-token", "http-tls-cert", "http-tls-key"} {
+			if c.Given(f) {
+				return &FieldError{Field: f, Reason: "needs --http (the address the HTTP API listens on)"}
+			}
+		}
+		return nil
+	}
+	if c.HTTPToken == "" && !LoopbackAddr(c.HTTP) {
+		return &FieldError{Field: "http-token", Reason: fmt.Sprintf("required because --http %s is not a loopback address: anyone who reaches it could start snapshots; set --http-token or BINTAP_HTTP_TOKEN (such as the output of: openssl rand -hex 24), or listen on 127.0.0.1", c.HTTP)}
+	}
+	switch {
+	case c.HTTPTLSCert != "" && c.HTTPTLSKey == "":
+		return &FieldError{Field: "http-tls-key", Reason: "required with --http-tls-cert: the PEM file of the certificate's private key"}
+	case c.HTTPTLSKey != "" && c.HTTPTLSCert == "":
+		return &FieldError{Field: "http-tls-cert", Reason: "required with --http-tls-key: the PEM certificate file"}
+	case c.HTTPTLSCert != "":
+		if _, err := tls.LoadX509KeyPair(c.HTTPTLSCert, c.HTTPTLSKey); err != nil {
+			return &FieldError{Field: "http-tls-cert", Value: c.HTTPTLSCert, Reason: fmt.Sprintf("cannot be used with --http-tls-key %s: %v", c.HTTPTLSKey, err)}
+		}
+	}
+	return nil
+}
+
+// LoopbackAddr reports whether a HOST:PORT listens on loopback only:
+// localhost or a loopback IP. An empty host (all interfaces) and other
+// names are not.
+func LoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // splitOutputs splits a comma-separated output list. A part that no kind of

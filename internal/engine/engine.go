@@ -80,6 +80,7 @@ type Engine struct {
 	outputs    []pipeline.Output
 	pipe       *pipeline.Pipeline
 	plan       snapshotPlan
+	notices    *server.Notices // the last warnings and errors, for the status
 }
 
 // New returns an engine for cfg.
@@ -91,7 +92,9 @@ func New(cfg *config.Config, opt Options) *Engine {
 		opt.Stdout = io.Discard
 	}
 	now := time.Now()
-	return &Engine{cfg: cfg, opt: opt, log: opt.Log, began: now, state: StateStarting, since: now, outputDown: map[string]time.Time{}}
+	notices := server.NewNotices(50)
+	opt.Log = slog.New(notices.Handler(opt.Log.Handler()))
+	return &Engine{cfg: cfg, opt: opt, log: opt.Log, began: now, state: StateStarting, since: now, outputDown: map[string]time.Time{}, notices: notices}
 }
 
 // setState moves to a phase of the run.
@@ -139,12 +142,14 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 	defer unlock()
 	if cfg.HTTP != "" {
-		srv, err := server.Listen(cfg.HTTP, e.Status, e.log)
+		srv, err := server.Listen(server.Options{Addr: cfg.HTTP, Token: cfg.HTTPToken, TLSCert: cfg.HTTPTLSCert, TLSKey: cfg.HTTPTLSKey,
+			Status: e.Status, Figures: e.figures, Log: e.log})
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
 		srv.OnSnapshot(e.requestSnapshot)
+		srv.OnSnapshotControl(e.controlSnapshot)
 	}
 
 	// The outputs' calls get a context that outlives ctx by closeTimeout:
@@ -329,6 +334,17 @@ func (e *Engine) requestSnapshot(tables []string) error {
 		return server.ErrNotReady
 	}
 	return inc.Request(tables)
+}
+
+// controlSnapshot is POST /snapshot/{pause,resume,stop}.
+func (e *Engine) controlSnapshot(action string, tables []string) error {
+	e.mu.Lock()
+	inc := e.plan.inc
+	e.mu.Unlock()
+	if inc == nil {
+		return server.ErrNotReady
+	}
+	return inc.Control(action, tables)
 }
 
 // lockDir keeps two bintap processes off one state dir.

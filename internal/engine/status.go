@@ -22,8 +22,8 @@ const caughtUpFor = 3 * time.Second
 func (e *Engine) Status() server.Status {
 	now := time.Now()
 	e.mu.Lock()
-	s := server.Status{Version: e.opt.Version, Source: e.cfg.Source.Redacted(), Flavor: e.flavor, State: e.state, StateSince: e.since,
-		Error: e.failure, Started: e.began}
+	s := server.Status{Version: e.opt.Version, Source: e.cfg.Source.Redacted(), Flavor: e.flavor, Role: "single", State: e.state, StateSince: e.since,
+		Error: e.failure, Started: e.began, Notices: e.notices.List()}
 	outputs, p, plan := e.outputs, e.pipe, e.plan
 	sourceErr, sourceDown := e.sourceErr, e.sourceDown
 	e.mu.Unlock()
@@ -61,7 +61,31 @@ func (e *Engine) Status() server.Status {
 		e.addStats(&s, p.Stats(), now)
 	}
 	e.addSnapshots(&s, plan)
+	for i := range s.Outputs {
+		// The checkpoint is written once every output flushed up to it.
+		s.Outputs[i].Position = s.Checkpoint
+	}
 	return s
+}
+
+// figures are the events delivered and the lag, for the HTTP server's
+// history: the pipeline's figures only, without asking the outputs.
+func (e *Engine) figures() (uint64, *float64) {
+	e.mu.Lock()
+	p := e.pipe
+	e.mu.Unlock()
+	if p == nil {
+		return 0, nil
+	}
+	st := p.Stats()
+	var last time.Time
+	if st.LastCommit != 0 {
+		last = time.Unix(int64(st.LastCommit), 0).UTC()
+	}
+	if lag, ok := lagSeconds(time.Now(), last, st.CaughtUp); ok {
+		return st.Events, &lag
+	}
+	return st.Events, nil
 }
 
 // outputStatus is one output's health and counts; it records since when an
@@ -141,7 +165,8 @@ func lagSeconds(now, lastCommit, caughtUp time.Time) (float64, bool) {
 func (e *Engine) addSnapshots(s *server.Status, plan snapshotPlan) {
 	add := func(kind, section string, tables []snapshot.TableProgress) {
 		for _, t := range tables {
-			s.Snapshots = append(s.Snapshots, server.Progress{Kind: kind, Table: t.Table, Rows: t.Rows, Estimated: t.Estimated, Done: t.Done})
+			s.Snapshots = append(s.Snapshots, server.Progress{Kind: kind, Table: t.Table, Rows: t.Rows, Estimated: t.Estimated,
+				RowsPerSecond: t.RowsPerSec, ETASeconds: t.ETASeconds, Done: t.Done})
 		}
 		if s.Sections == nil {
 			s.Sections = map[string]any{}
@@ -153,5 +178,6 @@ func (e *Engine) addSnapshots(s *server.Status, plan snapshotPlan) {
 	}
 	if plan.inc != nil {
 		add("incremental", "incremental_snapshot", plan.inc.Status())
+		s.SnapshotPaused = plan.inc.Paused()
 	}
 }

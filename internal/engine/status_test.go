@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,25 @@ func TestStatusTellsTheTruth(t *testing.T) {
 	e.setState(StateStreaming)
 	if s := e.Status(); s.State != StateFailed || s.Healthy || s.Error != "boom" {
 		t.Fatalf("failed: %s healthy %v error %q", s.State, s.Healthy, s.Error)
+	}
+}
+
+// TestStatusNotices: what the engine logs as a warning or an error is in
+// the status, newest first, even when the log level hides warnings; the
+// role is single.
+func TestStatusNotices(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError}))
+	e := New(&config.Config{}, Options{Log: log})
+	e.log.Info("not kept")
+	e.log.Warn("first", "table", "db.t")
+	e.log.Error("second")
+	s := e.Status()
+	if s.Role != "single" || len(s.Notices) != 2 || s.Notices[0].Message != "second" || s.Notices[0].Level != "ERROR" ||
+		s.Notices[1].Message != "first table=db.t" || s.Notices[1].Time.IsZero() {
+		t.Errorf("role %q, notices %+v", s.Role, s.Notices)
+	}
+	if strings.Contains(buf.String(), "first") || !strings.Contains(buf.String(), "second") {
+		t.Errorf("the log level is not kept:\n%s", buf.String())
 	}
 }

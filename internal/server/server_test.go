@@ -40,12 +40,12 @@ func TestServer(t *testing.T) {
 	healthy.Store(true)
 	commit := time.Unix(1700000000, 0)
 	lag := 1.5
-	s, err := Listen("127.0.0.1:0", func() Status {
+	s, err := Listen(Options{Addr: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Status: func() Status {
 		return Status{Version: "test", State: state.Load().(string), Healthy: healthy.Load(), Events: 42, Batches: 3, LastCommit: commit, LagSeconds: &lag,
 			Tables:    []Table{{Name: `db."t"`, Inserts: 5, Deletes: 1}},
 			Snapshots: []Progress{{Kind: "initial", Table: "db.t", Rows: 7, Estimated: 10}},
 			Outputs:   []Output{{Name: "kafka://b/t", State: "retrying", Error: "broker down", Messages: 9, Bytes: 900}, {Name: "stdout", State: "ok"}}}
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestServer(t *testing.T) {
 // TestSnapshotWhileStarting: a stream still starting answers 503 with
 // Retry-After, so clients wait rather than fail.
 func TestSnapshotWhileStarting(t *testing.T) {
-	s, err := Listen("127.0.0.1:0", func() Status { return Status{State: "starting", Healthy: true} }, slog.New(slog.DiscardHandler))
+	s, err := Listen(Options{Addr: "127.0.0.1:0", Status: func() Status { return Status{State: "starting", Healthy: true} }})
 	if err != nil {
 		t.Fatal(err)
 	}

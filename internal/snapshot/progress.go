@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,6 +84,14 @@ func (p *Progress) addTable(table string) {
 		p.tables[table] = &tableProgress{}
 		p.order = append(p.order, table)
 	}
+}
+
+// remove stops following a table (its incremental snapshot was stopped).
+func (p *Progress) remove(table string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.tables, table)
+	p.order = slices.DeleteFunc(p.order, func(t string) bool { return t == table })
 }
 
 func (p *Progress) finish(table string) {

@@ -119,6 +119,24 @@ func (inc *Incremental) handle(sg signal) {
 	}
 }
 
+// Control pauses, resumes or stops incremental snapshots (action "pause",
+// "resume" or "stop"), as the pause-snapshot, resume-snapshot and
+// stop-snapshot signals do: the HTTP API's POST /snapshot/{action}. Stop
+// takes the tables to drop, none meaning all.
+func (inc *Incremental) Control(action string, tables []string) error {
+	switch action {
+	case "pause", "resume", "stop":
+	default:
+		return fmt.Errorf("snapshot action %q: accepted actions are pause, resume and stop", action)
+	}
+	data, err := json.Marshal(signalData{DataCollections: tables})
+	if err != nil {
+		return err
+	}
+	inc.handle(signal{typ: action + "-snapshot", data: string(data)})
+	return nil
+}
+
 // stop drops the tables (all when none are named) from the queue and
 // abandons a chunk of theirs being read.
 func (inc *Incremental) stop(tables []string) {
@@ -128,6 +146,7 @@ func (inc *Incremental) stop(tables []string) {
 	for name := range inc.cursor {
 		if match(name) {
 			delete(inc.cursor, name)
+			inc.prog.remove(name)
 		}
 	}
 	inc.dirty = true
