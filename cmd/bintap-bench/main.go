@@ -259,6 +259,8 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "c", name: cName, run: bintapStream(bintapPath, o.verify)},
 		{key: "k", name: "bintap stream → Kafka (kfake broker in this process)", run: bintapKafka(bintapPath)},
 		{key: "i", name: "bintap stream → change index (--output index)", run: bintapRun(bintapPath, false, "index")},
+		{key: "j", name: "bintap stream → files, JSON lines, 1s windows (--output files://)", run: bintapFiles(bintapPath, "jsonl")},
+		{key: "q", name: "bintap stream → files, Parquet, 1s windows", run: bintapFiles(bintapPath, "parquet")},
 		{key: "d", name: "mariadb-dump --single-transaction --quick → /dev/null", run: dumpTable, table: true},
 		{key: "e", name: "bintap initial snapshot → /dev/null", run: bintapSnapshot(bintapPath, o.verify, 1), table: true},
 		{key: "f", name: "bintap initial snapshot, --snapshot-parallelism 2", run: bintapSnapshot(bintapPath, o.verify, 2), table: true},
@@ -497,6 +499,8 @@ func printReport(out io.Writer, o options, w *workload, ms []measurement, rs map
 	compare(out, rs, "f", "d", "bintap snapshot on 2 connections vs mariadb-dump", 1)
 	compare(out, rs, "p", "p0", "bintap initial load into PostgreSQL vs pgloader", 1)
 	rateTarget(out, rs, "i", "change index ingest", 250_000, "rows", "c")
+	compare(out, rs, "j", "c", "files (JSON lines) vs /dev/null", 0.8)
+	compare(out, rs, "q", "c", "files (Parquet) vs /dev/null", 0.5)
 }
 
 // printMixReport prints the rows of the mixed workload.
