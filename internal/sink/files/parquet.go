@@ -50,11 +50,12 @@ const (
 	pqDouble                     // DOUBLE, from KindDouble
 	pqDecimal32                  // DECIMAL on INT32 (precision ≤ 9)
 	pqDecimal64                  // DECIMAL on INT64 (precision ≤ 18)
-	pqDecimalFixed               // DECIMAL on FIXED_LEN_BYTE_ARRAY (precision > 18)
+	pqDecimalFixed               // DECIMAL on FIXED_LEN_BYTE_ARRAY (precision 19 to 38)
+	pqDecimalText                // STRING: the exact digits (precision > 38)
 	pqDate                       // DATE (days), from KindDate text
 	pqDateTime                   // TIMESTAMP(MICROS, local), from KindDateTime text
 	pqTimestamp                  // TIMESTAMP(MICROS, UTC), from KindTimestamp Int/Uint
-	pqTime                       // TIME(MICROS, local), signed micros, from KindTime text
+	pqTime                       // STRING: KindTime text (a duration: -838:59:59 to 838:59:59)
 	pqString                     // STRING: text kinds
 	pqJSON                       // JSON
 	pqBytes                      // BYTE_ARRAY: KindBytes
@@ -154,8 +155,8 @@ func parquetColumn(c *change.Column) (pqColumn, parquet.Node, error) {
 	case "double":
 		p.kind, p.value, node = pqDouble, change.KindDouble, parquet.Leaf(parquet.DoubleType)
 	case "decimal":
-		if c.Precision < 1 || c.Precision > 65 || c.Scale < 0 || c.Scale > 30 || c.Scale > c.Precision {
-			return p, nil, fmt.Errorf("column %s: decimal(%d,%d) is not a valid precision and scale (precision 1 to 65, scale 0 to 30 and at most the precision)", c.Name, c.Precision, c.Scale)
+		if c.Precision < 1 || c.Precision > 65 || c.Scale < 0 || c.Scale > c.Precision {
+			return p, nil, fmt.Errorf("column %s: decimal(%d,%d) is not a valid precision and scale (precision 1 to 65, scale 0 to the precision)", c.Name, c.Precision, c.Scale)
 		}
 		p.value, p.scale = change.KindDecimal, c.Scale
 		switch {
@@ -163,9 +164,14 @@ func parquetColumn(c *change.Column) (pqColumn, parquet.Node, error) {
 			p.kind, node = pqDecimal32, parquet.Decimal(c.Scale, c.Precision, parquet.Int32Type)
 		case c.Precision <= 18:
 			p.kind, node = pqDecimal64, parquet.Decimal(c.Scale, c.Precision, parquet.Int64Type)
-		default:
+		case c.Precision <= 38:
 			p.kind, p.size = pqDecimalFixed, decimalBytes(c.Precision)
 			node = parquet.Decimal(c.Scale, c.Precision, parquet.FixedLenByteArrayType(p.size))
+		default:
+			// Parquet allows any precision, but readers do not: DuckDB reads
+			// a DECIMAL wider than 38 digits as DOUBLE (losing digits), Spark
+			// and Arrow refuse it. The exact text is what every reader keeps.
+			p.kind, node = pqDecimalText, parquet.String()
 		}
 	case "date":
 		p.kind, p.value, node = pqDate, change.KindDate, parquet.Date()
@@ -176,8 +182,12 @@ func parquetColumn(c *change.Column) (pqColumn, parquet.Node, error) {
 		p.kind, p.value, p.scale = pqTimestamp, change.KindTimestamp, fsp
 		node = parquet.TimestampAdjusted(parquet.Microsecond, true)
 	case "time":
+		// A MySQL TIME is a duration of up to ±838:59:59, not a time of day:
+		// Parquet's TIME holds 00:00:00 to 24:00:00 only, and readers fail
+		// on other values (DuckDB stops with an internal error), so the
+		// column holds the exact text.
 		p.kind, p.value, p.scale = pqTime, change.KindTime, fsp
-		node = parquet.TimeAdjusted(parquet.Microsecond, false)
+		node = parquet.String()
 	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
 		p.kind, p.value, node = pqString, change.KindString, parquet.String()
 	case "enum":
@@ -463,12 +473,20 @@ func (e *parquetEncoder) value(i int, v *change.Value) error {
 			return nil
 		}
 		pv = parquet.Int64Value(v.Int*1e6 + int64(v.Uint%1e6))
-	case pqTime:
-		us, err := parseTime(v.Text)
+	case pqTime, pqDecimalText:
+		var err error
+		if p.kind == pqTime {
+			_, err = parseTime(v.Text)
+		} else {
+			err = checkDecimal(v.Text, p.scale, p.col.Precision)
+		}
 		if err != nil {
 			return fmt.Errorf("column %s: %w", p.col.Name, err)
 		}
-		pv = parquet.Int64Value(us)
+		start := len(e.arena)
+		e.arena = append(e.arena, v.Text...)
+		e.span(i, start, false, 1)
+		return nil
 	case pqString, pqJSON, pqBytes:
 		start := len(e.arena)
 		if p.value == change.KindGeometry && v.Int != 0 {
@@ -693,10 +711,7 @@ func (d *parquetDecoder) value(i int, pv parquet.Value) error {
 		v.Int, v.Uint = floorDiv(us, 1e6), uint64(us)
 		d.arena = appendMicros(d.arena, us, p.scale)
 		d.text(i, start)
-	case pqTime:
-		d.arena = appendTimeMicros(d.arena, pv.Int64(), p.scale)
-		d.text(i, start)
-	case pqString, pqJSON, pqBytes:
+	case pqString, pqTime, pqDecimalText, pqJSON, pqBytes:
 		b := pv.ByteArray()
 		if p.value == change.KindGeometry && len(b) > 5 && string(b[:5]) == "SRID=" {
 			if j := indexByte(b, ';'); j > 5 {
@@ -813,6 +828,13 @@ func parseDecimal64(text []byte, scale int) (int64, error) {
 		return -int64(u), nil
 	}
 	return int64(u), nil
+}
+
+// checkDecimal checks that text is a decimal number of the column's
+// precision and scale.
+func checkDecimal(text []byte, scale, precision int) error {
+	var buf [32]byte
+	return parseDecimalFixed(buf[:], text, scale, precision)
 }
 
 // parseDecimalFixed writes the unscaled value of a decimal text into dst as
