@@ -15,6 +15,9 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2" // database/sql driver "duckdb"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/compress/snappy"
+	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/bintap/bintap/internal/change"
@@ -530,4 +533,91 @@ func duckDecimal(s string) string {
 		return "-0" + s[1:]
 	}
 	return s
+}
+
+// benchTable is a 10-column table like the benchmark workload's.
+func benchTable() *change.Table {
+	return &change.Table{Schema: "bench", Name: "orders", Version: 1, PrimaryKey: []int{0}, Columns: []change.Column{
+		{Name: "id", Type: "bigint", Unsigned: true},
+		{Name: "customer", Type: "int"},
+		{Name: "status", Type: "varchar", Length: 16, Charset: "utf8mb4"},
+		{Name: "note", Type: "varchar", Length: 200, Charset: "utf8mb4"},
+		{Name: "amount", Type: "decimal", Precision: 12, Scale: 2},
+		{Name: "created", Type: "datetime", Scale: 6},
+		{Name: "updated", Type: "timestamp", Scale: 3},
+		{Name: "ratio", Type: "double"},
+		{Name: "flag", Type: "tinyint"},
+		{Name: "code", Type: "char", Length: 8, Charset: "ascii"},
+	}}
+}
+
+// benchRecords are n distinct records of benchTable.
+func benchRecords(n int) []Record {
+	recs := make([]Record, n)
+	statuses := []string{"new", "paid", "shipped", "cancelled"}
+	for i := range recs {
+		sec := int64(1764000000 + i)
+		recs[i] = Record{
+			Meta: change.Meta{Op: 'c', TsMs: sec * 1000, TxID: "0-1-" + strconv.Itoa(1000+i/4), Order: 3<<32 | int64(4+i/4*500), Event: uint64(i%4 + 1)},
+			Row: []change.Value{
+				{Kind: change.KindUint, Uint: uint64(i + 1)},
+				{Kind: change.KindInt, Int: int64(i % 9973)},
+				{Kind: change.KindString, Text: []byte(statuses[i%4])},
+				{Kind: change.KindString, Text: []byte("order note number " + strconv.Itoa(i*7919) + " for the customer")},
+				{Kind: change.KindDecimal, Text: []byte(strconv.Itoa(i%100000) + "." + strconv.Itoa(10+i%90))},
+				{Kind: change.KindDateTime, Text: []byte(time.Unix(sec, int64(i%1000000)*1000).UTC().Format("2006-01-02 15:04:05.000000"))},
+				{Kind: change.KindTimestamp, Int: sec, Uint: uint64(sec)*1e6 + uint64(i%1000)*1000, Text: []byte(time.Unix(sec, 0).UTC().Format("2006-01-02 15:04:05") + ".123")},
+				{Kind: change.KindDouble, Float: float64(i) / 7},
+				{Kind: change.KindInt, Int: int64(i % 2)},
+				{Kind: change.KindString, Text: []byte(fmt.Sprintf("C%07d", i%50000))},
+			},
+		}
+	}
+	return recs
+}
+
+// countingWriter counts what is written and drops it.
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// BenchmarkWriteParquet writes b.N rows of 10 columns into one file (row
+// groups of parquetGroupRows, each of distinct rows): rows/s is the figure
+// docs/files.md quotes. zstd-default and snappy measure the codecs not
+// chosen.
+func BenchmarkWriteParquet(b *testing.B) {
+	recs := benchRecords(parquetGroupRows)
+	b.Run("zstd-fastest", func(b *testing.B) { benchWriteParquet(b, recs) })
+	b.Run("zstd-default", func(b *testing.B) {
+		defer func(c compress.Codec) { parquetCodec = c }(parquetCodec)
+		parquetCodec = &zstd.Codec{Level: zstd.SpeedDefault, Concurrency: 1}
+		benchWriteParquet(b, recs)
+	})
+	b.Run("snappy", func(b *testing.B) {
+		defer func(c compress.Codec) { parquetCodec = c }(parquetCodec)
+		parquetCodec = &snappy.Codec{}
+		benchWriteParquet(b, recs)
+	})
+}
+
+func benchWriteParquet(b *testing.B, recs []Record) {
+	tbl := benchTable()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var out countingWriter
+	i := 0
+	err := writeParquet(&out, tbl, func() (*Record, error) {
+		if i == b.N {
+			return nil, nil
+		}
+		r := &recs[i%len(recs)]
+		i++
+		return r, nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(out.n)/float64(b.N), "bytes/row")
 }
