@@ -438,7 +438,7 @@ func (e *parquetEncoder) value(i int, v *change.Value) error {
 	case pqDouble:
 		pv = parquet.DoubleValue(v.Float)
 	case pqDecimal32, pqDecimal64:
-		u, err := parseDecimal64(v.Text, p.scale)
+		u, err := parseDecimal64(v.Text, p.scale, p.col.Precision)
 		if err != nil {
 			return fmt.Errorf("column %s: %w", p.col.Name, err)
 		}
@@ -799,9 +799,9 @@ func setMask(members []string, text []byte) (uint64, error) {
 
 // Decimals: the unscaled integer of the exact text, and back.
 
-// parseDecimal64 is the unscaled value of a decimal text of at most 18
-// digits with at most scale fractional digits.
-func parseDecimal64(text []byte, scale int) (int64, error) {
+// parseDecimal64 is the unscaled value of a decimal text of a precision of
+// at most 18 digits with at most scale fractional digits.
+func parseDecimal64(text []byte, scale, precision int) (int64, error) {
 	s := text
 	neg := len(s) > 0 && s[0] == '-'
 	if neg || len(s) > 0 && s[0] == '+' {
@@ -837,11 +837,22 @@ func parseDecimal64(text []byte, scale int) (int64, error) {
 			return 0, fmt.Errorf("%q has more digits than its column's precision", text)
 		}
 	}
+	if u >= pow10u64[precision] {
+		return 0, fmt.Errorf("%q has more digits than its column's precision %d", text, precision)
+	}
 	if neg {
 		return -int64(u), nil
 	}
 	return int64(u), nil
 }
+
+var pow10u64 = func() (p [19]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
 
 // checkDecimal checks that text is a decimal number of the column's
 // precision and scale.

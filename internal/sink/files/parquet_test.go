@@ -621,3 +621,112 @@ func benchWriteParquet(b *testing.B, recs []Record) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(out.n)/float64(b.N), "bytes/row")
 }
+
+// TestParquetRowGroups: a file of more rows than a row group holds is cut
+// into row groups of at most parquetGroupRows rows, read back whole and in
+// order.
+func TestParquetRowGroups(t *testing.T) {
+	tbl := benchTable()
+	recs := benchRecords(2*parquetGroupRows + 1000)
+	path := filepath.Join(t.TempDir(), "big.parquet")
+	writeTestParquet(t, path, tbl, recs)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := pf.RowGroups()
+	if len(groups) != 3 {
+		t.Errorf("%d row groups, want 3", len(groups))
+	}
+	for i, g := range groups {
+		if g.NumRows() > parquetGroupRows {
+			t.Errorf("row group %d holds %d rows, more than %d", i, g.NumRows(), parquetGroupRows)
+		}
+	}
+	n := 0
+	err = readParquet(f, st.Size(), tbl, func(r *Record) error {
+		w := &recs[n]
+		if r.Meta != w.Meta || r.Row[0].Uint != w.Row[0].Uint || string(r.Row[3].Text) != string(w.Row[3].Text) || string(r.Row[4].Text) != string(w.Row[4].Text) {
+			return fmt.Errorf("record %d: %+v %s, want %+v %s", n, r.Meta, showValue(r.Row[3]), w.Meta, showValue(w.Row[3]))
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(recs) {
+		t.Errorf("read %d records, wrote %d", n, len(recs))
+	}
+}
+
+// TestParquetBadInput: a value that does not fit its column, or a file of
+// another table version, is an error naming the column and the value.
+func TestParquetBadInput(t *testing.T) {
+	one := func(tbl *change.Table, row ...change.Value) error {
+		done := false
+		return writeParquet(&countingWriter{}, tbl, func() (*Record, error) {
+			if done {
+				return nil, nil
+			}
+			done = true
+			return &Record{Meta: change.Meta{Op: 'c'}, Row: row}, nil
+		})
+	}
+	table := func(cols ...change.Column) *change.Table {
+		return &change.Table{Schema: "db", Name: "t", Version: 1, Columns: cols}
+	}
+	text := func(k change.Kind, s string) change.Value { return change.Value{Kind: k, Text: []byte(s)} }
+	for _, tc := range []struct {
+		tbl  *change.Table
+		v    change.Value
+		want string
+	}{
+		{table(change.Column{Name: "amount", Type: "decimal", Precision: 5, Scale: 2}), text(change.KindDecimal, "1234.56"), `column amount: "1234.56" has more digits`},
+		{table(change.Column{Name: "amount", Type: "decimal", Precision: 5, Scale: 2}), text(change.KindDecimal, "1.234"), `column amount: "1.234" is not a decimal number of scale 2`},
+		{table(change.Column{Name: "big", Type: "decimal", Precision: 30, Scale: 2}), text(change.KindDecimal, "1e5"), `column big: "1e5" is not a decimal number`},
+		{table(change.Column{Name: "wide", Type: "decimal", Precision: 40, Scale: 0}), text(change.KindDecimal, strings.Repeat("9", 41)), `column wide: "` + strings.Repeat("9", 41) + `" has more digits`},
+		{table(change.Column{Name: "d", Type: "date"}), text(change.KindDate, "2024-1-1"), `column d: "2024-1-1" is not a date`},
+		{table(change.Column{Name: "dt", Type: "datetime"}), text(change.KindDateTime, "2024-01-01 25:00:00"), `column dt: "2024-01-01 25:00:00" is not a datetime`},
+		{table(change.Column{Name: "tm", Type: "time"}), text(change.KindTime, "12:3:00"), `column tm: "12:3:00" is not a time`},
+		{table(change.Column{Name: "n", Type: "int"}), text(change.KindString, "1"), "column n: a value of kind"},
+		{table(change.Column{Name: "x", Type: "hyperloglog"}), change.Value{}, "column x: type hyperloglog has no Parquet type"},
+		{table(change.Column{Name: "b", Type: "bit", Length: 65}), change.Value{}, "column b: bit(65) is not a valid length"},
+		{table(change.Column{Name: "__op", Type: "int"}), change.Value{}, `column name "__op" appears twice`},
+	} {
+		err := one(tc.tbl, tc.v)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s: error %v, want one containing %q", tc.tbl.Columns[0].Name, showValue(tc.v), err, tc.want)
+		}
+	}
+
+	// A file read as another version of its table.
+	tbl := benchTable()
+	path := filepath.Join(t.TempDir(), "v1.parquet")
+	writeTestParquet(t, path, tbl, benchRecords(3))
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	v2 := *tbl
+	v2.Version = 2
+	v2.Columns = append([]change.Column{}, tbl.Columns...)
+	v2.Columns[3].Name = "remark"
+	err = readParquet(f, st.Size(), &v2, func(*Record) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `column 4 is "note", table bench.orders version 2 has "remark" there`) {
+		t.Errorf("reading as another version: %v", err)
+	}
+	v2.Columns = v2.Columns[:9]
+	err = readParquet(f, st.Size(), &v2, func(*Record) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "the file has 17 columns, table bench.orders version 2 has 9") {
+		t.Errorf("reading with fewer columns: %v", err)
+	}
+}
