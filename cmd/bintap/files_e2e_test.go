@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"math/rand"
@@ -29,7 +30,7 @@ func TestFilesKill9ExactlyOnceAndReproducible(t *testing.T) {
 	for _, tc := range []struct {
 		format   string
 		snapshot bool // an initial snapshot first (else the binlog from its start)
-	}{{"jsonl", false}, {"csv", false}, {"jsonl", true}} {
+	}{{"jsonl", false}, {"csv", false}, {"parquet", false}, {"jsonl", true}} {
 		format := tc.format
 		t.Run(fmt.Sprintf("%s/snapshot=%v", format, tc.snapshot), func(t *testing.T) {
 			src := testutil.NewMariaDB(t)
@@ -84,6 +85,9 @@ func TestFilesKill9ExactlyOnceAndReproducible(t *testing.T) {
 			}
 			if len(dups) > 0 {
 				t.Fatalf("changes in the files twice: %v", dups)
+			}
+			if format == "parquet" {
+				duckdbReadsParquet(t, dir, want)
 			}
 			cmd.Process.Signal(syscall.SIGTERM)
 			if err := cmd.Wait(); err != nil {
@@ -224,4 +228,28 @@ func checkNoPartialFiles(t *testing.T, dir string) {
 		}
 		return nil
 	})
+}
+
+// duckdbReadsParquet reads the closed Parquet files of w.t with DuckDB and
+// checks that the newest change of each key gives the source rows.
+func duckdbReadsParquet(t *testing.T, dir string, want []string) {
+	t.Helper()
+	var list []string
+	for _, f := range manifestFiles(t, dir) {
+		if strings.HasPrefix(f, "w/t/") {
+			list = append(list, "'"+filepath.Join(dir, f)+"'")
+		}
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got := queryStrings(t, db, `SELECT concat_ws('|', id, u, d, s, strftime(dt, '%Y-%m-%d %H:%M:%S.%f'), lower(hex(b)), coalesce(CAST(n AS VARCHAR), 'null'))
+		FROM (SELECT *, row_number() OVER (PARTITION BY id ORDER BY __transaction_order DESC, __event_number DESC) AS rn
+		      FROM read_parquet([`+strings.Join(list, ",")+`], union_by_name = true))
+		WHERE rn = 1 AND NOT __deleted ORDER BY id`)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("DuckDB reads the Parquet files differently from the source:\n%s", firstDiff(want, got))
+	}
 }

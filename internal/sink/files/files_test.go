@@ -102,7 +102,7 @@ func records(t *testing.T, dir string) []string {
 }
 
 func TestWindowsCloseInOrderAndReadBack(t *testing.T) {
-	for _, format := range []string{"jsonl", "csv"} {
+	for _, format := range []string{"jsonl", "csv", "parquet"} {
 		t.Run(format, func(t *testing.T) {
 			dir := t.TempDir()
 			d := open(t, dir, format)
@@ -135,7 +135,7 @@ func TestWindowsCloseInOrderAndReadBack(t *testing.T) {
 }
 
 func TestCrashRewritesTheOpenWindowWhole(t *testing.T) {
-	for _, format := range []string{"jsonl", "csv"} {
+	for _, format := range []string{"jsonl", "csv", "parquet"} {
 		t.Run(format, func(t *testing.T) {
 			txs := stream(table(), 5, 61, 62, 63, 64, 65, 130)
 			clean := t.TempDir()
