@@ -33,7 +33,7 @@ const (
 )
 
 // idleGrace is how long past a window's end an idle stream waits before it
-// closes the window.
+// closes the window (the window's length when that is shorter).
 const idleGrace = 10 * time.Second
 
 // Destination writes the files output. Write, Flush, Push and Close run on
@@ -279,7 +279,8 @@ func (d *Destination) closeWindows(flush bool) error {
 	}
 	var done []*openFile
 	now := time.Now()
-	idle := !d.cur.IsZero() && now.After(d.cur.Add(d.opt.Window+idleGrace)) && now.Sub(d.lastEvent) >= idleGrace
+	grace := min(idleGrace, d.opt.Window)
+	idle := !d.cur.IsZero() && now.After(d.cur.Add(d.opt.Window+grace)) && now.Sub(d.lastEvent) >= grace
 	for _, f := range d.files {
 		if f.st.Window.Before(d.cur) || idle {
 			done = append(done, f)
@@ -287,7 +288,7 @@ func (d *Destination) closeWindows(flush bool) error {
 	}
 	if idle {
 		// Whatever comes now is stamped after the window just closed.
-		d.cur = windowOf(uint32(now.Add(-idleGrace).Unix()), d.opt.Window)
+		d.cur = windowOf(uint32(now.Add(-grace).Unix()), d.opt.Window)
 	}
 	if len(done) == 0 && !flush {
 		return nil
