@@ -86,6 +86,13 @@ type SnapshotListener interface {
 	SnapshotPlanned(ctx context.Context, tables []string) error
 }
 
+// Idler is a destination that wants to know when the producer reached the
+// end of the binlog with everything before handed on (the source is idle):
+// time-framed files close their window on the clock then.
+type Idler interface {
+	Idle(ctx context.Context) error
+}
+
 // Counter is a destination that counts what it delivered.
 type Counter interface {
 	Counts() (messages, bytes uint64)
@@ -203,6 +210,11 @@ func (p *Pipeline) write(ctx context.Context, b *Batch) error {
 		}
 		if te, ok := o.Dest.(TransactionEnder); ok && atCommit && cp.File != "" {
 			if err := te.EndTransaction(ctx); err != nil {
+				return fmt.Errorf("output %s: %w", o.Name, err)
+			}
+		}
+		if id, ok := o.Dest.(Idler); ok && !b.CaughtUp.IsZero() {
+			if err := id.Idle(ctx); err != nil {
 				return fmt.Errorf("output %s: %w", o.Name, err)
 			}
 		}

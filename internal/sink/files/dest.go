@@ -36,7 +36,7 @@ const (
 // closes the window (the window's length when that is shorter).
 const idleGrace = 10 * time.Second
 
-// Destination writes the files output. Write, Flush, Push and Close run on
+// Destination writes the files output. Write, Flush, Idle and Close run on
 // the pipeline's goroutine; Status and Counts on any.
 type Destination struct {
 	dir  string
@@ -53,8 +53,9 @@ type Destination struct {
 	loose  bool
 	saved  *position.Checkpoint // the position in _state.json
 	buf    []byte
-	// lastEvent is when the newest change came in: a window closes while
-	// the stream is idle only when none came for idleGrace.
+	// idle: the source said it reached the binlog's end after the newest
+	// change; lastEvent is when that change came in.
+	idle      bool
 	lastEvent time.Time
 
 	mu        sync.Mutex // guards what Status and Counts read
@@ -125,7 +126,7 @@ func New(dir string, opt Options, zone *time.Location, log *slog.Logger) (*Desti
 		lock.Close()
 		return nil, errorf("another bintap writes into %s (its %s is locked)", dir, lockName)
 	}
-	d := &Destination{dir: dir, opt: opt, zone: zone.String(), log: log, lock: lock}
+	d := &Destination{dir: dir, opt: opt, zone: zone.String(), log: log, lock: lock, lastEvent: time.Now()}
 	if err := d.recover(); err != nil {
 		lock.Close()
 		return nil, err
@@ -249,7 +250,7 @@ func (d *Destination) Write(ctx context.Context, events []change.Event, cp posit
 		}
 	}
 	if n > 0 {
-		d.lastEvent = time.Now()
+		d.lastEvent, d.idle = time.Now(), false
 		d.mu.Lock()
 		d.records += uint64(n)
 		d.mu.Unlock()
@@ -263,13 +264,18 @@ func (d *Destination) Write(ctx context.Context, events []change.Event, cp posit
 	return d.closeWindows(false)
 }
 
-// Push closes the open window when the source is idle and the clock has
-// passed its end.
-func (d *Destination) Push(context.Context) error { return d.closeWindows(false) }
+// Idle closes the open window when the clock has passed its end: the
+// source has reached the end of its binlog.
+func (d *Destination) Idle(context.Context) error {
+	d.idle = true
+	return d.closeWindows(false)
+}
 
-// closeWindows closes the files of windows before the open one (or, when
-// idle, of the open one too once the clock passed its end) if a checkpoint
-// covers everything written.
+// closeWindows closes the files of windows before the open one if a
+// checkpoint covers everything written; and those of the open one too once
+// the clock has passed its end by the grace, when the source is idle or no
+// change came for a window and idleGrace (changes of tables that are not
+// captured move no window).
 func (d *Destination) closeWindows(flush bool) error {
 	if d.loose || d.lastCP.File == "" {
 		if flush {
@@ -280,7 +286,8 @@ func (d *Destination) closeWindows(flush bool) error {
 	var done []*openFile
 	now := time.Now()
 	grace := min(idleGrace, d.opt.Window)
-	idle := !d.cur.IsZero() && now.After(d.cur.Add(d.opt.Window+grace)) && now.Sub(d.lastEvent) >= grace
+	idle := !d.cur.IsZero() && now.After(d.cur.Add(d.opt.Window+grace)) &&
+		(d.idle || now.Sub(d.lastEvent) > d.opt.Window+idleGrace)
 	for _, f := range d.files {
 		if f.st.Window.Before(d.cur) || idle {
 			done = append(done, f)
