@@ -376,7 +376,7 @@ func (e *Engine) planSnapshot(ctx context.Context, src *source.Stream, ckpt *pos
 		return snapshotPlan{}, nil, err
 	}
 	opt := snapshot.Options{
-		Source: cfg.Source, Flavor: src.Flavor(), Filter: cfg.Filter(), TimeZone: cfg.TimeZone,
+		Source: src.Source(), Flavor: src.Flavor(), Filter: cfg.Filter(), TimeZone: cfg.TimeZone,
 		ChunkSize: cfg.SnapshotChunkSize, Parallelism: cfg.SnapshotParallelism,
 		StateDir: cfg.StateDir, Hist: hist, Log: e.log, Progress: e.opt.Progress,
 	}

@@ -124,12 +124,10 @@ func OpenIncremental(opt Options, signalTable string) (*Incremental, error) {
 		inc.signal = [2]string{db, tbl}
 	}
 	src := opt.Source
-	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?charset=utf8mb4&parseTime=false&timeout=10s", src.User, src.Password, src.Addr())
-	db, err := sql.Open("mysql", dsn) // connects on first use
+	db, err := openDB(src, 3) // connects on first use
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(3)
 	inc.db = db
 	raw, err := os.ReadFile(filepath.Join(opt.StateDir, IncrementalFileName))
 	switch {

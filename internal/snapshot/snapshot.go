@@ -189,14 +189,11 @@ func open(ctx context.Context, opt Options) (*Initial, error) {
 	}
 	src := opt.Source
 	// The text protocol (no server-side prepared statements): every value
-	// arrives as the server prints it. Long timeouts: a snapshot connection
-	// waits while the outputs apply back-pressure.
-	dsn := fmt.Sprintf("%s:%s@"+snapshotNet+"(%s)/?charset=utf8mb4&parseTime=false&timeout=10s", src.User, src.Password, src.Addr())
-	db, err := sql.Open("mysql", dsn)
+	// arrives as the server prints it.
+	db, err := openDB(src, opt.Parallelism+2)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(opt.Parallelism + 2)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("snapshot: connect to the source: %w", err)
