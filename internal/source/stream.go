@@ -361,6 +361,13 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *pipeline.Batc
 	}
 	s.gtidText = s.gtids.String()
 	s.file, s.pos, s.skip, s.skipGTID = start.File, start.Pos, start.Skip, start.GTID
+	gtidStart := start.GTIDSet
+	several := len(s.router.Hosts()) > 1
+	if several && gtidStart == "" && start.GTIDState != "" {
+		// Several servers: a file:pos is only good on the server that wrote
+		// it, and the checkpoint may come from another one.
+		gtidStart = start.GTIDState
+	}
 	if s.opt.StopAtEnd {
 		f, p, err := s.MasterStatus(ctx)
 		if err != nil {
@@ -368,16 +375,9 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *pipeline.Batc
 		}
 		s.end = &Start{File: f, Pos: p}
 		s.log.Info("will stop at the current end of the binary log", "file", f, "pos", p)
-		if start.GTIDSet == "" && position.Compare(s.file, s.pos, f, p) >= 0 {
+		if gtidStart == "" && position.Compare(s.file, s.pos, f, p) >= 0 {
 			return s.finish()
 		}
-	}
-	gtidStart := start.GTIDSet
-	several := len(s.router.Hosts()) > 1
-	if several && gtidStart == "" && start.GTIDState != "" {
-		// Several servers: a file:pos is only good on the server that wrote
-		// it, and the checkpoint may come from another one.
-		gtidStart = start.GTIDState
 	}
 	reconnect := backoff.Backoff{Initial: time.Second, Max: 10 * time.Second}
 	for {
