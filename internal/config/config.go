@@ -136,6 +136,7 @@ type Config struct {
 	CheckpointInterval time.Duration
 	BatchSize          int // outputs with transactions (index, database targets): changes per transaction
 	TimeZone           *time.Location
+	TimeZoneServer     bool // --timezone SERVER: TimeZone is read from the source at start
 	LogLevel           string
 	SendSchema         bool
 	HTTP               string // status server address; "" is off
@@ -344,12 +345,16 @@ var streamOptions = []option{
 		c.HeartbeatTable = v
 		return nil
 	}},
-	{name: "timezone", def: "UTC", usage: "zone TIMESTAMP values are written in (IANA name, such as UTC or Europe/Berlin)", set: func(c *Config, v string) error {
+	{name: "timezone", def: "UTC", usage: "zone TIMESTAMP values are written in: UTC, an IANA name such as Europe/Berlin, or SERVER (the source's time_zone / system_time_zone, logged at start)", set: func(c *Config, v string) error {
+		if strings.EqualFold(v, "SERVER") {
+			c.TimeZone, c.TimeZoneServer = nil, true
+			return nil
+		}
 		loc, err := time.LoadLocation(v)
 		if err != nil || v == "" || v == "Local" {
-			return errors.New("accepted values are IANA zone names such as UTC or Europe/Berlin")
+			return errors.New("accepted values are SERVER (the source's zone) and IANA zone names such as UTC or Europe/Berlin")
 		}
-		c.TimeZone = loc
+		c.TimeZone, c.TimeZoneServer = loc, false
 		return nil
 	}},
 	{name: "send-schema", isBool: true, def: "true", usage: "write a schema record before the first row of each table version", set: func(c *Config, v string) (err error) {

@@ -147,6 +147,22 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		srv.OnSnapshot(e.requestSnapshot)
 	}
 
+	// One way to the source (the primary of several servers, the SSH
+	// tunnel) for every connection of this run.
+	router, err := source.NewRouter(cfg.Source, e.log)
+	if err != nil {
+		return err
+	}
+	defer router.Close()
+	given := cfg.Source
+	defer func() { cfg.Source = given }()
+	cfg.Source = router.Source()
+	if cfg.TimeZoneServer {
+		if cfg.TimeZone, err = source.ServerTimeZone(ctx, cfg.Source, e.log); err != nil {
+			return err
+		}
+	}
+
 	// The outputs' calls get a context that outlives ctx by closeTimeout:
 	// a clean stop still flushes and closes them.
 	outCtx, cancelOut := context.WithCancel(context.WithoutCancel(ctx))
