@@ -11,6 +11,7 @@ package config
 import (
 	"context"
 	"crypto/tls"
+	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -293,6 +294,16 @@ var streamOptions = []option{
 	}},
 	{name: "exclude", usage: "skip tables whose database.table matches this regular expression", set: func(c *Config, v string) (err error) {
 		c.Exclude, err = compileRegex(v)
+		return err
+	}},
+	{name: "schemas-file", usage: "CSV file of databases to capture, one per line, no header (added to --schemas)", set: func(c *Config, v string) error {
+		names, err := readListFile(v, false)
+		c.Schemas = append(c.Schemas, names...)
+		return err
+	}},
+	{name: "tables-file", usage: "CSV file of tables to capture, one db.table (or db,table) per line, no header (added to --tables)", set: func(c *Config, v string) error {
+		names, err := readListFile(v, true)
+		c.Tables = append(c.Tables, names...)
 		return err
 	}},
 	{name: "stop-at-end", isBool: true, def: "false", usage: "deliver everything up to the binlog end as of start-up, checkpoint, and exit", set: func(c *Config, v string) (err error) {
@@ -695,6 +706,56 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 		return nil, err
 	}
 	return c, nil
+}
+
+// readListFile reads a CSV list of schemas (or, with tables, of db.table or
+// db,table rows): one name per line, no header, blank lines skipped. An
+// error names the line.
+func readListFile(path string, tables bool) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the file: %v", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	r.TrimLeadingSpace = true
+	var out []string
+	seen := map[string]bool{}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		line, _ := r.FieldPos(0)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		for i := range rec {
+			rec[i] = strings.TrimSpace(rec[i])
+		}
+		var name string
+		switch {
+		case !tables && len(rec) == 1 && rec[0] != "" && !strings.Contains(rec[0], "."):
+			name = rec[0]
+		case !tables:
+			return nil, fmt.Errorf("%s line %d: %q is not a database name (one name per line, no header)", path, line, strings.Join(rec, ","))
+		case len(rec) == 1 && strings.Count(rec[0], ".") == 1 && !strings.HasPrefix(rec[0], ".") && !strings.HasSuffix(rec[0], "."):
+			name = rec[0]
+		case len(rec) == 2 && rec[0] != "" && rec[1] != "" && !strings.Contains(rec[0]+rec[1], "."):
+			name = rec[0] + "." + rec[1]
+		default:
+			return nil, fmt.Errorf("%s line %d: %q is not a table (db.table or db,table per line, no header)", path, line, strings.Join(rec, ","))
+		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s lists nothing", path)
+	}
+	return out, nil
 }
 
 // wayToSource completes Source with the tunnel and timeout settings.

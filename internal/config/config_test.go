@@ -260,3 +260,43 @@ func TestSSHSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestListFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	schemas := write("schemas.csv", "shop\n\ncrm\nshop\n")
+	tables := write("tables.csv", "shop.orders\r\n\"crm\",\"people\"\nshop.items\n")
+	c, err := Load("stream", []string{"--source", "mysql://u@h", "--schemas", "a", "--schemas-file", schemas, "--tables-file", tables}, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Schemas, " "); got != "a shop crm" {
+		t.Errorf("schemas %q", got)
+	}
+	if got := strings.Join(c.Tables, " "); got != "shop.orders crm.people shop.items" {
+		t.Errorf("tables %q", got)
+	}
+	if f := c.Filter(); !f.Captured("crm", "x") || !f.Captured("a", "t") || f.Captured("nope", "x") {
+		t.Errorf("filter: crm.x %v a.t %v nope.x %v", f.Captured("crm", "x"), f.Captured("a", "t"), f.Captured("nope", "x"))
+	}
+	for _, tc := range []struct{ flag, body, want string }{
+		{"--tables-file", "shop.orders\nnodot\n", "line 2: \"nodot\" is not a table"},
+		{"--tables-file", "a.b.c\n", "line 1"},
+		{"--schemas-file", "shop\nshop.t\n", "line 2: \"shop.t\" is not a database name"},
+		{"--schemas-file", "a,b\n", "line 1"},
+		{"--schemas-file", "\n\n", "lists nothing"},
+	} {
+		p := write("bad.csv", tc.body)
+		_, err := Load("stream", []string{"--source", "mysql://u@h", tc.flag, p}, noEnv)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != strings.TrimPrefix(tc.flag, "--") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %q: %v, want an error naming the field and %q", tc.flag, tc.body, err, tc.want)
+		}
+	}
+}

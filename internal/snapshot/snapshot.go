@@ -317,10 +317,7 @@ func (s *Initial) viewsLocked(ctx context.Context, why string) (position.Checkpo
 			return position.Checkpoint{}, fmt.Errorf("snapshot: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", err)
 		}
 	}
-	row, err := source.FirstRow(ctx, lock, "SHOW MASTER STATUS")
-	if err != nil && strings.Contains(err.Error(), "1064") { // MySQL 8.4 renamed it
-		row, err = source.FirstRow(ctx, lock, "SHOW BINARY LOG STATUS")
-	}
+	row, err := source.BinlogStatus(ctx, lock)
 	unlock()
 	if err != nil {
 		return position.Checkpoint{}, fmt.Errorf("snapshot: SHOW MASTER STATUS: %w", err)

@@ -279,7 +279,7 @@ func (s *Stream) BinaryLogs(ctx context.Context) ([]string, error) {
 
 // MasterStatus is the end of the binary log now.
 func (s *Stream) MasterStatus(ctx context.Context) (string, uint32, error) {
-	row, err := FirstRow(ctx, s.db, "SHOW MASTER STATUS")
+	row, err := BinlogStatus(ctx, s.db)
 	if err != nil {
 		return "", 0, fmt.Errorf("read the binlog position (needs REPLICATION CLIENT or BINLOG MONITOR): %w", err)
 	}
@@ -291,6 +291,18 @@ func (s *Stream) MasterStatus(ctx context.Context) (string, uint32, error) {
 		return "", 0, fmt.Errorf("SHOW MASTER STATUS position %q: %w", row[1], err)
 	}
 	return row[0], uint32(pos), nil
+}
+
+// BinlogStatus is the first row of SHOW MASTER STATUS (file, position, ...),
+// or of SHOW BINARY LOG STATUS where MySQL 8.4 removed the former.
+func BinlogStatus(ctx context.Context, q Querier) ([]string, error) {
+	row, err := FirstRow(ctx, q, "SHOW MASTER STATUS")
+	if err != nil && strings.Contains(err.Error(), "1064") { // a syntax error: MySQL 8.4+
+		if row2, err2 := FirstRow(ctx, q, "SHOW BINARY LOG STATUS"); err2 == nil {
+			return row2, nil
+		}
+	}
+	return row, err
 }
 
 // Querier is a *sql.DB, *sql.Conn or *sql.Tx.
