@@ -52,6 +52,14 @@ func TestSSHTunnel(t *testing.T) {
 	}
 	t.Setenv("BINTAP_SSH_KEY_PASSPHRASE", "")
 
+	// bintap check goes through the tunnel too.
+	before = channels()
+	var checkOut, checkErr bytes.Buffer
+	code = run([]string{"check", "--source", s.URL(), "--ssh", sshd.Spec(), "--ssh-key", sshd.KeyFile, "--ssh-known-hosts", sshd.KnownHosts}, &checkOut, &checkErr)
+	if code == 2 || !strings.Contains(checkOut.String(), "binlog_format") || channels() <= before {
+		t.Errorf("check through the tunnel: exit %d, channels %d→%d\n%s%s", code, before, channels(), checkOut.String(), checkErr.String())
+	}
+
 	empty := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)

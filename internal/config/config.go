@@ -228,7 +228,7 @@ var streamOptions = []option{
 		return nil
 	}},
 	{name: "ssh-known-hosts", def: "~/.ssh/known_hosts", usage: "known_hosts file the --ssh server's host key is checked against (an unknown key is an error that prints its fingerprint)", set: func(c *Config, v string) error {
-		c.sshKnownHosts = expandHome(v)
+		c.sshKnownHosts = ExpandHome(v)
 		return nil
 	}},
 	{name: "server-id", def: "4242", usage: "replica server id bintap registers with; must differ from every real replica's", set: func(c *Config, v string) error {
@@ -777,8 +777,8 @@ func (c *Config) wayToSource(env func(string) string) error {
 	return nil
 }
 
-// expandHome replaces a leading ~/ by the home directory.
-func expandHome(p string) string {
+// ExpandHome replaces a leading ~/ by the home directory.
+func ExpandHome(p string) string {
 	if rest, ok := strings.CutPrefix(p, "~/"); ok {
 		if home, err := os.UserHomeDir(); err == nil {
 			return filepath.Join(home, rest)
