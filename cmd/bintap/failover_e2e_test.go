@@ -216,3 +216,37 @@ func TestFailoverUncleanStops(t *testing.T) {
 		t.Errorf("no clear message:\n%s", errOut.String())
 	}
 }
+
+// TestStartGTIDStopAtEndIdle: a stream started by GTID (--start GTID, or a
+// restart with several servers) with nothing new stops at the binlog end
+// with --stop-at-end instead of waiting forever; the heartbeat says where
+// the server's dump stands.
+func TestStartGTIDStopAtEndIdle(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE k", "CREATE TABLE k.t (id INT PRIMARY KEY)", "INSERT INTO k.t VALUES (1)")
+	var pos string
+	if err := s.DB.QueryRow("SELECT @@GLOBAL.gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	done := make(chan int, 1)
+	var out, errOut bytes.Buffer
+	go func() {
+		done <- run([]string{"stream", "--source", s.URL(), "--start", pos, "--stop-at-end", "--state-dir", dir}, &out, &errOut)
+	}()
+	select {
+	case code := <-done:
+		if code != 0 || strings.Contains(out.String(), `"event_type"`) {
+			t.Errorf("exit %d, output:\n%s\n%s", code, out.String(), errOut.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("did not stop at the end:\n%s", errOut.String())
+	}
+	// The checkpoint is the binlog end: a restart delivers only what is new.
+	s.Exec("INSERT INTO k.t VALUES (2)")
+	out.Reset()
+	if code := run([]string{"stream", "--source", s.URL(), "--stop-at-end", "--state-dir", dir}, &out, &errOut); code != 0 ||
+		strings.Count(out.String(), `"event_type":"insert"`) != 1 || !strings.Contains(out.String(), `"id":2`) {
+		t.Errorf("restart: exit %d, output:\n%s", code, out.String())
+	}
+}

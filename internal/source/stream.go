@@ -639,6 +639,12 @@ func (s *Stream) handle(e *replication.BinlogEvent) error {
 	}
 	if e.Header.EventType == replication.HEARTBEAT_EVENT || e.Header.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
 		// The source is idle: hand on what a busy consumer left waiting.
+		// Between transactions the heartbeat's position is where the
+		// server's dump stands: after a start by GTID, the events it
+		// skipped before the GTID position are behind it too.
+		if s.tx == nil && s.byGTID && s.file != "" && e.Header.LogPos > s.pos {
+			s.pos = e.Header.LogPos
+		}
 		if s.tx == nil {
 			s.observeCommit(nil, 0)
 			s.caughtUp()
