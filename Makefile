@@ -10,14 +10,16 @@ build:
 
 # setup installs what the build, the tests, the benchmark and the demo need
 # when it is missing (gcc and libc6-dev: the change index uses the cgo SQLite
-# driver; pgloader: the benchmark's row p0; chromium, nodejs and npm, then
-# playwright-core from npm: the dashboard's browser test, which drives
-# Debian's chromium and never downloads a browser).
+# driver; pgloader: the benchmark's row p0; openssh-server: the SSH tunnel
+# tests start a private sshd; chromium, nodejs and npm, then playwright-core
+# from npm: the dashboard's browser test, which drives Debian's chromium and
+# never downloads a browser).
 setup:
 	@missing=""; \
 	[ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || missing="$$missing mariadb-server"; \
 	command -v mariadb-binlog >/dev/null 2>&1 || missing="$$missing mariadb-client"; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v pgloader >/dev/null 2>&1 || missing="$$missing pgloader"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \

@@ -119,6 +119,14 @@ func terminal(f *os.File) io.Writer {
 	return f
 }
 
+// envOr is the environment variable, or def when it is empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
 func runCheck(args []string, out, errOut io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(errOut)
@@ -126,6 +134,9 @@ func runCheck(args []string, out, errOut io.Writer) int {
 	schemas := fs.String("schemas", os.Getenv("BINTAP_SCHEMAS"), "comma-separated databases to capture (default: all)")
 	tables := fs.String("tables", os.Getenv("BINTAP_TABLES"), "comma-separated db.table names to capture (default: all)")
 	heartbeat := fs.String("heartbeat-table", os.Getenv("BINTAP_HEARTBEAT_TABLE"), "DB.TABLE bintap updates so the binlog moves (checked when given)")
+	sshSpec := fs.String("ssh", os.Getenv("BINTAP_SSH"), "reach the source through an SSH tunnel: USER@HOST[:PORT]")
+	sshKey := fs.String("ssh-key", os.Getenv("BINTAP_SSH_KEY"), "private key file for --ssh (passphrase in BINTAP_SSH_KEY_PASSPHRASE)")
+	knownHosts := fs.String("ssh-known-hosts", envOr("BINTAP_SSH_KNOWN_HOSTS", "~/.ssh/known_hosts"), "known_hosts file for --ssh")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -141,14 +152,39 @@ func runCheck(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "bintap check: invalid --source: %v\n", err)
 		return 2
 	}
-	db, err := source.OpenDB(src)
+	if *sshSpec != "" || *sshKey != "" {
+		if *sshSpec == "" || *sshKey == "" {
+			fmt.Fprintln(errOut, "bintap check: --ssh and --ssh-key go together")
+			return 2
+		}
+		if src.SSH, err = config.ParseSSH(*sshSpec); err != nil {
+			fmt.Fprintf(errOut, "bintap check: invalid --ssh: %v\n", err)
+			return 2
+		}
+		src.SSH.KeyFile, src.SSH.KnownHosts = *sshKey, config.ExpandHome(*knownHosts)
+		src.SSH.Passphrase = os.Getenv("BINTAP_SSH_KEY_PASSPHRASE")
+	}
+	router, err := source.NewRouter(src, nil)
+	if err != nil {
+		fmt.Fprintf(errOut, "bintap check: %v\n", err)
+		return 1
+	}
+	defer router.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := router.FindPrimary(ctx); err != nil {
+		fmt.Fprintf(errOut, "bintap check: %v\n", err)
+		return 1
+	}
+	if len(router.Hosts()) > 1 {
+		fmt.Fprintf(out, "checking the primary %s\n", router.Target().Addr())
+	}
+	db, err := source.OpenDB(router.Source())
 	if err != nil {
 		fmt.Fprintf(errOut, "bintap check: %v\n", err)
 		return 1
 	}
 	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	if _, err := source.DetectFlavor(ctx, db, "auto"); err != nil {
 		fmt.Fprintf(errOut, "bintap check: %v\n", err)
 		return 1

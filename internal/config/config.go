@@ -9,7 +9,9 @@
 package config
 
 import (
+	"context"
 	"crypto/tls"
+	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -28,22 +31,83 @@ import (
 	"github.com/bintap/bintap/internal/sink"
 )
 
-// Source is a parsed --source URL.
+// Source is a parsed --source URL and the settings of the way to it
+// (--ssh, --source-timeout).
 type Source struct {
 	User     string
 	Password string
-	Host     string
-	Port     int
+	// Host and Port are the first server of the URL.
+	Host string
+	Port int
+	// Hosts are all the servers of the URL, in order: bintap streams from
+	// the one that is a primary (read_only off). One server usually.
+	Hosts []Endpoint
+	// SSLMode is disabled, preferred, required, verify-ca or verify-full.
+	SSLMode string
 	// TLS is the connection's TLS configuration; nil is a plain connection.
+	// Its ServerName is set per host by TLSFor.
 	TLS *tls.Config
+	// SSH, when set, is the tunnel every connection goes through.
+	SSH *SSH
+	// Timeout bounds connecting (dial, TLS and login) and how long a
+	// replication connection may stay silent; 0 means 30s.
+	Timeout time.Duration
+	// Route, when set, makes the connections: it knows which host is the
+	// primary now and carries the tunnel. The source package sets it.
+	Route Route
+}
+
+// Endpoint is one server of a source URL.
+type Endpoint struct {
+	Host string
+	Port int
 }
 
 // Addr is "host:port".
+func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+
+// Route makes the network connections to a source (see Source.Route).
+type Route interface {
+	// Target is the server connections go to now.
+	Target() Endpoint
+	// DialContext connects to addr, through the tunnel when there is one.
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// SSH is an SSH tunnel to the source (--ssh and its settings).
+type SSH struct {
+	User       string
+	Host       string
+	Port       int
+	KeyFile    string // private key (OpenSSH or PEM)
+	Passphrase string // of the key, from BINTAP_SSH_KEY_PASSPHRASE
+	KnownHosts string // known_hosts file the host key is checked against
+}
+
+// Addr is "host:port" of the SSH server.
+func (s SSH) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// ConnectTimeout is Timeout or its default.
+func (s Source) ConnectTimeout() time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout
+	}
+	return 30 * time.Second
+}
+
+// Addr is "host:port" of the first server.
 func (s Source) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
 // Redacted is the URL with the password hidden, safe for logs.
 func (s Source) Redacted() string {
-	u := url.URL{Scheme: "mysql", Host: s.Addr()}
+	hosts := make([]string, 0, len(s.Hosts))
+	for _, h := range s.Hosts {
+		hosts = append(hosts, h.Addr())
+	}
+	if len(hosts) == 0 {
+		hosts = append(hosts, s.Addr())
+	}
+	u := url.URL{Scheme: "mysql", Host: strings.Join(hosts, ",")}
 	if s.Password != "" {
 		u.User = url.UserPassword(s.User, "xxxxx")
 	} else {
@@ -73,6 +137,7 @@ type Config struct {
 	CheckpointInterval time.Duration
 	BatchSize          int // outputs with transactions (index, database targets): changes per transaction
 	TimeZone           *time.Location
+	TimeZoneServer     bool // --timezone SERVER: TimeZone is read from the source at start
 	LogLevel           string
 	SendSchema         bool
 	HTTP               string // status server address; "" is off
@@ -102,6 +167,12 @@ type Config struct {
 	SnapshotChunkSize   int
 	SnapshotParallelism int
 	SignalTable         string // db.table of the signal table, "" for none
+
+	// The way to the source, merged into Source once everything is read.
+	sourceTimeout time.Duration
+	ssh           *SSH
+	sshKey        string
+	sshKnownHosts string
 
 	given  map[string]bool   // options set by a flag, the environment or the file
 	values map[string]string // the value of every option after precedence
@@ -141,6 +212,29 @@ var streamOptions = []option{
 			return err
 		}
 		c.SourceURL, c.Source = v, s
+		return nil
+	}},
+	{name: "source-timeout", def: "30s", usage: "how long connecting to the source (and through --ssh) may take, and how long a replication connection may stay silent (the server sends a heartbeat every second) before it is re-dialled", set: func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > time.Hour {
+			return errors.New("accepted values are durations from 1s to 1h, such as 30s")
+		}
+		c.sourceTimeout = d
+		return nil
+	}},
+	{name: "ssh", usage: "reach the source through an SSH tunnel: USER@HOST[:PORT] of the bastion (port 22 by default); every source connection goes through it (key passphrase, if any, in BINTAP_SSH_KEY_PASSPHRASE)", set: func(c *Config, v string) (err error) {
+		c.ssh, err = ParseSSH(v)
+		return err
+	}},
+	{name: "ssh-key", usage: "private key file for --ssh (OpenSSH or PEM format)", set: func(c *Config, v string) error {
+		if _, err := os.Stat(v); err != nil {
+			return fmt.Errorf("cannot read the key file: %v", err)
+		}
+		c.sshKey = v
+		return nil
+	}},
+	{name: "ssh-known-hosts", def: "~/.ssh/known_hosts", usage: "known_hosts file the --ssh server's host key is checked against (an unknown key is an error that prints its fingerprint)", set: func(c *Config, v string) error {
+		c.sshKnownHosts = ExpandHome(v)
 		return nil
 	}},
 	{name: "server-id", def: "4242", usage: "replica server id bintap registers with; must differ from every real replica's", set: func(c *Config, v string) error {
@@ -208,6 +302,16 @@ var streamOptions = []option{
 		c.Exclude, err = compileRegex(v)
 		return err
 	}},
+	{name: "schemas-file", usage: "CSV file of databases to capture, one per line, no header (added to --schemas)", set: func(c *Config, v string) error {
+		names, err := readListFile(v, false)
+		c.Schemas = append(c.Schemas, names...)
+		return err
+	}},
+	{name: "tables-file", usage: "CSV file of tables to capture, one db.table (or db,table) per line, no header (added to --tables)", set: func(c *Config, v string) error {
+		names, err := readListFile(v, true)
+		c.Tables = append(c.Tables, names...)
+		return err
+	}},
 	{name: "stop-at-end", isBool: true, def: "false", usage: "deliver everything up to the binlog end as of start-up, checkpoint, and exit", set: func(c *Config, v string) (err error) {
 		c.StopAtEnd, err = sink.ParseBool(v)
 		return err
@@ -273,12 +377,16 @@ var streamOptions = []option{
 		c.HeartbeatTable = v
 		return nil
 	}},
-	{name: "timezone", def: "UTC", usage: "zone TIMESTAMP values are written in (IANA name, such as UTC or Europe/Berlin)", set: func(c *Config, v string) error {
+	{name: "timezone", def: "UTC", usage: "zone TIMESTAMP values are written in: UTC, an IANA name such as Europe/Berlin, or SERVER (the source's time_zone / system_time_zone, logged at start)", set: func(c *Config, v string) error {
+		if strings.EqualFold(v, "SERVER") {
+			c.TimeZone, c.TimeZoneServer = nil, true
+			return nil
+		}
 		loc, err := time.LoadLocation(v)
 		if err != nil || v == "" || v == "Local" {
-			return errors.New("accepted values are IANA zone names such as UTC or Europe/Berlin")
+			return errors.New("accepted values are SERVER (the source's zone) and IANA zone names such as UTC or Europe/Berlin")
 		}
-		c.TimeZone = loc
+		c.TimeZone, c.TimeZoneServer = loc, false
 		return nil
 	}},
 	{name: "send-schema", isBool: true, def: "true", usage: "write a schema record before the first row of each table version", set: func(c *Config, v string) (err error) {
@@ -372,32 +480,89 @@ func compileRegex(v string) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-// ParseSource parses mysql://USER:PASS@HOST:PORT (also mariadb://).
+// ParseSource parses mysql://USER:PASS@HOST[:PORT][,HOST[:PORT]...][?ssl-mode=...]
+// (also mariadb://).
 func ParseSource(v string) (Source, error) {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "mysql" && u.Scheme != "mariadb") || u.Host == "" {
-		return Source{}, errors.New("accepted form is mysql://USER:PASSWORD@HOST:PORT (or mariadb://...)")
+	const form = "accepted form is mysql://USER:PASSWORD@HOST:PORT[,HOST:PORT...][?ssl-mode=...] (or mariadb://...)"
+	// The server list is cut out before url.Parse, which takes one host.
+	scheme, rest, ok := strings.Cut(v, "://")
+	if !ok {
+		return Source{}, errors.New(form)
 	}
-	s := Source{Host: u.Hostname(), Port: 3306}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return Source{}, errors.New("the port must be between 1 and 65535")
-		}
-		s.Port = n
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndexByte(rest[:end], '@')
+	hostList := rest[at+1 : end]
+	u, err := url.Parse(scheme + "://" + rest[:at+1] + "servers" + rest[end:])
+	if err != nil || (u.Scheme != "mysql" && u.Scheme != "mariadb") || hostList == "" {
+		return Source{}, errors.New(form)
 	}
 	if u.User == nil || u.User.Username() == "" {
 		return Source{}, errors.New("a user is required: mysql://USER:PASSWORD@HOST:PORT")
 	}
-	s.User = u.User.Username()
+	s := Source{User: u.User.Username()}
 	s.Password, _ = u.User.Password()
 	if u.Path != "" && u.Path != "/" {
 		return Source{}, errors.New("the source URL takes no database path: mysql://USER:PASSWORD@HOST:PORT")
 	}
-	if s.TLS, err = sourceTLS(s.Host, u.Query()); err != nil {
+	seen := map[string]bool{}
+	for _, hp := range strings.Split(hostList, ",") {
+		e, err := parseEndpoint(hp, 3306)
+		if err != nil {
+			return Source{}, err
+		}
+		if seen[e.Addr()] {
+			return Source{}, fmt.Errorf("server %s is listed twice", e.Addr())
+		}
+		seen[e.Addr()] = true
+		s.Hosts = append(s.Hosts, e)
+	}
+	s.Host, s.Port = s.Hosts[0].Host, s.Hosts[0].Port
+	if s.SSLMode, s.TLS, err = sourceTLS(u.Query()); err != nil {
 		return Source{}, err
 	}
 	return s, nil
+}
+
+// parseEndpoint parses HOST[:PORT] (IPv6 in brackets).
+func parseEndpoint(hp string, defPort int) (Endpoint, error) {
+	hp = strings.TrimSpace(hp)
+	if hp == "" {
+		return Endpoint{}, errors.New("an empty server in the list: HOST:PORT[,HOST:PORT...]")
+	}
+	host, port := hp, ""
+	if h, p, err := net.SplitHostPort(hp); err == nil {
+		host, port = h, p
+	} else if strings.HasPrefix(hp, "[") && strings.HasSuffix(hp, "]") {
+		host = hp[1 : len(hp)-1]
+	}
+	if host == "" || strings.ContainsAny(host, "/@ ") {
+		return Endpoint{}, fmt.Errorf("server %q: accepted form is HOST or HOST:PORT", hp)
+	}
+	e := Endpoint{Host: host, Port: defPort}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return Endpoint{}, fmt.Errorf("server %q: the port must be between 1 and 65535", hp)
+		}
+		e.Port = n
+	}
+	return e, nil
+}
+
+// ParseSSH parses --ssh: USER@HOST[:PORT] (port 22 by default).
+func ParseSSH(v string) (*SSH, error) {
+	user, hp, ok := strings.Cut(v, "@")
+	if !ok || user == "" || hp == "" {
+		return nil, errors.New("accepted form is USER@HOST[:PORT], such as bintap@bastion.example.com:22")
+	}
+	e, err := parseEndpoint(hp, 22)
+	if err != nil {
+		return nil, err
+	}
+	return &SSH{User: user, Host: e.Host, Port: e.Port}, nil
 }
 
 // StartKind says what --start asked for.
@@ -561,6 +726,9 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 	if err := c.checkHTTP(); err != nil {
 		return nil, err
 	}
+	if err := c.wayToSource(env); err != nil {
+		return nil, err
+	}
 	if err := c.parseOutputs(); err != nil {
 		return nil, err
 	}
@@ -607,6 +775,85 @@ func LoopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// readListFile reads a CSV list of schemas (or, with tables, of db.table or
+// db,table rows): one name per line, no header, blank lines skipped. An
+// error names the line.
+func readListFile(path string, tables bool) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the file: %v", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	r.TrimLeadingSpace = true
+	var out []string
+	seen := map[string]bool{}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		line, _ := r.FieldPos(0)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		for i := range rec {
+			rec[i] = strings.TrimSpace(rec[i])
+		}
+		var name string
+		switch {
+		case !tables && len(rec) == 1 && rec[0] != "" && !strings.Contains(rec[0], "."):
+			name = rec[0]
+		case !tables:
+			return nil, fmt.Errorf("%s line %d: %q is not a database name (one name per line, no header)", path, line, strings.Join(rec, ","))
+		case len(rec) == 1 && strings.Count(rec[0], ".") == 1 && !strings.HasPrefix(rec[0], ".") && !strings.HasSuffix(rec[0], "."):
+			name = rec[0]
+		case len(rec) == 2 && rec[0] != "" && rec[1] != "" && !strings.Contains(rec[0]+rec[1], "."):
+			name = rec[0] + "." + rec[1]
+		default:
+			return nil, fmt.Errorf("%s line %d: %q is not a table (db.table or db,table per line, no header)", path, line, strings.Join(rec, ","))
+		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s lists nothing", path)
+	}
+	return out, nil
+}
+
+// wayToSource completes Source with the tunnel and timeout settings.
+func (c *Config) wayToSource(env func(string) string) error {
+	c.Source.Timeout = c.sourceTimeout
+	if c.ssh == nil {
+		if c.sshKey != "" {
+			return &FieldError{Field: "ssh-key", Value: c.sshKey, Reason: "needs --ssh USER@HOST[:PORT]"}
+		}
+		return nil
+	}
+	if c.sshKey == "" {
+		return &FieldError{Field: "ssh", Value: c.values["ssh"], Reason: "needs --ssh-key FILE (the private key bintap logs in with)"}
+	}
+	s := *c.ssh
+	s.KeyFile, s.KnownHosts = c.sshKey, c.sshKnownHosts
+	s.Passphrase = env("BINTAP_SSH_KEY_PASSPHRASE")
+	c.Source.SSH = &s
+	return nil
+}
+
+// ExpandHome replaces a leading ~/ by the home directory.
+func ExpandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
 }
 
 // splitOutputs splits a comma-separated output list. A part that no kind of

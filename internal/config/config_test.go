@@ -190,3 +190,113 @@ func TestCaptureFilter(t *testing.T) {
 		t.Error("match filter")
 	}
 }
+
+func TestParseSourceServersAndSSL(t *testing.T) {
+	s, err := ParseSource("mysql://u:p@db1:3307,db2,[::1]:3309")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range s.Hosts {
+		got = append(got, h.Addr())
+	}
+	if strings.Join(got, " ") != "db1:3307 db2:3306 [::1]:3309" || s.Host != "db1" || s.Port != 3307 {
+		t.Errorf("hosts %v, first %s:%d", got, s.Host, s.Port)
+	}
+	if s.SSLMode != SSLPreferred || s.TLS == nil || !s.TLS.InsecureSkipVerify {
+		t.Errorf("default ssl mode %q, tls %v: want preferred", s.SSLMode, s.TLS)
+	}
+	if c, fallback := s.TLSFor("db2"); c.ServerName != "db2" || !fallback {
+		t.Errorf("TLSFor: server name %q fallback %v", c.ServerName, fallback)
+	}
+	if r := s.Redacted(); r != "mysql://u:xxxxx@db1:3307,db2:3306,[::1]:3309" {
+		t.Errorf("redacted %s", r)
+	}
+	for v, mode := range map[string]string{"disabled": SSLDisabled, "off": SSLDisabled, "REQUIRED": SSLRequired, "verify-identity": SSLVerifyFull} {
+		s, err := ParseSource("mysql://u@h?ssl-mode=" + v)
+		if err != nil || s.SSLMode != mode || (mode == SSLDisabled) != (s.TLS == nil) {
+			t.Errorf("ssl-mode=%s: mode %q tls %v err %v", v, s.SSLMode, s.TLS, err)
+		}
+	}
+	for _, bad := range []string{"mysql://u@db1,db1:3306", "mysql://u@db1,,db2", "mysql://u@db1:0", "mysql://u@db1,db2:x"} {
+		if _, err := ParseSource(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
+
+func TestSSHSettings(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id")
+	if err := os.WriteFile(key, []byte("k"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"BINTAP_SSH_KEY_PASSPHRASE": "secret"}
+	c, err := Load("stream", []string{"--source", "mysql://u@db", "--ssh", "tun@bastion", "--ssh-key", key, "--ssh-known-hosts", "~/kh", "--source-timeout", "5s"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, _ := os.UserHomeDir()
+	if s := c.Source.SSH; s == nil || s.User != "tun" || s.Addr() != "bastion:22" || s.KeyFile != key || s.Passphrase != "secret" || s.KnownHosts != filepath.Join(home, "kh") {
+		t.Errorf("ssh %+v", c.Source.SSH)
+	}
+	if c.Source.Timeout != 5*time.Second {
+		t.Errorf("timeout %v", c.Source.Timeout)
+	}
+	for _, tc := range []struct {
+		args  []string
+		field string
+	}{
+		{[]string{"--ssh", "bastion"}, "ssh"},
+		{[]string{"--ssh", "u@bastion"}, "ssh"}, // no key
+		{[]string{"--ssh-key", key}, "ssh-key"},
+		{[]string{"--ssh", "u@b", "--ssh-key", filepath.Join(dir, "none")}, "ssh-key"},
+		{[]string{"--source-timeout", "10ms"}, "source-timeout"},
+	} {
+		_, err := Load("stream", append([]string{"--source", "mysql://u@db"}, tc.args...), noEnv)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("%v: error %v, want one naming %s", tc.args, err, tc.field)
+		}
+	}
+}
+
+func TestListFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	schemas := write("schemas.csv", "shop\n\ncrm\nshop\n")
+	tables := write("tables.csv", "shop.orders\r\n\"crm\",\"people\"\nshop.items\n")
+	c, err := Load("stream", []string{"--source", "mysql://u@h", "--schemas", "a", "--schemas-file", schemas, "--tables-file", tables}, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Schemas, " "); got != "a shop crm" {
+		t.Errorf("schemas %q", got)
+	}
+	if got := strings.Join(c.Tables, " "); got != "shop.orders crm.people shop.items" {
+		t.Errorf("tables %q", got)
+	}
+	if f := c.Filter(); !f.Captured("crm", "x") || !f.Captured("a", "t") || f.Captured("nope", "x") {
+		t.Errorf("filter: crm.x %v a.t %v nope.x %v", f.Captured("crm", "x"), f.Captured("a", "t"), f.Captured("nope", "x"))
+	}
+	for _, tc := range []struct{ flag, body, want string }{
+		{"--tables-file", "shop.orders\nnodot\n", "line 2: \"nodot\" is not a table"},
+		{"--tables-file", "a.b.c\n", "line 1"},
+		{"--schemas-file", "shop\nshop.t\n", "line 2: \"shop.t\" is not a database name"},
+		{"--schemas-file", "a,b\n", "line 1"},
+		{"--schemas-file", "\n\n", "lists nothing"},
+	} {
+		p := write("bad.csv", tc.body)
+		_, err := Load("stream", []string{"--source", "mysql://u@h", tc.flag, p}, noEnv)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != strings.TrimPrefix(tc.flag, "--") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %q: %v, want an error naming the field and %q", tc.flag, tc.body, err, tc.want)
+		}
+	}
+}

@@ -152,6 +152,22 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		srv.OnSnapshotControl(e.controlSnapshot)
 	}
 
+	// One way to the source (the primary of several servers, the SSH
+	// tunnel) for every connection of this run.
+	router, err := source.NewRouter(cfg.Source, e.log)
+	if err != nil {
+		return err
+	}
+	defer router.Close()
+	given := cfg.Source
+	defer func() { cfg.Source = given }()
+	cfg.Source = router.Source()
+	if cfg.TimeZoneServer {
+		if cfg.TimeZone, err = source.ServerTimeZone(ctx, cfg.Source, e.log); err != nil {
+			return err
+		}
+	}
+
 	// The outputs' calls get a context that outlives ctx by closeTimeout:
 	// a clean stop still flushes and closes them.
 	outCtx, cancelOut := context.WithCancel(context.WithoutCancel(ctx))
@@ -392,7 +408,7 @@ func (e *Engine) planSnapshot(ctx context.Context, src *source.Stream, ckpt *pos
 		return snapshotPlan{}, nil, err
 	}
 	opt := snapshot.Options{
-		Source: cfg.Source, Flavor: src.Flavor(), Filter: cfg.Filter(), TimeZone: cfg.TimeZone,
+		Source: src.Source(), Flavor: src.Flavor(), Filter: cfg.Filter(), TimeZone: cfg.TimeZone,
 		ChunkSize: cfg.SnapshotChunkSize, Parallelism: cfg.SnapshotParallelism,
 		StateDir: cfg.StateDir, Hist: hist, Log: e.log, Progress: e.opt.Progress,
 	}

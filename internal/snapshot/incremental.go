@@ -124,12 +124,10 @@ func OpenIncremental(opt Options, signalTable string) (*Incremental, error) {
 		inc.signal = [2]string{db, tbl}
 	}
 	src := opt.Source
-	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?charset=utf8mb4&parseTime=false&timeout=10s", src.User, src.Password, src.Addr())
-	db, err := sql.Open("mysql", dsn) // connects on first use
+	db, err := openDB(src, 3) // connects on first use
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(3)
 	inc.db = db
 	raw, err := os.ReadFile(filepath.Join(opt.StateDir, IncrementalFileName))
 	switch {
@@ -317,8 +315,10 @@ func (inc *Incremental) chunk(ctx context.Context, ts *TableState) error {
 			return err
 		}
 		file, pos := "", uint32(0)
-		var a, b any
-		_ = inc.db.QueryRowContext(ctx, "SHOW MASTER STATUS").Scan(&file, &pos, &a, &b)
+		if row, err := source.BinlogStatus(ctx, inc.db); err == nil && len(row) >= 2 {
+			p, _ := strconv.ParseUint(row[1], 10, 32)
+			file, pos = row[0], uint32(p)
+		}
 		t = inc.opt.Hist.Define(def, schema.Mark{File: file, Pos: pos})
 		if err := inc.opt.Hist.Save(); err != nil {
 			return err
@@ -360,7 +360,7 @@ func (inc *Incremental) chunk(ctx context.Context, ts *TableState) error {
 	// so a view started right now can still lack one; retry until its
 	// position reaches the binlog end read after publishing (transactions
 	// after that end are all seen by the observer).
-	row, err := source.FirstRow(ctx, conn, "SHOW MASTER STATUS")
+	row, err := source.BinlogStatus(ctx, conn)
 	if err != nil || len(row) < 2 {
 		return fmt.Errorf("SHOW MASTER STATUS: %v", err)
 	}

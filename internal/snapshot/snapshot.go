@@ -189,14 +189,11 @@ func open(ctx context.Context, opt Options) (*Initial, error) {
 	}
 	src := opt.Source
 	// The text protocol (no server-side prepared statements): every value
-	// arrives as the server prints it. Long timeouts: a snapshot connection
-	// waits while the outputs apply back-pressure.
-	dsn := fmt.Sprintf("%s:%s@"+snapshotNet+"(%s)/?charset=utf8mb4&parseTime=false&timeout=10s", src.User, src.Password, src.Addr())
-	db, err := sql.Open("mysql", dsn)
+	// arrives as the server prints it.
+	db, err := openDB(src, opt.Parallelism+2)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(opt.Parallelism + 2)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("snapshot: connect to the source: %w", err)
@@ -320,10 +317,7 @@ func (s *Initial) viewsLocked(ctx context.Context, why string) (position.Checkpo
 			return position.Checkpoint{}, fmt.Errorf("snapshot: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", err)
 		}
 	}
-	row, err := source.FirstRow(ctx, lock, "SHOW MASTER STATUS")
-	if err != nil && strings.Contains(err.Error(), "1064") { // MySQL 8.4 renamed it
-		row, err = source.FirstRow(ctx, lock, "SHOW BINARY LOG STATUS")
-	}
+	row, err := source.BinlogStatus(ctx, lock)
 	unlock()
 	if err != nil {
 		return position.Checkpoint{}, fmt.Errorf("snapshot: SHOW MASTER STATUS: %w", err)

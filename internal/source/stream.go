@@ -21,7 +21,6 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
-	driver "github.com/go-sql-driver/mysql" // database/sql driver for metadata queries
 
 	"github.com/bintap/bintap/internal/backoff"
 	"github.com/bintap/bintap/internal/binlog"
@@ -68,12 +67,14 @@ type Options struct {
 
 // Stream reads the binary log and produces batches.
 type Stream struct {
-	opt    Options
-	db     *sql.DB
-	hist   *schema.History
-	log    *slog.Logger
-	filter *config.CaptureFilter
-	flavor string
+	opt       Options
+	db        *sql.DB
+	router    *Router
+	ownRouter bool // made by Open, closed by Close
+	hist      *schema.History
+	log       *slog.Logger
+	filter    *config.CaptureFilter
+	flavor    string
 	// zeroLogPos: the server (MariaDB 11.4+) may send events with log_pos 0,
 	// which go-mysql then computes; older servers need no such help (and it
 	// costs the Annotate_rows events it asks for).
@@ -90,6 +91,7 @@ type Stream struct {
 	resumeAt  position.Checkpoint
 	failed    error // the error the event handler stopped the session with
 	inPayload bool  // handling the events inside a MySQL TRANSACTION_PAYLOAD
+	byGTID    bool  // the session started by GTID: the resume point is matched by GTID
 	gtids     position.GTIDState
 	gtidText  string // gtids as text, kept current at each commit
 
@@ -121,21 +123,40 @@ func Open(ctx context.Context, opt Options, hist *schema.History, log *slog.Logg
 	if opt.Filter == nil {
 		opt.Filter = &config.CaptureFilter{}
 	}
+	router, owned := opt.Conn.Route.(*Router)
+	owned = !owned
+	if owned {
+		var err error
+		if router, err = NewRouter(opt.Conn, log); err != nil {
+			return nil, err
+		}
+		opt.Conn = router.Source()
+	}
+	fail := func(err error) (*Stream, error) {
+		if owned {
+			router.Close()
+		}
+		return nil, err
+	}
+	if err := router.FindPrimary(ctx); err != nil {
+		return fail(err)
+	}
 	db, err := OpenDB(opt.Conn)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	flavor, err := DetectFlavor(ctx, db, opt.Flavor)
 	if err != nil {
 		db.Close()
-		return nil, err
+		return fail(err)
 	}
-	s := &Stream{opt: opt, db: db, hist: hist, log: log, filter: opt.Filter, flavor: flavor, tables: map[uint64]*tableState{}}
+	s := &Stream{opt: opt, db: db, router: router, ownRouter: owned, hist: hist, log: log, filter: opt.Filter, flavor: flavor, tables: map[uint64]*tableState{}}
 	var version string
 	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		db.Close()
-		return nil, connectError(err)
+		return fail(connectError(err))
 	}
+	logTLS(ctx, db, opt.Conn, log)
 	s.zeroLogPos = flavor == "mariadb" && mariaDBAtLeast(version, 11, 4)
 	return s, nil
 }
@@ -143,27 +164,18 @@ func Open(ctx context.Context, opt Options, hist *schema.History, log *slog.Logg
 // Flavor is "mariadb" or "mysql".
 func (s *Stream) Flavor() string { return s.flavor }
 
-// Close releases the SQL connection.
-func (s *Stream) Close() error { return s.db.Close() }
-
-// OpenDB opens a database/sql handle on the source.
-func OpenDB(src config.Source) (*sql.DB, error) {
-	c := driver.NewConfig()
-	c.User, c.Passwd, c.Net, c.Addr = src.User, src.Password, "tcp", src.Addr()
-	if err := c.Apply(driver.Charset("utf8mb4", "")); err != nil {
-		return nil, err
+// Close releases the SQL connection and the way to the source.
+func (s *Stream) Close() error {
+	err := s.db.Close()
+	if s.ownRouter {
+		err = errors.Join(err, s.router.Close())
 	}
-	c.Timeout, c.ReadTimeout = 10*time.Second, 60*time.Second
-	c.TLS = src.TLS
-	conn, err := driver.NewConnector(c)
-	if err != nil {
-		return nil, err
-	}
-	db := sql.OpenDB(conn)
-	db.SetMaxOpenConns(2)
-	db.SetConnMaxIdleTime(time.Minute)
-	return db, nil
+	return err
 }
+
+// Source is the source settings with the stream's route: snapshots and other
+// connections made with it go to the same server, the same way.
+func (s *Stream) Source() config.Source { return s.opt.Conn }
 
 // DetectFlavor returns want unless it is "auto", in which case the server says.
 func DetectFlavor(ctx context.Context, db *sql.DB, want string) (string, error) {
@@ -191,8 +203,15 @@ func mariaDBAtLeast(version string, major, minor int) bool {
 
 // connectError turns driver errors into messages that say what to do.
 func connectError(err error) error {
+	if te, ok := errors.AsType[*TunnelError](err); ok {
+		return te
+	}
 	msg := err.Error()
 	switch {
+	case strings.Contains(msg, "x509:"), strings.Contains(msg, "tls: "):
+		return fmt.Errorf("TLS to the source failed (check ssl-mode and ssl-ca in --source): %w", err)
+	case strings.Contains(msg, "does not support TLS"):
+		return fmt.Errorf("the source offers no TLS, but ssl-mode in --source requires it (ssl-mode=preferred accepts a plain connection): %w", err)
 	case strings.Contains(msg, "Error 1045"):
 		return fmt.Errorf("the source refused the user name or password (check --source): %w", err)
 	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"), strings.Contains(msg, "i/o timeout"):
@@ -260,7 +279,7 @@ func (s *Stream) BinaryLogs(ctx context.Context) ([]string, error) {
 
 // MasterStatus is the end of the binary log now.
 func (s *Stream) MasterStatus(ctx context.Context) (string, uint32, error) {
-	row, err := FirstRow(ctx, s.db, "SHOW MASTER STATUS")
+	row, err := BinlogStatus(ctx, s.db)
 	if err != nil {
 		return "", 0, fmt.Errorf("read the binlog position (needs REPLICATION CLIENT or BINLOG MONITOR): %w", err)
 	}
@@ -272,6 +291,18 @@ func (s *Stream) MasterStatus(ctx context.Context) (string, uint32, error) {
 		return "", 0, fmt.Errorf("SHOW MASTER STATUS position %q: %w", row[1], err)
 	}
 	return row[0], uint32(pos), nil
+}
+
+// BinlogStatus is the first row of SHOW MASTER STATUS (file, position, ...),
+// or of SHOW BINARY LOG STATUS where MySQL 8.4 removed the former.
+func BinlogStatus(ctx context.Context, q Querier) ([]string, error) {
+	row, err := FirstRow(ctx, q, "SHOW MASTER STATUS")
+	if err != nil && strings.Contains(err.Error(), "1064") { // a syntax error: MySQL 8.4+
+		if row2, err2 := FirstRow(ctx, q, "SHOW BINARY LOG STATUS"); err2 == nil {
+			return row2, nil
+		}
+	}
+	return row, err
 }
 
 // Querier is a *sql.DB, *sql.Conn or *sql.Tx.
@@ -342,6 +373,13 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *pipeline.Batc
 	}
 	s.gtidText = s.gtids.String()
 	s.file, s.pos, s.skip, s.skipGTID = start.File, start.Pos, start.Skip, start.GTID
+	gtidStart := start.GTIDSet
+	several := len(s.router.Hosts()) > 1
+	if several && gtidStart == "" && start.GTIDState != "" {
+		// Several servers: a file:pos is only good on the server that wrote
+		// it, and the checkpoint may come from another one.
+		gtidStart = start.GTIDState
+	}
 	if s.opt.StopAtEnd {
 		f, p, err := s.MasterStatus(ctx)
 		if err != nil {
@@ -349,11 +387,10 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *pipeline.Batc
 		}
 		s.end = &Start{File: f, Pos: p}
 		s.log.Info("will stop at the current end of the binary log", "file", f, "pos", p)
-		if start.GTIDSet == "" && position.Compare(s.file, s.pos, f, p) >= 0 {
+		if gtidStart == "" && position.Compare(s.file, s.pos, f, p) >= 0 {
 			return s.finish()
 		}
 	}
-	gtidStart := start.GTIDSet
 	reconnect := backoff.Backoff{Initial: time.Second, Max: 10 * time.Second}
 	for {
 		began := time.Now()
@@ -381,6 +418,26 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *pipeline.Batc
 		s.log.Warn("replication connection lost; reconnecting", "err", err, "retry_in", reconnect.Delay().String(), "resume_at", s.resumePoint().String())
 		if reconnect.Wait(ctx) != nil {
 			return s.finish()
+		}
+		for several {
+			moved, err := s.failover(ctx)
+			if errors.As(err, &perm) {
+				s.flush()
+				return err
+			}
+			if err == nil {
+				if moved || s.byGTID {
+					gtidStart = s.resumePoint().GTIDState
+				}
+				break
+			}
+			if ctx.Err() != nil {
+				return s.finish()
+			}
+			s.log.Warn("waiting for a primary", "err", err, "retry_in", reconnect.Delay().String())
+			if reconnect.Wait(ctx) != nil {
+				return s.finish()
+			}
 		}
 	}
 }
@@ -423,11 +480,23 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		goMySQLLog = s.log.With("component", "go-mysql")
 	}
+	ep := s.router.Target()
+	tlsConfig, preferred := src.TLSFor(ep.Host)
+	if preferred {
+		offered, err := offersTLS(ctx, src, ep)
+		if err != nil {
+			return classify(fmt.Errorf("connect to %s: %w", ep.Addr(), err), s.resumePoint())
+		}
+		if !offered {
+			tlsConfig = nil
+		}
+	}
 	cfg := replication.BinlogSyncerConfig{
 		ServerID:        s.opt.ServerID,
 		Flavor:          s.flavor,
-		Host:            src.Host,
-		Port:            uint16(src.Port),
+		Host:            ep.Host,
+		Port:            uint16(ep.Port),
+		Dialer:          s.router.DialContext,
 		User:            src.User,
 		Password:        src.Password,
 		Charset:         "utf8mb4",
@@ -441,7 +510,7 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 		DiscardGTIDSet:          true,
 		VerifyChecksum:          true,
 		Localhost:               "bintap",
-		TLSConfig:               src.TLS,
+		TLSConfig:               tlsConfig,
 	}
 	cfg.FillZeroLogPos = s.zeroLogPos
 	syncer := replication.NewBinlogSyncer(cfg)
@@ -457,6 +526,7 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 
 	var streamer *replication.BinlogStreamer
 	var err error
+	s.byGTID = gtidStart != ""
 	if gtidStart != "" {
 		var set mysql.GTIDSet
 		if s.flavor == "mariadb" {
@@ -492,7 +562,7 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 		return ctx.Err()
 	}
 	if stalled {
-		return fmt.Errorf("the source sent nothing for %s, not even a heartbeat: the connection is taken for dead", stallTimeout)
+		return fmt.Errorf("the source sent nothing for %s, not even a heartbeat: the connection is taken for dead (--source-timeout)", s.opt.Conn.ConnectTimeout())
 	}
 	return classify(err, resume)
 }
@@ -510,6 +580,9 @@ func classify(err error, at position.Checkpoint) error {
 			return &PermanentError{fmt.Errorf("the source refused replication: %s (the user needs REPLICATION SLAVE and REPLICATION CLIENT; run bintap check)", myErr.Message)}
 		}
 	}
+	if te, ok := errors.AsType[*TunnelError](err); ok {
+		return &PermanentError{te}
+	}
 	if err != nil && strings.Contains(err.Error(), "Error 1045") {
 		return &PermanentError{connectError(err)}
 	}
@@ -524,18 +597,14 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// handle processes one event in binlog order.
-// stallTimeout is how long a replication connection may bring nothing
-// before it is taken for dead: the server sends a heartbeat every second
-// while it has no events.
-const stallTimeout = 30 * time.Second
-
-// watchStall closes the syncer when no event arrived for stallTimeout, so
+// watchStall closes the syncer when no event arrived for --source-timeout
+// (the server sends a heartbeat every second while it has no events), so
 // that the session ends and reconnects. The returned stop ends the watch
 // and reports whether it closed the syncer.
 func (s *Stream) watchStall(syncer *replication.BinlogSyncer) (stop func() bool) {
 	done := make(chan struct{})
 	var fired atomic.Bool
+	stallTimeout := s.opt.Conn.ConnectTimeout()
 	go func() {
 		tick := time.NewTicker(stallTimeout / 6)
 		defer tick.Stop()
@@ -558,6 +627,7 @@ func (s *Stream) watchStall(syncer *replication.BinlogSyncer) (stop func() bool)
 	return func() bool { close(done); return fired.Load() }
 }
 
+// handle processes one event in binlog order.
 func (s *Stream) handle(e *replication.BinlogEvent) error {
 	s.received.Add(1)
 	if s.done {
@@ -569,6 +639,12 @@ func (s *Stream) handle(e *replication.BinlogEvent) error {
 	}
 	if e.Header.EventType == replication.HEARTBEAT_EVENT || e.Header.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
 		// The source is idle: hand on what a busy consumer left waiting.
+		// Between transactions the heartbeat's position is where the
+		// server's dump stands: after a start by GTID, the events it
+		// skipped before the GTID position are behind it too.
+		if s.tx == nil && s.byGTID && s.file != "" && e.Header.LogPos > s.pos {
+			s.pos = e.Header.LogPos
+		}
 		if s.tx == nil {
 			s.observeCommit(nil, 0)
 			s.caughtUp()
@@ -660,10 +736,11 @@ func (s *Stream) beginTx(tx *change.Tx, h *replication.EventHeader) {
 		tx.ServerID = h.ServerID
 	}
 	s.tx, s.eventNum = tx, 0
-	// The skip applies to the transaction at the resume point only.
+	// The skip applies to the transaction at the resume point only (by
+	// GTID, the first one the server sends).
 	if s.skip > 0 {
 		switch {
-		case tx.File != s.resumeAt.File || tx.Pos != s.resumeAt.Pos:
+		case !s.byGTID && (tx.File != s.resumeAt.File || tx.Pos != s.resumeAt.Pos):
 			s.skip, s.skipGTID = 0, ""
 		case s.skipGTID != "" && tx.GTID != "" && tx.GTID != s.skipGTID:
 			s.log.Warn("the transaction at the checkpoint is not the one checkpointed; replaying it whole (duplicates possible)",

@@ -86,7 +86,7 @@ var options = []sink.Option{
 	{Name: "kafka-tls-ca", Usage: "Kafka: PEM file of the CA certificates that sign the brokers' (default: the system's)"},
 	{Name: "kafka-tls-cert", Usage: "Kafka: PEM file of the client certificate (with --kafka-tls-key)"},
 	{Name: "kafka-tls-key", Usage: "Kafka: PEM file of the client certificate's private key (with --kafka-tls-cert)"},
-	{Name: "kafka-sasl-mechanism", Usage: "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with user and password)", Check: func(v string) error {
+	{Name: "kafka-sasl-mechanism", Usage: "Kafka SASL mechanism: PLAIN (the default with a user and password, as MaxScale), SCRAM-SHA-256 or SCRAM-SHA-512", Check: func(v string) error {
 		return sink.OneOf(strings.ToUpper(v), "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 	}},
 	{Name: "kafka-sasl-user", Usage: "Kafka SASL user"},
@@ -173,8 +173,8 @@ func check(s sink.Settings) (string, error) {
 	switch {
 	case (user != "") != (password != ""):
 		return "", &sink.SettingError{Field: "kafka-sasl-user", Value: user, Reason: "--kafka-sasl-user and --kafka-sasl-password go together: set both or neither"}
-	case (mech != "") != (user != ""):
-		return "", &sink.SettingError{Field: "kafka-sasl-mechanism", Value: mech, Reason: "--kafka-sasl-mechanism needs --kafka-sasl-user and --kafka-sasl-password, and they need it (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"}
+	case mech != "" && user == "":
+		return "", &sink.SettingError{Field: "kafka-sasl-mechanism", Value: mech, Reason: "--kafka-sasl-mechanism needs --kafka-sasl-user and --kafka-sasl-password"}
 	case (cert != "") != (key != ""):
 		return "", &sink.SettingError{Field: "kafka-tls-cert", Value: cert, Reason: "--kafka-tls-cert and --kafka-tls-key go together: set both or neither"}
 	case s.Get("kafka-delivery") == DeliveryExactlyOnce && !mustBool(s.Get("read-position-from-kafka")):
@@ -225,6 +225,9 @@ func parse(spec string, s sink.Settings) (sink.Output, error) {
 		Binary:            format.ParseBinaryEncoding(s.Get("binary-format")),
 	}
 	mech := strings.ToUpper(s.Get("kafka-sasl-mechanism"))
+	if mech == "" {
+		mech = "PLAIN" // a user and password without a mechanism: PLAIN, as MaxScale does
+	}
 	opt.SASL = Mechanism(mech, s.Get("kafka-sasl-user"), s.Get("kafka-sasl-password"))
 	if opt.TLS, err = tlsConfig(s); err != nil {
 		return nil, err

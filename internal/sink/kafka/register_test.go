@@ -83,7 +83,7 @@ func TestKafkaErrorsNameTheFields(t *testing.T) {
 		{[]string{"--output", k, "--kafka-delivery", "exactly-once", "--read-position-from-kafka=false"}, "read-position-from-kafka", "exactly-once", ""},
 		{[]string{"--output", k, "--kafka-sasl-user", "u"}, "kafka-sasl-user", "--kafka-sasl-password", ""},
 		{[]string{"--output", k, "--kafka-sasl-password", "hunter2"}, "kafka-sasl-user", "--kafka-sasl-password", "hunter2"},
-		{[]string{"--output", k, "--kafka-sasl-user", "u", "--kafka-sasl-password", "hunter2"}, "kafka-sasl-mechanism", "--kafka-sasl-user", "hunter2"},
+		{[]string{"--output", k, "--kafka-sasl-mechanism", "PLAIN"}, "kafka-sasl-mechanism", "--kafka-sasl-user", ""},
 		{[]string{"--output", k, "--kafka-sasl-mechanism", "GSSAPI"}, "kafka-sasl-mechanism", "SCRAM-SHA-512", ""},
 		{[]string{"--output", k, "--kafka-tls-cert", tf.ClientCert}, "kafka-tls-cert", "--kafka-tls-key", ""},
 		{[]string{"--output", k, "--kafka-tls-key", tf.ClientKey}, "kafka-tls-cert", "--kafka-tls-key", ""},
@@ -128,5 +128,21 @@ func TestKafkaTLSFiles(t *testing.T) {
 	}
 	if c := tlsOf("--kafka-tls"); c == nil || c.RootCAs != nil {
 		t.Error("--kafka-tls alone: TLS with the system's CAs")
+	}
+}
+
+// TestKafkaSASLDefaultsToPlain: a user and password without a mechanism
+// mean PLAIN, as MaxScale does.
+func TestKafkaSASLDefaultsToPlain(t *testing.T) {
+	c, err := load("--source", "mysql://u@h", "--output", "kafka://h:9092/t", "--kafka-sasl-user", "u", "--kafka-sasl-password", "hunter2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Outputs[0].(output).opt.SASL; m == nil || m.Name() != "PLAIN" {
+		t.Errorf("mechanism %v, want PLAIN", m)
+	}
+	c, err = load("--source", "mysql://u@h", "--output", "kafka://h:9092/t", "--kafka-sasl-user", "u", "--kafka-sasl-password", "hunter2", "--kafka-sasl-mechanism", "scram-sha-256")
+	if err != nil || c.Outputs[0].(output).opt.SASL.Name() != "SCRAM-SHA-256" {
+		t.Errorf("explicit mechanism: %v", err)
 	}
 }
