@@ -33,7 +33,11 @@ type tx struct {
 // stream builds transactions at the given commit times (seconds after
 // 2026-11-28 10:00:00 UTC), each inserting or updating rows of t.
 func stream(t *change.Table, at ...int) []tx {
-	base := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC).Unix()
+	return streamAt(t, time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), at...)
+}
+
+func streamAt(t *change.Table, start time.Time, at ...int) []tx {
+	base := start.Unix()
 	var out []tx
 	pos := uint32(256)
 	for i, s := range at {
@@ -279,5 +283,31 @@ func TestParseWindow(t *testing.T) {
 		if _, err := ParseWindow(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+}
+
+func TestRetainDeletesOldClosedFiles(t *testing.T) {
+	dir := t.TempDir()
+	d, err := New(dir, Options{Window: time.Minute, Format: "jsonl", Retain: time.Hour}, time.UTC, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(ctx)
+	old := time.Now().Add(-3 * time.Hour).Truncate(time.Hour)
+	write(t, d, streamAt(table(), old, 5, 70, 130)) // windows :00 and :01 close
+	es, err := ReadManifest(dir)
+	if err != nil || len(es) != 2 {
+		t.Fatalf("manifest %v %v", es, err)
+	}
+	for _, e := range es {
+		if _, err := os.Stat(filepath.Join(dir, e.File)); !os.IsNotExist(err) {
+			t.Errorf("%s, closed 3 hours ago, is still there with --file-retain 1h (%v)", e.File, err)
+		}
+	}
+	// A recent window stays.
+	write(t, d, streamAt(table(), time.Now().Add(-10*time.Minute).Truncate(time.Minute), 5, 70, 130)[1:])
+	es, _ = ReadManifest(dir)
+	if _, err := os.Stat(filepath.Join(dir, es[len(es)-1].File)); err != nil {
+		t.Errorf("the recent file is gone: %v", err)
 	}
 }
