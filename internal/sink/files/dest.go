@@ -32,6 +32,10 @@ const (
 	lockName     = "_lock"
 )
 
+// fileBuffer is the write buffer of each open file: a window may have a
+// file open for every captured table.
+const fileBuffer = 64 << 10
+
 // idleGrace is how long past a window's end an idle stream waits before it
 // closes the window (the window's length when that is shorter).
 const idleGrace = 10 * time.Second
@@ -194,7 +198,7 @@ func (d *Destination) reopen(fs fileState) (*openFile, error) {
 		f.Close()
 		return nil, errorf("%w", err)
 	}
-	of := &openFile{st: fs, table: fs.Table, f: f, w: bufio.NewWriterSize(f, 1<<20)}
+	of := &openFile{st: fs, table: fs.Table, f: f, w: bufio.NewWriterSize(f, fileBuffer)}
 	if d.opt.Format != "parquet" {
 		of.hash = sha256.New()
 		if err := of.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(fs.Hash); err != nil {
@@ -343,7 +347,7 @@ func (d *Destination) file(ev *change.Event) (*openFile, error) {
 	if err != nil {
 		return nil, errorf("%w", err)
 	}
-	of := &openFile{table: t, f: f, w: bufio.NewWriterSize(f, 1<<20),
+	of := &openFile{table: t, f: f, w: bufio.NewWriterSize(f, fileBuffer),
 		st: fileState{Spool: spool, Name: name, Table: t, Window: d.cur, First: first}}
 	d.files = append(d.files, of)
 	switch d.opt.Format {
