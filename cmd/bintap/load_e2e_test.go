@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,6 +191,21 @@ func TestLoadIntoPostgres(t *testing.T) {
 	}
 	if n := count(t, tgt2.db, "SELECT count(*) FROM w.pair_log"); n != pairRows {
 		t.Errorf("after the kills: w.pair_log holds %d rows, the files %d", n, pairRows)
+	}
+
+	// --every keeps loading on its schedule until SIGTERM, then exits 0.
+	var stdout, stderr testutil.SyncBuffer
+	cmd := exec.Command(binary, "load", "--from", dir, "--to", tgt2.url, "--target-log-tables", "--every", "1s")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); strings.Count(stdout.String(), "nothing new to load") < 2 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil || strings.Count(stdout.String(), "nothing new to load") < 2 {
+		t.Errorf("load --every 1s: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
 }
 

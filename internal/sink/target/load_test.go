@@ -89,25 +89,44 @@ const (
 	wantLog    = "9/1r,9/2r,10/1c,11/1u,12/1d,12/2c,20/1t,21/1c,22/1u,22/2d,22/3c,30/1c,31/1u,32/1c,33/1u,33/2c"
 )
 
-// TestLoadResumes loads files into PostgreSQL and DuckDB in transactions of
+// TestLoadResumes loads files into PostgreSQL, MariaDB and DuckDB in transactions of
 // two rows; a load abandoned in the middle of a file (as by kill -9) and
 // resumed from its mark applies nothing twice; the files loaded again
 // (--since) leave the mirror and the log as they were.
 func TestLoadResumes(t *testing.T) {
 	p := testutil.NewPostgres(t)
+	m := testutil.NewMariaDB(t)
+	m.Exec("CREATE DATABASE mirror")
 	duckFile := filepath.Join(t.TempDir(), "t.duckdb")
+	std := [3]string{
+		"SELECT string_agg(CAST(id AS VARCHAR) || ':' || coalesce(v, '') || ':' || CAST(__deleted AS VARCHAR) || ':' || coalesce(CAST(n AS VARCHAR), ''), ',' ORDER BY id) FROM w.a",
+		"SELECT string_agg(CAST(__transaction_order AS VARCHAR) || '/' || CAST(__event_number AS VARCHAR) || __op, ',' ORDER BY __transaction_order, __event_number) FROM w.a_log",
+		"SELECT CAST(count(*) AS VARCHAR) FROM w.a_log",
+	}
 	for _, tc := range []struct {
 		name  string
 		spec  string
 		query func(t *testing.T, q string) string
+		sql   [3]string // the mirror, the log, the log's count
 	}{
+		{"mariadb", m.URL() + "/mirror", func(t *testing.T, q string) string {
+			var s sql.NullString
+			if err := m.DB.QueryRow(q).Scan(&s); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			return s.String
+		}, [3]string{
+			"SELECT GROUP_CONCAT(CONCAT(id, ':', IFNULL(v, ''), ':', IF(__deleted, 'true', 'false'), ':', IFNULL(CAST(n AS CHAR), '')) ORDER BY id SEPARATOR ',') FROM w.a",
+			"SELECT GROUP_CONCAT(CONCAT(__transaction_order, '/', __event_number, __op) ORDER BY __transaction_order, __event_number SEPARATOR ',') FROM w.a_log",
+			"SELECT CAST(count(*) AS CHAR) FROM w.a_log",
+		}},
 		{"postgres", p.DSN(testutil.PostgresTestDB), func(t *testing.T, q string) string {
 			var s sql.NullString
 			if err := p.DB.QueryRow(q).Scan(&s); err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
 			return s.String
-		}},
+		}, std},
 		{"duckdb", "duckdb://" + duckFile, func(t *testing.T, q string) string {
 			db, err := sql.Open("duckdb", duckFile)
 			if err != nil {
@@ -119,7 +138,7 @@ func TestLoadResumes(t *testing.T) {
 				t.Fatalf("%s: %v", q, err)
 			}
 			return s.String
-		}},
+		}, std},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -148,8 +167,7 @@ func TestLoadResumes(t *testing.T) {
 				}
 				return marks[[2]string{"w.a", "w.a"}]
 			}
-			mirror := "SELECT string_agg(CAST(id AS VARCHAR) || ':' || coalesce(v, '') || ':' || CAST(__deleted AS VARCHAR) || ':' || coalesce(CAST(n AS VARCHAR), ''), ',' ORDER BY id) FROM w.a"
-			logged := "SELECT string_agg(CAST(__transaction_order AS VARCHAR) || '/' || CAST(__event_number AS VARCHAR) || __op, ',' ORDER BY __transaction_order, __event_number) FROM w.a_log"
+			mirror, logged := tc.sql[0], tc.sql[1]
 
 			// The first file and three rows of the second: the load is
 			// abandoned with its last transaction not committed.
@@ -171,7 +189,7 @@ func TestLoadResumes(t *testing.T) {
 			if m.File != files[1].name || m.Rows < 1 || m.Rows >= 4 || m.Of != 5 || m.Done() || !m.Window.Equal(files[1].window) {
 				t.Fatalf("mark after the abandoned load: %+v", m)
 			}
-			logRows := tc.query(t, "SELECT CAST(count(*) AS VARCHAR) FROM w.a_log")
+			logRows := tc.query(t, tc.sql[2])
 			if want := 6 + int(m.Rows); logRows != strconv.Itoa(want) {
 				t.Fatalf("%s rows in the log with a mark at %d of the second file, want %d", logRows, m.Rows, want)
 			}
