@@ -250,8 +250,15 @@ func loadOnce(ctx context.Context, dir string, lt *target.LoadTarget, since time
 			return l.Add(wctx, &target.Row{Table: e.Definition, Meta: r.Meta, Values: r.Row, Again: n <= in,
 				Mark: target.Mark{File: e.File, Window: e.WindowStart, Rows: n, Of: e.Rows}})
 		})
+		re := min(added, max(in-skip, 0))
+		if added > 0 {
+			sum.files++
+			sum.rows += added - re
+			sum.again += re
+			sum.tables[k[0]] += added
+		}
 		if ctx.Err() != nil {
-			log.Info("stopped: what was added commits with its marks", "file", e.File, "rows_added", added)
+			log.Info("stopped: what was read commits with its marks", "file", e.File, "rows", added-re, "again", re)
 			return sum, nil
 		}
 		if errors.Is(err, os.ErrNotExist) {
@@ -260,11 +267,6 @@ func loadOnce(ctx context.Context, dir string, lt *target.LoadTarget, since time
 		if err != nil {
 			return sum, err
 		}
-		re := min(added, max(in-skip, 0))
-		sum.files++
-		sum.rows += added - re
-		sum.again += re
-		sum.tables[k[0]] += added
 		log.Info("file loaded", "file", e.File, "table", k[1], "target", k[0], "window", e.WindowStart.Format(time.RFC3339), "rows", added-re, "again", re)
 	}
 	return sum, l.Commit(wctx)
