@@ -19,8 +19,8 @@ import (
 // one-second windows: an initial snapshot, then changes over several
 // windows with an added column in the middle, then a row of w.tick in a
 // later window so that every window of w.t and w.pair is closed. It returns
-// the source and the directory.
-func streamToFiles(t *testing.T) (*testutil.Server, string) {
+// the source and the directory. format is --file-format.
+func streamToFiles(t *testing.T, format string) (*testutil.Server, string) {
 	src := testutil.NewMariaDB(t)
 	src.Exec("CREATE DATABASE w",
 		"CREATE TABLE w.t (id INT PRIMARY KEY, u BIGINT UNSIGNED, d DECIMAL(12,3), s VARCHAR(40), dt DATETIME(6), b VARBINARY(8))",
@@ -34,7 +34,7 @@ func streamToFiles(t *testing.T) (*testutil.Server, string) {
 	stream := func() {
 		t.Helper()
 		out, errOut, code := bintapCmd(t, "stream", "--source", src.URL(), "--state-dir", state, "--stop-at-end", "--schemas", "w",
-			"--output", "files://"+dir, "--file-window", "1s")
+			"--output", "files://"+dir, "--file-window", "1s", "--file-format", format)
 		if code != 0 {
 			t.Fatalf("bintap stream: exit %d\n%s%s", code, out, errOut)
 		}
@@ -94,7 +94,7 @@ func count(t *testing.T, db *sql.DB, q string) int64 {
 // in the middle and run again applies nothing twice; a load --since an
 // older window merges the mirror again and writes no _log row twice.
 func TestLoadIntoPostgres(t *testing.T) {
-	src, dir := streamToFiles(t)
+	src, dir := streamToFiles(t, "jsonl")
 	tRows, windows := manifestRows(t, dir, "w.t")
 	pairRows, _ := manifestRows(t, dir, "w.pair")
 	t.Logf("the stream closed %d windows: %d rows of w.t, %d of w.pair", len(windows), tRows, pairRows)
@@ -209,10 +209,16 @@ func TestLoadIntoPostgres(t *testing.T) {
 	}
 }
 
-// TestLoadIntoDuckDB: the files load into a DuckDB file with hard deletes;
-// the mirror equals the source.
+// TestLoadIntoDuckDB: Parquet and CSV files load into a DuckDB file with
+// hard deletes; the mirror equals the source.
 func TestLoadIntoDuckDB(t *testing.T) {
-	src, dir := streamToFiles(t)
+	for _, format := range []string{"parquet", "csv"} {
+		t.Run(format, func(t *testing.T) { loadIntoDuckDB(t, format) })
+	}
+}
+
+func loadIntoDuckDB(t *testing.T, format string) {
+	src, dir := streamToFiles(t, format)
 	file := filepath.Join(t.TempDir(), "mirror.duckdb")
 	for run := 0; run < 2; run++ {
 		out, errOut, code := bintapCmd(t, "load", "--from", dir, "--to", "duckdb://"+file, "--target-deletes", "hard", "--target-log-tables")
