@@ -38,6 +38,7 @@ Usage:
   bintap query --table db.t [--pk K] [filters]                  changes from the change index (--output index)
   bintap recover --table db.t [filters] [--output FILE]        SQL script that undoes the selected changes
   bintap reconstruct --table db.t --pk K --at TIME|--gtid G|--history   a row as it was
+  bintap load --from DIR --to URL [--every 15m] [--since TIME]   push the closed files of a files output into a database target
   bintap version
 
 `
@@ -66,6 +67,8 @@ func run(args []string, out, errOut io.Writer) int {
 		return runRecover(args[1:], out, errOut)
 	case "reconstruct":
 		return runReconstruct(args[1:], out, errOut)
+	case "load":
+		return runLoad(args[1:], out, errOut)
 	case "version", "--version":
 		fmt.Fprintln(out, "bintap", version)
 		return 0

@@ -57,6 +57,9 @@ type Destination struct {
 	last      position.Checkpoint // newest position handed in
 	sent      position.Checkpoint // newest position handed to the writer
 	keyBuf    []byte
+	// marks: a load's progress in each table (load.go), committed with the
+	// next transaction, by target and source table.
+	marks map[[2]string]Mark
 
 	mu      sync.Mutex // guards what Health and Status read
 	down    error      // the target is unreachable: the last error
@@ -335,6 +338,7 @@ type work struct {
 	steps []step
 	rows  int
 	cp    position.Checkpoint
+	marks []Mark     // a load's progress, stored with the data
 	done  chan error // answered when set (Flush waits)
 }
 
@@ -360,6 +364,10 @@ func (t *Destination) submit(ctx context.Context, cp position.Checkpoint, done c
 		}
 	}
 	w := work{steps: t.steps, rows: t.rows, cp: cp, done: done}
+	for _, m := range t.marks {
+		w.marks = append(w.marks, m)
+	}
+	clear(t.marks)
 	if cp.File != "" {
 		t.sent = cp
 	}
@@ -398,7 +406,7 @@ func (t *Destination) writer(ctx context.Context) {
 	defer close(t.written)
 	for w := range t.work {
 		err := t.err()
-		if err == nil && (len(w.steps) > 0 || w.cp.File != "") { // else only a barrier (Flush)
+		if err == nil && (len(w.steps) > 0 || w.cp.File != "" || len(w.marks) > 0) { // else only a barrier (Flush)
 			err = t.commit(ctx, w)
 		}
 		if w.done != nil {
@@ -456,6 +464,9 @@ func (t *Destination) transaction(ctx context.Context, x execer, w work) error {
 		if err := t.runStep(ctx, x, &w.steps[i]); err != nil {
 			return err
 		}
+	}
+	if err := t.storeMarks(ctx, x, w.marks); err != nil {
+		return err
 	}
 	if cp := w.cp; cp.File != "" {
 		cp.Written = time.Now().UTC()

@@ -98,21 +98,28 @@ func (t *Destination) add(v *version, ev *change.Event) error {
 		t.touch(v.tg).status = statusStreaming
 		t.setStatus(v.tg.full, statusStreaming)
 	}
-	return change.Rows(ev, func(m change.Meta, row []change.Value) error {
-		meta := entry{v: v, tsMs: m.TsMs, order: m.Order, num: m.Event, txID: m.TxID}
-		if m.Op == 't' {
-			return t.truncateTable(v, meta)
-		}
-		return t.change(v, row, m.Deleted, m.Op, meta)
-	})
+	return change.Rows(ev, func(m change.Meta, row []change.Value) error { return t.row(v, m, row, true) })
+}
+
+// row takes one change row; log false leaves it out of the _log table (a
+// load pushing again a row it loaded before).
+func (t *Destination) row(v *version, m change.Meta, row []change.Value, log bool) error {
+	meta := entry{v: v, tsMs: m.TsMs, order: m.Order, num: m.Event, txID: m.TxID}
+	if m.Op == 't' {
+		return t.truncateTable(v, meta, log)
+	}
+	return t.change(v, row, m.Deleted, m.Op, meta, log)
 }
 
 // change merges (or appends) a row image and logs it.
-func (t *Destination) change(v *version, row []change.Value, deleted bool, op byte, meta entry) error {
+func (t *Destination) change(v *version, row []change.Value, deleted bool, op byte, meta entry, log bool) error {
+	if !log && !v.tg.keyed {
+		return nil // an append-only table is a log: the row is in it
+	}
 	if err := t.merge(v, row, deleted, op, meta); err != nil {
 		return err
 	}
-	if v.tg.qlog == "" {
+	if v.tg.qlog == "" || !log {
 		return nil
 	}
 	e, err := t.entry(v, row, deleted, op, meta)
@@ -171,7 +178,7 @@ func (t *Destination) entry(v *version, row []change.Value, deleted bool, op byt
 // truncateTable takes a TRUNCATE of the source table: every row goes
 // (soft: marked deleted; hard: removed). Pending changes before it are
 // deletes now; the statement runs before the changes that follow it.
-func (t *Destination) truncateTable(v *version, meta entry) error {
+func (t *Destination) truncateTable(v *version, meta entry, log bool) error {
 	tg := v.tg
 	b := t.touch(tg)
 	t.rows++
@@ -187,12 +194,13 @@ func (t *Destination) truncateTable(v *version, meta entry) error {
 		e.deleted = true
 		e.tsMs, e.txID, e.order = meta.tsMs, meta.txID, meta.order
 	}
-	if !tg.keyed {
-		b.appends = append(b.appends, &meta)
-	} else {
+	switch {
+	case tg.keyed:
 		b.cleared = &meta
+	case log:
+		b.appends = append(b.appends, &meta)
 	}
-	if tg.qlog != "" {
+	if tg.qlog != "" && log {
 		e := meta
 		b.logs = append(b.logs, &e)
 	}
