@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/bintap/bintap/internal/sink/files"
@@ -65,4 +66,38 @@ func zoneRows(dir string) (int64, error) {
 		n += f.Rows
 	}
 	return n, nil
+}
+
+// bintapLoad measures `bintap load` of the FileZone row j wrote (JSON
+// lines, its closed windows) into a fresh PostgreSQL database. The workload
+// only inserts, so the mirror must hold as many rows as the files.
+func bintapLoad(binary string, pg *pgEnv) func(ctx context.Context, w *workload) result {
+	return func(ctx context.Context, w *workload) result {
+		if why := bintapMissing(binary); why != "" {
+			return result{unavailable: why}
+		}
+		dir := filepath.Join(w.tmpDir, "zone-jsonl")
+		var n int64
+		if err := files.ReadManifestFunc(dir, func(e files.Entry) error { n += e.Rows; return nil }); err != nil {
+			return result{unavailable: "needs row j's files: " + err.Error()}
+		}
+		name, db, cleanup, err := pg.freshDB(ctx, "l")
+		if err != nil {
+			return result{err: err}
+		}
+		defer cleanup()
+		cmd := exec.CommandContext(ctx, binary, "load", "--from", dir, "--to", pg.srv.DSN(name))
+		_, elapsed, r := timeRun(cmd, false, "bintap load")
+		if r.err != nil {
+			return r
+		}
+		var got int64
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM bench.items").Scan(&got); err != nil {
+			return result{err: err}
+		}
+		if got != n {
+			return result{err: fmt.Errorf("the target holds %d rows, the closed files %d", got, n)}
+		}
+		return result{rows: n, elapsed: elapsed}
+	}
 }

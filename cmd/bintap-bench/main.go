@@ -5,7 +5,7 @@
 //
 //	go run ./cmd/bintap-bench [-rows 1000000] [-mix-changes 1000000] [-bintap bin/bintap] [-runs 1] [-keep]
 //
-// The throughput rows (keys a, b, c, k, i, d, e, f, and p, p0 below) read a
+// The throughput rows (keys a, b, c, k, i, j, q, l, d, e, f, and p, p0 below) read a
 // loaded workload of -rows rows; -runs and -interleave apply to them, and
 // to the merge rows m and n below.
 //
@@ -128,7 +128,7 @@ type options struct {
 
 // keys are the measurements -only accepts: the throughput and PostgreSQL
 // rows, then the latency rows.
-var keys = []string{"a", "b", "c", "c0", "k", "i", "d", "e", "f", "p", "p0", "m", "n", "ls", "lk"}
+var keys = []string{"a", "b", "c", "c0", "k", "i", "j", "q", "l", "d", "e", "f", "p", "p0", "m", "n", "ls", "lk"}
 
 func parseFlags(args []string) (options, error) {
 	var o options
@@ -261,6 +261,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "i", name: "bintap stream → change index (--output index)", run: bintapRun(bintapPath, false, "index")},
 		{key: "j", name: "bintap stream → files, JSON lines, 1s windows (--output files://)", run: bintapFiles(bintapPath, "jsonl")},
 		{key: "q", name: "bintap stream → files, Parquet, 1s windows", run: bintapFiles(bintapPath, "parquet")},
+		{key: "l", name: "bintap load of row j's closed files → PostgreSQL", run: bintapLoad(bintapPath, pg)},
 		{key: "d", name: "mariadb-dump --single-transaction --quick → /dev/null", run: dumpTable, table: true},
 		{key: "e", name: "bintap initial snapshot → /dev/null", run: bintapSnapshot(bintapPath, o.verify, 1), table: true},
 		{key: "f", name: "bintap initial snapshot, --snapshot-parallelism 2", run: bintapSnapshot(bintapPath, o.verify, 2), table: true},

@@ -75,8 +75,12 @@ type openFile struct {
 	st    fileState
 	table *change.Table
 	f     *os.File
-	w     *bufio.Writer
+	buf   []byte    // bytes not written to f yet
 	hash  hash.Hash // of the bytes (text formats)
+	// the newest record's position (st.Last is made from it when needed)
+	lastTx   *change.Tx
+	lastNum  uint64
+	lastRead bool
 }
 
 // fileState is what _state.json records of an open file.
@@ -198,7 +202,7 @@ func (d *Destination) reopen(fs fileState) (*openFile, error) {
 		f.Close()
 		return nil, errorf("%w", err)
 	}
-	of := &openFile{st: fs, table: fs.Table, f: f, w: bufio.NewWriterSize(f, fileBuffer)}
+	of := &openFile{st: fs, table: fs.Table, f: f}
 	if d.opt.Format != "parquet" {
 		of.hash = sha256.New()
 		if err := of.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(fs.Hash); err != nil {
@@ -347,16 +351,13 @@ func (d *Destination) file(ev *change.Event) (*openFile, error) {
 	if err != nil {
 		return nil, errorf("%w", err)
 	}
-	of := &openFile{table: t, f: f, w: bufio.NewWriterSize(f, fileBuffer),
-		st: fileState{Spool: spool, Name: name, Table: t, Window: d.cur, First: first}}
+	of := &openFile{table: t, f: f, st: fileState{Spool: spool, Name: name, Table: t, Window: d.cur, First: first}}
 	d.files = append(d.files, of)
 	switch d.opt.Format {
 	case "csv":
 		of.hash = sha256.New()
-		d.buf = appendCSVHeader(d.buf[:0], t)
-		if err := of.write(d.buf); err != nil {
-			return nil, err
-		}
+		of.buf = appendCSVHeader(of.buf, t)
+		of.st.Size = int64(len(of.buf))
 	case "jsonl":
 		of.hash = sha256.New()
 	}
@@ -380,28 +381,31 @@ func pathPart(s string) string {
 // positionText is an event's position: FILE:POS#N, or FILE:POS#rN for a
 // snapshot read.
 func positionText(ev *change.Event) string {
-	s := ev.Tx.File + ":" + strconv.FormatUint(uint64(ev.Tx.Pos), 10) + "#"
-	if ev.Op == change.OpRead {
+	return formatPosition(ev.Tx, ev.EventNumber, ev.Op == change.OpRead)
+}
+
+func formatPosition(tx *change.Tx, num uint64, read bool) string {
+	s := tx.File + ":" + strconv.FormatUint(uint64(tx.Pos), 10) + "#"
+	if read {
 		s += "r"
 	}
-	return s + strconv.FormatUint(ev.EventNumber, 10)
+	return s + strconv.FormatUint(num, 10)
 }
 
 // add appends one record to an open file.
 func (d *Destination) add(of *openFile, ev *change.Event, m change.Meta, row []change.Value) error {
 	r := Record{Meta: m, Row: row}
+	n := len(of.buf)
 	switch d.opt.Format {
 	case "jsonl":
-		d.buf = appendJSONRecord(d.buf[:0], of.table, &r, d.opt.binary())
+		of.buf = appendJSONRecord(of.buf, of.table, &r, d.opt.binary())
 	case "csv":
-		d.buf = appendCSVRecord(d.buf[:0], of.table, &r, d.opt.binary())
+		of.buf = appendCSVRecord(of.buf, of.table, &r, d.opt.binary())
 	default:
-		d.buf = appendSpoolRecord(d.buf[:0], &r)
-	}
-	if err := of.write(d.buf); err != nil {
-		return err
+		of.buf = appendSpoolRecord(of.buf, &r)
 	}
 	st := &of.st
+	st.Size += int64(len(of.buf) - n)
 	if st.Rows == 0 || m.Order < st.MinOrder {
 		st.MinOrder = m.Order
 	}
@@ -409,25 +413,35 @@ func (d *Destination) add(of *openFile, ev *change.Event, m change.Meta, row []c
 		st.MaxOrder = m.Order
 	}
 	st.Rows++
-	st.Last = positionText(ev)
+	of.lastTx, of.lastNum, of.lastRead = ev.Tx, ev.EventNumber, ev.Op == change.OpRead
+	if len(of.buf) >= fileBuffer {
+		return of.write()
+	}
 	return nil
 }
 
-func (of *openFile) write(p []byte) error {
-	if _, err := of.w.Write(p); err != nil {
+// write hands the buffered bytes to the file.
+func (of *openFile) write() error {
+	if len(of.buf) == 0 {
+		return nil
+	}
+	if _, err := of.f.Write(of.buf); err != nil {
 		return errorf("write %s: %w", of.f.Name(), err)
 	}
 	if of.hash != nil {
-		of.hash.Write(p)
+		of.hash.Write(of.buf)
 	}
-	of.st.Size += int64(len(p))
+	of.buf = of.buf[:0]
 	return nil
 }
 
 // sync makes an open file durable up to its size.
 func (of *openFile) sync() error {
-	if err := of.w.Flush(); err != nil {
-		return errorf("write %s: %w", of.f.Name(), err)
+	if err := of.write(); err != nil {
+		return err
+	}
+	if of.lastTx != nil {
+		of.st.Last = formatPosition(of.lastTx, of.lastNum, of.lastRead)
 	}
 	if err := of.f.Sync(); err != nil {
 		return errorf("fsync %s: %w", of.f.Name(), err)
@@ -510,13 +524,13 @@ func (d *Destination) writeState(st state) error {
 // finish writes out an open file for good and returns where it lies in
 // _open and its manifest entry.
 func (d *Destination) finish(f *openFile) (string, Entry, error) {
+	if err := f.sync(); err != nil {
+		return "", Entry{}, err
+	}
 	e := Entry{File: f.st.Name, Database: f.table.Schema, Table: f.table.Name, Version: f.table.Version, Format: d.opt.Format,
 		WindowStart: f.st.Window, WindowEnd: f.st.Window.Add(d.opt.Window), Rows: f.st.Rows,
 		FirstPosition: f.st.First, LastPosition: f.st.Last, MinOrder: f.st.MinOrder, MaxOrder: f.st.MaxOrder,
 		Definition: f.table, TimeZone: d.zone, Binary: d.opt.Binary}
-	if err := f.sync(); err != nil {
-		return "", e, err
-	}
 	from := f.st.Spool
 	if d.opt.Format == "parquet" {
 		var err error

@@ -311,3 +311,48 @@ func TestRetainDeletesOldClosedFiles(t *testing.T) {
 		t.Errorf("the recent file is gone: %v", err)
 	}
 }
+
+// benchRows are 100,000 inserts of a row like the benchmark's (make bench):
+// an id, an integer, a name, a decimal, a datetime, a double and a text.
+func benchEvents() ([]change.Event, *change.Table) {
+	tb := &change.Table{Schema: "bench", Name: "items", Version: 1, PrimaryKey: []int{0}, Columns: []change.Column{
+		{Name: "id", Type: "bigint", Unsigned: true}, {Name: "qty", Type: "int"}, {Name: "name", Type: "varchar"},
+		{Name: "price", Type: "decimal", Precision: 10, Scale: 2}, {Name: "created", Type: "datetime", Scale: 6},
+		{Name: "score", Type: "double"}, {Name: "note", Type: "text"}}}
+	base := uint32(time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC).Unix())
+	evs := make([]change.Event, 100000)
+	for i := range evs {
+		x := &change.Tx{File: "bin.000001", Pos: uint32(256 + i*600), Timestamp: base + uint32(i/20000), GTID: "0-1-" + strconv.Itoa(i)}
+		evs[i] = change.Event{Op: change.OpInsert, Table: tb, Tx: x, EventNumber: 1, After: []change.Value{
+			{Kind: change.KindUint, Uint: uint64(i)}, {Kind: change.KindInt, Int: int64(i % 1000)},
+			{Kind: change.KindString, Text: []byte("item name number " + strconv.Itoa(i))}, {Kind: change.KindDecimal, Text: []byte("1234.56")},
+			{Kind: change.KindDateTime, Text: []byte("2026-11-28 10:00:00.123456")}, {Kind: change.KindDouble, Float: float64(i) / 7},
+			{Kind: change.KindString, Text: []byte("a note of some length that looks like the benchmark's text column, more or less")}}}
+	}
+	return evs, tb
+}
+
+func benchmarkFormat(b *testing.B, format string) {
+	evs, _ := benchEvents()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		d, err := New(b.TempDir(), Options{Window: time.Second, Format: format, Binary: "hex"}, time.UTC, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < len(evs); i += 1000 {
+			x := evs[i+999].Tx
+			if err := d.Write(ctx, evs[i:i+1000], position.Checkpoint{File: x.File, Pos: x.Pos + 600}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := d.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+func BenchmarkOutputJSONL(b *testing.B)   { benchmarkFormat(b, "jsonl") }
+func BenchmarkOutputCSV(b *testing.B)     { benchmarkFormat(b, "csv") }
+func BenchmarkOutputParquet(b *testing.B) { benchmarkFormat(b, "parquet") }
