@@ -12,7 +12,7 @@ import (
 )
 
 // bintapFiles measures bintap streaming the workload into the time-framed
-// files output in format, with 1-second windows so that the windows close
+// files output in format, with 5-second windows so that windows close
 // (and Parquet files are written) as the stream passes them. The run
 // checks that the closed files and the open window hold every row.
 func bintapFiles(binary, format string) func(ctx context.Context, w *workload) result {
@@ -25,7 +25,7 @@ func bintapFiles(binary, format string) func(ctx context.Context, w *workload) r
 			return result{err: err}
 		}
 		cmd, err := bintapCommand(ctx, binary, w.port, 4245, filepath.Join(w.tmpDir, "state-files"),
-			"--start", "oldest", "--stop-at-end", "--output", "files://"+dir, "--file-window", "1s", "--file-format", format)
+			"--start", "oldest", "--stop-at-end", "--output", "files://"+dir, "--file-window", "5s", "--file-format", format)
 		if err != nil {
 			return result{err: err}
 		}

@@ -457,6 +457,9 @@ func (s *Stream) finish() error {
 	if s.file != "" {
 		s.cur.Checkpoint = s.resumePoint()
 	}
+	if s.done && s.tx == nil {
+		s.cur.CaughtUp = time.Now() // --stop-at-end reached the end: nothing more is coming
+	}
 	s.flush()
 	return nil
 }
