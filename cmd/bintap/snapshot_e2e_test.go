@@ -384,6 +384,7 @@ func snapshotKillResume(t *testing.T, parallelism int) {
 		t.Fatalf("bintap: %v\n%s", err, errOut2.String())
 	}
 	compareState(t, rebuild(t, out, table), serverRows(t, s, table))
+	checkSnapshotNumbers(t, out)
 	if !strings.Contains(errOut2.String(), "resuming an interrupted snapshot") {
 		t.Errorf("the restart did not resume the snapshot:\n%s", errOut2.String())
 	}
@@ -499,5 +500,34 @@ func TestSnapshotWhenNeeded(t *testing.T) {
 	s.Exec("INSERT INTO wn.t VALUES (3)")
 	if got := rows(streamOnce(t, s, state, "--snapshot", "when_needed")); len(got) != 1 || got[0].num("id") != 3 {
 		t.Fatalf("after the new snapshot: %v", got)
+	}
+}
+
+// checkSnapshotNumbers checks that no two different rows of a snapshot got
+// the same event number: a resumed snapshot numbers its rows after those
+// numbered before the crash (a row read again may keep its number).
+func checkSnapshotNumbers(t *testing.T, dir string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	ids := map[uint64]uint64{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(raw[:bytes.LastIndexByte(raw, '\n')+1], []byte("\n")) {
+			var r record
+			if len(line) == 0 || json.Unmarshal(line, &r) != nil || string(r["snapshot"]) != "true" {
+				continue
+			}
+			n, id := r.num("event_number"), r.num("id")
+			if was, ok := ids[n]; ok && was != id {
+				t.Fatalf("snapshot rows %d and %d both have event number %d", was, id, n)
+			}
+			ids[n] = id
+		}
+	}
+	if len(ids) == 0 {
+		t.Fatal("no snapshot rows found")
 	}
 }

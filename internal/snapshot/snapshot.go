@@ -145,6 +145,7 @@ func Resume(ctx context.Context, opt Options, st *State) (*Initial, error) {
 		return nil, err
 	}
 	s.tr = &tracker{dir: opt.StateDir, state: st}
+	s.seq.Store(st.Numbered)
 	done := 0
 	for _, t := range st.Tables {
 		if t.Done {
@@ -161,7 +162,7 @@ func Resume(ctx context.Context, opt Options, st *State) (*Initial, error) {
 func (s *Initial) Start() position.Checkpoint { return s.tr.state.Start }
 
 // Durable saves the progress the pipeline reported durable (its Durable hook).
-func (s *Initial) Durable() error { return s.tr.save() }
+func (s *Initial) Durable() error { return s.tr.save(s.seq.Load()) }
 
 // Progress reports the snapshot's progress.
 func (s *Initial) Progress() *Progress { return s.prog }

@@ -27,6 +27,10 @@ type State struct {
 	Complete bool                `json:"complete"`
 	// Tables in the order they are read.
 	Tables []*TableState `json:"tables"`
+	// Numbered is the highest event number handed to a row so far: a
+	// resumed snapshot numbers its rows after it, so no two rows of one
+	// snapshot share a position.
+	Numbered uint64 `json:"numbered,omitempty"`
 }
 
 // TableState is one table's durable progress.
@@ -135,9 +139,12 @@ func (t *tracker) mark(name string, rng int, lastKey []string, rows int64, done 
 }
 
 // save writes the state when it changed (the pipeline's Durable hook).
-func (t *tracker) save() error {
+func (t *tracker) save(numbered uint64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if numbered > t.state.Numbered {
+		t.state.Numbered, t.dirty = numbered, true
+	}
 	if !t.dirty {
 		return nil
 	}
