@@ -225,7 +225,7 @@ func parse(spec string, s sink.Settings) (sink.Output, error) {
 		Binary:            format.ParseBinaryEncoding(s.Get("binary-format")),
 	}
 	mech := strings.ToUpper(s.Get("kafka-sasl-mechanism"))
-	if mech == "" {
+	if mech == "" && s.Get("kafka-sasl-user") != "" {
 		mech = "PLAIN" // a user and password without a mechanism: PLAIN, as MaxScale does
 	}
 	opt.SASL = Mechanism(mech, s.Get("kafka-sasl-user"), s.Get("kafka-sasl-password"))

@@ -141,6 +141,9 @@ func TestKafkaSASLDefaultsToPlain(t *testing.T) {
 	if m := c.Outputs[0].(output).opt.SASL; m == nil || m.Name() != "PLAIN" {
 		t.Errorf("mechanism %v, want PLAIN", m)
 	}
+	if c, err = load("--source", "mysql://u@h", "--output", "kafka://h:9092/t"); err != nil || c.Outputs[0].(output).opt.SASL != nil {
+		t.Errorf("no SASL user: SASL must be off (%v)", err)
+	}
 	c, err = load("--source", "mysql://u@h", "--output", "kafka://h:9092/t", "--kafka-sasl-user", "u", "--kafka-sasl-password", "hunter2", "--kafka-sasl-mechanism", "scram-sha-256")
 	if err != nil || c.Outputs[0].(output).opt.SASL.Name() != "SCRAM-SHA-256" {
 		t.Errorf("explicit mechanism: %v", err)
