@@ -41,7 +41,8 @@ const fileBuffer = 64 << 10
 const idleGrace = 10 * time.Second
 
 // Destination writes the files output. Write, Flush, Idle and Close run on
-// the pipeline's goroutine; Status and Counts on any.
+// the pipeline's goroutine; Status and Counts on any; the converter
+// goroutine writes Parquet files of closed windows.
 type Destination struct {
 	dir  string
 	opt  Options
@@ -62,6 +63,14 @@ type Destination struct {
 	idle      bool
 	lastEvent time.Time
 
+	// Parquet files are written from their spools on another goroutine
+	// (converter), one window close (job) after the other, so the stream
+	// goes on meanwhile; until a job's result is committed its files stay
+	// open in _state.json.
+	jobs    chan []*openFile
+	results chan convResult
+	pending int // jobs handed over, not collected
+
 	mu        sync.Mutex // guards what Status and Counts read
 	records   uint64
 	bytes     uint64
@@ -72,7 +81,8 @@ type Destination struct {
 // openFile is one file of an open window: its spool in _open and where it
 // goes when the window closes.
 type openFile struct {
-	st    fileState
+	converting bool // its window closed; the converter writes its Parquet file
+	st         fileState
 	table *change.Table
 	f     *os.File
 	buf   []byte    // bytes not written to f yet
@@ -285,6 +295,9 @@ func (d *Destination) Idle(context.Context) error {
 // change came for a window and idleGrace (changes of tables that are not
 // captured move no window).
 func (d *Destination) closeWindows(flush bool) error {
+	if err := d.collect(false); err != nil {
+		return err
+	}
 	if d.loose || d.lastCP.File == "" {
 		if flush {
 			return d.commit(nil)
@@ -297,7 +310,7 @@ func (d *Destination) closeWindows(flush bool) error {
 	idle := !d.cur.IsZero() && now.After(d.cur.Add(d.opt.Window+grace)) &&
 		(d.idle || now.Sub(d.lastEvent) > d.opt.Window+idleGrace)
 	for _, f := range d.files {
-		if f.st.Window.Before(d.cur) || idle {
+		if !f.converting && (f.st.Window.Before(d.cur) || idle) {
 			done = append(done, f)
 		}
 	}
@@ -319,6 +332,12 @@ func (d *Destination) Flush(context.Context) error { return d.closeWindows(true)
 // next start continues them.
 func (d *Destination) Close(ctx context.Context) error {
 	err := d.Flush(ctx)
+	if d.jobs != nil {
+		close(d.jobs)
+		if cerr := d.collect(true); err == nil {
+			err = cerr
+		}
+	}
 	for _, f := range d.files {
 		if cerr := f.f.Close(); err == nil {
 			err = cerr
@@ -460,15 +479,27 @@ func (of *openFile) sync() error {
 // checkpoint; the files in done close: they are finished, recorded as
 // closing, renamed to their names, and listed in the manifest.
 func (d *Destination) commit(done []*openFile) error {
+	if d.opt.Format == "parquet" && len(done) > 0 {
+		return d.convert(done)
+	}
 	var cl []closing
-	isDone := map[*openFile]bool{}
 	for _, f := range done {
-		isDone[f] = true
 		from, e, err := d.finish(f)
 		if err != nil {
 			return err
 		}
 		cl = append(cl, closing{From: from, Entry: e})
+	}
+	return d.record(done, cl)
+}
+
+// record writes _state.json with the newest checkpoint, every open file
+// but those in done (synced first) and the closings cl; then it does what
+// cl says.
+func (d *Destination) record(done []*openFile, cl []closing) error {
+	isDone := map[*openFile]bool{}
+	for _, f := range done {
+		isDone[f] = true
 	}
 	st := state{Window: d.cur, Open: []fileState{}, Closing: cl}
 	if d.lastCP.File != "" {
@@ -480,8 +511,10 @@ func (d *Destination) commit(done []*openFile) error {
 		if isDone[f] {
 			continue
 		}
-		if err := f.sync(); err != nil {
-			return err
+		if !f.converting {
+			if err := f.sync(); err != nil {
+				return err
+			}
 		}
 		st.Open = append(st.Open, f.st)
 		still = append(still, f)
@@ -509,6 +542,72 @@ func (d *Destination) commit(done []*openFile) error {
 	return d.retain()
 }
 
+// convert hands the files of closed windows to the converter (waiting
+// while it is a job behind) and records the open files meanwhile.
+func (d *Destination) convert(done []*openFile) error {
+	for _, f := range done {
+		if err := f.sync(); err != nil {
+			return err
+		}
+		f.converting = true
+	}
+	if d.jobs == nil {
+		d.jobs, d.results = make(chan []*openFile, 1), make(chan convResult, 2)
+		go d.converter(d.jobs, d.results)
+	}
+	d.jobs <- done
+	d.pending++
+	return d.record(nil, nil)
+}
+
+// convResult is a converted job: its files and their closings.
+type convResult struct {
+	files []*openFile
+	cl    []closing
+	err   error
+}
+
+// converter writes the Parquet files of each job, in order.
+func (d *Destination) converter(jobs <-chan []*openFile, results chan<- convResult) {
+	defer close(results)
+	for job := range jobs {
+		r := convResult{files: job}
+		for _, f := range job {
+			from, e, err := d.finish(f)
+			if err != nil {
+				r.err = err
+				break
+			}
+			r.cl = append(r.cl, closing{From: from, Entry: e})
+		}
+		results <- r
+	}
+}
+
+// collect commits the jobs the converter finished; with wait, all of them.
+func (d *Destination) collect(wait bool) error {
+	for d.pending > 0 {
+		var r convResult
+		if wait {
+			r = <-d.results
+		} else {
+			select {
+			case r = <-d.results:
+			default:
+				return nil
+			}
+		}
+		d.pending--
+		if r.err != nil {
+			return r.err
+		}
+		if err := d.record(r.files, r.cl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // writeState replaces _state.json.
 func (d *Destination) writeState(st state) error {
 	raw, err := json.Marshal(st)
@@ -524,8 +623,10 @@ func (d *Destination) writeState(st state) error {
 // finish writes out an open file for good and returns where it lies in
 // _open and its manifest entry.
 func (d *Destination) finish(f *openFile) (string, Entry, error) {
-	if err := f.sync(); err != nil {
-		return "", Entry{}, err
+	if !f.converting { // else synced before it was handed to the converter
+		if err := f.sync(); err != nil {
+			return "", Entry{}, err
+		}
 	}
 	e := Entry{File: f.st.Name, Database: f.table.Schema, Table: f.table.Name, Version: f.table.Version, Format: d.opt.Format,
 		WindowStart: f.st.Window, WindowEnd: f.st.Window.Add(d.opt.Window), Rows: f.st.Rows,
