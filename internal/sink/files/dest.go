@@ -83,10 +83,10 @@ type Destination struct {
 type openFile struct {
 	converting bool // its window closed; the converter writes its Parquet file
 	st         fileState
-	table *change.Table
-	f     *os.File
-	buf   []byte    // bytes not written to f yet
-	hash  hash.Hash // of the bytes (text formats)
+	table      *change.Table
+	f          *os.File
+	buf        []byte    // bytes not written to f yet
+	hash       hash.Hash // of the bytes (text formats)
 	// the newest record's position (st.Last is made from it when needed)
 	lastTx   *change.Tx
 	lastNum  uint64
