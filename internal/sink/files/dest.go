@@ -256,11 +256,14 @@ func (d *Destination) Write(ctx context.Context, events []change.Event, cp posit
 		if w := windowOf(ev.Tx.Timestamp, d.opt.Window); d.cur.IsZero() || w.After(d.cur) {
 			d.cur = w // a transaction of an earlier window stays in the open one
 		}
-		of, err := d.file(ev)
-		if err != nil {
-			return err
-		}
+		var of *openFile
 		if err := change.Rows(ev, func(m change.Meta, row []change.Value) error {
+			if of == nil { // a schema change or heartbeat has no rows: no file for it
+				var err error
+				if of, err = d.file(ev); err != nil {
+					return err
+				}
+			}
 			n++
 			return d.add(of, ev, m, row)
 		}); err != nil {

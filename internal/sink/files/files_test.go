@@ -365,3 +365,36 @@ func benchmarkFormat(b *testing.B, format string) {
 func BenchmarkOutputJSONL(b *testing.B)   { benchmarkFormat(b, "jsonl") }
 func BenchmarkOutputCSV(b *testing.B)     { benchmarkFormat(b, "csv") }
 func BenchmarkOutputParquet(b *testing.B) { benchmarkFormat(b, "parquet") }
+
+func TestTruncateIsARecord(t *testing.T) {
+	for _, format := range []string{"jsonl", "csv", "parquet"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			d := open(t, dir, format)
+			txs := stream(table(), 5, 6, 70)
+			tr := *txs[1].events[0].Tx
+			txs[1].events = []change.Event{{Op: change.OpTruncate, Table: txs[1].events[0].Table, Tx: &tr, EventNumber: 1}}
+			write(t, d, txs)
+			if err := d.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			es, err := ReadManifest(dir)
+			if err != nil || len(es) != 1 || es[0].Rows != 2 {
+				t.Fatalf("manifest %+v %v", es, err)
+			}
+			var ops []byte
+			if err := Read(dir, es[0], func(r *Record) error {
+				if r.Op == 't' && (r.Row != nil || !r.Deleted) {
+					t.Errorf("truncate record %+v", r)
+				}
+				ops = append(ops, r.Op)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if string(ops) != "ct" {
+				t.Fatalf("ops %q, want ct", ops)
+			}
+		})
+	}
+}

@@ -85,7 +85,13 @@ func Read(dir string, e Entry, fn func(r *Record) error) error {
 	}
 	vr := valueReader{t: e.Definition, zone: zone, base64: e.Binary == "base64"}
 	var n int64
-	count := func(r *Record) error { n++; return fn(r) }
+	count := func(r *Record) error {
+		n++
+		if r.Op == 't' {
+			r.Row = nil // a TRUNCATE has no row
+		}
+		return fn(r)
+	}
 	switch e.Format {
 	case "jsonl":
 		err = vr.jsonLines(raw, count)
