@@ -49,6 +49,7 @@ type Destination struct {
 	zone string
 	log  *slog.Logger
 	lock *os.File
+	disk *disk
 
 	cur   time.Time   // the open window: the newest one begun
 	files []*openFile // the open files, in the order they were begun
@@ -82,6 +83,8 @@ type Destination struct {
 // goes when the window closes.
 type openFile struct {
 	converting bool // its window closed; the converter writes its Parquet file
+	disk       *disk
+	written    int64 // bytes the disk goroutine wrote (its own)
 	st         fileState
 	table      *change.Table
 	f          *os.File
@@ -144,8 +147,9 @@ func New(dir string, opt Options, zone *time.Location, log *slog.Logger) (*Desti
 		lock.Close()
 		return nil, errorf("another bintap writes into %s (its %s is locked)", dir, lockName)
 	}
-	d := &Destination{dir: dir, opt: opt, zone: zone.String(), log: log, lock: lock, lastEvent: time.Now()}
+	d := &Destination{dir: dir, opt: opt, zone: zone.String(), log: log, lock: lock, lastEvent: time.Now(), disk: newDisk()}
 	if err := d.recover(); err != nil {
+		d.disk.close()
 		lock.Close()
 		return nil, err
 	}
@@ -212,7 +216,7 @@ func (d *Destination) reopen(fs fileState) (*openFile, error) {
 		f.Close()
 		return nil, errorf("%w", err)
 	}
-	of := &openFile{st: fs, table: fs.Table, f: f}
+	of := &openFile{st: fs, table: fs.Table, f: f, disk: d.disk, written: fs.Size}
 	if d.opt.Format != "parquet" {
 		of.hash = sha256.New()
 		if err := of.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(fs.Hash); err != nil {
@@ -347,6 +351,7 @@ func (d *Destination) Close(ctx context.Context) error {
 		}
 	}
 	d.files = nil
+	d.disk.close()
 	d.lock.Close()
 	return err
 }
@@ -373,7 +378,7 @@ func (d *Destination) file(ev *change.Event) (*openFile, error) {
 	if err != nil {
 		return nil, errorf("%w", err)
 	}
-	of := &openFile{table: t, f: f, st: fileState{Spool: spool, Name: name, Table: t, Window: d.cur, First: first}}
+	of := &openFile{table: t, f: f, disk: d.disk, st: fileState{Spool: spool, Name: name, Table: t, Window: d.cur, First: first}}
 	d.files = append(d.files, of)
 	switch d.opt.Format {
 	case "csv":
@@ -437,45 +442,29 @@ func (d *Destination) add(of *openFile, ev *change.Event, m change.Meta, row []c
 	st.Rows++
 	of.lastTx, of.lastNum, of.lastRead = ev.Tx, ev.EventNumber, ev.Op == change.OpRead
 	if len(of.buf) >= fileBuffer {
-		return of.write()
+		of.write()
 	}
 	return nil
 }
 
 // write hands the buffered bytes to the file.
-func (of *openFile) write() error {
+func (of *openFile) write() {
 	if len(of.buf) == 0 {
-		return nil
+		return
 	}
-	if _, err := of.f.Write(of.buf); err != nil {
-		return errorf("write %s: %w", of.f.Name(), err)
-	}
-	if of.hash != nil {
-		of.hash.Write(of.buf)
-	}
-	of.buf = of.buf[:0]
-	return nil
+	of.disk.reqs <- diskReq{f: of, chunk: of.buf}
+	of.buf = of.disk.buffer()
 }
 
 // sync makes an open file durable up to its size.
 func (of *openFile) sync() error {
-	if err := of.write(); err != nil {
-		return err
-	}
+	of.write()
 	if of.lastTx != nil {
 		of.st.Last = formatPosition(of.lastTx, of.lastNum, of.lastRead)
 	}
-	if err := of.f.Sync(); err != nil {
-		return errorf("fsync %s: %w", of.f.Name(), err)
-	}
-	if of.hash != nil {
-		h, err := of.hash.(encoding.BinaryMarshaler).MarshalBinary()
-		if err != nil {
-			return errorf("%w", err)
-		}
-		of.st.Hash = h
-	}
-	return nil
+	done := make(chan error, 1)
+	of.disk.reqs <- diskReq{f: of, done: done}
+	return <-done
 }
 
 // commit makes the open files durable and records them with the newest
