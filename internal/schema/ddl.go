@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,7 +30,7 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 	switch p.kind {
 	case kindNone, kindTruncate:
 		return nil, nil
-	case kindCreateTable, kindDropTable:
+	case kindCreateTable, kindDropTable, kindCreateSequence:
 		if p.temporary {
 			return nil, nil // temporary tables never appear in row events
 		}
@@ -53,6 +54,21 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 	}
 	if p.sysVersioning {
 		return fail(ErrSystemVersioning)
+	}
+	if p.kind == kindCreateSequence {
+		if len(keys) == 0 {
+			return fail(errors.New("CREATE SEQUENCE: no sequence name"))
+		}
+		k := keys[0]
+		cur, _ := h.current(k)
+		if cur != nil && p.ifNotExists {
+			return nil, nil
+		}
+		t := sequenceTable(k)
+		if got := h.define(k, t, "binary", gtid, at, cur); got != cur {
+			affected = append(affected, got)
+		}
+		return affected, nil
 	}
 	node, perr := parseOne(p.sql)
 	if perr != nil {
@@ -110,8 +126,11 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 		if stmt.AlterDefaultDatabase || name == "" {
 			name = defaultSchema
 		}
-		if p.charset != "" || p.collate != "" {
+		switch {
+		case p.charset != "" || p.collate != "":
 			h.setDB(name, dbRecord{At: at, Charset: dbOptionCharset(p, h.dbCharset(name))})
+		case p.charsetDefault:
+			h.setDB(name, dbRecord{At: at, Charset: h.serverCharsetOrDefault()})
 		}
 		return nil, nil
 	case *ast.DropDatabaseStmt:
@@ -127,6 +146,30 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 		return nil, nil
 	}
 	return nil, nil
+}
+
+// sequenceTable is the table MariaDB stores a sequence in (as SHOW CREATE
+// TABLE prints it); row events of NEXTVAL and SETVAL use it.
+func sequenceTable(k key) *change.Table {
+	col := func(name, typ string, unsigned bool) change.Column {
+		c := change.Column{Name: name, Type: typ, SQLType: typ, Length: -1, Unsigned: unsigned}
+		switch typ {
+		case "bigint":
+			c.SQLType = "bigint(21)"
+		case "tinyint":
+			c.SQLType = "tinyint(1)"
+		}
+		if unsigned {
+			c.SQLType += " unsigned"
+		}
+		return c
+	}
+	return &change.Table{Schema: k.schema, Name: k.name, Columns: []change.Column{
+		col("next_not_cached_value", "bigint", false), col("minimum_value", "bigint", false),
+		col("maximum_value", "bigint", false), col("start_value", "bigint", false),
+		col("increment", "bigint", false), col("cache_size", "bigint", true),
+		col("cycle_option", "tinyint", true), col("cycle_count", "bigint", false),
+	}}
 }
 
 func (h *History) serverCharsetOrDefault() string {
@@ -267,15 +310,18 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 		a.pk = append(a.pk, cur.Columns[i].Name)
 	}
 	// Table options first: new columns take the new default charset.
-	if p.convertCharset != "" || p.convertCollate != "" {
-		a.conv = tableCharset(p.convertCharset, p.convertCollate, a.cs)
+	if p.convertCharset != "" || p.convertCollate != "" || p.convertDefault {
+		a.conv = tableCharset(p.convertCharset, p.convertCollate, h.dbCharset(k.schema))
 		a.cs = a.conv
 		for i := range a.t.Columns {
 			convertColumn(&a.t.Columns[i], a.conv)
 		}
 	}
-	if p.charset != "" || p.collate != "" {
+	switch {
+	case p.charset != "" || p.collate != "":
 		a.cs = tableCharset(p.charset, p.collate, a.cs)
+	case p.charsetDefault:
+		a.cs = h.dbCharset(k.schema)
 	}
 	var renameTo *key
 	for _, spec := range stmt.Specs {

@@ -18,6 +18,7 @@ const (
 	kindCreateDB
 	kindAlterDB
 	kindDropDB
+	kindCreateSequence
 )
 
 // tableName is a possibly schema-qualified table name from the tokens.
@@ -38,6 +39,8 @@ type prepared struct {
 	sql       string // rewritten text for the TiDB parser
 	orReplace bool   // CREATE OR REPLACE TABLE
 	temporary bool   // CREATE/DROP TEMPORARY TABLE
+	// ifNotExists is CREATE SEQUENCE IF NOT EXISTS.
+	ifNotExists bool
 	// tables named by the statement, found by the tokenizer: used to mark
 	// tables unknown when the parser fails.
 	tables []tableName
@@ -47,6 +50,9 @@ type prepared struct {
 	charset, collate string
 	// CONVERT TO CHARACTER SET.
 	convertCharset, convertCollate string
+	// charsetDefault is CHARACTER SET DEFAULT (or COLLATE DEFAULT) without
+	// another charset option; convertDefault the same for CONVERT TO.
+	charsetDefault, convertDefault bool
 	// sysVersioning is set for WITH SYSTEM VERSIONING and PERIOD FOR
 	// SYSTEM_TIME: the table has hidden columns that the definition lacks.
 	sysVersioning bool
@@ -88,6 +94,22 @@ func prepare(sql string) *prepared {
 	if len(toks) < 2 {
 		return p
 	}
+	// MariaDB's SET STATEMENT var = value [, ...] FOR statement: the
+	// statement is what matters.
+	if toks[0].is("SET") && toks[1].is("STATEMENT") {
+		depth := 0
+		for k := 2; k+1 < len(toks); k++ {
+			switch {
+			case toks[k].isPunct("("):
+				depth++
+			case toks[k].isPunct(")"):
+				depth--
+			case depth == 0 && toks[k].is("FOR"):
+				return prepare(src[toks[k+1].start:])
+			}
+		}
+		return p
+	}
 	i := 1
 	switch {
 	case toks[0].is("CREATE"):
@@ -111,6 +133,13 @@ func prepare(sql string) *prepared {
 		case toks[i].is("DATABASE") || toks[i].is("SCHEMA"):
 			p.kind = kindCreateDB
 			scanOptions(p, toks, i+1, len(toks), ed, false)
+		case toks[i].is("SEQUENCE"):
+			p.kind = kindCreateSequence
+			j := skipIfExists(toks, i+1)
+			p.ifNotExists = j != i+1
+			if tn, _, ok := readTableName(toks, j); ok {
+				p.tables = append(p.tables, tn)
+			}
 		}
 	case toks[0].is("ALTER"):
 		for i < len(toks) && (toks[i].is("ONLINE") || toks[i].is("IGNORE")) {
@@ -141,12 +170,14 @@ func prepare(sql string) *prepared {
 		switch {
 		case toks[i].is("TABLE") || toks[i].is("TABLES"):
 			p.kind = kindDropTable
+			ed.replace(toks[i], "TABLE")
 			j := skipIfExists(toks, i+1)
 			for j < len(toks) {
 				tn, k, ok := readTableName(toks, j)
 				if !ok {
 					break
 				}
+				quoteTableName(toks, j, k, ed)
 				p.tables = append(p.tables, tn)
 				j = k
 				j = skipWait(toks, j, ed)
@@ -158,16 +189,44 @@ func prepare(sql string) *prepared {
 			}
 		case toks[i].is("DATABASE") || toks[i].is("SCHEMA"):
 			p.kind = kindDropDB
-		}
-	case toks[0].is("RENAME"):
-		if toks[i].is("TABLE") || toks[i].is("TABLES") {
-			p.kind = kindRenameTable
-			j := i + 1
+		case toks[i].is("SEQUENCE"):
+			// A sequence is a table of its own; DROP SEQUENCE is DROP TABLE.
+			p.kind = kindDropTable
+			ed.replace(toks[i], "TABLE")
+			j := skipIfExists(toks, i+1)
 			for j < len(toks) {
 				tn, k, ok := readTableName(toks, j)
 				if !ok {
 					break
 				}
+				quoteTableName(toks, j, k, ed)
+				p.tables = append(p.tables, tn)
+				j = k
+				if j < len(toks) && toks[j].isPunct(",") {
+					j++
+					continue
+				}
+				break
+			}
+		}
+	case toks[0].is("RENAME"):
+		if toks[i].is("TABLE") || toks[i].is("TABLES") {
+			p.kind = kindRenameTable
+			ed.replace(toks[i], "TABLE")
+			j := i + 1
+			// MariaDB's RENAME TABLE IF EXISTS: a missing table is skipped,
+			// which the history does anyway.
+			if k := skipIfExists(toks, j); k != j {
+				for ; j < k; j++ {
+					ed.remove(toks[j])
+				}
+			}
+			for j < len(toks) {
+				tn, k, ok := readTableName(toks, j)
+				if !ok {
+					break
+				}
+				quoteTableName(toks, j, k, ed)
 				p.tables = append(p.tables, tn)
 				j = skipWait(toks, k, ed)
 				if j < len(toks) && (toks[j].is("TO") || toks[j].isPunct(",")) {
@@ -209,6 +268,23 @@ func skipWait(toks []token, i int, ed *editor) int {
 		return i + 2
 	}
 	return i
+}
+
+// quoteIdentAt quotes the word at toks[i] (an identifier the TiDB parser
+// may take for a keyword: MariaDB reserves fewer words).
+func quoteIdentAt(toks []token, i int, ed *editor) {
+	if i < len(toks) && toks[i].kind == tWord {
+		ed.replace(toks[i], quoteIdent(toks[i].text))
+	}
+}
+
+// quoteTableName quotes the parts of the table name toks[i:end].
+func quoteTableName(toks []token, i, end int, ed *editor) {
+	for k := i; k < end; k++ {
+		if !toks[k].isPunct(".") {
+			quoteIdentAt(toks, k, ed)
+		}
+	}
 }
 
 // readTableName reads name or schema.name at i.
@@ -278,6 +354,15 @@ func keyElement(p *prepared, toks []token, i, b int, ed *editor) (keep bool) {
 	}
 	switch {
 	case toks[j].is("PRIMARY"):
+		// Key parts: quote the column names.
+		for k := j + 1; k+1 < b; k++ {
+			if (toks[k].isPunct("(") || toks[k].isPunct(",")) && toks[k+1].kind == tWord &&
+				!(toks[k+1].is("WITHOUT")) && k+2 < b && !toks[k+2].isPunct(".") {
+				if _, isPeriod := p.periods[strings.ToLower(toks[k+1].text)]; !isPeriod {
+					quoteIdentAt(toks, k+1, ed)
+				}
+			}
+		}
 		// MariaDB application-time periods: PRIMARY KEY (id, p WITHOUT OVERLAPS).
 		// The key holds the period's end and start columns.
 		for k := j + 1; k+1 < b; k++ {
@@ -291,7 +376,10 @@ func keyElement(p *prepared, toks []token, i, b int, ed *editor) (keep bool) {
 		}
 		return true
 	case toks[j].is("CHECK"):
-		return true
+		// Only CHECK (json_valid(col)) tells something about a column
+		// (MariaDB's JSON type); other checks are dropped, whatever their
+		// expression.
+		return jsonValidAt(toks, j+1, b)
 	case toks[j].is("PERIOD"):
 		if j+2 < b && toks[j+1].is("FOR") && toks[j+2].is("SYSTEM_TIME") {
 			p.sysVersioning = true
@@ -300,6 +388,12 @@ func keyElement(p *prepared, toks []token, i, b int, ed *editor) (keep bool) {
 		p.sysVersioning = true
 	}
 	return false
+}
+
+// jsonValidAt reports whether toks[i:b] is exactly (json_valid(col)).
+func jsonValidAt(toks []token, i, b int) bool {
+	return b-i == 6 && toks[i].isPunct("(") && toks[i+1].is("json_valid") && toks[i+2].isPunct("(") &&
+		toks[i+3].ident() && toks[i+4].isPunct(")") && toks[i+5].isPunct(")")
 }
 
 // dropElements removes the elements of a comma-separated list that are not
@@ -324,14 +418,44 @@ func dropElements(toks []token, ranges [][2]int, keep []bool, ed *editor) {
 	}
 }
 
+// isKeyStart reports whether the element toks[a:b] of a CREATE TABLE list
+// (or what follows ALTER TABLE ... ADD) starts an index, a constraint or a
+// period rather than a column. Words MariaDB does not reserve (PERIOD,
+// SYSTEM, VECTOR) start a column unless what follows says otherwise.
+func isKeyStart(toks []token, a, b int) bool {
+	t := toks[a]
+	if t.kind != tWord || !keyStarts[strings.ToLower(t.text)] {
+		return false
+	}
+	next := func(kw string) bool { return a+1 < b && toks[a+1].is(kw) }
+	switch {
+	case t.is("PERIOD"):
+		return next("FOR")
+	case t.is("SYSTEM"):
+		return next("VERSIONING")
+	case t.is("VECTOR"):
+		return next("INDEX") || next("KEY")
+	}
+	return true
+}
+
 func scanCreateTable(p *prepared, toks []token, i int, ed *editor) {
 	i = skipIfExists(toks, i)
+	start := i
 	tn, i, ok := readTableName(toks, i)
 	if !ok {
 		return
 	}
+	quoteTableName(toks, start, i, ed)
 	p.tables = append(p.tables, tn)
-	if i < len(toks) && toks[i].isPunct("(") && !(i+1 < len(toks) && toks[i+1].is("LIKE")) {
+	if i+2 < len(toks) && toks[i].isPunct("(") && toks[i+1].is("LIKE") {
+		if tn, k, ok := readTableName(toks, i+2); ok {
+			quoteTableName(toks, i+2, k, ed)
+			p.tables = append(p.tables, tn)
+		}
+		return
+	}
+	if i < len(toks) && toks[i].isPunct("(") {
 		if i+1 < len(toks) && toks[i+1].is("SELECT") {
 			p.hasSelect = true
 			return
@@ -350,8 +474,7 @@ func scanCreateTable(p *prepared, toks []token, i int, ed *editor) {
 			}
 		}
 		for n, r := range ranges {
-			first := toks[r[0]]
-			if first.kind == tWord && keyStarts[strings.ToLower(first.text)] {
+			if isKeyStart(toks, r[0], r[1]) {
 				keep[n] = keyElement(p, toks, r[0], r[1], ed)
 				continue
 			}
@@ -362,7 +485,8 @@ func scanCreateTable(p *prepared, toks []token, i int, ed *editor) {
 		i = end + 1
 	}
 	if i < len(toks) && toks[i].is("LIKE") {
-		if tn, _, ok := readTableName(toks, i+1); ok {
+		if tn, k, ok := readTableName(toks, i+1); ok {
+			quoteTableName(toks, i+1, k, ed)
 			p.tables = append(p.tables, tn)
 		}
 		return
@@ -380,10 +504,12 @@ func scanCreateTable(p *prepared, toks []token, i int, ed *editor) {
 
 func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 	i = skipIfExists(toks, i)
+	start := i
 	tn, i, ok := readTableName(toks, i)
 	if !ok {
 		return
 	}
+	quoteTableName(toks, start, i, ed)
 	p.tables = append(p.tables, tn)
 	i = skipWait(toks, i, ed)
 	ranges := splitTop(toks, i, len(toks))
@@ -408,14 +534,14 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 				keep[n] = true
 				end := matchParen(toks, k)
 				for _, cr := range splitTop(toks, k+1, end) {
-					if t := toks[cr[0]]; t.kind == tWord && keyStarts[strings.ToLower(t.text)] {
+					if isKeyStart(toks, cr[0], cr[1]) {
 						continue
 					}
 					scanColumnDef(p, toks, cr[0], cr[1], ed)
 				}
 				continue
 			}
-			if !explicitColumn && toks[k].kind == tWord && keyStarts[strings.ToLower(toks[k].text)] {
+			if !explicitColumn && isKeyStart(toks, k, b) {
 				keep[n] = keyElement(p, toks, k, b, ed)
 				continue
 			}
@@ -429,6 +555,7 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 			}
 			k = skipIfExists(toks, k)
 			if first.is("CHANGE") {
+				quoteIdentAt(toks, k, ed)
 				k++
 			}
 			if k < b {
@@ -445,9 +572,30 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 			if word(a+2) && toks[a+1].is("SYSTEM") && toks[a+2].is("VERSIONING") {
 				keep[n] = true // left to fail: the table was not tracked
 			}
+			if keep[n] && a+1 < b && !toks[a+1].is("PRIMARY") {
+				k := a + 1
+				if toks[k].is("COLUMN") {
+					k++
+				}
+				quoteIdentAt(toks, skipIfExists(toks, k), ed)
+			}
 		case first.is("RENAME"):
 			// RENAME [TO|AS] t and RENAME COLUMN matter; RENAME INDEX|KEY not.
 			keep[n] = !(word(a+1) && (toks[a+1].is("INDEX") || toks[a+1].is("KEY")))
+			switch {
+			case !keep[n] || a+1 >= b:
+			case toks[a+1].is("COLUMN"):
+				quoteIdentAt(toks, a+2, ed)
+				quoteIdentAt(toks, a+4, ed)
+			default:
+				k := a + 1
+				if toks[k].is("TO") || toks[k].is("AS") {
+					k++
+				}
+				if _, e, ok := readTableName(toks, k); ok {
+					quoteTableName(toks, k, e, ed)
+				}
+			}
 		case first.is("ALTER"):
 			// ALTER [COLUMN] c SET/DROP DEFAULT: no change of definition,
 			// and ALTER INDEX ... [NOT] IGNORED: neither.
@@ -536,6 +684,21 @@ func scanOptions(p *prepared, toks []token, a, b int, ed *editor, convert bool) 
 			continue
 		}
 		name := strings.ToLower(nameText(toks[k]))
+		if name == "default" && toks[k].kind == tWord {
+			// CHARACTER SET [=] DEFAULT, COLLATE DEFAULT: the database's
+			// (for a database: the server's).
+			if convert {
+				p.convertDefault = true
+			} else {
+				p.charsetDefault = true
+			}
+			ed.replace(toks[k], charsetPlaceholder(name))
+			if what == 2 {
+				ed.replace(toks[k], collatePlaceholder(name))
+			}
+			j = k
+			continue
+		}
 		if what == 1 {
 			if convert {
 				p.convertCharset = name
@@ -557,13 +720,17 @@ func scanOptions(p *prepared, toks []token, a, b int, ed *editor, convert bool) 
 
 // scanColumnDef handles the column definition toks[a:b] (name, type,
 // attributes): records what the TiDB parser cannot see and rewrites MariaDB
-// syntax.
+// syntax. Expressions (defaults that are not literals, ON UPDATE, generated
+// column expressions, checks) are removed or replaced: they do not change
+// how a row is stored, and MariaDB accepts more of them than the TiDB
+// parser does.
 func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
 	if a >= b || !toks[a].ident() {
 		return
 	}
 	ex := &colExtra{}
 	p.cols[strings.ToLower(toks[a].text)] = ex
+	quoteIdentAt(toks, a, ed)
 	j := a + 1
 	if j < b && toks[j].kind == tWord {
 		lt := strings.ToLower(toks[j].text)
@@ -573,6 +740,24 @@ func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
 			ed.replace(toks[j], placeholderType)
 		case lt == "national" || lt == "nchar" || lt == "nvarchar":
 			ex.national = true
+		}
+	}
+	// Type arguments the server truncates: DECIMAL(19.5) is DECIMAL(19).
+	if j+1 < b && toks[j+1].isPunct("(") {
+		end := matchParen(toks, j+1)
+		for k := j + 2; k < end && k < b; k++ {
+			if t := toks[k]; t.kind == tNumber && strings.Contains(t.text, ".") && !strings.ContainsAny(t.text, "eExX") {
+				ip, _, _ := strings.Cut(t.text, ".")
+				if ip == "" {
+					ip = "0"
+				}
+				ed.replace(t, ip)
+			}
+		}
+	}
+	removeRange := func(from, to int) {
+		for k := from; k < to; k++ {
+			ed.remove(toks[k])
 		}
 	}
 	depth := 0
@@ -590,6 +775,51 @@ func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
 			continue
 		}
 		switch {
+		case t.is("SERIAL") && j+2 < b && toks[j+1].is("DEFAULT") && toks[j+2].is("VALUE"):
+			// SERIAL DEFAULT VALUE: NOT NULL AUTO_INCREMENT UNIQUE.
+			ed.replace(t, "NOT NULL AUTO_INCREMENT")
+			ed.remove(toks[j+1])
+			ed.remove(toks[j+2])
+			j += 2
+		case t.is("DEFAULT"):
+			end := operandEnd(toks, j+1, b)
+			if end == j+1 {
+				continue // CHARACTER SET DEFAULT is handled below; nothing else
+			}
+			if !literalAt(toks, j+1, end, ed) {
+				removeRange(j, end)
+			}
+			j = end - 1
+		case t.is("ON") && j+1 < b && toks[j+1].is("UPDATE"):
+			end := operandEnd(toks, j+2, b)
+			removeRange(j, end)
+			j = end - 1
+		case t.is("AS") && j+1 < b && toks[j+1].isPunct("("):
+			// Generated column: the expression does not matter.
+			end := matchParen(toks, j+1)
+			if end < b && end > j+2 {
+				ed.replace(toks[j+2], "0")
+				removeRange(j+3, end)
+			}
+			j = end
+		case t.is("CONSTRAINT") && j+2 < b && toks[j+2].is("CHECK"):
+			ed.remove(t)
+			ed.remove(toks[j+1])
+		case t.is("CHECK") && j+1 < b && toks[j+1].isPunct("("):
+			end := matchParen(toks, j+1)
+			if !jsonValidAt(toks, j+1, min(end+1, b)) {
+				removeRange(j, min(end+1, b))
+			}
+			j = end
+		case t.is("UNICODE"):
+			ex.charset = "ucs2"
+			ed.remove(t)
+		case t.is("ASCII"):
+			ex.charset = "latin1"
+			ed.remove(t)
+		case t.is("BYTE"):
+			ex.charset = "binary"
+			ed.remove(t)
 		case t.is("COMPRESSED"):
 			ed.remove(t)
 			if j+2 < b && toks[j+1].isPunct("=") {
@@ -597,7 +827,7 @@ func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
 				ed.remove(toks[j+2])
 				j += 2
 			}
-		case t.is("INVISIBLE"):
+		case t.is("INVISIBLE") || t.is("VISIBLE"):
 			ed.remove(t)
 		case t.is("PERSISTENT"):
 			ed.replace(t, "STORED")
@@ -618,12 +848,21 @@ func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
 			ed.remove(toks[j+1])
 			ed.remove(toks[j+2])
 			j += 2
+		case t.is("AFTER"):
+			quoteIdentAt(toks, j+1, ed)
+			j++
 		default:
 			what, k := charsetAt(toks, j, b)
 			if what == 0 {
 				continue
 			}
 			name := strings.ToLower(nameText(toks[k]))
+			if name == "default" && toks[k].kind == tWord {
+				// CHARACTER SET DEFAULT: the table's.
+				removeRange(j, k+1)
+				j = k
+				continue
+			}
 			if what == 1 {
 				ex.charset = name
 				ed.replace(toks[k], charsetPlaceholder(name))
@@ -634,4 +873,96 @@ func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
 			j = k
 		}
 	}
+}
+
+// operandEnd returns the end of the expression that starts at toks[i] as a
+// column DEFAULT or ON UPDATE value: a literal, a parenthesized expression,
+// a function call (CURTIME(), CAST(x AS DATE), NEXTVAL(s)), a keyword
+// (CURRENT_TIMESTAMP), NEXT VALUE FOR s, chained by binary operators.
+func operandEnd(toks []token, i, b int) int {
+	k := i
+	for k < b {
+		for k < b && toks[k].kind == tPunct && strings.Contains("+-~!", toks[k].text) {
+			k++
+		}
+		if k >= b {
+			return k
+		}
+		t := toks[k]
+		switch {
+		case t.isPunct("("):
+			k = min(matchParen(toks, k)+1, b)
+		case t.kind == tString || t.kind == tNumber:
+			k++
+			for k < b && toks[k].kind == tString {
+				k++
+			}
+		case (t.is("NEXT") || t.is("PREVIOUS")) && k+2 < b && toks[k+1].is("VALUE") && toks[k+2].is("FOR"):
+			_, e, ok := readTableName(toks, k+3)
+			if !ok {
+				return k + 3
+			}
+			k = e
+		case t.ident():
+			k++
+			if k < b && toks[k].kind == tString && t.kind == tWord { // introducer or typed literal
+				k++
+				break
+			}
+			for k+1 < b && toks[k].isPunct(".") && toks[k+1].ident() {
+				k += 2
+			}
+			if k < b && toks[k].isPunct("(") {
+				k = min(matchParen(toks, k)+1, b)
+			}
+		default:
+			return k
+		}
+		if k < b && toks[k].kind == tPunct && strings.Contains("+-*/%&|^<>=", toks[k].text) {
+			for k < b && toks[k].kind == tPunct && strings.Contains("+-*/%&|^<>=", toks[k].text) {
+				k++
+			}
+			continue
+		}
+		return k
+	}
+	return k
+}
+
+// literalAt reports whether toks[i:end] is a literal the TiDB parser reads
+// as a value: a signed number, strings (with an introducer, which it drops),
+// NULL, TRUE or FALSE.
+func literalAt(toks []token, i, end int, ed *editor) bool {
+	if i >= end {
+		return false
+	}
+	k := i
+	for k < end && (toks[k].isPunct("-") || toks[k].isPunct("+")) {
+		k++
+	}
+	if k == end-1 && toks[k].kind == tNumber {
+		return true
+	}
+	if k != i {
+		return false
+	}
+	if end-i == 1 && (toks[i].is("NULL") || toks[i].is("TRUE") || toks[i].is("FALSE")) {
+		return true
+	}
+	if toks[k].kind == tWord && k+1 < end && toks[k+1].kind == tString && toks[k].end == toks[k+1].start {
+		switch w := strings.ToLower(toks[k].text); {
+		case w == "n" || w == "x" || w == "b":
+		case strings.HasPrefix(w, "_"):
+			ed.remove(toks[k])
+		default:
+			return false
+		}
+		k++
+	}
+	for ; k < end; k++ {
+		if toks[k].kind != tString {
+			return false
+		}
+	}
+	return true
 }
