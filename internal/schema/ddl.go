@@ -52,9 +52,6 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 		}
 		return nil, fmt.Errorf("apply DDL on %s: %w: %w", strings.Join(names, ", "), ErrInvalidated, cause)
 	}
-	if p.sysVersioning {
-		return fail(ErrSystemVersioning)
-	}
 	if p.kind == kindCreateSequence {
 		if len(keys) == 0 {
 			return fail(errors.New("CREATE SEQUENCE: no sequence name"))
@@ -268,6 +265,9 @@ func (a *alterState) place(c change.Column, pos *ast.ColumnPosition, replace int
 		cols = slices.Delete(cols, replace, replace+1)
 	}
 	idx := len(cols)
+	if h := hiddenPeriodAt(&change.Table{Columns: cols}); h >= 0 {
+		idx = h // hidden system-versioning columns stay last
+	}
 	if pos != nil {
 		switch pos.Tp {
 		case ast.ColumnPositionFirst:
@@ -408,6 +408,14 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 			nk := qualifyName(k.schema, spec.NewTable)
 			renameTo = &nk
 		}
+	}
+	switch {
+	case p.dropVersioning:
+		if i := hiddenPeriodAt(a.t); i >= 0 {
+			a.t.Columns = a.t.Columns[:i]
+		}
+	case p.addVersioning && !p.declaresPeriod() && hiddenPeriodAt(a.t) < 0:
+		addHiddenPeriod(a.t)
 	}
 	a.t.PrimaryKey = nil
 	var pk []int

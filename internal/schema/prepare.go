@@ -31,6 +31,8 @@ type colExtra struct {
 	charset  string // explicit CHARACTER SET, lower case
 	collate  string // explicit COLLATE, lower case
 	national bool   // NCHAR / NATIONAL VARCHAR: utf8mb3
+	// sysPeriod is a system-versioning column (AS ROW START / ROW END).
+	sysPeriod bool
 }
 
 // prepared is a statement classified and rewritten for the TiDB parser.
@@ -53,9 +55,14 @@ type prepared struct {
 	// charsetDefault is CHARACTER SET DEFAULT (or COLLATE DEFAULT) without
 	// another charset option; convertDefault the same for CONVERT TO.
 	charsetDefault, convertDefault bool
-	// sysVersioning is set for WITH SYSTEM VERSIONING and PERIOD FOR
-	// SYSTEM_TIME: the table has hidden columns that the definition lacks.
+	// sysVersioning is set for WITH SYSTEM VERSIONING (a table option, or a
+	// column attribute): the table is system-versioned. Without explicit
+	// AS ROW START/END columns it has two hidden ones, row_start and
+	// row_end, that the row images carry.
 	sysVersioning bool
+	// addVersioning and dropVersioning are ALTER TABLE ... ADD / DROP
+	// SYSTEM VERSIONING.
+	addVersioning, dropVersioning bool
 	hasSelect     bool // CREATE TABLE ... SELECT
 	// periods are MariaDB application-time periods: name → start, end column.
 	periods map[string][2]string
@@ -380,13 +387,12 @@ func keyElement(p *prepared, toks []token, i, b int, ed *editor) (keep bool) {
 		// (MariaDB's JSON type); other checks are dropped, whatever their
 		// expression.
 		return jsonValidAt(toks, j+1, b)
-	case toks[j].is("PERIOD"):
-		if j+2 < b && toks[j+1].is("FOR") && toks[j+2].is("SYSTEM_TIME") {
-			p.sysVersioning = true
-		}
 	case toks[j].is("SYSTEM"):
-		p.sysVersioning = true
+		// ALTER TABLE ... ADD SYSTEM VERSIONING.
+		p.addVersioning = true
 	}
+	// Other indexes, foreign keys, periods (PERIOD FOR SYSTEM_TIME only
+	// names the row start and end columns) do not change columns.
 	return false
 }
 
@@ -568,9 +574,10 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 			// DROP [COLUMN] c and DROP PRIMARY KEY matter; DROP INDEX, KEY,
 			// FOREIGN KEY, CONSTRAINT, CHECK, PARTITION do not.
 			keep[n] = !(word(a+1) && (toks[a+1].is("INDEX") || toks[a+1].is("KEY") || toks[a+1].is("FOREIGN") ||
-				toks[a+1].is("CONSTRAINT") || toks[a+1].is("CHECK") || toks[a+1].is("PARTITION")))
+				toks[a+1].is("CONSTRAINT") || toks[a+1].is("CHECK") || toks[a+1].is("PARTITION") || toks[a+1].is("PERIOD")))
 			if word(a+2) && toks[a+1].is("SYSTEM") && toks[a+2].is("VERSIONING") {
-				keep[n] = true // left to fail: the table was not tracked
+				p.dropVersioning = true
+				keep[n] = false
 			}
 			if keep[n] && a+1 < b && !toks[a+1].is("PRIMARY") {
 				k := a + 1
@@ -794,6 +801,16 @@ func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
 			end := operandEnd(toks, j+2, b)
 			removeRange(j, end)
 			j = end - 1
+		case t.is("AS") && j+2 < b && toks[j+1].is("ROW") && (toks[j+2].is("START") || toks[j+2].is("END")):
+			// [GENERATED ALWAYS] AS ROW START|END: a system-versioning
+			// period column, written by the server.
+			ex.sysPeriod = true
+			if j-2 > a && toks[j-2].is("GENERATED") && toks[j-1].is("ALWAYS") {
+				ed.remove(toks[j-2])
+				ed.remove(toks[j-1])
+			}
+			removeRange(j, j+3)
+			j += 2
 		case t.is("AS") && j+1 < b && toks[j+1].isPunct("("):
 			// Generated column: the expression does not matter.
 			end := matchParen(toks, j+1)
