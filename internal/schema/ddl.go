@@ -392,6 +392,9 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 			c := spec.Constraint
 			switch c.Tp {
 			case ast.ConstraintPrimaryKey:
+				if p.pkIfNotExists && len(a.pk) > 0 {
+					continue
+				}
 				a.pk = a.pk[:0]
 				for _, kp := range c.Keys {
 					if kp.Column == nil {

@@ -63,6 +63,8 @@ type prepared struct {
 	// addVersioning and dropVersioning are ALTER TABLE ... ADD / DROP
 	// SYSTEM VERSIONING.
 	addVersioning, dropVersioning bool
+	// pkIfNotExists is ADD PRIMARY KEY IF NOT EXISTS.
+	pkIfNotExists bool
 	hasSelect     bool // CREATE TABLE ... SELECT
 	// periods are MariaDB application-time periods: name → start, end column.
 	periods map[string][2]string
@@ -350,8 +352,18 @@ func splitTop(toks []token, a, b int) [][2]int {
 // does not know all of MariaDB's index syntax).
 func keyElement(p *prepared, toks []token, i, b int, ed *editor) (keep bool) {
 	j := i
+	ifNotExists := false
+	skipINE := func() {
+		if k := skipIfExists(toks, j); k != j {
+			for ; j < k; j++ {
+				ed.remove(toks[j])
+			}
+			ifNotExists = true
+		}
+	}
 	if toks[j].is("CONSTRAINT") {
 		j++
+		skipINE()
 		if j < b && toks[j].ident() && !toks[j].is("PRIMARY") && !toks[j].is("CHECK") && !toks[j].is("UNIQUE") && !toks[j].is("FOREIGN") {
 			j++ // constraint name
 		}
@@ -361,6 +373,17 @@ func keyElement(p *prepared, toks []token, i, b int, ed *editor) (keep bool) {
 	}
 	switch {
 	case toks[j].is("PRIMARY"):
+		// PRIMARY KEY [IF NOT EXISTS] [name]: MariaDB adds it only when
+		// the table has none.
+		if j+1 < b && toks[j+1].is("KEY") {
+			save := j
+			j += 2
+			skipINE()
+			j = save
+		}
+		if ifNotExists {
+			p.pkIfNotExists = true
+		}
 		// Key parts: quote the column names.
 		for k := j + 1; k+1 < b; k++ {
 			if (toks[k].isPunct("(") || toks[k].isPunct(",")) && toks[k+1].kind == tWord &&
