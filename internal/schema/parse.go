@@ -22,7 +22,6 @@ import (
 // the column, the table nor the database names one.
 const DefaultCharset = "utf8mb4"
 
-
 var parserPool = sync.Pool{New: func() any { return parser.New() }}
 
 // parseOne parses one statement with the TiDB parser.
