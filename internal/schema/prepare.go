@@ -532,7 +532,12 @@ func scanCreateTable(p *prepared, toks []token, i int, ed *editor) {
 }
 
 func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
-	i = skipIfExists(toks, i)
+	if k := skipIfExists(toks, i); k != i {
+		// ALTER TABLE IF EXISTS: the TiDB parser does not know it.
+		for ; i < k; i++ {
+			ed.remove(toks[i])
+		}
+	}
 	start := i
 	tn, i, ok := readTableName(toks, i)
 	if !ok {
