@@ -253,7 +253,7 @@ type rowSnapshot struct {
 // got: after the insert, after the update.
 type corpusTable struct {
 	schema, name string
-	versioned    bool // system-versioned
+	versioned    bool          // system-versioned
 	rows         []rowSnapshot // inserted, updated (metadata MINIMAL); inserted, updated (FULL)
 	skipped      string
 }
