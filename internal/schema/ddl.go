@@ -58,7 +58,7 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 		}
 		k := keys[0]
 		cur, _ := h.current(k)
-		if cur != nil && p.ifNotExists {
+		if p.ifNotExists && (cur != nil || h.isUnknown(k)) {
 			return nil, nil
 		}
 		t := sequenceTable(k)
@@ -145,6 +145,11 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 	return nil, nil
 }
 
+// ErrNoDefinition is wrapped by ApplyDDL errors for a statement that was
+// understood but changes a table whose definition the history does not
+// have (never seen, dropped, or unknown).
+var ErrNoDefinition = errors.New("table definition unknown")
+
 // sequenceTable is the table MariaDB stores a sequence in (as SHOW CREATE
 // TABLE prints it); row events of NEXTVAL and SETVAL use it.
 func sequenceTable(k key) *change.Table {
@@ -198,14 +203,16 @@ func qualifyName(defaultSchema string, tn *ast.TableName) key {
 func (h *History) applyCreate(defaultSchema string, stmt *ast.CreateTableStmt, p *prepared, gtid string, at Mark) (*change.Table, error) {
 	k := qualifyName(defaultSchema, stmt.Table)
 	cur, _ := h.current(k)
-	if stmt.IfNotExists && cur != nil {
+	if stmt.IfNotExists && (cur != nil || h.isUnknown(k)) {
+		// The table exists: nothing changes (an unknown table stays
+		// unknown; its definition is not this statement's).
 		return nil, nil
 	}
 	if stmt.ReferTable != nil {
 		src := qualifyName(defaultSchema, stmt.ReferTable)
 		st, scs := h.current(src)
 		if st == nil {
-			return nil, fmt.Errorf("CREATE TABLE %s.%s LIKE %s.%s: source table definition unknown", k.schema, k.name, src.schema, src.name)
+			return nil, fmt.Errorf("CREATE TABLE %s.%s LIKE %s.%s: source %w", k.schema, k.name, src.schema, src.name, ErrNoDefinition)
 		}
 		return h.define(k, cloneTable(st), scs, gtid, at, cur), nil
 	}
@@ -299,7 +306,7 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 	k := qualifyName(defaultSchema, stmt.Table)
 	cur, cs := h.current(k)
 	if cur == nil {
-		return nil, key{}, fmt.Errorf("ALTER TABLE %s.%s: table definition unknown", k.schema, k.name)
+		return nil, key{}, fmt.Errorf("ALTER TABLE %s.%s: %w", k.schema, k.name, ErrNoDefinition)
 	}
 	a := &alterState{t: cloneTable(cur), cs: cs}
 	a.t.Was = "" // renames are relative to the version before

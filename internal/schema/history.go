@@ -291,6 +291,11 @@ func (h *History) IsUnknown(schema, table string) bool {
 	return r != nil && r.State == stateUnknown
 }
 
+func (h *History) isUnknown(k key) bool {
+	r := h.last(k)
+	return r != nil && r.State == stateUnknown
+}
+
 // UnknownReason says why the table's definition was invalidated ("" if it
 // was not).
 func (h *History) UnknownReason(schema, table string) string {

@@ -1,0 +1,91 @@
+package schema
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSplitScript(t *testing.T) {
+	script := "-- a dump\n" +
+		"CREATE TABLE a (x INT); -- trailing; comment\n" +
+		"INSERT INTO a VALUES ('x;y', \"z;\", `q;`);\n" +
+		"/* block ; comment */\n" +
+		"/*!40101 SET NAMES utf8 */;\n" +
+		"DELIMITER ;;\n" +
+		"CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN SET @a = 1; SET @b = 2; END ;;\n" +
+		"DELIMITER ;\n" +
+		"\n" +
+		"ALTER TABLE a\n  ADD y INT;\n" +
+		"DROP TABLE a"
+	got := SplitScript(script)
+	want := []Statement{
+		{"-- a dump\nCREATE TABLE a (x INT)", 2},
+		{"-- trailing; comment\nINSERT INTO a VALUES ('x;y', \"z;\", `q;`)", 3},
+		{"/* block ; comment */\n/*!40101 SET NAMES utf8 */", 5},
+		{"CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN SET @a = 1; SET @b = 2; END", 7},
+		{"ALTER TABLE a\n  ADD y INT", 10},
+		{"DROP TABLE a", 12},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d statements %+v, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("statement %d = %q line %d, want %q line %d", i, got[i].SQL, got[i].Line, want[i].SQL, want[i].Line)
+		}
+	}
+}
+
+func TestCheckScript(t *testing.T) {
+	script := `CREATE TABLE t1 (id INT PRIMARY KEY, d DATE DEFAULT CAST(CURRENT_TIMESTAMP() AS DATE), row VARCHAR(3));
+ALTER TABLE t1 ADD COLUMN c INT, ALGORITHM=INSTANT;
+ALTER TABLE t1 ADD INDEX (c), LOCK=NONE;
+CREATE INDEX i ON t1 (c);
+CREATE VIEW v AS SELECT * FROM t1;
+INSERT INTO t1 (id) VALUES (1);
+TRUNCATE t1;
+CREATE TEMPORARY TABLE tmp (x INT);
+USE other;
+CREATE TABLE t2 (a INT);
+ALTER TABLE elsewhere ADD COLUMN b INT;
+ALTER TABLE t2 ADD COLUMN x FANCYTYPE(3) WITH MAGIC;
+CREATE SEQUENCE s;
+ALTER SEQUENCE s RESTART 5;
+CREATE TABLE IF NOT EXISTS t2 (z INT);
+CREATE TABLE IF NOT EXISTS test.t1 (z INT);
+RENAME TABLE IF EXISTS test.t1 TO test.t3;
+`
+	stmts, results := CheckScript(script, "test")
+	want := []struct {
+		v    Verdict
+		text string // in Tables or Reason
+	}{
+		{Applied, "test.t1 v1: 3 columns"},
+		{Applied, "test.t1 v2: 4 columns"},
+		{Ignored, "changes no column"},
+		{Ignored, "index"},
+		{Ignored, "views"},
+		{Ignored, "data, not DDL"},
+		{Ignored, "TRUNCATE"},
+		{Ignored, "temporary"},
+		{Ignored, "default database is now other"},
+		{Applied, "other.t2 v1: 1 columns"},
+		{NoDefinition, "other.elsewhere"},
+		{NotUnderstood, "FANCYTYPE"},
+		{Applied, "other.s v1: 8 columns"},
+		{Ignored, "sequence options"},
+		{Ignored, "IF NOT EXISTS"}, // t2 is unknown: it stays so
+		{Ignored, "IF NOT EXISTS"},
+		{Applied, "test.t3 v3: 4 columns"},
+	}
+	if len(results) != len(want) {
+		t.Fatalf("%d results for %d statements, want %d", len(results), len(stmts), len(want))
+	}
+	for i, w := range want {
+		r := results[i]
+		text := strings.Join(r.Tables, "; ") + " " + r.Reason
+		if r.Verdict != w.v || !strings.Contains(text, w.text) {
+			t.Errorf("line %d %q: %s %q, want %s containing %q", stmts[i].Line, stmts[i].SQL, r.Verdict, text, w.v, w.text)
+		}
+	}
+}
