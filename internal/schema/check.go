@@ -198,6 +198,16 @@ func ignoredWhy(p *prepared, sql string) string {
 		return false
 	}
 	first := strings.ToUpper(toks[0].text)
+	switch first {
+	case "INSERT", "UPDATE", "DELETE", "REPLACE", "SELECT", "WITH", "VALUES", "TABLE", "LOAD", "CALL", "DO", "HANDLER":
+		return "data, not DDL: row events carry its changes"
+	case "ANALYZE", "OPTIMIZE", "REPAIR", "CHECK", "CHECKSUM", "FLUSH", "RESET", "PURGE", "KILL", "SHOW", "EXPLAIN",
+		"DESCRIBE", "DESC", "HELP", "BACKUP", "CACHE", "INSTALL", "UNINSTALL", "SHUTDOWN":
+		return "administration: no change of a table's shape"
+	case "SET", "USE", "BEGIN", "START", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "XA", "LOCK", "UNLOCK", "PREPARE",
+		"EXECUTE", "DEALLOCATE", "DECLARE", "SIGNAL", "RESIGNAL", "GET":
+		return "session or transaction control: not DDL"
+	}
 	switch {
 	case has("INDEX") || has("KEY"):
 		return "index: does not change columns"
@@ -213,16 +223,6 @@ func ignoredWhy(p *prepared, sql string) string {
 		return "sequence options: a sequence's table has fixed columns"
 	case has("DATABASE") || has("SCHEMA"):
 		return "database options other than its character set"
-	}
-	switch first {
-	case "INSERT", "UPDATE", "DELETE", "REPLACE", "SELECT", "WITH", "VALUES", "TABLE", "LOAD", "CALL", "DO", "HANDLER":
-		return "data, not DDL: row events carry its changes"
-	case "ANALYZE", "OPTIMIZE", "REPAIR", "CHECK", "CHECKSUM", "FLUSH", "RESET", "PURGE", "KILL", "SHOW", "EXPLAIN",
-		"DESCRIBE", "DESC", "HELP", "BACKUP", "CACHE", "INSTALL", "UNINSTALL", "SHUTDOWN":
-		return "administration: no change of a table's shape"
-	case "SET", "USE", "BEGIN", "START", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "XA", "LOCK", "UNLOCK", "PREPARE",
-		"EXECUTE", "DEALLOCATE", "DECLARE", "SIGNAL", "RESIGNAL", "GET":
-		return "session or transaction control: not DDL"
 	}
 	if first == "CREATE" || first == "ALTER" || first == "DROP" || first == "RENAME" {
 		return "not a table, sequence or database statement"

@@ -67,12 +67,16 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 		}
 		return affected, nil
 	}
+	switch p.kind {
+	case kindCreateDB, kindAlterDB, kindDropDB:
+		// Only the name and the character set matter, and the tokenizer
+		// found them: the TiDB parser does not know every database
+		// option (ENCRYPTION, READ ONLY, UPGRADE DATA DIRECTORY NAME).
+		h.applyDatabase(defaultSchema, p, gtid, at)
+		return nil, nil
+	}
 	node, perr := parseOne(p.sql)
 	if perr != nil {
-		switch p.kind {
-		case kindCreateDB, kindAlterDB, kindDropDB:
-			return nil, fmt.Errorf("apply DDL %.80q: %w", sql, perr)
-		}
 		return fail(fmt.Errorf("cannot parse %.200q: %w", sql, perr))
 	}
 	switch stmt := node.(type) {
@@ -115,12 +119,24 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 			h.drop(qualifyName(defaultSchema, tn), at, gtid)
 		}
 		return nil, nil
-	case *ast.CreateDatabaseStmt:
-		h.setDB(stmt.Name.O, dbRecord{At: at, Charset: dbOptionCharset(p, h.serverCharsetOrDefault())})
-		return nil, nil
-	case *ast.AlterDatabaseStmt:
-		name := stmt.Name.O
-		if stmt.AlterDefaultDatabase || name == "" {
+	}
+	return nil, nil
+}
+
+// applyDatabase applies CREATE, ALTER and DROP DATABASE.
+func (h *History) applyDatabase(defaultSchema string, p *prepared, gtid string, at Mark) {
+	name := p.dbName
+	switch p.kind {
+	case kindCreateDB:
+		if name == "" {
+			return
+		}
+		if d := h.dbs[name]; p.ifNotExists && d != nil && len(d.Records) > 0 && !d.Records[len(d.Records)-1].Dropped {
+			return // exists: unchanged
+		}
+		h.setDB(name, dbRecord{At: at, Charset: dbOptionCharset(p, h.serverCharsetOrDefault())})
+	case kindAlterDB:
+		if name == "" {
 			name = defaultSchema
 		}
 		switch {
@@ -129,20 +145,19 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 		case p.charsetDefault:
 			h.setDB(name, dbRecord{At: at, Charset: h.serverCharsetOrDefault()})
 		}
-		return nil, nil
-	case *ast.DropDatabaseStmt:
-		db := stmt.Name.O
+	case kindDropDB:
+		if name == "" {
+			return
+		}
 		for k := range h.tables {
-			if k.schema == db {
+			if k.schema == name {
 				h.drop(k, at, gtid)
 			}
 		}
-		if h.dbs[db] != nil {
-			h.setDB(db, dbRecord{At: at, Dropped: true})
+		if h.dbs[name] != nil {
+			h.setDB(name, dbRecord{At: at, Dropped: true})
 		}
-		return nil, nil
 	}
-	return nil, nil
 }
 
 // ErrNoDefinition is wrapped by ApplyDDL errors for a statement that was
@@ -388,6 +403,9 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 			old, nw := spec.OldColumnName.Name.O, spec.NewColumnName.Name.O
 			i := a.find(old)
 			if i < 0 {
+				if slices.Contains(p.renameIfExists, strings.ToLower(old)) {
+					continue
+				}
 				return nil, key{}, fmt.Errorf("RENAME COLUMN %s: no such column", old)
 			}
 			if a.t.Columns[i].Was == "" {

@@ -21,6 +21,10 @@ const (
 	kindCreateSequence
 )
 
+// dbOptionWords start the options of ALTER DATABASE without a name.
+var dbOptionWords = map[string]bool{"DEFAULT": true, "CHARACTER": true, "CHARSET": true, "COLLATE": true, "COMMENT": true,
+	"ENCRYPTION": true, "READ": true}
+
 // tableName is a possibly schema-qualified table name from the tokens.
 type tableName struct{ schema, name string }
 
@@ -41,8 +45,11 @@ type prepared struct {
 	sql       string // rewritten text for the TiDB parser
 	orReplace bool   // CREATE OR REPLACE TABLE
 	temporary bool   // CREATE/DROP TEMPORARY TABLE
-	// ifNotExists is CREATE SEQUENCE IF NOT EXISTS.
+	// ifNotExists is CREATE SEQUENCE / DATABASE IF NOT EXISTS.
 	ifNotExists bool
+	// dbName is the database of CREATE / ALTER / DROP DATABASE ("" for
+	// ALTER DATABASE without a name: the default database).
+	dbName string
 	// tables named by the statement, found by the tokenizer: used to mark
 	// tables unknown when the parser fails.
 	tables []tableName
@@ -63,6 +70,9 @@ type prepared struct {
 	// addVersioning and dropVersioning are ALTER TABLE ... ADD / DROP
 	// SYSTEM VERSIONING.
 	addVersioning, dropVersioning bool
+	// renameIfExists are the (lower-case) columns of RENAME COLUMN IF
+	// EXISTS.
+	renameIfExists []string
 	// pkIfNotExists is ADD PRIMARY KEY IF NOT EXISTS.
 	pkIfNotExists bool
 	hasSelect     bool // CREATE TABLE ... SELECT
@@ -141,6 +151,11 @@ func prepare(sql string) *prepared {
 			scanCreateTable(p, toks, i+1, ed)
 		case toks[i].is("DATABASE") || toks[i].is("SCHEMA"):
 			p.kind = kindCreateDB
+			j := skipIfExists(toks, i+1)
+			p.ifNotExists = j != i+1
+			if j < len(toks) && toks[j].ident() {
+				p.dbName = toks[j].text
+			}
 			scanOptions(p, toks, i+1, len(toks), ed, false)
 		case toks[i].is("SEQUENCE"):
 			p.kind = kindCreateSequence
@@ -166,6 +181,9 @@ func prepare(sql string) *prepared {
 			scanAlterTable(p, toks, i+1, ed)
 		case toks[i].is("DATABASE") || toks[i].is("SCHEMA"):
 			p.kind = kindAlterDB
+			if j := i + 1; j < len(toks) && toks[j].ident() && !(toks[j].kind == tWord && dbOptionWords[strings.ToUpper(toks[j].text)]) {
+				p.dbName = toks[j].text
+			}
 			scanOptions(p, toks, i+1, len(toks), ed, false)
 		}
 	case toks[0].is("DROP"):
@@ -198,6 +216,9 @@ func prepare(sql string) *prepared {
 			}
 		case toks[i].is("DATABASE") || toks[i].is("SCHEMA"):
 			p.kind = kindDropDB
+			if j := skipIfExists(toks, i+1); j < len(toks) && toks[j].ident() {
+				p.dbName = toks[j].text
+			}
 		case toks[i].is("SEQUENCE"):
 			// A sequence is a table of its own; DROP SEQUENCE is DROP TABLE.
 			p.kind = kindDropTable
@@ -620,8 +641,19 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 			switch {
 			case !keep[n] || a+1 >= b:
 			case toks[a+1].is("COLUMN"):
-				quoteIdentAt(toks, a+2, ed)
-				quoteIdentAt(toks, a+4, ed)
+				k := a + 2
+				if e := skipIfExists(toks, k); e != k {
+					// RENAME COLUMN IF EXISTS: the TiDB parser does not
+					// know it.
+					for ; k < e; k++ {
+						ed.remove(toks[k])
+					}
+					if k < b {
+						p.renameIfExists = append(p.renameIfExists, strings.ToLower(toks[k].text))
+					}
+				}
+				quoteIdentAt(toks, k, ed)
+				quoteIdentAt(toks, k+2, ed)
 			default:
 				k := a + 1
 				if toks[k].is("TO") || toks[k].is("AS") {
@@ -810,6 +842,15 @@ func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
 			continue
 		}
 		switch {
+		case t.is("NOT") && j+1 < b && toks[j+1].is("SECONDARY"):
+			// MySQL HeatWave: not a storage attribute.
+			removeRange(j, j+2)
+			j++
+		case t.is("REFERENCES"):
+			// An inline foreign key does not change the column.
+			end := referenceEnd(toks, j, b)
+			removeRange(j, end)
+			j = end - 1
 		case t.is("SERIAL") && j+2 < b && toks[j+1].is("DEFAULT") && toks[j+2].is("VALUE"):
 			// SERIAL DEFAULT VALUE: NOT NULL AUTO_INCREMENT UNIQUE.
 			ed.replace(t, "NOT NULL AUTO_INCREMENT")
@@ -918,6 +959,35 @@ func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
 			j = k
 		}
 	}
+}
+
+// referenceEnd returns the end of REFERENCES t (cols) [MATCH x]
+// [ON DELETE|UPDATE action]... starting at toks[i].
+func referenceEnd(toks []token, i, b int) int {
+	k := i + 1
+	if _, e, ok := readTableName(toks, k); ok {
+		k = e
+	}
+	if k < b && toks[k].isPunct("(") {
+		k = min(matchParen(toks, k)+1, b)
+	}
+	for k < b {
+		switch {
+		case toks[k].is("MATCH") && k+1 < b:
+			k += 2
+		case toks[k].is("ON") && k+2 < b && (toks[k+1].is("DELETE") || toks[k+1].is("UPDATE")):
+			k += 2
+			switch {
+			case toks[k].is("SET") || toks[k].is("NO"):
+				k = min(k+2, b)
+			default: // RESTRICT, CASCADE
+				k++
+			}
+		default:
+			return k
+		}
+	}
+	return k
 }
 
 // operandEnd returns the end of the expression that starts at toks[i] as a
