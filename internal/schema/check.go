@@ -130,7 +130,7 @@ func (h *History) Check(defaultSchema, sql string, at Mark) CheckResult {
 	case err != nil:
 		return CheckResult{Verdict: NotUnderstood, Reason: err.Error()}
 	}
-	p := prepare(sql)
+	p := prepareFor(sql, h.server)
 	if why := ignoredWhy(p, sql); why != "" {
 		return CheckResult{Verdict: Ignored, Reason: why}
 	}
@@ -175,7 +175,7 @@ func ignoredWhy(p *prepared, sql string) string {
 	default:
 		return ""
 	}
-	toks := tokenize(expandVersionComments(sql))
+	toks := tokenize(expandVersionComments(sql, serverInfo{}))
 	if len(toks) == 0 {
 		return "empty statement"
 	}

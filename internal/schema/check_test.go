@@ -89,3 +89,32 @@ RENAME TABLE IF EXISTS test.t1 TO test.t3;
 		}
 	}
 }
+
+func TestVersionComments(t *testing.T) {
+	const ddl = "CREATE TABLE t (a INT /*!50100 , b INT */ /*!110000 , c INT */ /*M!100500 , d INT */ /*!, e INT */)"
+	cases := []struct {
+		flavor, version string
+		want            string
+	}{
+		{"", "", "v1 a int null, b int null, c int null, d int null, e int null"},
+		{"mariadb", "10.11.19-MariaDB-log", "v1 a int null, b int null, d int null, e int null"},
+		{"mariadb", "11.4.2-MariaDB", "v1 a int null, b int null, c int null, d int null, e int null"},
+		{"mariadb", "10.4.30-MariaDB", "v1 a int null, b int null, e int null"},
+		{"mysql", "8.0.36", "v1 a int null, b int null, e int null"},
+	}
+	for _, tc := range cases {
+		h, err := Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.flavor != "" {
+			h.SetServer(tc.flavor, tc.version)
+		}
+		if _, err := h.ApplyDDL("db", ddl, "", Mark{}); err != nil {
+			t.Fatalf("%s %s: %v", tc.flavor, tc.version, err)
+		}
+		if got := summary(h, "db", "t"); got != tc.want {
+			t.Errorf("%s %s: %s, want %s", tc.flavor, tc.version, got, tc.want)
+		}
+	}
+}

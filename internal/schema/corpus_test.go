@@ -637,6 +637,12 @@ func replayCorpus(t *testing.T, files []string) corpusResult {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var version string
+	if err := s.DB.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	replay.SetServer("mariadb", version)
+	replay.SetServerCharset("utf8mb4")
 	ddl, notApplied := 0, 0
 	for _, ev := range queryEvents(ctx, t, s.DB) {
 		if _, err := replay.ApplyDDL(ev.db, ev.sql, "", ev.at); err != nil {

@@ -26,7 +26,7 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 			err = fmt.Errorf("apply DDL %.80q: internal error: %v", sql, r)
 		}
 	}()
-	p := prepare(sql)
+	p := prepareFor(sql, h.server)
 	switch p.kind {
 	case kindNone, kindTruncate:
 		return nil, nil

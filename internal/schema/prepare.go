@@ -101,8 +101,12 @@ var keyStarts = map[string]bool{
 }
 
 // prepare classifies sql and rewrites it for the TiDB parser.
-func prepare(sql string) *prepared {
-	src := expandVersionComments(sql)
+func prepare(sql string) *prepared { return prepareFor(sql, serverInfo{}) }
+
+// prepareFor is prepare for DDL written by the server sv (see
+// expandVersionComments).
+func prepareFor(sql string, sv serverInfo) *prepared {
+	src := expandVersionComments(sql, sv)
 	toks := tokenize(src)
 	p := &prepared{cols: map[string]*colExtra{}}
 	ed := &editor{src: src}
@@ -124,7 +128,7 @@ func prepare(sql string) *prepared {
 			case toks[k].isPunct(")"):
 				depth--
 			case depth == 0 && toks[k].is("FOR"):
-				return prepare(src[toks[k+1].start:])
+				return prepareFor(src[toks[k+1].start:], serverInfo{})
 			}
 		}
 		return p

@@ -158,6 +158,13 @@ func Open(ctx context.Context, opt Options, hist *schema.History, log *slog.Logg
 	}
 	logTLS(ctx, db, opt.Conn, log)
 	s.zeroLogPos = flavor == "mariadb" && mariaDBAtLeast(version, 11, 4)
+	// The schema history reads versioned comments as this server does, and
+	// gives databases it has not seen created the server's character set.
+	hist.SetServer(flavor, version)
+	var serverCS string
+	if err := db.QueryRowContext(ctx, "SELECT @@character_set_server").Scan(&serverCS); err == nil && serverCS != "" {
+		hist.SetServerCharset(serverCS)
+	}
 	return s, nil
 }
 
