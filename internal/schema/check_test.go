@@ -118,3 +118,29 @@ func TestVersionComments(t *testing.T) {
 		}
 	}
 }
+
+// TestConstructsUnit covers constructs the private MariaDB 10.11 of the live
+// tests does not accept (MySQL-only syntax, MariaDB 11 types), with the
+// definitions those servers give them.
+func TestConstructsUnit(t *testing.T) {
+	steps := []ddlStep{
+		{sql: "CREATE TABLE v (id INT PRIMARY KEY, e VECTOR(3) NOT NULL, u UUID, i INET6)",
+			want: map[string]string{"db.v": "v1 id int, e vector(3), u uuid null, i inet6 null | pk id"}},
+		{sql: "CREATE TABLE m (id INT, c INT VISIBLE, d INT NOT SECONDARY, j JSON DEFAULT (JSON_ARRAY()), " +
+			"g POINT NOT NULL SRID 4326, x VARCHAR(3) /*!80023 INVISIBLE */) /*!80016 DEFAULT ENCRYPTION='N' */",
+			want: map[string]string{"db.m": "v1 id int null, c int null, d int null, j json null, g point, x varchar(3) null utf8mb4"}},
+		{sql: "ALTER TABLE m ADD COLUMN k INT AFTER `id`, ALTER COLUMN c SET INVISIBLE, RENAME COLUMN d TO d2, ALGORITHM=INSTANT",
+			want: map[string]string{"db.m": "v2 id int null, k int null, c int null, d2 int null, j json null, g point, x varchar(3) null utf8mb4"}},
+		{sql: "CREATE TABLE r (id BIGINT, CONSTRAINT c1 CHECK (id > 0) NOT ENFORCED, INDEX ((id + 1)))",
+			want: map[string]string{"db.r": "v1 id bigint null"}},
+		{sql: "ALTER TABLE r ADD COLUMN d DATETIME DEFAULT (CURRENT_TIMESTAMP + INTERVAL 1 DAY), DROP CHECK c1",
+			want: map[string]string{"db.r": "v2 id bigint null, d datetime null"}},
+		{sql: "CREATE TABLE w (`window` INT, `groups` INT, `rank` INT, `row_number` INT, lead_ INT)",
+			want: map[string]string{"db.w": "v1 window int null, groups int null, rank int null, row_number int null, lead_ int null"}},
+	}
+	h, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSteps(t, h, steps)
+}
