@@ -466,6 +466,18 @@ func buildColumn(def *ast.ColumnDef, ex *colExtra, cs string) (change.Column, bo
 			c.Charset = columnCharset(ex, cs)
 		}
 	}
+	// A VARCHAR longer than a row can hold becomes a TEXT (or BLOB) that
+	// holds it: the server does so when sql_mode is not strict.
+	if (c.Type == "varchar" || c.Type == "varbinary") && c.Length > 0 {
+		mb := 1
+		if c.Type == "varchar" {
+			mb = mbMaxLen(c.Charset)
+		}
+		if c.Length*mb > 65535 {
+			c.Type = textType(c.Length, mb, c.Type == "varbinary")
+			c.SQLType, c.Length = c.Type, -1
+		}
+	}
 	isPK := false
 	for _, o := range def.Options {
 		switch o.Tp {
