@@ -144,3 +144,24 @@ func TestConstructsUnit(t *testing.T) {
 	}
 	runSteps(t, h, steps)
 }
+
+// TestNonReservedNames: words MariaDB does not reserve name columns, also
+// where they could start a clause (the statements are ones MariaDB 10.11
+// accepts; constructs.sql runs them on a server too).
+func TestNonReservedNames(t *testing.T) {
+	steps := []ddlStep{
+		{sql: "CREATE TABLE n (id INT, period INT, system INT, vector INT, row INT, `key` INT, PRIMARY KEY (id, row))",
+			want: map[string]string{"db.n": "v1 id int, period int null, system int null, vector int null, row int, key int null | pk id,row"}},
+		{sql: "ALTER TABLE n DROP COLUMN period, DROP COLUMN system, ADD COLUMN status INT AFTER vector",
+			want: map[string]string{"db.n": "v2 id int, vector int null, status int null, row int, key int null | pk id,row"}},
+		{sql: "ALTER TABLE n CHANGE vector rank INT",
+			want: map[string]string{"db.n": "v3 id int, rank int null, status int null, row int, key int null | pk id,row"}},
+		{sql: "ALTER TABLE n ADD COLUMN period INT FIRST, ADD COLUMN system DATE AFTER row",
+			want: map[string]string{"db.n": "v4 period int null, id int, rank int null, status int null, row int, system date null, key int null | pk id,row"}},
+	}
+	h, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSteps(t, h, steps)
+}

@@ -627,7 +627,8 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 			// DROP [COLUMN] c and DROP PRIMARY KEY matter; DROP INDEX, KEY,
 			// FOREIGN KEY, CONSTRAINT, CHECK, PARTITION do not.
 			keep[n] = !(word(a+1) && (toks[a+1].is("INDEX") || toks[a+1].is("KEY") || toks[a+1].is("FOREIGN") ||
-				toks[a+1].is("CONSTRAINT") || toks[a+1].is("CHECK") || toks[a+1].is("PARTITION") || toks[a+1].is("PERIOD")))
+				toks[a+1].is("CONSTRAINT") || toks[a+1].is("CHECK") || toks[a+1].is("PARTITION") ||
+				(toks[a+1].is("PERIOD") && word(a+2) && toks[a+2].is("FOR"))))
 			if word(a+2) && toks[a+1].is("SYSTEM") && toks[a+2].is("VERSIONING") {
 				p.dropVersioning = true
 				keep[n] = false

@@ -215,3 +215,9 @@ CREATE TABLE again (y DATE);
 -- A VARCHAR too long for a row is a TEXT when sql_mode is not strict.
 SET STATEMENT sql_mode = '' FOR CREATE TABLE big (a VARCHAR(70000), b VARCHAR(20000), c VARBINARY(70000), e VARCHAR(100000) CHARACTER SET latin1, f VARCHAR(16000));
 SET STATEMENT sql_mode = '' FOR ALTER TABLE big ADD COLUMN g VARCHAR(30000) CHARACTER SET utf8mb3;
+
+-- Words that could start a clause, as column names.
+CREATE TABLE n (id INT, period INT, system INT, vector INT, row INT, `key` INT, PRIMARY KEY (id, row));
+ALTER TABLE n DROP COLUMN period, DROP COLUMN system, ADD COLUMN status INT AFTER vector;
+ALTER TABLE n CHANGE vector rank INT;
+ALTER TABLE n ADD COLUMN period INT FIRST, ADD COLUMN system DATE AFTER row;
