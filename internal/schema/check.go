@@ -122,7 +122,12 @@ type CheckResult struct {
 
 // Check applies one statement like ApplyDDL and says what became of it:
 // applied, knowingly ignored (and why), or not understood.
-func (h *History) Check(defaultSchema, sql string, at Mark) CheckResult {
+func (h *History) Check(defaultSchema, sql string, at Mark) (res CheckResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			res = CheckResult{Verdict: NotUnderstood, Reason: fmt.Sprintf("internal error: %v", r)}
+		}
+	}()
 	affected, err := h.ApplyDDL(defaultSchema, sql, "", at)
 	switch {
 	case errors.Is(err, ErrNoDefinition):
