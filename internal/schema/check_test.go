@@ -165,3 +165,29 @@ func TestNonReservedNames(t *testing.T) {
 	}
 	runSteps(t, h, steps)
 }
+
+func TestANSIQuotes(t *testing.T) {
+	h, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ApplyDDLMode("db", `CREATE TABLE "t q" ("a b" INT, "c""d" VARCHAR(3) DEFAULT 'x', PRIMARY KEY ("a b"))`, "", Mark{}, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := summary(h, "db", "t q"), `v1 a b int, c"d varchar(3) null utf8mb4 | pk a b`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if _, err := h.ApplyDDLMode("db", `SET STATEMENT max_statement_time = 5 FOR ALTER TABLE "t q" ADD COLUMN "e" INT AFTER "a b"`, "", Mark{}, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := summary(h, "db", "t q"), `v2 a b int, e int null, c"d varchar(3) null utf8mb4 | pk a b`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	// Without ANSI_QUOTES, "x" is a string: a default, not a name.
+	if _, err := h.ApplyDDL("db", `CREATE TABLE s (a VARCHAR(3) DEFAULT "x")`, "", Mark{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := h.Get("db", "s").Columns[0].Default; d == nil || *d != "x" {
+		t.Errorf("default %v, want x", d)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/bintap/bintap/internal/schema"
 	"github.com/bintap/bintap/internal/source"
 	"github.com/bintap/bintap/internal/testutil"
+	"github.com/go-mysql-org/go-mysql/replication"
 )
 
 // splitStatements splits a SQL script into statements at ";" outside quotes
@@ -644,8 +644,8 @@ func replayCorpus(t *testing.T, files []string) corpusResult {
 	replay.SetServer("mariadb", version)
 	replay.SetServerCharset("utf8mb4")
 	ddl, notApplied := 0, 0
-	for _, ev := range queryEvents(ctx, t, s.DB) {
-		if _, err := replay.ApplyDDL(ev.db, ev.sql, "", ev.at); err != nil {
+	for _, ev := range queryEvents(t, s) {
+		if _, err := replay.ApplyDDLMode(ev.db, ev.sql, "", ev.at, ev.ansiQuotes); err != nil {
 			notApplied++
 			t.Errorf("DDL at %s not applied: %v", ev.at, err)
 		}
@@ -787,58 +787,39 @@ func replayCorpus(t *testing.T, files []string) corpusResult {
 	return corpusResult{accepted: accepted, rejected: rejected, skipped: skipped, checked: checked}
 }
 
-var useRE = regexp.MustCompile("(?s)^use `((?:[^`]|``)*)`; (.*)$")
-
 type queryEvent struct {
-	db, sql string
-	at      schema.Mark
+	db, sql    string
+	at         schema.Mark
+	ansiQuotes bool
 }
 
-// queryEvents lists the QUERY events of the server's binlog (but BEGIN and
-// COMMIT) with SHOW BINLOG EVENTS.
-func queryEvents(ctx context.Context, t *testing.T, db *sql.DB) []queryEvent {
+// queryEvents lists the QUERY events of the server's binlog files (but
+// BEGIN and COMMIT), read with go-mysql's parser as the stream reads them.
+func queryEvents(t *testing.T, s *testutil.Server) []queryEvent {
 	t.Helper()
-	var files []string
-	rows, err := db.QueryContext(ctx, "SHOW BINARY LOGS")
-	if err != nil {
-		t.Fatal(err)
+	files, err := filepath.Glob(filepath.Join(s.DataDir, "mysql-bin.[0-9]*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no binlog files in %s: %v", s.DataDir, err)
 	}
-	for rows.Next() {
-		cols, _ := rows.Columns()
-		vals := make([]any, len(cols))
-		var name string
-		vals[0] = &name
-		for i := 1; i < len(vals); i++ {
-			vals[i] = new(sql.RawBytes)
-		}
-		if err := rows.Scan(vals...); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, name)
-	}
-	rows.Close()
+	sort.Strings(files)
 	var out []queryEvent
 	for _, f := range files {
-		rows, err := db.QueryContext(ctx, "SHOW BINLOG EVENTS IN '"+f+"'")
+		p := replication.NewBinlogParser()
+		p.SetVerifyChecksum(false) // the file in use has the in-use flag
+		p.SetRowsEventDecodeFunc(func(*replication.RowsEvent, []byte) error { return nil })
+		err := p.ParseFile(f, 0, func(e *replication.BinlogEvent) error {
+			q, ok := e.Event.(*replication.QueryEvent)
+			if !ok || string(q.Query) == "BEGIN" || string(q.Query) == "COMMIT" {
+				return nil
+			}
+			out = append(out, queryEvent{db: string(q.Schema), sql: string(q.Query),
+				at:         schema.Mark{File: filepath.Base(f), Pos: e.Header.LogPos - e.Header.EventSize},
+				ansiQuotes: schema.QuerySQLMode(q.StatusVars)&schema.SQLModeANSIQuotes != 0})
+			return nil
+		})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("read %s: %v", f, err)
 		}
-		for rows.Next() {
-			var logName, evType, info string
-			var pos, serverID, endPos uint64
-			if err := rows.Scan(&logName, &pos, &evType, &serverID, &endPos, &info); err != nil {
-				t.Fatal(err)
-			}
-			if evType != "Query" || info == "BEGIN" || info == "COMMIT" {
-				continue
-			}
-			ev := queryEvent{sql: info, at: schema.Mark{File: f, Pos: uint32(pos)}}
-			if m := useRE.FindStringSubmatch(info); m != nil {
-				ev.db, ev.sql = strings.ReplaceAll(m[1], "``", "`"), m[2]
-			}
-			out = append(out, ev)
-		}
-		rows.Close()
 	}
 	return out
 }

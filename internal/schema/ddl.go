@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,6 +20,40 @@ import (
 // be parsed or applied, the table is marked unknown (IsUnknown) and the error
 // returned wraps ErrInvalidated; ApplyDDL never panics.
 func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected []*change.Table, err error) {
+	return h.ApplyDDLMode(defaultSchema, sql, gtid, at, false)
+}
+
+// SQLModeANSIQuotes is the ANSI_QUOTES bit of sql_mode, as the binlog's
+// QUERY events carry it (both MySQL and MariaDB).
+const SQLModeANSIQuotes = 1 << 2
+
+// QuerySQLMode reads sql_mode from the status variables of a binlog QUERY
+// event: Q_FLAGS2 (code 0, 4 bytes) comes first when present, then
+// Q_SQL_MODE (code 1, 8 bytes). It returns 0 when they are not there.
+func QuerySQLMode(statusVars []byte) uint64 {
+	v := statusVars
+	for len(v) > 0 {
+		switch v[0] {
+		case 0:
+			if len(v) < 5 {
+				return 0
+			}
+			v = v[5:]
+		case 1:
+			if len(v) < 9 {
+				return 0
+			}
+			return binary.LittleEndian.Uint64(v[1:9])
+		default:
+			return 0
+		}
+	}
+	return 0
+}
+
+// ApplyDDLMode is ApplyDDL for a statement that ran with sql_mode
+// ANSI_QUOTES when ansiQuotes is set ("x" is then an identifier).
+func (h *History) ApplyDDLMode(defaultSchema, sql, gtid string, at Mark, ansiQuotes bool) (affected []*change.Table, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	defer func() {
@@ -26,7 +61,9 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 			err = fmt.Errorf("apply DDL %.80q: internal error: %v", sql, r)
 		}
 	}()
-	p := prepareFor(sql, h.server)
+	sv := h.server
+	sv.ansiQuotes = ansiQuotes
+	p := prepareFor(sql, sv)
 	switch p.kind {
 	case kindNone, kindTruncate:
 		return nil, nil

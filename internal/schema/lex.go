@@ -10,6 +10,9 @@ import (
 type serverInfo struct {
 	mysql   bool // MySQL (not MariaDB)
 	version int  // 10.11.5 is 101105, 8.0.36 is 80036; 0 when unknown
+	// ansiQuotes: the statement ran with sql_mode ANSI_QUOTES (or ANSI,
+	// ORACLE): "x" is an identifier, not a string.
+	ansiQuotes bool
 }
 
 // parseServerVersion reads VERSION() text ("10.11.5-MariaDB-log", "8.0.36").

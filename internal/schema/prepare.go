@@ -110,6 +110,17 @@ func prepareFor(sql string, sv serverInfo) *prepared {
 	toks := tokenize(src)
 	p := &prepared{cols: map[string]*colExtra{}}
 	ed := &editor{src: src}
+	if sv.ansiQuotes {
+		// "x" names something: make it `x` for the TiDB parser and for
+		// the scans below.
+		for i, t := range toks {
+			if t.kind == tString && src[t.start] == '"' {
+				name := unquoteString(t.text)
+				toks[i] = token{tQuoted, name, t.start, t.end}
+				ed.replace(toks[i], quoteIdent(name))
+			}
+		}
+	}
 	// Trailing semicolons.
 	for len(toks) > 0 && toks[len(toks)-1].isPunct(";") {
 		toks = toks[:len(toks)-1]
@@ -128,7 +139,9 @@ func prepareFor(sql string, sv serverInfo) *prepared {
 			case toks[k].isPunct(")"):
 				depth--
 			case depth == 0 && toks[k].is("FOR"):
-				return prepareFor(src[toks[k+1].start:], serverInfo{})
+				// The server parses the whole statement with the session's
+				// sql_mode: a SET STATEMENT sql_mode does not change quoting.
+				return prepareFor(src[toks[k+1].start:], serverInfo{ansiQuotes: sv.ansiQuotes})
 			}
 		}
 		return p

@@ -783,7 +783,7 @@ func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) e
 			}
 		}
 	}
-	affected, err := s.hist.ApplyDDL(string(ev.Schema), q, s.tx.GTID, mark)
+	affected, err := s.hist.ApplyDDLMode(string(ev.Schema), q, s.tx.GTID, mark, schema.QuerySQLMode(ev.StatusVars)&schema.SQLModeANSIQuotes != 0)
 	if err != nil {
 		s.log.Warn("DDL statement not understood: its tables are marked unknown; their rows will be decoded only with a definition proven to match the binlog (binlog_row_metadata=FULL, or the live table), or the stream stops",
 			"at", mark.String(), "gtid", s.tx.GTID, "sql", truncate(q, 500), "err", err)

@@ -221,3 +221,13 @@ CREATE TABLE n (id INT, period INT, system INT, vector INT, row INT, `key` INT, 
 ALTER TABLE n DROP COLUMN period, DROP COLUMN system, ADD COLUMN status INT AFTER vector;
 ALTER TABLE n CHANGE vector rank INT;
 ALTER TABLE n ADD COLUMN period INT FIRST, ADD COLUMN system DATE AFTER row;
+
+-- Identifiers in double quotes under ANSI_QUOTES (the binlog carries the
+-- statement's sql_mode).
+SET SESSION sql_mode = 'ANSI_QUOTES,STRICT_TRANS_TABLES';
+CREATE TABLE "ansi q" ("a b" INT PRIMARY KEY, "c""d" VARCHAR(3) DEFAULT 'x');
+ALTER TABLE "ansi q" ADD COLUMN "e" INT AFTER "a b";
+SET STATEMENT max_statement_time = 5 FOR ALTER TABLE "ansi q" ADD COLUMN "f" DATE;
+SET SESSION sql_mode = DEFAULT;
+SET STATEMENT sql_mode = 'ANSI_QUOTES' FOR ALTER TABLE `ansi q` ADD COLUMN `g` VARCHAR(2) DEFAULT "y";
+CREATE TABLE dq (a VARCHAR(3) DEFAULT "x");
