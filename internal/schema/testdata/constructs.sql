@@ -231,3 +231,58 @@ SET STATEMENT max_statement_time = 5 FOR ALTER TABLE "ansi q" ADD COLUMN "f" DAT
 SET SESSION sql_mode = DEFAULT;
 SET STATEMENT sql_mode = 'ANSI_QUOTES' FOR ALTER TABLE `ansi q` ADD COLUMN `g` VARCHAR(2) DEFAULT "y";
 CREATE TABLE dq (a VARCHAR(3) DEFAULT "x");
+
+-- Shapes from dumps and migration tools.
+/*!40101 SET @saved_cs_client     = @@character_set_client */;
+/*!40101 SET character_set_client = utf8 */;
+DROP TABLE IF EXISTS `wp_posts`;
+CREATE TABLE `wp_posts` (
+  `ID` bigint(20) unsigned NOT NULL auto_increment,
+  `post_author` bigint(20) unsigned NOT NULL default '0',
+  `post_date` datetime NOT NULL default '0000-00-00 00:00:00',
+  `post_content` longtext NOT NULL,
+  `post_title` text NOT NULL,
+  `post_status` varchar(20) NOT NULL default 'publish',
+  `comment_count` bigint(20) NOT NULL default '0',
+  `menu_order` int(11) NOT NULL DEFAULT '0',
+  `price` decimal(12,4) NOT NULL DEFAULT '0.0000' COMMENT 'it''s the \'price\'',
+  `updated_at` timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP COMMENT 'Updated At',
+  `flags` int(10) unsigned zerofill DEFAULT NULL,
+  `slug` varchar(200) CHARACTER SET utf8 COLLATE utf8_unicode_ci NOT NULL DEFAULT '',
+  PRIMARY KEY  (`ID`),
+  KEY `post_name` (`slug`(191)),
+  KEY `type_status_date` (`post_status`,`post_date`,`ID`),
+  FULLTEXT KEY `ft` (`post_title`)
+) ENGINE=InnoDB AUTO_INCREMENT=5 DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_520_ci COMMENT='Posts';
+/*!40101 SET character_set_client = @saved_cs_client */;
+/*!40000 ALTER TABLE `wp_posts` DISABLE KEYS */;
+/*!40000 ALTER TABLE `wp_posts` ENABLE KEYS */;
+CREATE TABLE `schema_migrations` (`version` varchar(255) NOT NULL PRIMARY KEY) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+CREATE TABLE `users` (`id` bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, `email` varchar(255) DEFAULT '' NOT NULL, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `admin` tinyint(1) DEFAULT FALSE, `settings` json);
+CREATE UNIQUE INDEX `index_users_on_email` ON `users` (`email`);
+ALTER TABLE `users` ADD `locale` varchar(255) DEFAULT 'en' NOT NULL, ADD `last_seen_at` datetime(6);
+ALTER TABLE `users` CHANGE `locale` `locale` varchar(10) DEFAULT 'en' NOT NULL;
+CREATE TABLE `accounts` (`id` bigint NOT NULL AUTO_INCREMENT PRIMARY KEY);
+ALTER TABLE `users` ADD `account_id` bigint, ADD CONSTRAINT `fk_rails_1` FOREIGN KEY (`account_id`) REFERENCES `accounts` (`id`);
+ALTER TABLE `users` DROP FOREIGN KEY `fk_rails_1`;
+ALTER TABLE `users` MODIFY `email` varchar(320) NULL;
+ALTER TABLE users RENAME COLUMN last_seen_at TO seen_at;
+CREATE TABLE `django_app_item` (`id` integer AUTO_INCREMENT NOT NULL PRIMARY KEY, `name` varchar(100) NOT NULL, `price` numeric(10, 2) NOT NULL, `owner_id` bigint NULL, `uuid` char(32) NOT NULL UNIQUE, `created` datetime(6) NOT NULL);
+ALTER TABLE `django_app_item` ADD COLUMN `active` bool DEFAULT b'1' NOT NULL;
+ALTER TABLE `django_app_item` ALTER COLUMN `active` DROP DEFAULT;
+ALTER TABLE `django_app_item` ADD CONSTRAINT `django_app_item_owner_id_fk` FOREIGN KEY (`owner_id`) REFERENCES `users` (`id`);
+CREATE INDEX `django_app_item_name_idx` ON `django_app_item` (`name`);
+ALTER TABLE `django_app_item` ADD COLUMN `score` double precision DEFAULT 0 NOT NULL, ADD COLUMN `blob` longblob NULL;
+CREATE TABLE flyway_history (installed_rank INT NOT NULL, version VARCHAR(50), description VARCHAR(200) NOT NULL, type VARCHAR(20) NOT NULL, script VARCHAR(1000) NOT NULL, checksum INT, installed_by VARCHAR(100) NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, execution_time INT NOT NULL, success BOOL NOT NULL, CONSTRAINT flyway_history_pk PRIMARY KEY (installed_rank)) ENGINE=InnoDB;
+CREATE TABLE `magento_entity` (
+  `entity_id` int(10) unsigned NOT NULL AUTO_INCREMENT COMMENT 'Entity ID',
+  `attribute_set_id` smallint(5) unsigned NOT NULL DEFAULT 0 COMMENT 'Attribute Set ID',
+  `type_id` varchar(32) NOT NULL DEFAULT 'simple' COMMENT 'Type ID',
+  `sku` varchar(64) NOT NULL COMMENT 'SKU',
+  `has_options` smallint(6) NOT NULL DEFAULT 0 COMMENT 'Has Options',
+  `created_at` timestamp NOT NULL DEFAULT current_timestamp() COMMENT 'Creation Time',
+  `updated_at` timestamp NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp() COMMENT 'Update Time',
+  PRIMARY KEY (`entity_id`),
+  KEY `CATALOG_PRODUCT_ENTITY_ATTRIBUTE_SET_ID` (`attribute_set_id`),
+  KEY `CATALOG_PRODUCT_ENTITY_SKU` (`sku`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_general_ci COMMENT='Catalog Product Table';
