@@ -191,3 +191,28 @@ func TestANSIQuotes(t *testing.T) {
 		t.Errorf("default %v, want x", d)
 	}
 }
+
+func TestParseQueryStatus(t *testing.T) {
+	vars := []byte{
+		0, 0, 0, 0, 0, // flags2
+		1, 4, 0, 0, 0, 0, 0, 0, 0, // sql_mode ANSI_QUOTES
+		6, 3, 's', 't', 'd', // catalog
+		3, 1, 0, 1, 0, // auto_increment
+		4, 8, 0, 8, 0, 45, 0, // charset: client latin1_swedish_ci (8)
+		5, 6, 'S', 'Y', 'S', 'T', 'E', 'M', // time zone
+		11, 1, 'u', 1, 'h', // invoker
+		12, 2, 'a', 0, 'b', 'c', 0, // updated db names
+		128, 1, 2, 3, // MariaDB hrnow
+		200, 9, 9, // unknown: stop
+	}
+	st := ParseQueryStatus(vars)
+	if st.SQLMode != 4 || !st.ANSIQuotes() || st.ClientCollation != 8 {
+		t.Errorf("got %+v", st)
+	}
+	if st := ParseQueryStatus([]byte{0, 1, 2}); st != (QueryStatus{}) {
+		t.Errorf("truncated: got %+v", st)
+	}
+	if st := ParseQueryStatus([]byte{4, 33, 0, 33, 0, 33, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}); st.ClientCollation != 33 || st.SQLMode != 0 {
+		t.Errorf("got %+v", st)
+	}
+}

@@ -27,29 +27,94 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 // QUERY events carry it (both MySQL and MariaDB).
 const SQLModeANSIQuotes = 1 << 2
 
-// QuerySQLMode reads sql_mode from the status variables of a binlog QUERY
-// event: Q_FLAGS2 (code 0, 4 bytes) comes first when present, then
-// Q_SQL_MODE (code 1, 8 bytes). It returns 0 when they are not there.
-func QuerySQLMode(statusVars []byte) uint64 {
-	v := statusVars
-	for len(v) > 0 {
-		switch v[0] {
-		case 0:
-			if len(v) < 5 {
-				return 0
-			}
-			v = v[5:]
-		case 1:
-			if len(v) < 9 {
-				return 0
-			}
-			return binary.LittleEndian.Uint64(v[1:9])
-		default:
-			return 0
-		}
-	}
-	return 0
+// QueryStatus is what bintap reads from the status variables of a binlog
+// QUERY event.
+type QueryStatus struct {
+	SQLMode uint64 // sql_mode (0 when absent)
+	// ClientCollation is the collation id of character_set_client, the
+	// character set of the statement's text (0 when absent).
+	ClientCollation uint16
 }
+
+// ParseQueryStatus walks the status variables of a QUERY event (MySQL and
+// MariaDB codes); it stops at a code it does not know, keeping what it read.
+func ParseQueryStatus(vars []byte) QueryStatus {
+	var st QueryStatus
+	v := vars
+	need := func(n int) bool { return len(v) >= n }
+	for len(v) > 0 {
+		code := v[0]
+		v = v[1:]
+		n := 0
+		switch code {
+		case 0, 3, 10: // flags2, auto_increment, master_data_written
+			n = 4
+		case 1: // sql_mode
+			if !need(8) {
+				return st
+			}
+			st.SQLMode = binary.LittleEndian.Uint64(v)
+			n = 8
+		case 2: // catalog (old): length, text, NUL
+			if !need(1) {
+				return st
+			}
+			n = 1 + int(v[0]) + 1
+		case 4: // charset: client, connection, server collations
+			if !need(6) {
+				return st
+			}
+			st.ClientCollation = binary.LittleEndian.Uint16(v)
+			n = 6
+		case 5, 6: // time zone, catalog: length, text
+			if !need(1) {
+				return st
+			}
+			n = 1 + int(v[0])
+		case 7, 8, 18: // lc_time_names, charset_database, default_collation_for_utf8mb4
+			n = 2
+		case 9, 17, 129: // table_map_for_update, ddl_logged_with_xid, MariaDB xid
+			n = 8
+		case 11: // invoker: user, host
+			if !need(1) {
+				return st
+			}
+			u := int(v[0])
+			if !need(1 + u + 1) {
+				return st
+			}
+			n = 1 + u + 1 + int(v[1+u])
+		case 12: // updated db names: count, NUL-terminated names
+			if !need(1) {
+				return st
+			}
+			n = 1
+			if cnt := int(v[0]); cnt < 254 {
+				for i := 0; i < cnt; i++ {
+					j := n
+					for j < len(v) && v[j] != 0 {
+						j++
+					}
+					n = j + 1
+				}
+			}
+		case 13, 128: // microseconds, MariaDB hrnow
+			n = 3
+		case 16, 19, 20, 130: // explicit_defaults_for_timestamp, sql_require_primary_key, default_table_encryption, MariaDB gtid flags
+			n = 1
+		default:
+			return st
+		}
+		if !need(n) {
+			return st
+		}
+		v = v[n:]
+	}
+	return st
+}
+
+// ANSIQuotes reports whether the statement ran with ANSI_QUOTES.
+func (st QueryStatus) ANSIQuotes() bool { return st.SQLMode&SQLModeANSIQuotes != 0 }
 
 // ApplyDDLMode is ApplyDDL for a statement that ran with sql_mode
 // ANSI_QUOTES when ansiQuotes is set ("x" is then an identifier).

@@ -179,6 +179,19 @@ func isIdentByte(c byte) bool {
 	return c == '_' || c == '$' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }
 
+// isHexLiteral reports whether s is 0x followed by hex digits.
+func isHexLiteral(s string) bool {
+	if len(s) < 3 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
+		return false
+	}
+	for _, c := range s[2:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 // tokenize splits sql (already comment-expanded) into tokens, dropping
 // whitespace and ordinary comments.
 func tokenize(sql string) []token {
@@ -223,6 +236,9 @@ func tokenize(sql string) []token {
 					kind = tWord
 					break
 				}
+			}
+			if isHexLiteral(sql[i:j]) {
+				kind = tNumber
 			}
 			toks = append(toks, token{kind, sql[i:j], i, j})
 			i = j

@@ -827,6 +827,11 @@ func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
 			ex.national = true
 		}
 	}
+	// YEAR(2) (MySQL 5, MariaDB) is still a YEAR; the TiDB parser knows
+	// only YEAR(4).
+	if j+3 < b && toks[j].is("YEAR") && toks[j+1].isPunct("(") && toks[j+2].kind == tNumber && toks[j+3].isPunct(")") {
+		ed.replace(toks[j+2], "4")
+	}
 	// Type arguments the server truncates: DECIMAL(19.5) is DECIMAL(19).
 	if j+1 < b && toks[j+1].isPunct("(") {
 		end := matchParen(toks, j+1)
@@ -926,6 +931,9 @@ func scanColumnDef(p *prepared, toks []token, a, b int, ed *editor) {
 			ed.remove(t)
 		case t.is("COMPRESSED"):
 			ed.remove(t)
+			if toks[j-1].is("COLUMN_FORMAT") {
+				ed.remove(toks[j-1]) // Percona's COLUMN_FORMAT COMPRESSED
+			}
 			if j+2 < b && toks[j+1].isPunct("=") {
 				ed.remove(toks[j+1])
 				ed.remove(toks[j+2])
@@ -1042,6 +1050,10 @@ func operandEnd(toks []token, i, b int) int {
 				k++
 				break
 			}
+			if k < b && toks[k].kind == tNumber && t.kind == tWord && strings.HasPrefix(t.text, "_") { // _latin1 0xFF
+				k++
+				break
+			}
 			for k+1 < b && toks[k].isPunct(".") && toks[k+1].ident() {
 				k += 2
 			}
@@ -1080,6 +1092,10 @@ func literalAt(toks []token, i, end int, ed *editor) bool {
 		return false
 	}
 	if end-i == 1 && (toks[i].is("NULL") || toks[i].is("TRUE") || toks[i].is("FALSE")) {
+		return true
+	}
+	if end-i == 2 && toks[i].kind == tWord && strings.HasPrefix(toks[i].text, "_") && toks[i+1].kind == tNumber {
+		ed.remove(toks[i]) // _latin1 0xFF: the introducer does not matter
 		return true
 	}
 	if toks[k].kind == tWord && k+1 < end && toks[k+1].kind == tString && toks[k].end == toks[k+1].start {

@@ -783,7 +783,16 @@ func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) e
 			}
 		}
 	}
-	affected, err := s.hist.ApplyDDLMode(string(ev.Schema), q, s.tx.GTID, mark, schema.QuerySQLMode(ev.StatusVars)&schema.SQLModeANSIQuotes != 0)
+	status := schema.ParseQueryStatus(ev.StatusVars)
+	ddl := q
+	if status.ClientCollation != 0 {
+		// The statement's text is in character_set_client: names, ENUM
+		// members and defaults are read in UTF-8.
+		if b, err := binlog.TextToUTF8(uint64(status.ClientCollation), []byte(q)); err == nil {
+			ddl = string(b)
+		}
+	}
+	affected, err := s.hist.ApplyDDLMode(string(ev.Schema), ddl, s.tx.GTID, mark, status.ANSIQuotes())
 	if err != nil {
 		s.log.Warn("DDL statement not understood: its tables are marked unknown; their rows will be decoded only with a definition proven to match the binlog (binlog_row_metadata=FULL, or the live table), or the stream stops",
 			"at", mark.String(), "gtid", s.tx.GTID, "sql", truncate(q, 500), "err", err)

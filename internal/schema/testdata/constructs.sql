@@ -286,3 +286,9 @@ CREATE TABLE `magento_entity` (
   KEY `CATALOG_PRODUCT_ENTITY_ATTRIBUTE_SET_ID` (`attribute_set_id`),
   KEY `CATALOG_PRODUCT_ENTITY_SKU` (`sku`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_general_ci COMMENT='Catalog Product Table';
+
+-- Statements sent in another client character set (the binlog's QUERY
+-- event carries character_set_client): names, members and defaults.
+SET NAMES latin1;
+CREATE TABLE latin1_client (`cafés` INT, e ENUM('é', 'ü') CHARACTER SET utf8mb4, s SET('ñ', 'ø'), v VARCHAR(3) DEFAULT 'à');
+SET NAMES utf8mb4;
