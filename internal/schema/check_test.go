@@ -216,3 +216,20 @@ func TestParseQueryStatus(t *testing.T) {
 		t.Errorf("got %+v", st)
 	}
 }
+
+// TestRenameOfUnknown: ALTER TABLE ... RENAME TO of a table whose
+// definition is unknown leaves the new name unknown (not "never seen"), and
+// the old name gone.
+func TestRenameOfUnknown(t *testing.T) {
+	h, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSteps(t, h, []ddlStep{
+		{sql: "ALTER TABLE never_seen ADD COLUMN a INT, RENAME TO renamed", wantErr: true,
+			want: map[string]string{"db.renamed": "unknown", "db.never_seen": "none"}},
+		{sql: "CREATE TABLE x (a INT)"},
+		{sql: "ALTER TABLE x ADD COLUMN b NOSUCHTYPE, RENAME TO y", wantErr: true,
+			want: map[string]string{"db.y": "unknown", "db.x": "none"}},
+	})
+}

@@ -179,6 +179,16 @@ func (h *History) ApplyDDLMode(defaultSchema, sql, gtid string, at Mark, ansiQuo
 	}
 	node, perr := parseOne(p.sql)
 	if perr != nil {
+		if p.kind == kindAlterTable && p.renameTo != nil && len(keys) == 1 {
+			// Renamed as well: the new name is unknown, the old one gone.
+			if nk := qualify(defaultSchema, *p.renameTo); nk != keys[0] {
+				old := keys[0]
+				keys = append(keys, nk)
+				res, ferr := fail(fmt.Errorf("cannot parse %.200q: %w", sql, perr))
+				h.drop(old, at, gtid)
+				return res, ferr
+			}
+		}
 		return fail(fmt.Errorf("cannot parse %.200q: %w", sql, perr))
 	}
 	switch stmt := node.(type) {
@@ -194,10 +204,19 @@ func (h *History) ApplyDDLMode(defaultSchema, sql, gtid string, at Mark, ansiQuo
 	case *ast.AlterTableStmt:
 		k := qualifyName(defaultSchema, stmt.Table)
 		keys = []key{k}
-		t, renamedTo, err := h.applyAlter(defaultSchema, stmt, p, gtid, at)
+		t, _, err := h.applyAlter(defaultSchema, stmt, p, gtid, at)
 		if err != nil {
-			if renamedTo != (key{}) {
-				keys = append(keys, renamedTo)
+			// The table's new name (RENAME TO) is unknown too, and the old
+			// one is gone.
+			for _, spec := range stmt.Specs {
+				if spec.Tp == ast.AlterTableRenameTable {
+					if nk := qualifyName(defaultSchema, spec.NewTable); nk != k {
+						keys = append(keys, nk)
+						res, ferr := fail(err)
+						h.drop(k, at, gtid)
+						return res, ferr
+					}
+				}
 			}
 			return fail(err)
 		}
@@ -535,7 +554,7 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 		case ast.AlterTableDropPrimaryKey:
 			a.pk = nil
 		case ast.AlterTableRenameTable:
-			nk := qualifyName(k.schema, spec.NewTable)
+			nk := qualifyName(defaultSchema, spec.NewTable)
 			renameTo = &nk
 		}
 	}

@@ -73,6 +73,8 @@ type prepared struct {
 	// renameIfExists are the (lower-case) columns of RENAME COLUMN IF
 	// EXISTS.
 	renameIfExists []string
+	// renameTo is the new name of ALTER TABLE ... RENAME [TO|AS].
+	renameTo *tableName
 	// pkIfNotExists is ADD PRIMARY KEY IF NOT EXISTS.
 	pkIfNotExists bool
 	hasSelect     bool // CREATE TABLE ... SELECT
@@ -677,8 +679,9 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 				if toks[k].is("TO") || toks[k].is("AS") {
 					k++
 				}
-				if _, e, ok := readTableName(toks, k); ok {
+				if tn, e, ok := readTableName(toks, k); ok {
 					quoteTableName(toks, k, e, ed)
+					p.renameTo = &tn
 				}
 			}
 		case first.is("ALTER"):

@@ -292,3 +292,9 @@ CREATE TABLE `magento_entity` (
 SET NAMES latin1;
 CREATE TABLE latin1_client (`cafés` INT, e ENUM('é', 'ü') CHARACTER SET utf8mb4, s SET('ñ', 'ø'), v VARCHAR(3) DEFAULT 'à');
 SET NAMES utf8mb4;
+
+-- ALTER TABLE db.t RENAME t2: an unqualified new name is in the default
+-- database, not in the table's.
+CREATE TABLE other_db.moving (a INT, b VARCHAR(3));
+ALTER TABLE other_db.moving RENAME moved_here;
+ALTER TABLE moved_here ADD COLUMN c DATE;
