@@ -233,3 +233,23 @@ func TestRenameOfUnknown(t *testing.T) {
 			want: map[string]string{"db.y": "unknown", "db.x": "none"}},
 	})
 }
+
+// TestAlterWithoutColumnsOnUnseenTable: an ALTER that changes no column
+// does not make a table the history never saw (created before the stream
+// started) unknown.
+func TestAlterWithoutColumnsOnUnseenTable(t *testing.T) {
+	h, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSteps(t, h, []ddlStep{
+		{sql: "ALTER TABLE before_start ENGINE=InnoDB, ALGORITHM=COPY", want: map[string]string{"db.before_start": "none"}},
+		{sql: "ALTER TABLE before_start ADD INDEX (a), DROP INDEX b, COMMENT 'x'", want: map[string]string{"db.before_start": "none"}},
+		{sql: "ALTER TABLE before_start REPAIR PARTITION ALL", want: map[string]string{"db.before_start": "none"}},
+		{sql: "ALTER TABLE before_start COALESCE PARTITION 2", want: map[string]string{"db.before_start": "none"}},
+		{sql: "ALTER TABLE before_start ADD COLUMN c INT", wantErr: true, want: map[string]string{"db.before_start": "unknown"}},
+	})
+	if h.UnknownReason("db", "before_start") == "" {
+		t.Error("no reason recorded")
+	}
+}

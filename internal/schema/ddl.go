@@ -204,6 +204,11 @@ func (h *History) ApplyDDLMode(defaultSchema, sql, gtid string, at Mark, ansiQuo
 	case *ast.AlterTableStmt:
 		k := qualifyName(defaultSchema, stmt.Table)
 		keys = []key{k}
+		if cur, _ := h.current(k); cur == nil && p.noColumnChange && !p.addVersioning && !p.dropVersioning {
+			// Indexes, options, partitions of a table the history does not
+			// have (never seen, or unknown): nothing to learn or to lose.
+			return nil, nil
+		}
 		t, _, err := h.applyAlter(defaultSchema, stmt, p, gtid, at)
 		if err != nil {
 			// The table's new name (RENAME TO) is unknown too, and the old

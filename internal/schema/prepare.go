@@ -73,6 +73,8 @@ type prepared struct {
 	// renameIfExists are the (lower-case) columns of RENAME COLUMN IF
 	// EXISTS.
 	renameIfExists []string
+	// noColumnChange: an ALTER TABLE of indexes, options, partitions only.
+	noColumnChange bool
 	// renameTo is the new name of ALTER TABLE ... RENAME [TO|AS].
 	renameTo *tableName
 	// pkIfNotExists is ADD PRIMARY KEY IF NOT EXISTS.
@@ -697,6 +699,7 @@ func scanAlterTable(p *prepared, toks []token, i int, ed *editor) {
 	}
 	dropElements(toks, ranges, keep, ed)
 	if !slices.Contains(keep, true) {
+		p.noColumnChange = true
 		ed.insertAt(toks[len(toks)-1].end, "FORCE") // an ALTER the TiDB parser accepts and that changes nothing
 	}
 }
