@@ -33,6 +33,7 @@ const usage = `bintap turns the MySQL/MariaDB binary log into exact, ordered, re
 Usage:
   bintap stream --source mysql://USER:PASS@HOST:PORT [flags]   stream changes (bintap stream --help)
   bintap check  --source mysql://USER:PASS@HOST:PORT           check that a server is ready for CDC
+  bintap check  --ddl FILE [--database DB]                     check that the schema history understands a DDL file
   bintap status --http HOST:PORT                               show a running stream's state (it runs with --http)
   bintap snapshot --http HOST:PORT --table db.t                incremental snapshot of tables, taken by the running stream
   bintap query --table db.t [--pk K] [filters]                  changes from the change index (--output index)
@@ -140,14 +141,30 @@ func runCheck(args []string, out, errOut io.Writer) int {
 	sshSpec := fs.String("ssh", os.Getenv("BINTAP_SSH"), "reach the source through an SSH tunnel: USER@HOST[:PORT]")
 	sshKey := fs.String("ssh-key", os.Getenv("BINTAP_SSH_KEY"), "private key file for --ssh (passphrase in BINTAP_SSH_KEY_PASSPHRASE)")
 	knownHosts := fs.String("ssh-known-hosts", envOr("BINTAP_SSH_KNOWN_HOSTS", "~/.ssh/known_hosts"), "known_hosts file for --ssh")
+	ddl := fs.String("ddl", "", "SQL file (- for standard input) to run through the schema history, without a server: reports each statement applied, ignored (and why) or not understood")
+	database := fs.String("database", "test", "with --ddl: the default database until the file's first USE")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(errOut, "bintap check: unexpected argument %q (a DDL file is given with --ddl FILE)\n", fs.Arg(0))
+		return 2
+	}
+	if *ddl != "" {
+		code := checkDDL(*ddl, *database, out, errOut)
+		if *srcURL == "" || code == 2 {
+			return code
+		}
+		if c := runCheck(removeDDLFlags(args), out, errOut); c > code {
+			code = c
+		}
+		return code
+	}
 	if *srcURL == "" {
-		fmt.Fprintln(errOut, "bintap check: --source is required: mysql://USER:PASSWORD@HOST:PORT")
+		fmt.Fprintln(errOut, "bintap check: --source is required: mysql://USER:PASSWORD@HOST:PORT (or --ddl FILE to check DDL without a server)")
 		return 2
 	}
 	src, err := config.ParseSource(*srcURL)

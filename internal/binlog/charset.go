@@ -126,6 +126,19 @@ func converterFor(cs string) (*converter, error) {
 	return &converter{dec: enc.NewDecoder()}, nil
 }
 
+// TextToUTF8 converts text in the character set of collation id coll (as a
+// binlog QUERY event gives character_set_client) to UTF-8. It returns the
+// text unchanged when it is UTF-8 already, and an error when the character
+// set is unknown or the text is not valid in it.
+func TextToUTF8(coll uint64, text []byte) ([]byte, error) {
+	cs := CharsetOfCollation(coll)
+	conv, err := converterFor(cs)
+	if err != nil || conv == nil {
+		return text, err
+	}
+	return conv.appendUTF8(nil, text)
+}
+
 // appendUTF8 appends src converted to UTF-8 to dst.
 func (c *converter) appendUTF8(dst, src []byte) ([]byte, error) {
 	if t := c.table; t != nil {

@@ -136,6 +136,10 @@ func typeName(tp byte) string {
 		return "GEOMETRY"
 	case mysql.MYSQL_TYPE_VECTOR:
 		return "VECTOR"
+	case 140:
+		return "VARCHAR_COMPRESSED (a MariaDB COMPRESSED column, which bintap cannot decode yet)"
+	case 141:
+		return "BLOB_COMPRESSED (a MariaDB COMPRESSED column, which bintap cannot decode yet)"
 	}
 	return fmt.Sprintf("type %d", tp)
 }

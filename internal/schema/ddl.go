@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,6 +20,105 @@ import (
 // be parsed or applied, the table is marked unknown (IsUnknown) and the error
 // returned wraps ErrInvalidated; ApplyDDL never panics.
 func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected []*change.Table, err error) {
+	return h.ApplyDDLMode(defaultSchema, sql, gtid, at, false)
+}
+
+// SQLModeANSIQuotes is the ANSI_QUOTES bit of sql_mode, as the binlog's
+// QUERY events carry it (both MySQL and MariaDB).
+const SQLModeANSIQuotes = 1 << 2
+
+// QueryStatus is what bintap reads from the status variables of a binlog
+// QUERY event.
+type QueryStatus struct {
+	SQLMode uint64 // sql_mode (0 when absent)
+	// ClientCollation is the collation id of character_set_client, the
+	// character set of the statement's text (0 when absent).
+	ClientCollation uint16
+}
+
+// ParseQueryStatus walks the status variables of a QUERY event (MySQL and
+// MariaDB codes); it stops at a code it does not know, keeping what it read.
+func ParseQueryStatus(vars []byte) QueryStatus {
+	var st QueryStatus
+	v := vars
+	need := func(n int) bool { return len(v) >= n }
+	for len(v) > 0 {
+		code := v[0]
+		v = v[1:]
+		n := 0
+		switch code {
+		case 0, 3, 10: // flags2, auto_increment, master_data_written
+			n = 4
+		case 1: // sql_mode
+			if !need(8) {
+				return st
+			}
+			st.SQLMode = binary.LittleEndian.Uint64(v)
+			n = 8
+		case 2: // catalog (old): length, text, NUL
+			if !need(1) {
+				return st
+			}
+			n = 1 + int(v[0]) + 1
+		case 4: // charset: client, connection, server collations
+			if !need(6) {
+				return st
+			}
+			st.ClientCollation = binary.LittleEndian.Uint16(v)
+			n = 6
+		case 5, 6: // time zone, catalog: length, text
+			if !need(1) {
+				return st
+			}
+			n = 1 + int(v[0])
+		case 7, 8, 18: // lc_time_names, charset_database, default_collation_for_utf8mb4
+			n = 2
+		case 9, 17, 129: // table_map_for_update, ddl_logged_with_xid, MariaDB xid
+			n = 8
+		case 11: // invoker: user, host
+			if !need(1) {
+				return st
+			}
+			u := int(v[0])
+			if !need(1 + u + 1) {
+				return st
+			}
+			n = 1 + u + 1 + int(v[1+u])
+		case 12: // updated db names: count, NUL-terminated names
+			if !need(1) {
+				return st
+			}
+			n = 1
+			if cnt := int(v[0]); cnt < 254 {
+				for i := 0; i < cnt; i++ {
+					j := n
+					for j < len(v) && v[j] != 0 {
+						j++
+					}
+					n = j + 1
+				}
+			}
+		case 13, 128: // microseconds, MariaDB hrnow
+			n = 3
+		case 16, 19, 20, 130: // explicit_defaults_for_timestamp, sql_require_primary_key, default_table_encryption, MariaDB gtid flags
+			n = 1
+		default:
+			return st
+		}
+		if !need(n) {
+			return st
+		}
+		v = v[n:]
+	}
+	return st
+}
+
+// ANSIQuotes reports whether the statement ran with ANSI_QUOTES.
+func (st QueryStatus) ANSIQuotes() bool { return st.SQLMode&SQLModeANSIQuotes != 0 }
+
+// ApplyDDLMode is ApplyDDL for a statement that ran with sql_mode
+// ANSI_QUOTES when ansiQuotes is set ("x" is then an identifier).
+func (h *History) ApplyDDLMode(defaultSchema, sql, gtid string, at Mark, ansiQuotes bool) (affected []*change.Table, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	defer func() {
@@ -25,11 +126,13 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 			err = fmt.Errorf("apply DDL %.80q: internal error: %v", sql, r)
 		}
 	}()
-	p := prepare(sql)
+	sv := h.server
+	sv.ansiQuotes = ansiQuotes
+	p := prepareFor(sql, sv)
 	switch p.kind {
 	case kindNone, kindTruncate:
 		return nil, nil
-	case kindCreateTable, kindDropTable:
+	case kindCreateTable, kindDropTable, kindCreateSequence:
 		if p.temporary {
 			return nil, nil // temporary tables never appear in row events
 		}
@@ -51,14 +154,40 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 		}
 		return nil, fmt.Errorf("apply DDL on %s: %w: %w", strings.Join(names, ", "), ErrInvalidated, cause)
 	}
-	if p.sysVersioning {
-		return fail(ErrSystemVersioning)
+	if p.kind == kindCreateSequence {
+		if len(keys) == 0 {
+			return fail(errors.New("CREATE SEQUENCE: no sequence name"))
+		}
+		k := keys[0]
+		cur, _ := h.current(k)
+		if p.ifNotExists && (cur != nil || h.isUnknown(k)) {
+			return nil, nil
+		}
+		t := sequenceTable(k)
+		if got := h.define(k, t, "binary", gtid, at, cur); got != cur {
+			affected = append(affected, got)
+		}
+		return affected, nil
+	}
+	switch p.kind {
+	case kindCreateDB, kindAlterDB, kindDropDB:
+		// Only the name and the character set matter, and the tokenizer
+		// found them: the TiDB parser does not know every database
+		// option (ENCRYPTION, READ ONLY, UPGRADE DATA DIRECTORY NAME).
+		h.applyDatabase(defaultSchema, p, gtid, at)
+		return nil, nil
 	}
 	node, perr := parseOne(p.sql)
 	if perr != nil {
-		switch p.kind {
-		case kindCreateDB, kindAlterDB, kindDropDB:
-			return nil, fmt.Errorf("apply DDL %.80q: %w", sql, perr)
+		if p.kind == kindAlterTable && p.renameTo != nil && len(keys) == 1 {
+			// Renamed as well: the new name is unknown, the old one gone.
+			if nk := qualify(defaultSchema, *p.renameTo); nk != keys[0] {
+				old := keys[0]
+				keys = append(keys, nk)
+				res, ferr := fail(fmt.Errorf("cannot parse %.200q: %w", sql, perr))
+				h.drop(old, at, gtid)
+				return res, ferr
+			}
 		}
 		return fail(fmt.Errorf("cannot parse %.200q: %w", sql, perr))
 	}
@@ -75,10 +204,24 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 	case *ast.AlterTableStmt:
 		k := qualifyName(defaultSchema, stmt.Table)
 		keys = []key{k}
-		t, renamedTo, err := h.applyAlter(defaultSchema, stmt, p, gtid, at)
+		if cur, _ := h.current(k); cur == nil && p.noColumnChange && !p.addVersioning && !p.dropVersioning {
+			// Indexes, options, partitions of a table the history does not
+			// have (never seen, or unknown): nothing to learn or to lose.
+			return nil, nil
+		}
+		t, _, err := h.applyAlter(defaultSchema, stmt, p, gtid, at)
 		if err != nil {
-			if renamedTo != (key{}) {
-				keys = append(keys, renamedTo)
+			// The table's new name (RENAME TO) is unknown too, and the old
+			// one is gone.
+			for _, spec := range stmt.Specs {
+				if spec.Tp == ast.AlterTableRenameTable {
+					if nk := qualifyName(defaultSchema, spec.NewTable); nk != k {
+						keys = append(keys, nk)
+						res, ferr := fail(err)
+						h.drop(k, at, gtid)
+						return res, ferr
+					}
+				}
 			}
 			return fail(err)
 		}
@@ -102,31 +245,74 @@ func (h *History) ApplyDDL(defaultSchema, sql, gtid string, at Mark) (affected [
 			h.drop(qualifyName(defaultSchema, tn), at, gtid)
 		}
 		return nil, nil
-	case *ast.CreateDatabaseStmt:
-		h.setDB(stmt.Name.O, dbRecord{At: at, Charset: dbOptionCharset(p, h.serverCharsetOrDefault())})
-		return nil, nil
-	case *ast.AlterDatabaseStmt:
-		name := stmt.Name.O
-		if stmt.AlterDefaultDatabase || name == "" {
+	}
+	return nil, nil
+}
+
+// applyDatabase applies CREATE, ALTER and DROP DATABASE.
+func (h *History) applyDatabase(defaultSchema string, p *prepared, gtid string, at Mark) {
+	name := p.dbName
+	switch p.kind {
+	case kindCreateDB:
+		if name == "" {
+			return
+		}
+		if d := h.dbs[name]; p.ifNotExists && d != nil && len(d.Records) > 0 && !d.Records[len(d.Records)-1].Dropped {
+			return // exists: unchanged
+		}
+		h.setDB(name, dbRecord{At: at, Charset: dbOptionCharset(p, h.serverCharsetOrDefault())})
+	case kindAlterDB:
+		if name == "" {
 			name = defaultSchema
 		}
-		if p.charset != "" || p.collate != "" {
+		switch {
+		case p.charset != "" || p.collate != "":
 			h.setDB(name, dbRecord{At: at, Charset: dbOptionCharset(p, h.dbCharset(name))})
+		case p.charsetDefault:
+			h.setDB(name, dbRecord{At: at, Charset: h.serverCharsetOrDefault()})
 		}
-		return nil, nil
-	case *ast.DropDatabaseStmt:
-		db := stmt.Name.O
+	case kindDropDB:
+		if name == "" {
+			return
+		}
 		for k := range h.tables {
-			if k.schema == db {
+			if k.schema == name {
 				h.drop(k, at, gtid)
 			}
 		}
-		if h.dbs[db] != nil {
-			h.setDB(db, dbRecord{At: at, Dropped: true})
+		if h.dbs[name] != nil {
+			h.setDB(name, dbRecord{At: at, Dropped: true})
 		}
-		return nil, nil
 	}
-	return nil, nil
+}
+
+// ErrNoDefinition is wrapped by ApplyDDL errors for a statement that was
+// understood but changes a table whose definition the history does not
+// have (never seen, dropped, or unknown).
+var ErrNoDefinition = errors.New("table definition unknown")
+
+// sequenceTable is the table MariaDB stores a sequence in (as SHOW CREATE
+// TABLE prints it); row events of NEXTVAL and SETVAL use it.
+func sequenceTable(k key) *change.Table {
+	col := func(name, typ string, unsigned bool) change.Column {
+		c := change.Column{Name: name, Type: typ, SQLType: typ, Length: -1, Unsigned: unsigned}
+		switch typ {
+		case "bigint":
+			c.SQLType = "bigint(21)"
+		case "tinyint":
+			c.SQLType = "tinyint(1)"
+		}
+		if unsigned {
+			c.SQLType += " unsigned"
+		}
+		return c
+	}
+	return &change.Table{Schema: k.schema, Name: k.name, Columns: []change.Column{
+		col("next_not_cached_value", "bigint", false), col("minimum_value", "bigint", false),
+		col("maximum_value", "bigint", false), col("start_value", "bigint", false),
+		col("increment", "bigint", false), col("cache_size", "bigint", true),
+		col("cycle_option", "tinyint", true), col("cycle_count", "bigint", false),
+	}}
 }
 
 func (h *History) serverCharsetOrDefault() string {
@@ -158,14 +344,16 @@ func qualifyName(defaultSchema string, tn *ast.TableName) key {
 func (h *History) applyCreate(defaultSchema string, stmt *ast.CreateTableStmt, p *prepared, gtid string, at Mark) (*change.Table, error) {
 	k := qualifyName(defaultSchema, stmt.Table)
 	cur, _ := h.current(k)
-	if stmt.IfNotExists && cur != nil {
+	if stmt.IfNotExists && (cur != nil || h.isUnknown(k)) {
+		// The table exists: nothing changes (an unknown table stays
+		// unknown; its definition is not this statement's).
 		return nil, nil
 	}
 	if stmt.ReferTable != nil {
 		src := qualifyName(defaultSchema, stmt.ReferTable)
 		st, scs := h.current(src)
 		if st == nil {
-			return nil, fmt.Errorf("CREATE TABLE %s.%s LIKE %s.%s: source table definition unknown", k.schema, k.name, src.schema, src.name)
+			return nil, fmt.Errorf("CREATE TABLE %s.%s LIKE %s.%s: source %w", k.schema, k.name, src.schema, src.name, ErrNoDefinition)
 		}
 		return h.define(k, cloneTable(st), scs, gtid, at, cur), nil
 	}
@@ -225,6 +413,9 @@ func (a *alterState) place(c change.Column, pos *ast.ColumnPosition, replace int
 		cols = slices.Delete(cols, replace, replace+1)
 	}
 	idx := len(cols)
+	if h := hiddenPeriodAt(&change.Table{Columns: cols}); h >= 0 {
+		idx = h // hidden system-versioning columns stay last
+	}
 	if pos != nil {
 		switch pos.Tp {
 		case ast.ColumnPositionFirst:
@@ -256,7 +447,7 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 	k := qualifyName(defaultSchema, stmt.Table)
 	cur, cs := h.current(k)
 	if cur == nil {
-		return nil, key{}, fmt.Errorf("ALTER TABLE %s.%s: table definition unknown", k.schema, k.name)
+		return nil, key{}, fmt.Errorf("ALTER TABLE %s.%s: %w", k.schema, k.name, ErrNoDefinition)
 	}
 	a := &alterState{t: cloneTable(cur), cs: cs}
 	a.t.Was = "" // renames are relative to the version before
@@ -267,15 +458,18 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 		a.pk = append(a.pk, cur.Columns[i].Name)
 	}
 	// Table options first: new columns take the new default charset.
-	if p.convertCharset != "" || p.convertCollate != "" {
-		a.conv = tableCharset(p.convertCharset, p.convertCollate, a.cs)
+	if p.convertCharset != "" || p.convertCollate != "" || p.convertDefault {
+		a.conv = tableCharset(p.convertCharset, p.convertCollate, h.dbCharset(k.schema))
 		a.cs = a.conv
 		for i := range a.t.Columns {
 			convertColumn(&a.t.Columns[i], a.conv)
 		}
 	}
-	if p.charset != "" || p.collate != "" {
+	switch {
+	case p.charset != "" || p.collate != "":
 		a.cs = tableCharset(p.charset, p.collate, a.cs)
+	case p.charsetDefault:
+		a.cs = h.dbCharset(k.schema)
 	}
 	var renameTo *key
 	for _, spec := range stmt.Specs {
@@ -335,6 +529,9 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 			old, nw := spec.OldColumnName.Name.O, spec.NewColumnName.Name.O
 			i := a.find(old)
 			if i < 0 {
+				if slices.Contains(p.renameIfExists, strings.ToLower(old)) {
+					continue
+				}
 				return nil, key{}, fmt.Errorf("RENAME COLUMN %s: no such column", old)
 			}
 			if a.t.Columns[i].Was == "" {
@@ -346,6 +543,9 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 			c := spec.Constraint
 			switch c.Tp {
 			case ast.ConstraintPrimaryKey:
+				if p.pkIfNotExists && len(a.pk) > 0 {
+					continue
+				}
 				a.pk = a.pk[:0]
 				for _, kp := range c.Keys {
 					if kp.Column == nil {
@@ -359,9 +559,17 @@ func (h *History) applyAlter(defaultSchema string, stmt *ast.AlterTableStmt, p *
 		case ast.AlterTableDropPrimaryKey:
 			a.pk = nil
 		case ast.AlterTableRenameTable:
-			nk := qualifyName(k.schema, spec.NewTable)
+			nk := qualifyName(defaultSchema, spec.NewTable)
 			renameTo = &nk
 		}
+	}
+	switch {
+	case p.dropVersioning:
+		if i := hiddenPeriodAt(a.t); i >= 0 {
+			a.t.Columns = a.t.Columns[:i]
+		}
+	case p.addVersioning && !p.declaresPeriod() && hiddenPeriodAt(a.t) < 0:
+		addHiddenPeriod(a.t)
 	}
 	a.t.PrimaryKey = nil
 	var pk []int

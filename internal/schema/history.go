@@ -137,6 +137,7 @@ type History struct {
 	tables        map[key]*tableHistory
 	dbs           map[string]*dbHistory
 	serverCharset string
+	server        serverInfo
 }
 
 // Open loads the history persisted in dir (dir/schema-history.json). A
@@ -182,6 +183,16 @@ func (h *History) SetServerCharset(cs string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.serverCharset = normCharset(cs)
+}
+
+// SetServer tells the history which server writes the DDL it applies:
+// flavor "mysql" or "mariadb" and its VERSION(). Versioned comments
+// (/*!NNNNN ... */, /*M!NNNNNN ... */) are then read as that server reads
+// them; without it every versioned comment is taken as executed.
+func (h *History) SetServer(flavor, version string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.server = serverInfo{mysql: flavor == "mysql", version: parseServerVersion(version)}
 }
 
 // DefineDatabase records a database's default character set, as loaded from
@@ -288,6 +299,11 @@ func (h *History) IsUnknown(schema, table string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.last(key{schema, table})
+	return r != nil && r.State == stateUnknown
+}
+
+func (h *History) isUnknown(k key) bool {
+	r := h.last(k)
 	return r != nil && r.State == stateUnknown
 }
 

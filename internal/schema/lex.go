@@ -2,8 +2,39 @@ package schema
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 )
+
+// serverInfo is what the history knows of the server that wrote the DDL.
+type serverInfo struct {
+	mysql   bool // MySQL (not MariaDB)
+	version int  // 10.11.5 is 101105, 8.0.36 is 80036; 0 when unknown
+	// ansiQuotes: the statement ran with sql_mode ANSI_QUOTES (or ANSI,
+	// ORACLE): "x" is an identifier, not a string.
+	ansiQuotes bool
+}
+
+// parseServerVersion reads VERSION() text ("10.11.5-MariaDB-log", "8.0.36").
+func parseServerVersion(v string) int {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return 0
+	}
+	num := func(s string) int {
+		i := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		n, _ := strconv.Atoi(s[:i])
+		return n
+	}
+	patch := 0
+	if len(parts) == 3 {
+		patch = num(parts[2])
+	}
+	return num(parts[0])*10000 + num(parts[1])*100 + patch
+}
 
 // This file holds a small SQL tokenizer. The TiDB parser does the real
 // parsing; the tokenizer classifies statements cheaply and rewrites the
@@ -39,7 +70,12 @@ func (t token) ident() bool { return t.kind == tWord || t.kind == tQuoted }
 // (/*!50100 ... */ and MariaDB's /*M!100301 ... */) so that their content
 // takes part in parsing, as it does on the server. Offsets are kept: markers
 // are replaced by spaces.
-func expandVersionComments(sql string) string {
+//
+// sv is the server that wrote the statement: a comment for a later version
+// than sv's (/*!110000 ...*/ on MariaDB 10.11), and MariaDB's /*M! comments
+// on MySQL, are ignored as that server ignored them. A zero sv (unknown)
+// expands them all.
+func expandVersionComments(sql string, sv serverInfo) string {
 	if !strings.Contains(sql, "/*!") && !strings.Contains(sql, "/*M!") {
 		return sql
 	}
@@ -56,11 +92,11 @@ func expandVersionComments(sql string) string {
 			}
 		case c == '/' && i+1 < n && b[i+1] == '*':
 			j := i + 2
-			exec := false
+			exec, mariadbOnly := false, false
 			if j < n && b[j] == '!' {
 				exec, j = true, j+1
 			} else if j+1 < n && b[j] == 'M' && b[j+1] == '!' {
-				exec, j = true, j+2
+				exec, mariadbOnly, j = true, true, j+2
 			}
 			if !exec {
 				end := strings.Index(sql[i+2:], "*/")
@@ -70,8 +106,28 @@ func expandVersionComments(sql string) string {
 				i = i + 2 + end + 2
 				continue
 			}
+			digits := j
 			for j < n && b[j] >= '0' && b[j] <= '9' {
 				j++
+			}
+			if sv.version > 0 {
+				v, _ := strconv.Atoi(sql[digits:j])
+				if v > sv.version || (mariadbOnly && sv.mysql) {
+					// Not executed by that server: blanked out (the TiDB
+					// parser would execute it).
+					end := strings.Index(sql[i+2:], "*/")
+					stop := n
+					if end >= 0 {
+						stop = i + 2 + end + 2
+					}
+					for k := i; k < stop; k++ {
+						if b[k] != '\n' {
+							b[k] = ' '
+						}
+					}
+					i = stop
+					continue
+				}
 			}
 			for k := i; k < j; k++ {
 				b[k] = ' '
@@ -123,6 +179,19 @@ func isIdentByte(c byte) bool {
 	return c == '_' || c == '$' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }
 
+// isHexLiteral reports whether s is 0x followed by hex digits.
+func isHexLiteral(s string) bool {
+	if len(s) < 3 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
+		return false
+	}
+	for _, c := range s[2:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 // tokenize splits sql (already comment-expanded) into tokens, dropping
 // whitespace and ordinary comments.
 func tokenize(sql string) []token {
@@ -167,6 +236,9 @@ func tokenize(sql string) []token {
 					kind = tWord
 					break
 				}
+			}
+			if isHexLiteral(sql[i:j]) {
+				kind = tNumber
 			}
 			toks = append(toks, token{kind, sql[i:j], i, j})
 			i = j

@@ -5,7 +5,6 @@
 package schema
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -22,10 +21,6 @@ import (
 // DefaultCharset is the character set assumed for text columns when neither
 // the column, the table nor the database names one.
 const DefaultCharset = "utf8mb4"
-
-// ErrSystemVersioning is returned for system-versioned tables: their row
-// images carry hidden columns the definition does not list.
-var ErrSystemVersioning = errors.New("system-versioned tables (WITH SYSTEM VERSIONING) are not supported")
 
 var parserPool = sync.Pool{New: func() any { return parser.New() }}
 
@@ -57,9 +52,6 @@ func parseCreateTable(defaultSchema, createSQL, dbCharset string) (*change.Table
 	p := prepare(createSQL)
 	if p.kind != kindCreateTable {
 		return nil, "", fmt.Errorf("parse create table: not a CREATE TABLE statement: %.60q", createSQL)
-	}
-	if p.sysVersioning {
-		return nil, "", fmt.Errorf("parse create table %s: %w", tableLabel(defaultSchema, p.tables), ErrSystemVersioning)
 	}
 	node, err := parseOne(p.sql)
 	if err != nil {
@@ -165,7 +157,49 @@ func buildTable(defaultSchema string, stmt *ast.CreateTableStmt, p *prepared, cs
 		}
 	}
 	setPrimaryKey(t, pk)
+	if p.sysVersioning && !p.declaresPeriod() {
+		addHiddenPeriod(t)
+	}
 	return t, nil
+}
+
+// Names of the hidden columns of a table WITH SYSTEM VERSIONING that does
+// not declare its own AS ROW START / ROW END columns. They come last in
+// row images (and stay last when columns are added).
+const (
+	hiddenRowStart = "row_start"
+	hiddenRowEnd   = "row_end"
+)
+
+// declaresPeriod reports whether the statement declares its own AS ROW
+// START / ROW END columns.
+func (p *prepared) declaresPeriod() bool {
+	for _, ex := range p.cols {
+		if ex.sysPeriod {
+			return true
+		}
+	}
+	return false
+}
+
+func addHiddenPeriod(t *change.Table) {
+	for _, n := range []string{hiddenRowStart, hiddenRowEnd} {
+		t.Columns = append(t.Columns, change.Column{Name: n, Type: "timestamp", SQLType: "timestamp(6)", Scale: 6, Length: -1, Generated: true})
+	}
+}
+
+// hiddenPeriodAt returns the index of the hidden row_start column when t
+// ends with the hidden system-versioning columns, else -1.
+func hiddenPeriodAt(t *change.Table) int {
+	n := len(t.Columns)
+	if n < 2 {
+		return -1
+	}
+	a, b := t.Columns[n-2], t.Columns[n-1]
+	if a.Name == hiddenRowStart && b.Name == hiddenRowEnd && a.Generated && b.Generated && a.SQLType == "timestamp(6)" && b.SQLType == "timestamp(6)" {
+		return n - 2
+	}
+	return -1
 }
 
 func setPrimaryKey(t *change.Table, pk []int) {
@@ -432,6 +466,18 @@ func buildColumn(def *ast.ColumnDef, ex *colExtra, cs string) (change.Column, bo
 			c.Charset = columnCharset(ex, cs)
 		}
 	}
+	// A VARCHAR longer than a row can hold becomes a TEXT (or BLOB) that
+	// holds it: the server does so when sql_mode is not strict.
+	if (c.Type == "varchar" || c.Type == "varbinary") && c.Length > 0 {
+		mb := 1
+		if c.Type == "varchar" {
+			mb = mbMaxLen(c.Charset)
+		}
+		if c.Length*mb > 65535 {
+			c.Type = textType(c.Length, mb, c.Type == "varbinary")
+			c.SQLType, c.Length = c.Type, -1
+		}
+	}
 	isPK := false
 	for _, o := range def.Options {
 		switch o.Tp {
@@ -453,6 +499,9 @@ func buildColumn(def *ast.ColumnDef, ex *colExtra, cs string) (change.Column, bo
 				toJSON(&c)
 			}
 		}
+	}
+	if ex.sysPeriod {
+		c.Generated, c.Nullable = true, false // written by the server, never NULL
 	}
 	return c, isPK
 }

@@ -257,8 +257,6 @@ func TestParseCreateTable(t *testing.T) {
 
 func TestParseCreateTableErrors(t *testing.T) {
 	for _, sql := range []string{
-		"CREATE TABLE v (a int) WITH SYSTEM VERSIONING",
-		"CREATE TABLE v (a int, s timestamp(6) AS ROW START, e timestamp(6) AS ROW END, PERIOD FOR SYSTEM_TIME(s, e))",
 		"CREATE TABLE v LIKE w",
 		"SELECT 1",
 		"CREATE TABLE (",

@@ -158,6 +158,13 @@ func Open(ctx context.Context, opt Options, hist *schema.History, log *slog.Logg
 	}
 	logTLS(ctx, db, opt.Conn, log)
 	s.zeroLogPos = flavor == "mariadb" && mariaDBAtLeast(version, 11, 4)
+	// The schema history reads versioned comments as this server does, and
+	// gives databases it has not seen created the server's character set.
+	hist.SetServer(flavor, version)
+	var serverCS string
+	if err := db.QueryRowContext(ctx, "SELECT @@character_set_server").Scan(&serverCS); err == nil && serverCS != "" {
+		hist.SetServerCharset(serverCS)
+	}
 	return s, nil
 }
 
@@ -776,9 +783,19 @@ func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) e
 			}
 		}
 	}
-	affected, err := s.hist.ApplyDDL(string(ev.Schema), q, s.tx.GTID, mark)
+	status := schema.ParseQueryStatus(ev.StatusVars)
+	ddl := q
+	if status.ClientCollation != 0 {
+		// The statement's text is in character_set_client: names, ENUM
+		// members and defaults are read in UTF-8.
+		if b, err := binlog.TextToUTF8(uint64(status.ClientCollation), []byte(q)); err == nil {
+			ddl = string(b)
+		}
+	}
+	affected, err := s.hist.ApplyDDLMode(string(ev.Schema), ddl, s.tx.GTID, mark, status.ANSIQuotes())
 	if err != nil {
-		s.log.Warn("could not apply a DDL statement to the schema history; its tables will be reloaded when next used", "sql", truncate(q, 200), "err", err)
+		s.log.Warn("DDL statement not understood: its tables are marked unknown; their rows will be decoded only with a definition proven to match the binlog (binlog_row_metadata=FULL, or the live table), or the stream stops",
+			"at", mark.String(), "gtid", s.tx.GTID, "sql", truncate(q, 500), "err", err)
 	}
 	if len(affected) > 0 || err != nil {
 		if err := s.hist.Save(); err != nil {
@@ -897,6 +914,9 @@ func (s *Stream) tableMap(tm *replication.TableMapEvent, h *replication.EventHea
 func (s *Stream) resolveTable(tm *replication.TableMapEvent, h *replication.EventHeader) (*change.Table, error) {
 	db, name := string(tm.Schema), string(tm.Table)
 	var reasons []string
+	// why says why the schema history was not used ("" when it never saw
+	// the table: created before the stream's start, which is normal).
+	why := ""
 	if t := s.hist.Get(db, name); t != nil && !s.hist.IsUnknown(db, name) {
 		err := binlog.CheckTable(tm, t)
 		if err == nil {
@@ -905,7 +925,11 @@ func (s *Stream) resolveTable(tm *replication.TableMapEvent, h *replication.Even
 		if err == nil {
 			return t, nil
 		}
+		why = fmt.Sprintf("the schema history's definition (version %d) disagrees with the binlog: %v", t.Version, err)
 		reasons = append(reasons, "schema history: "+err.Error())
+	} else if s.hist.IsUnknown(db, name) {
+		why = "the schema history lost the table's definition: " + s.hist.UnknownReason(db, name)
+		reasons = append(reasons, "schema history: unknown ("+s.hist.UnknownReason(db, name)+")")
 	}
 	mark := schema.Mark{File: s.file, Pos: s.eventStart(h)}
 	if s.tx != nil {
@@ -927,7 +951,12 @@ func (s *Stream) resolveTable(tm *replication.TableMapEvent, h *replication.Even
 			if err := s.hist.Save(); err != nil {
 				return nil, fmt.Errorf("save schema history: %w", err)
 			}
-			s.log.Info("loaded table definition from the source", "table", t.FullName(), "version", t.Version)
+			if why == "" {
+				s.log.Info("loaded table definition from the source", "table", t.FullName(), "version", t.Version)
+			} else {
+				s.log.Warn("schema history not used for a table: using its live definition, which matches the binlog's table map",
+					"table", t.FullName(), "at", mark.String(), "version", t.Version, "why", why)
+			}
 			return t, nil
 		}
 		reasons = append(reasons, "live definition: "+err.Error())
@@ -940,7 +969,7 @@ func (s *Stream) resolveTable(tm *replication.TableMapEvent, h *replication.Even
 		if err := s.hist.Save(); err != nil {
 			return nil, fmt.Errorf("save schema history: %w", err)
 		}
-		s.log.Warn("using the binlog's own column metadata for a table", "table", t.FullName(), "why", strings.Join(reasons, "; "))
+		s.log.Warn("using the binlog's own column metadata for a table", "table", t.FullName(), "at", mark.String(), "why", strings.Join(reasons, "; "))
 		return t, nil
 	}
 	return nil, fmt.Errorf("rows of table %s.%s at %s:%d cannot be decoded: its definition at that point of the binlog is unknown (%s). "+
