@@ -29,6 +29,9 @@ func bintapFiles(binary, format string) func(ctx context.Context, w *workload) r
 		if err != nil {
 			return result{err: err}
 		}
+		if p := os.Getenv("BINTAP_BENCH_CPUPROFILE"); p != "" {
+			cmd.Env = append(os.Environ(), "BINTAP_CPUPROFILE="+p+"."+format)
+		}
 		_, elapsed, r := timeRun(cmd, false, "bintap stream --output files://")
 		if r.err != nil {
 			return r

@@ -1,16 +1,10 @@
 package files
 
-import (
-	"encoding"
-
-	"golang.org/x/sys/unix"
-)
+import "encoding"
 
 // disk writes and fsyncs the bytes of the open files on a goroutine of its
 // own, in the order they were handed over, so that encoding the next
-// records overlaps writing, checksumming and flushing these. It also asks
-// the kernel to start writing each chunk out at once (sync_file_range), so
-// an fsync at a checkpoint or a window close finds little left to do.
+// records overlaps writing, checksumming and flushing these.
 type disk struct {
 	reqs chan diskReq
 	free chan []byte // buffers written out, for reuse
@@ -42,9 +36,6 @@ func (d *disk) run() {
 					if f.hash != nil {
 						f.hash.Write(r.chunk)
 					}
-					// Start the write-out; an error here is only a lost hint.
-					_ = unix.SyncFileRange(int(f.f.Fd()), f.written, int64(len(r.chunk)), unix.SYNC_FILE_RANGE_WRITE)
-					f.written += int64(len(r.chunk))
 				}
 			}
 			select {

@@ -3,7 +3,6 @@ package files
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -76,7 +75,9 @@ func Read(dir string, e Entry, fn func(r *Record) error) error {
 	if err != nil {
 		return err
 	}
-	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != e.SHA256 || int64(len(raw)) != e.Bytes {
+	h := newChecksum()
+	h.Write(raw)
+	if hex.EncodeToString(h.Sum(nil)) != e.CRC32C || int64(len(raw)) != e.Bytes {
 		return fmt.Errorf("%s: its size or checksum differs from the manifest's: the file was changed", p)
 	}
 	zone, err := time.LoadLocation(e.TimeZone)

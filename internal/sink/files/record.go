@@ -33,7 +33,7 @@ type Entry struct {
 	// MinOrder and MaxOrder bound the file's __transaction_order.
 	MinOrder int64  `json:"min_order"`
 	MaxOrder int64  `json:"max_order"`
-	SHA256   string `json:"sha256"` // of the file's bytes, hex
+	CRC32C   string `json:"crc32c"` // CRC-32C (Castagnoli) of the file's bytes, 8 hex digits
 	// Definition is the table version the rows follow, so a reader knows
 	// every column's type.
 	Definition *change.Table `json:"definition"`
