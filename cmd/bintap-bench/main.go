@@ -416,7 +416,7 @@ func measureAll(ctx context.Context, o options, ms []measurement, w *workload, o
 				}
 				r := m.run(ctx, w)
 				if r.ok() {
-					fmt.Fprintf(out, "(%s) run %d: %.3fs (%.0f rows/s)\n", m.key, i+1, r.elapsed.Seconds(), r.rate())
+					fmt.Fprintf(out, "(%s) run %d: %.3fs (%.0f rows/s)%s\n", m.key, i+1, r.elapsed.Seconds(), r.rate(), r.cpuNote())
 				}
 				if prev, ok := results[m.key]; !ok || !r.ok() || r.elapsed < prev.elapsed {
 					results[m.key] = r
@@ -546,7 +546,12 @@ func compare(out io.Writer, rs map[string]result, x, y, what string, target floa
 		return
 	}
 	r := rx.rate() / ry.rate()
-	fmt.Fprintf(out, "%s/%s (%s): %.2f\n", x, y, what, r)
+	cpu := ""
+	if rx.cpu > 0 && ry.cpu > 0 && rx.rows > 0 && ry.rows > 0 {
+		// The same ratio from CPU time per row: steadier on a busy machine.
+		cpu = fmt.Sprintf(" (by CPU time per row: %.2f)", (ry.cpu.Seconds()/float64(ry.rows))/(rx.cpu.Seconds()/float64(rx.rows)))
+	}
+	fmt.Fprintf(out, "%s/%s (%s): %.2f%s\n", x, y, what, r, cpu)
 	if target > 0 {
 		fmt.Fprintf(out, "target %s/%s >= %.1f: %s\n", x, y, target, verdict(r >= target))
 	}

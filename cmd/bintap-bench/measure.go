@@ -45,9 +45,18 @@ type measurement struct {
 type result struct {
 	rows        int64
 	elapsed     time.Duration
+	cpu         time.Duration // user + system CPU time of the measured process, when known
 	unavailable string // set when the measured thing does not exist (yet)
 	err         error  // set when it ran and failed
 	detail      string // captured output worth showing on failure
+}
+
+// cpuNote is ", N.NNs CPU" when the CPU time is known.
+func (r result) cpuNote() string {
+	if r.cpu <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %.2fs CPU", r.cpu.Seconds())
 }
 
 func (r result) ok() bool { return r.unavailable == "" && r.err == nil }
@@ -241,7 +250,7 @@ func bintapRun(binary string, verify bool, output string) func(ctx context.Conte
 		if lines != nil && lines.n < int64(w.rows) {
 			return result{err: fmt.Errorf("bintap wrote %d lines, want at least %d", lines.n, w.rows)}
 		}
-		return result{rows: int64(w.rows), elapsed: elapsed}
+		return result{rows: int64(w.rows), elapsed: elapsed, cpu: r.cpu}
 	}
 }
 
@@ -328,7 +337,7 @@ func bintapSnapshot(binary string, verify bool, parallelism int) func(ctx contex
 		if lines != nil && lines.n != int64(w.rows)+1 { // the rows and one schema record
 			return result{err: fmt.Errorf("bintap wrote %d lines, want %d", lines.n, w.rows+1)}
 		}
-		return result{rows: int64(w.rows), elapsed: elapsed}
+		return result{rows: int64(w.rows), elapsed: elapsed, cpu: r.cpu}
 	}
 }
 
@@ -352,7 +361,8 @@ func timeRun(cmd *exec.Cmd, verify bool, what string) (*lineCounter, time.Durati
 	if err != nil {
 		return nil, 0, result{err: fmt.Errorf("%s: %w", what, err), detail: stderr.String()}
 	}
-	return lines, elapsed, result{}
+	// CPU time is steadier than wall time on a busy machine.
+	return lines, elapsed, result{cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 }
 
 // stdoutTo sends the command's output to lines, or to /dev/null when lines
