@@ -98,7 +98,35 @@ type Initial struct {
 	tables map[string]*change.Table
 	tx     *change.Tx
 	seq    atomic.Uint64
-	prog   *Progress
+	// reserved is the highest event number snapshot.json has reserved:
+	// numbers up to it may be handed out; a resumed snapshot starts above
+	// it, so no two rows share a position even in an at-least-once output
+	// that kept rows written after the last checkpoint.
+	reserved atomic.Uint64
+	reserve  sync.Mutex
+	prog     *Progress
+}
+
+// numberReserve is how many event numbers snapshot.json reserves at a time.
+const numberReserve = 1 << 20
+
+// number hands out the next event number of a snapshot row, reserving
+// more in snapshot.json first when the reserved ones are used up.
+func (s *Initial) number() (uint64, error) {
+	n := s.seq.Add(1)
+	if n <= s.reserved.Load() {
+		return n, nil
+	}
+	s.reserve.Lock()
+	defer s.reserve.Unlock()
+	if n > s.reserved.Load() {
+		upTo := n + numberReserve
+		if err := s.tr.reserve(upTo); err != nil {
+			return 0, err
+		}
+		s.reserved.Store(upTo)
+	}
+	return n, nil
 }
 
 // Begin takes a new snapshot: lists the captured tables, opens the
@@ -145,7 +173,8 @@ func Resume(ctx context.Context, opt Options, st *State) (*Initial, error) {
 		return nil, err
 	}
 	s.tr = &tracker{dir: opt.StateDir, state: st}
-	s.seq.Store(st.Numbered)
+	s.seq.Store(st.Numbered) // every number up to it may have been handed out
+	s.reserved.Store(st.Numbered)
 	done := 0
 	for _, t := range st.Tables {
 		if t.Done {
@@ -162,7 +191,7 @@ func Resume(ctx context.Context, opt Options, st *State) (*Initial, error) {
 func (s *Initial) Start() position.Checkpoint { return s.tr.state.Start }
 
 // Durable saves the progress the pipeline reported durable (its Durable hook).
-func (s *Initial) Durable() error { return s.tr.save(s.seq.Load()) }
+func (s *Initial) Durable() error { return s.tr.save() }
 
 // Progress reports the snapshot's progress.
 func (s *Initial) Progress() *Progress { return s.prog }
@@ -855,7 +884,11 @@ func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *conve
 					return err
 				}
 			}
-			w.cur.Add(change.Event{Op: change.OpRead, Table: t, After: row, Tx: w.s.tx, EventNumber: w.s.seq.Add(1), Snapshot: true})
+			num, err := w.s.number()
+			if err != nil {
+				return err
+			}
+			w.cur.Add(change.Event{Op: change.OpRead, Table: t, After: row, Tx: w.s.tx, EventNumber: num, Snapshot: true})
 			n++
 			if n&1023 == 0 {
 				w.s.prog.add(name, 1024)

@@ -27,9 +27,9 @@ type State struct {
 	Complete bool                `json:"complete"`
 	// Tables in the order they are read.
 	Tables []*TableState `json:"tables"`
-	// Numbered is the highest event number handed to a row so far: a
-	// resumed snapshot numbers its rows after it, so no two rows of one
-	// snapshot share a position.
+	// Numbered is the highest event number the snapshot may have handed
+	// to a row (numbers are reserved ahead): a resumed snapshot numbers its
+	// rows after it, so no two rows of one snapshot share a position.
 	Numbered uint64 `json:"numbered,omitempty"`
 }
 
@@ -139,12 +139,21 @@ func (t *tracker) mark(name string, rng int, lastKey []string, rows int64, done 
 }
 
 // save writes the state when it changed (the pipeline's Durable hook).
-func (t *tracker) save(numbered uint64) error {
+// reserve records in the state file that event numbers up to upTo may be
+// handed out.
+func (t *tracker) reserve(upTo uint64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if numbered > t.state.Numbered {
-		t.state.Numbered, t.dirty = numbered, true
+	t.state.Numbered = upTo
+	if err := t.state.save(t.dir); err != nil {
+		return fmt.Errorf("save snapshot progress: %w", err)
 	}
+	return nil
+}
+
+func (t *tracker) save() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if !t.dirty {
 		return nil
 	}
