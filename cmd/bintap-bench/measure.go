@@ -46,9 +46,9 @@ type result struct {
 	rows        int64
 	elapsed     time.Duration
 	cpu         time.Duration // user + system CPU time of the measured process, when known
-	unavailable string // set when the measured thing does not exist (yet)
-	err         error  // set when it ran and failed
-	detail      string // captured output worth showing on failure
+	unavailable string        // set when the measured thing does not exist (yet)
+	err         error         // set when it ran and failed
+	detail      string        // captured output worth showing on failure
 }
 
 // cpuNote is ", N.NNs CPU" when the CPU time is known.
