@@ -20,6 +20,12 @@ func TableFromMetadata(tm *replication.TableMapEvent) *change.Table {
 	if tm == nil || len(tm.ColumnName) == 0 || len(tm.ColumnName) != int(tm.ColumnCount) {
 		return nil
 	}
+	// MariaDB COMPRESSED columns: read types, metadata and the maps from
+	// a view with their plain types (see compressedView).
+	tm, compressed, err := compressedView(tm)
+	if err != nil {
+		return nil
+	}
 	unsigned := tm.UnsignedMap()
 	collations := tm.CollationMap()
 	esCollations := tm.EnumSetCollationMap()
@@ -80,6 +86,9 @@ func TableFromMetadata(tm *replication.TableMapEvent) *change.Table {
 			c.Type = "varchar"
 			if c.Charset == "binary" {
 				c.Type = "varbinary"
+			}
+			if compressed != nil && compressed[i] && meta > 0 {
+				meta-- // the field length counts the compression header byte
 			}
 			c.Length = charLength(int(meta), c.Charset)
 		case mysql.MYSQL_TYPE_STRING:
