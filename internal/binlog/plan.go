@@ -62,7 +62,7 @@ type colPlan struct {
 	conv    *converter
 	members []string
 	name    string
-	jsonIdx int // index among the MYSQL_TYPE_JSON columns (partial updates)
+	jsonIdx int    // index among the MYSQL_TYPE_JSON columns (partial updates)
 	maxLen  uint64 // opZipped: the most bytes a value can hold
 }
 
