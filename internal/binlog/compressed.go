@@ -182,6 +182,7 @@ type inflater struct {
 	src  bytes.Reader
 	raw  io.ReadCloser // flate reader, raw deflate
 	wrap io.ReadCloser // zlib reader
+	one  [1]byte       // reads past the end (an array here does not escape per value)
 }
 
 // value returns the value of a compressed column whose stored bytes are b:
@@ -248,8 +249,7 @@ func (z *inflater) value(dst, b []byte, maxLen uint64) (out, grown []byte, err e
 		}
 	}
 	if n == len(buf) {
-		var one [1]byte
-		if m, err := r.Read(one[:]); m != 0 || err != io.EOF {
+		if m, err := r.Read(z.one[:]); m != 0 || err != io.EOF {
 			if err == nil || err == io.EOF {
 				err = fmt.Errorf("it holds more than the %d bytes its header gives", orig)
 			}

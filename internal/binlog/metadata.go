@@ -15,7 +15,9 @@ import (
 // character sets, ENUM/SET members, geometry types and the primary key. It
 // returns nil when the event carries no column names. Types the binlog cannot
 // tell apart (MariaDB UUID/INET4/INET6 look like BINARY(n), MariaDB JSON like
-// LONGTEXT) come out as their storage type; Version and GTID are left zero.
+// LONGTEXT) come out as their storage type, and MariaDB COMPRESSED columns as
+// their plain type (the decoder knows them by their binlog type); Version and
+// GTID are left zero.
 func TableFromMetadata(tm *replication.TableMapEvent) *change.Table {
 	if tm == nil || len(tm.ColumnName) == 0 || len(tm.ColumnName) != int(tm.ColumnCount) {
 		return nil
