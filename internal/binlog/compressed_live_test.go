@@ -156,15 +156,32 @@ func checkCompressed(t *testing.T, want []string, got []rowsChange) {
 
 // TestLiveCompressedColumns decodes MariaDB COMPRESSED columns with every
 // binlog_row_metadata setting: with a definition as the schema history gives
-// it, and with FULL from the binlog's own metadata.
+// it, and with FULL from the binlog's own metadata; once more inside MariaDB
+// compressed rows events (log_bin_compress).
 func TestLiveCompressedColumns(t *testing.T) {
-	for _, meta := range []string{"NO_LOG", "MINIMAL", "FULL"} {
+	for _, meta := range []string{"NO_LOG", "MINIMAL", "FULL", "FULL+log_bin_compress"} {
 		t.Run(meta, func(t *testing.T) {
-			s := testutil.NewMariaDB(t, "--binlog-row-metadata="+meta)
+			args := []string{"--binlog-row-metadata=" + strings.TrimSuffix(meta, "+log_bin_compress")}
+			if strings.HasSuffix(meta, "+log_bin_compress") {
+				// compressed rows events holding compressed columns
+				args = append(args, "--log-bin-compress=ON", "--log-bin-compress-min-len=10")
+			}
+			s := testutil.NewMariaDB(t, args...)
 			want := compressedChanges(t, s)
 			got := readBinlog(t, s, map[string]*change.Table{"cz.t": compressedTable()})
 			checkCompressed(t, want, got)
-			if meta != "FULL" {
+			if strings.HasSuffix(meta, "+log_bin_compress") {
+				n := 0
+				for _, r := range got {
+					if r.table == "cz.t" && IsCompressed(r.eventType) {
+						n++
+					}
+				}
+				if n == 0 {
+					t.Fatal("no compressed rows event of cz.t in the binlog")
+				}
+			}
+			if !strings.HasPrefix(meta, "FULL") {
 				return
 			}
 			var checked bool
