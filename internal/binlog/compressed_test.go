@@ -175,7 +175,7 @@ func TestCompressedTableMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := dec.plans[1]; p.op != opZipped || p.lenSize != 2 || p.maxLen != 1000 {
+	if p := dec.plans[1]; p.op != opZipped || p.lenSize != 2 || p.maxLen != 1001 {
 		t.Errorf("plan of a: %+v", p)
 	}
 	if p := dec.plans[6]; p.op != opZipped || p.lenSize != 4 || p.maxLen != 1<<32-1 {

@@ -446,7 +446,7 @@ func planCompressed(tp byte, meta uint16, c *change.Column) (colPlan, error) {
 			return colPlan{}, fmt.Errorf("bad VARCHAR_COMPRESSED length %d", meta)
 		}
 		p, err = stringPlan(c, bt == "varbinary", lenPrefix(int(meta)))
-		p.maxLen = uint64(meta) - 1 // the field length counts the header byte
+		p.maxLen = uint64(meta) // the field length (bytes + 1), which the server checks against
 	case mysql.MYSQL_TYPE_BLOB:
 		if meta < 1 || meta > 4 {
 			return colPlan{}, fmt.Errorf("bad BLOB_COMPRESSED pack length %d", meta)
