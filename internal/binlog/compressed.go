@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -111,7 +112,8 @@ func decodeColumnMeta(types []byte, block []byte, compressedKnown bool) ([]uint1
 // The metadata block is found in the event bytes that follow ColumnType,
 // which go-mysql leaves as a slice of the event: the block is accepted only
 // if the null bitmap that follows it is the very NullBitmap slice go-mysql
-// decoded, and if go-mysql's reading of the same block gives its ColumnMeta.
+// decoded, and if go-mysql's reading of the same block gives its ColumnMeta
+// (or the right reading does: a go-mysql that knows these types).
 func compressedView(tm *replication.TableMapEvent) (*replication.TableMapEvent, []bool, error) {
 	if !hasCompressed(tm) {
 		return tm, nil, nil
@@ -164,16 +166,14 @@ func metaBlock(tm *replication.TableMapEvent) ([]byte, error) {
 		return nil, errNoMetaBlock
 	}
 	block := rest[m:end:end]
-	asRead, _, err := decodeColumnMeta(tm.ColumnType, block, false)
-	if err != nil || len(asRead) != len(tm.ColumnMeta) {
-		return nil, errNoMetaBlock
-	}
-	for i := range asRead {
-		if asRead[i] != tm.ColumnMeta[i] {
-			return nil, errNoMetaBlock
+	// go-mysql's ColumnMeta must be what it reads from this block (or,
+	// should a later go-mysql know the compressed types, the right one).
+	for _, known := range []bool{false, true} {
+		if asRead, _, err := decodeColumnMeta(tm.ColumnType, block, known); err == nil && slices.Equal(asRead, tm.ColumnMeta) {
+			return block, nil
 		}
 	}
-	return block, nil
+	return nil, errNoMetaBlock
 }
 
 // inflater decompresses the values of compressed columns. It belongs to one
