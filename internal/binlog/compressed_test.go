@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/zlib"
+	"slices"
 	"strings"
 	"testing"
 
@@ -180,6 +181,20 @@ func TestCompressedTableMap(t *testing.T) {
 	}
 	if p := dec.plans[6]; p.op != opZipped || p.lenSize != 4 || p.maxLen != 1<<32-1 {
 		t.Errorf("plan of l: %+v", p)
+	}
+
+	// A go-mysql that reads the compressed types right is accepted too.
+	fixed := *tm
+	fixed.ColumnMeta = view.ColumnMeta
+	if v2, _, err := compressedView(&fixed); err != nil || !slices.Equal(v2.ColumnMeta, view.ColumnMeta) {
+		t.Errorf("table map with the right ColumnMeta: %v", err)
+	}
+	// Metadata that matches neither reading is refused.
+	odd := *tm
+	odd.ColumnMeta = slices.Clone(tm.ColumnMeta)
+	odd.ColumnMeta[0] = 7
+	if _, _, err := compressedView(&odd); err == nil {
+		t.Error("table map with foreign ColumnMeta accepted")
 	}
 
 	// A TABLE_MAP whose event bytes are not at hand (a copy) is refused
