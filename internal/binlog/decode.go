@@ -32,6 +32,8 @@ type TableDecoder struct {
 	after    []change.Value
 	arena    []byte
 	tableErr string
+	zip      inflater // COMPRESSED columns
+	zbuf     []byte   // an inflated value before its charset conversion
 }
 
 // NewTableDecoder checks t against the TABLE_MAP event tm (see CheckTable)
@@ -580,6 +582,26 @@ func (d *TableDecoder) decodeValue(data []byte, p *colPlan, v *change.Value) (in
 		}
 		v.Text = d.arena[start:len(d.arena):len(d.arena)]
 		v.Int = int64(binary.LittleEndian.Uint32(b)) // SRID, which WKT does not carry
+		return n, nil
+	case opZipped:
+		b, n, err := readLen(data, p.lenSize)
+		if err != nil {
+			return 0, err
+		}
+		if p.conv == nil {
+			if v.Text, d.arena, err = d.zip.value(d.arena, b, p.maxLen); err != nil {
+				return 0, err
+			}
+			return n, nil
+		}
+		if b, d.zbuf, err = d.zip.value(d.zbuf[:0], b, p.maxLen); err != nil {
+			return 0, err
+		}
+		start := len(d.arena)
+		if d.arena, err = p.conv.appendUTF8(d.arena, b); err != nil {
+			return 0, err
+		}
+		v.Text = d.arena[start:len(d.arena):len(d.arena)]
 		return n, nil
 	case opNullField:
 		v.Kind = change.KindNull

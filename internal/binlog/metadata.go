@@ -15,9 +15,17 @@ import (
 // character sets, ENUM/SET members, geometry types and the primary key. It
 // returns nil when the event carries no column names. Types the binlog cannot
 // tell apart (MariaDB UUID/INET4/INET6 look like BINARY(n), MariaDB JSON like
-// LONGTEXT) come out as their storage type; Version and GTID are left zero.
+// LONGTEXT) come out as their storage type, and MariaDB COMPRESSED columns as
+// their plain type (the decoder knows them by their binlog type); Version and
+// GTID are left zero.
 func TableFromMetadata(tm *replication.TableMapEvent) *change.Table {
 	if tm == nil || len(tm.ColumnName) == 0 || len(tm.ColumnName) != int(tm.ColumnCount) {
+		return nil
+	}
+	// MariaDB COMPRESSED columns: read types, metadata and the maps from
+	// a view with their plain types (see compressedView).
+	tm, compressed, err := compressedView(tm)
+	if err != nil {
 		return nil
 	}
 	unsigned := tm.UnsignedMap()
@@ -80,6 +88,9 @@ func TableFromMetadata(tm *replication.TableMapEvent) *change.Table {
 			c.Type = "varchar"
 			if c.Charset == "binary" {
 				c.Type = "varbinary"
+			}
+			if compressed != nil && compressed[i] && meta > 0 {
+				meta-- // the field length counts the compression header byte
 			}
 			c.Length = charLength(int(meta), c.Charset)
 		case mysql.MYSQL_TYPE_STRING:

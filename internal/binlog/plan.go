@@ -48,6 +48,7 @@ const (
 	opInet4     // MariaDB INET4: 4 bytes
 	opInet6     // MariaDB INET6: 16 bytes
 	opNullField // MYSQL_TYPE_NULL: takes no bytes
+	opZipped    // MariaDB COMPRESSED VARCHAR/TEXT/BLOB: length-prefixed, inflated, then as opString/opBytes/opTextJSON by kind
 )
 
 // colPlan is the precomputed decoding of one column.
@@ -61,7 +62,8 @@ type colPlan struct {
 	conv    *converter
 	members []string
 	name    string
-	jsonIdx int // index among the MYSQL_TYPE_JSON columns (partial updates)
+	jsonIdx int    // index among the MYSQL_TYPE_JSON columns (partial updates)
+	maxLen  uint64 // opZipped: the most bytes a value can hold
 }
 
 // stringRealType unpacks the meta of a MYSQL_TYPE_STRING column: the real type
@@ -136,10 +138,10 @@ func typeName(tp byte) string {
 		return "GEOMETRY"
 	case mysql.MYSQL_TYPE_VECTOR:
 		return "VECTOR"
-	case 140:
-		return "VARCHAR_COMPRESSED (a MariaDB COMPRESSED column, which bintap cannot decode yet)"
-	case 141:
-		return "BLOB_COMPRESSED (a MariaDB COMPRESSED column, which bintap cannot decode yet)"
+	case typeBlobCompressed:
+		return "BLOB_COMPRESSED"
+	case typeVarcharCompressed:
+		return "VARCHAR_COMPRESSED"
 	}
 	return fmt.Sprintf("type %d", tp)
 }
@@ -178,16 +180,25 @@ func buildPlans(tm *replication.TableMapEvent, t *change.Table) ([]colPlan, erro
 		return nil, &mismatchError{table: name, index: -1,
 			msg: fmt.Sprintf("the binlog has %d columns, the definition %d", tm.ColumnCount, len(t.Columns))}
 	}
+	view, compressed, err := compressedView(tm)
+	if err != nil {
+		return nil, err
+	}
 	plans := make([]colPlan, len(t.Columns))
 	jsonIdx := 0
 	for i := range t.Columns {
 		c := &t.Columns[i]
-		tp := tm.ColumnType[i]
+		tp := view.ColumnType[i]
 		var meta uint16
-		if i < len(tm.ColumnMeta) {
-			meta = tm.ColumnMeta[i]
+		if i < len(view.ColumnMeta) {
+			meta = view.ColumnMeta[i]
 		}
-		p, err := planColumn(tp, meta, c)
+		var p colPlan
+		if compressed != nil && compressed[i] {
+			p, err = planCompressed(tp, meta, c)
+		} else {
+			p, err = planColumn(tp, meta, c)
+		}
 		if err != nil {
 			return nil, &mismatchError{table: name, column: c.Name, index: i, msg: err.Error()}
 		}
@@ -418,6 +429,46 @@ func planColumn(tp byte, meta uint16, c *change.Column) (colPlan, error) {
 		return colPlan{op: opBytes, kind: change.KindBytes, lenSize: int(meta)}, nil
 	}
 	return colPlan{}, fmt.Errorf("unsupported binlog type %s", typeName(tp))
+}
+
+// planCompressed plans a MariaDB COMPRESSED column: tp is the plain type in
+// its place (VARCHAR or BLOB, see compressedView), meta its metadata.
+func planCompressed(tp byte, meta uint16, c *change.Column) (colPlan, error) {
+	bt := change.BaseType(c.Type)
+	var p colPlan
+	var err error
+	switch tp {
+	case mysql.MYSQL_TYPE_VARCHAR:
+		if bt != "" && bt != "varchar" && bt != "varbinary" {
+			return colPlan{}, fmt.Errorf("binlog type VARCHAR_COMPRESSED cannot hold a %s column", c.Type)
+		}
+		if meta < 1 {
+			return colPlan{}, fmt.Errorf("bad VARCHAR_COMPRESSED length %d", meta)
+		}
+		p, err = stringPlan(c, bt == "varbinary", lenPrefix(int(meta)))
+		p.maxLen = uint64(meta) // the field length (bytes + 1), which the server checks against
+	case mysql.MYSQL_TYPE_BLOB:
+		if meta < 1 || meta > 4 {
+			return colPlan{}, fmt.Errorf("bad BLOB_COMPRESSED pack length %d", meta)
+		}
+		switch bt {
+		case "", "tinyblob", "blob", "mediumblob", "longblob", "tinytext", "text", "mediumtext", "longtext", "long", "json":
+		default:
+			return colPlan{}, fmt.Errorf("binlog type BLOB_COMPRESSED cannot hold a %s column", c.Type)
+		}
+		p, err = stringPlan(c, strings.HasSuffix(bt, "blob"), int(meta))
+		if bt == "json" {
+			p.kind = change.KindJSON
+		}
+		p.maxLen = 1<<(8*uint(meta)) - 1
+	default:
+		return colPlan{}, fmt.Errorf("compressed column with binlog type %s", typeName(tp))
+	}
+	if err != nil {
+		return colPlan{}, err
+	}
+	p.op = opZipped
+	return p, nil
 }
 
 // stringPlan is a text or binary column with a lenSize-byte length prefix.

@@ -102,11 +102,8 @@ ALTER TABLE many3 RENAME other_db.many4;
 ALTER TABLE other_db.many4 RENAME test.many5;
 
 -- Invisible, compressed and generated columns.
--- Compressed columns are applied to the history, but the binlog decoder
--- cannot read their values yet (binlog types 140 and 141): tables named
--- nodml_* get no row change.
-CREATE TABLE nodml_compressed (id INT PRIMARY KEY, z BLOB COMPRESSED, zt TEXT COMPRESSED=zlib, zv VARCHAR(100) COMPRESSED);
-ALTER TABLE nodml_compressed ADD COLUMN zz MEDIUMTEXT COMPRESSED AFTER id, MODIFY zv VARCHAR(200) COMPRESSED NOT NULL;
+CREATE TABLE compressed (id INT PRIMARY KEY, z BLOB COMPRESSED, zt TEXT COMPRESSED=zlib, zv VARCHAR(100) COMPRESSED);
+ALTER TABLE compressed ADD COLUMN zz MEDIUMTEXT COMPRESSED AFTER id, MODIFY zv VARCHAR(200) COMPRESSED NOT NULL;
 CREATE TABLE cols (id INT PRIMARY KEY, inv INT INVISIBLE,
   g1 INT AS (id * 2) VIRTUAL, g2 INT GENERATED ALWAYS AS (id + 1) STORED, g3 VARCHAR(10) AS (CONCAT(id, 'x')) PERSISTENT,
   g4 INT AS (CASE WHEN id > 0 THEN 1 ELSE 0 END), g5 DATE AS (CAST(CURRENT_DATE() AS DATE)) VIRTUAL INVISIBLE);
