@@ -157,6 +157,10 @@ func Open(ctx context.Context, opt Options, hist *schema.History, log *slog.Logg
 		return fail(connectError(err))
 	}
 	logTLS(ctx, db, opt.Conn, log)
+	if err := ExcludeEngines(ctx, db, opt.Filter, log); err != nil {
+		db.Close()
+		return fail(err)
+	}
 	s.zeroLogPos = flavor == "mariadb" && mariaDBAtLeast(version, 11, 4)
 	// The schema history reads versioned comments as this server does, and
 	// gives databases it has not seen created the server's character set.
@@ -793,6 +797,7 @@ func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) e
 		}
 	}
 	affected, err := s.hist.ApplyDDLMode(string(ev.Schema), ddl, s.tx.GTID, mark, status.ANSIQuotes())
+	s.trackEngine(string(ev.Schema), ddl, status.ANSIQuotes())
 	if err != nil {
 		s.log.Warn("DDL statement not understood: its tables are marked unknown; their rows will be decoded only with a definition proven to match the binlog (binlog_row_metadata=FULL, or the live table), or the stream stops",
 			"at", mark.String(), "gtid", s.tx.GTID, "sql", truncate(q, 500), "err", err)
