@@ -1040,6 +1040,26 @@ func (f *CaptureFilter) SetEngine(db, table, engine string) bool {
 	return !was
 }
 
+// ResetEngines replaces every engine recorded by SetEngine with engines
+// ("db.table" → engine); tables named one by one are left out of it.
+func (f *CaptureFilter) ResetEngines(engines map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.engines = nil
+	for full, e := range engines {
+		if UncapturedEngine(e) == "" || f.tables[full] {
+			continue
+		}
+		if f.engines == nil {
+			f.engines = map[string]string{}
+		}
+		f.engines[full] = strings.ToUpper(e)
+		if f.engines[full] == "HEAP" {
+			f.engines[full] = "MEMORY"
+		}
+	}
+}
+
 // Engine is the engine recorded by SetEngine for a table that is not
 // captured because of it, or "".
 func (f *CaptureFilter) Engine(db, table string) string {

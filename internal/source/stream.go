@@ -97,6 +97,8 @@ type Stream struct {
 
 	tables map[uint64]*tableState
 	obs    Observer // optional: incremental snapshots
+	// liveEngines are the server's MEMORY and BLACKHOLE tables at Open.
+	liveEngines map[string]string
 
 	received atomic.Uint64 // events received, for the stall watch
 
@@ -157,7 +159,7 @@ func Open(ctx context.Context, opt Options, hist *schema.History, log *slog.Logg
 		return fail(connectError(err))
 	}
 	logTLS(ctx, db, opt.Conn, log)
-	if err := ExcludeEngines(ctx, db, opt.Filter, log); err != nil {
+	if s.liveEngines, err = ExcludeEngines(ctx, db, opt.Filter, log); err != nil {
 		db.Close()
 		return fail(err)
 	}
@@ -384,6 +386,9 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *pipeline.Batc
 	}
 	s.gtidText = s.gtids.String()
 	s.file, s.pos, s.skip, s.skipGTID = start.File, start.Pos, start.Skip, start.GTID
+	if err := s.syncEngines(start); err != nil {
+		return err
+	}
 	gtidStart := start.GTIDSet
 	several := len(s.router.Hosts()) > 1
 	if several && gtidStart == "" && start.GTIDState != "" {
@@ -797,7 +802,7 @@ func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) e
 		}
 	}
 	affected, err := s.hist.ApplyDDLMode(string(ev.Schema), ddl, s.tx.GTID, mark, status.ANSIQuotes())
-	s.trackEngine(string(ev.Schema), ddl, status.ANSIQuotes())
+	s.trackEngine(string(ev.Schema), ddl, status.ANSIQuotes(), mark)
 	if err != nil {
 		s.log.Warn("DDL statement not understood: its tables are marked unknown; their rows will be decoded only with a definition proven to match the binlog (binlog_row_metadata=FULL, or the live table), or the stream stops",
 			"at", mark.String(), "gtid", s.tx.GTID, "sql", truncate(q, 500), "err", err)
