@@ -36,8 +36,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
 	"github.com/bintap/bintap/internal/source"
