@@ -207,3 +207,51 @@ func TestSystemVersionedCaptured(t *testing.T) {
 		t.Errorf("errors logged:\n%s", log)
 	}
 }
+
+// TestDebeziumQueryAndThread: with --debezium-include-query, source.query
+// of each row is the statement that made it (MariaDB Annotate_rows events),
+// by snapshot null; without it null. MariaDB writes no thread id for row
+// transactions: source.thread stays null.
+func TestDebeziumQueryAndThread(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE q", "CREATE TABLE q.t (id INT PRIMARY KEY, v VARCHAR(20))")
+	stmts := []string{
+		"INSERT INTO q.t VALUES (1, 'é one'), (2, 'two')",
+		"UPDATE q.t SET v = 'x' WHERE id = 2",
+		"/* app:42 */ DELETE FROM q.t WHERE id = 1",
+	}
+	s.Exec("BEGIN; " + stmts[0] + "; " + stmts[1] + "; COMMIT")
+	s.Exec(stmts[2])
+	for _, include := range []bool{true, false} {
+		args := []string{"stream", "--source", s.URL(), "--stop-at-end", "--start", "oldest", "--state-dir", t.TempDir(), "--format", "debezium"}
+		if include {
+			args = append(args, "--debezium-include-query")
+		}
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 0 {
+			t.Fatalf("exit %d\n%s", code, errOut.String())
+		}
+		var got []string
+		for _, r := range dbzLines(t, out.Bytes()) {
+			src := obj(r["source"])
+			if src == nil {
+				continue
+			}
+			if src["thread"] != nil {
+				t.Errorf("thread %v for a MariaDB row transaction, which has none in the binlog", src["thread"])
+			}
+			q, _ := src["query"].(string)
+			if src["query"] == nil {
+				q = "null"
+			}
+			got = append(got, fmt.Sprintf("%s:%s", r["op"], q))
+		}
+		want := []string{"c:" + stmts[0], "c:" + stmts[0], "u:" + stmts[1], "d:" + stmts[2]}
+		if !include {
+			want = []string{"c:null", "c:null", "u:null", "d:null"}
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("include %v:\n got %q\nwant %q", include, got, want)
+		}
+	}
+}

@@ -162,6 +162,9 @@ type Config struct {
 	DebeziumTombstones          bool
 	DebeziumSchemas             bool
 	DebeziumTransactionMetadata bool
+	// DebeziumIncludeQuery is Debezium's include.query: source.query
+	// holds the statement that changed the row, when the binlog has it.
+	DebeziumIncludeQuery bool
 
 	// Snapshots (internal/snapshot).
 	Snapshot            string // initial, initial_only, when_needed, never
@@ -427,6 +430,10 @@ var streamOptions = []option{
 	}},
 	{name: "debezium-transaction-metadata", isBool: true, def: "false", usage: "Debezium provide.transaction.metadata: transaction blocks and BEGIN/END records", set: func(c *Config, v string) (err error) {
 		c.DebeziumTransactionMetadata, err = sink.ParseBool(v)
+		return err
+	}},
+	{name: "debezium-include-query", isBool: true, def: "false", usage: "Debezium include.query: source.query holds the SQL statement that changed the row (MariaDB Annotate_rows events, on by default; MySQL with binlog_rows_query_log_events=ON), null otherwise", set: func(c *Config, v string) (err error) {
+		c.DebeziumIncludeQuery, err = sink.ParseBool(v)
 		return err
 	}},
 	{name: "batch-size", usage: "changes per transaction of the change index (default 1000) and of database targets (default 10000); a transaction also ends at each checkpoint", set: func(c *Config, v string) error {

@@ -216,6 +216,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	src, err := source.Open(ctx, source.Options{
 		Conn: cfg.Source, ServerID: cfg.ServerID, Flavor: cfg.Flavor, Filter: e.filter,
 		TimeZone: cfg.TimeZone, StopAtEnd: cfg.StopAtEnd, OnState: e.sourceState,
+		IncludeQuery: cfg.Format == "debezium" && cfg.DebeziumIncludeQuery,
 	}, hist, e.log)
 	if err != nil {
 		return err
