@@ -254,12 +254,12 @@ type rowSnapshot struct {
 // got: after the insert, after the update.
 type corpusTable struct {
 	schema, name string
-	versioned    bool          // system-versioned
+	versioned    bool // system-versioned
 	// uncaptured: a MEMORY or BLACKHOLE table, whose rows bintap leaves
 	// out of the stream.
 	uncaptured bool
-	rows         []rowSnapshot // inserted, updated (metadata MINIMAL); inserted, updated (FULL)
-	skipped      string
+	rows       []rowSnapshot // inserted, updated (metadata MINIMAL); inserted, updated (FULL)
+	skipped    string
 }
 
 func serverColumns(ctx context.Context, db *sql.DB, schemaName, table string, versioned bool) ([]serverColumn, error) {
