@@ -109,6 +109,10 @@ func runStream(args []string, out, errOut io.Writer) int {
 	e := engine.New(cfg, engine.Options{Version: version, Stdout: out, Progress: terminal(os.Stderr), Log: log})
 	if err := e.Run(ctx); err != nil {
 		log.Error("bintap stream stopped", "err", err)
+		if _, usage := errors.AsType[*config.UsageError](err); usage {
+			fmt.Fprintf(errOut, "bintap stream: %v\n", err)
+			return 2
+		}
 		return 1
 	}
 	return 0

@@ -56,6 +56,13 @@ type Tx struct {
 
 	// Timestamp is the commit time in UNIX seconds (from the event header).
 	Timestamp uint32
+
+	// Thread is the id of the server thread (connection) that ran the
+	// transaction, when HasThread: the binlog carries it in the QUERY
+	// event that begins a MySQL transaction and in DDL statements;
+	// MariaDB writes no such event for its row transactions.
+	Thread    uint32
+	HasThread bool
 }
 
 // Event is one row change (or a schema/heartbeat marker) with its position.
@@ -71,6 +78,10 @@ type Event struct {
 	// update_after) and takes the number of its before image.
 	EventNumber uint64
 	Snapshot    bool
+	// Query is the SQL statement that made this row change, when asked
+	// for (Debezium's include.query) and the binlog carries it (MariaDB
+	// Annotate_rows, MySQL Rows_query events); "" otherwise.
+	Query string
 }
 
 // Kind says how a Value is held and rendered.

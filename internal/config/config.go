@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -161,6 +162,9 @@ type Config struct {
 	DebeziumTombstones          bool
 	DebeziumSchemas             bool
 	DebeziumTransactionMetadata bool
+	// DebeziumIncludeQuery is Debezium's include.query: source.query
+	// holds the statement that changed the row, when the binlog has it.
+	DebeziumIncludeQuery bool
 
 	// Snapshots (internal/snapshot).
 	Snapshot            string // initial, initial_only, when_needed, never
@@ -426,6 +430,10 @@ var streamOptions = []option{
 	}},
 	{name: "debezium-transaction-metadata", isBool: true, def: "false", usage: "Debezium provide.transaction.metadata: transaction blocks and BEGIN/END records", set: func(c *Config, v string) (err error) {
 		c.DebeziumTransactionMetadata, err = sink.ParseBool(v)
+		return err
+	}},
+	{name: "debezium-include-query", isBool: true, def: "false", usage: "Debezium include.query: source.query holds the SQL statement that changed the row (MariaDB Annotate_rows events, on by default; MySQL with binlog_rows_query_log_events=ON), null otherwise", set: func(c *Config, v string) (err error) {
+		c.DebeziumIncludeQuery, err = sink.ParseBool(v)
 		return err
 	}},
 	{name: "batch-size", usage: "changes per transaction of the change index (default 1000) and of database targets (default 10000); a transaction also ends at each checkpoint", set: func(c *Config, v string) error {
@@ -988,13 +996,115 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// CaptureFilter decides which tables are captured.
+// CaptureFilter decides which tables are captured. It is safe for
+// concurrent use (the stream and incremental snapshots share one).
 type CaptureFilter struct {
 	schemas map[string]bool
 	tables  map[string]bool
 	match   *regexp.Regexp
 	exclude *regexp.Regexp
+
+	mu sync.RWMutex
+	// engines holds "db.table" → storage engine for the tables whose
+	// engine is never captured (UncapturedEngine).
+	engines map[string]string
 }
+
+// UncapturedEngine says why tables of a storage engine are never captured,
+// or "" when they are. MEMORY (HEAP) and BLACKHOLE tables are left out of
+// the stream and of snapshots: what the binary log says of them is not
+// what they hold.
+func UncapturedEngine(engine string) string {
+	switch strings.ToUpper(engine) {
+	case "MEMORY", "HEAP":
+		return "a MEMORY table lives in memory only: the server empties it at a restart without row events, so a copy would keep rows the table lost"
+	case "BLACKHOLE":
+		return "a BLACKHOLE table stores nothing: a snapshot reads no rows, and its updates and deletes never reach the binary log"
+	}
+	return ""
+}
+
+// SetEngine records the storage engine of db.table (as its CREATE or ALTER
+// TABLE set it, or the server reports it): a table of an UncapturedEngine is
+// not captured from now on, and one moved to another engine is again.
+// It reports whether that changed the table's capture.
+func (f *CaptureFilter) SetEngine(db, table, engine string) bool {
+	full := db + "." + table
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, was := f.engines[full]
+	if UncapturedEngine(engine) == "" {
+		delete(f.engines, full)
+		return was
+	}
+	if f.engines == nil {
+		f.engines = map[string]string{}
+	}
+	f.engines[full] = strings.ToUpper(engine)
+	if f.engines[full] == "HEAP" {
+		f.engines[full] = "MEMORY"
+	}
+	return !was
+}
+
+// ResetEngines replaces every engine recorded by SetEngine with engines
+// ("db.table" → engine); tables named one by one are left out of it.
+func (f *CaptureFilter) ResetEngines(engines map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.engines = nil
+	for full, e := range engines {
+		if UncapturedEngine(e) == "" || f.tables[full] {
+			continue
+		}
+		if f.engines == nil {
+			f.engines = map[string]string{}
+		}
+		f.engines[full] = strings.ToUpper(e)
+		if f.engines[full] == "HEAP" {
+			f.engines[full] = "MEMORY"
+		}
+	}
+}
+
+// Engine is the engine recorded by SetEngine for a table that is not
+// captured because of it, or "".
+func (f *CaptureFilter) Engine(db, table string) string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.engines[db+"."+table]
+}
+
+// Named reports whether db.table is named one by one (--tables,
+// --tables-file), not only matched by its schema or a pattern.
+func (f *CaptureFilter) Named(db, table string) bool { return f.tables[db+"."+table] }
+
+// CapturedByName is Captured without the storage engine: whether the
+// names (--schemas, --tables, --match, --exclude) select db.table.
+func (f *CaptureFilter) CapturedByName(db, table string) bool {
+	if SystemSchema(db) {
+		return false
+	}
+	full := db + "." + table
+	if (f.schemas != nil || f.tables != nil) && !f.schemas[db] && !f.tables[full] {
+		return false
+	}
+	if f.match != nil && !f.match.MatchString(full) {
+		return false
+	}
+	if f.exclude != nil && f.exclude.MatchString(full) {
+		return false
+	}
+	return true
+}
+
+// UsageError is a mistake in what the user asked for, found only once the
+// source was asked (such as a --tables entry that can never be captured):
+// bintap exits with status 2, as for a bad flag.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
 
 // SystemSchema reports whether a schema is one bintap never captures.
 func SystemSchema(db string) bool {
@@ -1023,22 +1133,10 @@ func (c *Config) Filter() *CaptureFilter {
 	return f
 }
 
-// Captured reports whether changes of db.table are emitted.
+// Captured reports whether changes of db.table are emitted: its names
+// select it and its storage engine is not one never captured.
 func (f *CaptureFilter) Captured(db, table string) bool {
-	if SystemSchema(db) {
-		return false
-	}
-	full := db + "." + table
-	if (f.schemas != nil || f.tables != nil) && !f.schemas[db] && !f.tables[full] {
-		return false
-	}
-	if f.match != nil && !f.match.MatchString(full) {
-		return false
-	}
-	if f.exclude != nil && f.exclude.MatchString(full) {
-		return false
-	}
-	return true
+	return f.CapturedByName(db, table) && f.Engine(db, table) == ""
 }
 
 // Usage writes the stream flags' help to fs output.

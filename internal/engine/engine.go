@@ -81,6 +81,7 @@ type Engine struct {
 	pipe       *pipeline.Pipeline
 	plan       snapshotPlan
 	notices    *server.Notices // the last warnings and errors, for the status
+	filter     *config.CaptureFilter
 }
 
 // New returns an engine for cfg.
@@ -209,9 +210,13 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	e.outputs = outputs
 	e.mu.Unlock()
 
+	// One filter for the stream and the snapshots: the source leaves
+	// MEMORY and BLACKHOLE tables out of it.
+	e.filter = cfg.Filter()
 	src, err := source.Open(ctx, source.Options{
-		Conn: cfg.Source, ServerID: cfg.ServerID, Flavor: cfg.Flavor, Filter: cfg.Filter(),
+		Conn: cfg.Source, ServerID: cfg.ServerID, Flavor: cfg.Flavor, Filter: e.filter,
 		TimeZone: cfg.TimeZone, StopAtEnd: cfg.StopAtEnd, OnState: e.sourceState,
+		IncludeQuery: cfg.Format == "debezium" && cfg.DebeziumIncludeQuery,
 	}, hist, e.log)
 	if err != nil {
 		return err
@@ -408,7 +413,7 @@ func (e *Engine) planSnapshot(ctx context.Context, src *source.Stream, ckpt *pos
 		return snapshotPlan{}, nil, err
 	}
 	opt := snapshot.Options{
-		Source: src.Source(), Flavor: src.Flavor(), Filter: cfg.Filter(), TimeZone: cfg.TimeZone,
+		Source: src.Source(), Flavor: src.Flavor(), Filter: e.filter, TimeZone: cfg.TimeZone,
 		ChunkSize: cfg.SnapshotChunkSize, Parallelism: cfg.SnapshotParallelism,
 		StateDir: cfg.StateDir, Hist: hist, Log: e.log, Progress: e.opt.Progress,
 	}

@@ -19,7 +19,8 @@ import (
 // comments at each type name the Debezium class they follow.
 //
 // Differences from Debezium that come from what bintap captures are listed
-// in README.md ("Debezium format"): source.thread and source.query are null,
+// in README.md ("Debezium format"): source.thread and source.query are null
+// where the binlog lacks them (query also unless --debezium-include-query),
 // source.pos is the transaction's first event and source.row the row image
 // number inside the transaction, column defaults are not in the schema.
 
@@ -530,8 +531,21 @@ func (d *Debezium) appendSource(buf []byte, ev *change.Event) []byte {
 		row = ev.EventNumber - 1
 	}
 	buf = strconv.AppendUint(buf, row, 10)
-	// thread and query are not captured (README).
-	return append(buf, `,"thread":null,"query":null}`...)
+	// thread: from the binlog when it has it (MySQL transactions, DDL);
+	// query: with include.query, when the binlog has it.
+	buf = append(buf, `,"thread":`...)
+	if tx.HasThread {
+		buf = strconv.AppendUint(buf, uint64(tx.Thread), 10)
+	} else {
+		buf = append(buf, "null"...)
+	}
+	buf = append(buf, `,"query":`...)
+	if ev.Query != "" {
+		buf = appendStringS(buf, ev.Query)
+	} else {
+		buf = append(buf, "null"...)
+	}
+	return append(buf, '}')
 }
 
 // table returns the cached per-table data, building it on first use.

@@ -118,6 +118,71 @@ func (st QueryStatus) ANSIQuotes() bool { return st.SQLMode&SQLModeANSIQuotes !=
 
 // ApplyDDLMode is ApplyDDL for a statement that ran with sql_mode
 // ANSI_QUOTES when ansiQuotes is set ("x" is then an identifier).
+// TableEngine is what a CREATE or ALTER TABLE statement says of its table's
+// storage engine.
+type TableEngine struct {
+	// Schema and Name are the table's ("" schema: the default database).
+	Schema, Name string
+	// Engine is the ENGINE table option, upper-case; "" when the
+	// statement has none.
+	Engine string
+	// Create is set for CREATE TABLE: without an ENGINE option the table
+	// has the server's default engine, or with Like the engine of that
+	// table ("schema.table", or "table" in the default database).
+	Create bool
+	Like   string
+	// Renames are the tables a RENAME TABLE or ALTER TABLE ... RENAME
+	// moves: from, to ("schema.table", or "table" in the default
+	// database). A table keeps its engine under its new name.
+	Renames [][2]string
+}
+
+func (tn tableName) text() string {
+	if tn.schema == "" {
+		return tn.name
+	}
+	return tn.schema + "." + tn.name
+}
+
+// StatementEngine reads the storage engine a DDL statement gives its table
+// (the zero TableEngine for any other statement), as the history's server
+// reads it (versioned comments) and with the statement's ANSI_QUOTES.
+func (h *History) StatementEngine(sql string, ansiQuotes bool) TableEngine {
+	h.mu.Lock()
+	sv := h.server
+	h.mu.Unlock()
+	sv.ansiQuotes = ansiQuotes
+	p := prepareFor(sql, sv)
+	if len(p.tables) == 0 {
+		return TableEngine{}
+	}
+	tn := p.tables[0]
+	switch p.kind {
+	case kindCreateTable:
+		if p.temporary {
+			return TableEngine{}
+		}
+		te := TableEngine{Schema: tn.schema, Name: tn.name, Engine: p.engine, Create: true}
+		if l := p.like; l != nil && p.engine == "" {
+			te.Like = l.text()
+		}
+		return te
+	case kindAlterTable:
+		te := TableEngine{Schema: tn.schema, Name: tn.name, Engine: p.engine}
+		if p.renameTo != nil {
+			te.Renames = [][2]string{{tn.text(), p.renameTo.text()}}
+		}
+		return te
+	case kindRenameTable:
+		var te TableEngine
+		for i := 0; i+1 < len(p.tables); i += 2 {
+			te.Renames = append(te.Renames, [2]string{p.tables[i].text(), p.tables[i+1].text()})
+		}
+		return te
+	}
+	return TableEngine{}
+}
+
 func (h *History) ApplyDDLMode(defaultSchema, sql, gtid string, at Mark, ansiQuotes bool) (affected []*change.Table, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -123,6 +123,10 @@ type fileData struct {
 	Format    int             `json:"format"`
 	Tables    []*tableHistory `json:"tables"`
 	Databases []*dbHistory    `json:"databases,omitempty"`
+	// EnginesFrom is where the tracking of storage engines began; Engines
+	// are the changes since (engines.go).
+	EnginesFrom *Mark          `json:"engines_from,omitempty"`
+	Engines     []engineRecord `json:"engines,omitempty"`
 }
 
 type key struct{ schema, name string }
@@ -138,6 +142,8 @@ type History struct {
 	dbs           map[string]*dbHistory
 	serverCharset string
 	server        serverInfo
+	enginesFrom   *Mark
+	engines       []engineRecord
 }
 
 // Open loads the history persisted in dir (dir/schema-history.json). A
@@ -174,6 +180,7 @@ func Open(dir string) (*History, error) {
 	for _, d := range fd.Databases {
 		h.dbs[d.Name] = d
 	}
+	h.enginesFrom, h.engines = fd.EnginesFrom, fd.Engines
 	return h, nil
 }
 
@@ -231,6 +238,7 @@ func (h *History) Save() error {
 		return a.Name < b.Name
 	})
 	sort.Slice(fd.Databases, func(i, j int) bool { return fd.Databases[i].Name < fd.Databases[j].Name })
+	fd.EnginesFrom, fd.Engines = h.enginesFrom, h.engines
 	b, err := json.MarshalIndent(&fd, "", " ")
 	h.mu.Unlock()
 	if err != nil {
@@ -461,6 +469,7 @@ func (h *History) Rewind(to Mark) {
 			delete(h.dbs, name)
 		}
 	}
+	h.rewindEngines(to)
 }
 
 // dbCharset is the default character set of a database.

@@ -80,6 +80,10 @@ type prepared struct {
 	// pkIfNotExists is ADD PRIMARY KEY IF NOT EXISTS.
 	pkIfNotExists bool
 	hasSelect     bool // CREATE TABLE ... SELECT
+	// engine is the ENGINE [=] name table option, upper-case ("" none).
+	engine string
+	// like is the table of CREATE TABLE ... LIKE.
+	like *tableName
 	// periods are MariaDB application-time periods: name → start, end column.
 	periods map[string][2]string
 }
@@ -559,6 +563,7 @@ func scanCreateTable(p *prepared, toks []token, i int, ed *editor) {
 		if tn, k, ok := readTableName(toks, i+1); ok {
 			quoteTableName(toks, i+1, k, ed)
 			p.tables = append(p.tables, tn)
+			p.like = &tn
 		}
 		return
 	}
@@ -769,6 +774,17 @@ func scanOptions(p *prepared, toks []token, a, b int, ed *editor, convert bool) 
 		}
 		if t.is("WITH") && j+2 < b && toks[j+1].is("SYSTEM") && toks[j+2].is("VERSIONING") {
 			p.sysVersioning = true
+		}
+		if t.is("ENGINE") && !convert {
+			k := j + 1
+			if k < b && toks[k].isPunct("=") {
+				k++
+			}
+			if k < b && (toks[k].ident() || toks[k].kind == tString) {
+				p.engine = strings.ToUpper(nameText(toks[k]))
+				j = k
+				continue
+			}
 		}
 		what, k := charsetAt(toks, j, b)
 		if what == 0 {

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
 	"github.com/bintap/bintap/internal/source"
@@ -186,11 +187,14 @@ func (inc *Incremental) checkTable(name string) string {
 	if !ok || db == "" || tbl == "" {
 		return "not db.table"
 	}
+	if e := inc.opt.Filter.Engine(db, tbl); e != "" {
+		return "a " + e + " table, never captured: " + config.UncapturedEngine(e)
+	}
 	if !inc.opt.Filter.Captured(db, tbl) {
 		return "not captured (see --schemas, --tables, --match, --exclude)"
 	}
 	var n int
-	err := inc.db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'", db, tbl).Scan(&n)
+	err := inc.db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')", db, tbl).Scan(&n)
 	if err == nil && n == 0 {
 		return "no such table"
 	}

@@ -416,7 +416,7 @@ func (s *Initial) withGTID(ctx context.Context, p position.Checkpoint) (position
 // listTables returns the captured base tables; largest first with several
 // connections (so they finish together).
 func (s *Initial) listTables(ctx context.Context) ([]string, error) {
-	q := "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'" +
+	q := "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')" +
 		" AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY "
 	if len(s.conns) > 1 {
 		q += "DATA_LENGTH DESC, " // reading the sizes opens every table: only worth it to balance connections

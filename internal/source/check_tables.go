@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/bintap/bintap/internal/config"
 )
 
 // checkCapture is what Check considers captured.
@@ -23,11 +25,9 @@ func (f *checkCapture) captured(db, table string) bool {
 
 // checkEngines are storage engines whose changes the binary log does not
 // carry faithfully, with the reason.
+// MEMORY and BLACKHOLE tables are not captured at all (config.UncapturedEngine);
+// the others are captured with a warning.
 var checkEngines = map[string]string{
-	"MEMORY": "MEMORY tables lose their rows when the server restarts; the server then empties them with a statement, " +
-		"not with row events, so the stream never sees those rows go",
-	"BLACKHOLE": "BLACKHOLE tables store nothing: inserts are logged, but updates and deletes find no rows, " +
-		"so they are never logged, and a snapshot reads nothing",
 	"FEDERATED": "FEDERATED tables keep their rows on another server; changes made there directly never reach this binary log",
 	"CONNECT":   "CONNECT tables keep their rows outside the server; changes made there directly never reach this binary log",
 	"SPIDER":    "SPIDER tables keep their rows on other servers; changes made there directly never reach this binary log",
@@ -72,7 +72,8 @@ func (c *checkRun) checkTables(ctx context.Context) {
 		c.add("captured tables", CheckWarn, "could not list tables: "+err.Error(), "")
 		return
 	}
-	var tables, views []checkTable
+	var tables, views, uncaptured []checkTable
+	var versioned []string
 	found := map[string]bool{}
 	for rows.Next() {
 		var t checkTable
@@ -88,9 +89,16 @@ func (c *checkRun) checkTables(ctx context.Context) {
 		}
 		switch t.kind {
 		case "BASE TABLE", "SYSTEM VERSIONED":
-			tables = append(tables, t)
 			found[t.db] = true
 			found[t.String()] = true
+			if config.UncapturedEngine(t.engine) != "" {
+				uncaptured = append(uncaptured, t)
+				continue
+			}
+			tables = append(tables, t)
+			if t.kind == "SYSTEM VERSIONED" {
+				versioned = append(versioned, t.String())
+			}
 		case "VIEW":
 			views = append(views, t)
 			found[t.db] = true
@@ -129,7 +137,11 @@ func (c *checkRun) checkTables(ctx context.Context) {
 		checkPlural(len(tables), "table"), checkPlural(len(inSchemas), "schema"), checkList(checkKeys(inSchemas), checkMaxListed)), "")
 
 	c.checkPrimaryKeys(ctx, schemas, tables)
-	c.checkEngines(tables)
+	c.checkEngines(tables, uncaptured)
+	if len(versioned) > 0 {
+		c.add("system-versioned tables", CheckInfo, "captured by the stream and snapshots with their period columns (row_start and row_end, or the AS ROW START/END columns), "+
+			"as the binary log carries them; rows kept as history are not read by a snapshot, only the current ones: "+checkList(versioned, checkMaxListed), "")
+	}
 
 	detail := "views and temporary tables are never captured: changes made through a view are logged as changes of its base tables, and temporary tables never reach the binary log in ROW format"
 	if len(views) > 0 {
@@ -244,8 +256,15 @@ func (c *checkRun) checkPrimaryKeys(ctx context.Context, schemas []string, table
 
 // checkEngines warns, table by table, about engines whose changes the
 // binary log does not carry.
-func (c *checkRun) checkEngines(tables []checkTable) {
-	var rest []string
+func (c *checkRun) checkEngines(tables, uncaptured []checkTable) {
+	var rest, left, named []string
+	for _, t := range uncaptured {
+		if c.capture.tables[t.String()] {
+			named = append(named, t.String()+" ("+t.engine+"): "+config.UncapturedEngine(t.engine))
+		} else {
+			left = append(left, t.String()+" ("+t.engine+")")
+		}
+	}
 	for _, t := range tables {
 		why, bad := checkEngines[t.engine]
 		if !bad {
@@ -261,6 +280,16 @@ func (c *checkRun) checkEngines(tables []checkTable) {
 	if len(rest) > 0 {
 		c.add("engines", CheckWarn, "more tables whose changes cannot be captured: "+checkList(rest, checkMaxListed),
 			"ALTER TABLE <table> ENGINE=InnoDB; for each, or leave them out of the captured tables")
+	}
+	if len(named) > 0 {
+		c.add("tables never captured", CheckFail,
+			"--tables names MEMORY or BLACKHOLE tables, which bintap never captures (bintap stream stops at start, exit status 2): "+strings.Join(named, "; "),
+			"remove them from --tables (or --tables-file), or ALTER TABLE <table> ENGINE=InnoDB;")
+	}
+	if len(left) > 0 {
+		c.add("tables never captured", CheckWarn,
+			"MEMORY and BLACKHOLE tables are left out of the stream and of snapshots (what the binary log says of them is not what they hold): "+checkList(left, checkMaxListed),
+			"ALTER TABLE <table> ENGINE=InnoDB; to capture one")
 	}
 }
 

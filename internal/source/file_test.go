@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/bintap/bintap/internal/binlog"
+	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/format"
 	"github.com/bintap/bintap/internal/pipeline"
@@ -27,6 +29,20 @@ import (
 // definitions come from the DDL in the file or the binlog's own metadata.
 func replayFile(t *testing.T, name string) (string, error) {
 	t.Helper()
+	batches, err := replayFileBatches(t, name, false)
+	enc := format.NewMaxScale("hex", false)
+	var buf []byte
+	for _, b := range batches {
+		for i := range b.Events {
+			buf = enc.Append(buf, &b.Events[i])
+		}
+	}
+	return string(buf), err
+}
+
+// replayFileBatches is replayFile's stream, returning its batches.
+func replayFileBatches(t *testing.T, name string, includeQuery bool) ([]*pipeline.Batch, error) {
+	t.Helper()
 	path := filepath.Join(testutil.SharedTestdata(t, "mysql-binlogs"), name)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("MySQL binlog test file: %v", err)
@@ -35,7 +51,7 @@ func replayFile(t *testing.T, name string) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt := Options{TimeZone: time.UTC, Filter: &config.CaptureFilter{}}
+	opt := Options{TimeZone: time.UTC, Filter: &config.CaptureFilter{}, IncludeQuery: includeQuery}
 	out, free := make(chan *pipeline.Batch, 64), pipeline.NewBatches(64)
 	s := &Stream{opt: opt, hist: hist, log: slog.New(slog.NewTextHandler(io.Discard, nil)), filter: opt.Filter,
 		flavor: "mysql", tables: map[uint64]*tableState{}, out: out, free: free, ctx: context.Background()}
@@ -53,14 +69,58 @@ func replayFile(t *testing.T, name string) (string, error) {
 	})
 	s.flush()
 	close(out)
-	enc := format.NewMaxScale("hex", false)
-	var buf []byte
+	var batches []*pipeline.Batch
 	for b := range out {
-		for i := range b.Events {
-			buf = enc.Append(buf, &b.Events[i])
+		batches = append(batches, b)
+	}
+	return batches, herr
+}
+
+// TestMySQLFileStatementAndThread: the Rows_query events inside the file's
+// compressed transactions give each row its statement, and the BEGIN
+// QUERY event the thread id; without the opt-in the statement stays out.
+func TestMySQLFileStatementAndThread(t *testing.T) {
+	for _, include := range []bool{true, false} {
+		batches, err := replayFileBatches(t, "mysql-bin.000057", include)
+		if err != nil && !strings.Contains(err.Error(), "test_table_3") {
+			t.Fatal(err)
+		}
+		found := false
+		for _, b := range batches {
+			for _, ev := range b.Events {
+				if ev.Table == nil || ev.Table.Name != "b" || ev.Op != change.OpInsert {
+					continue
+				}
+				found = true
+				want := "insert into b values(1)"
+				if !include {
+					want = ""
+				}
+				if ev.Query != want {
+					t.Errorf("include %v: query %q, want %q", include, ev.Query, want)
+				}
+				if !ev.Tx.HasThread || ev.Tx.Thread == 0 {
+					t.Errorf("thread id of the BEGIN QUERY event not kept: %+v", ev.Tx)
+				}
+				enc, err := format.NewDebezium(format.DebeziumOptions{TopicPrefix: "p", Version: "test"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, msgs := enc.AppendMessages(nil, nil, &ev)
+				value := string(msgs[0].Value)
+				wantJSON := fmt.Sprintf(`"thread":%d,"query":"insert into b values(1)"}`, ev.Tx.Thread)
+				if !include {
+					wantJSON = fmt.Sprintf(`"thread":%d,"query":null}`, ev.Tx.Thread)
+				}
+				if !strings.Contains(value, wantJSON) {
+					t.Errorf("Debezium source lacks %s:\n%s", wantJSON, value)
+				}
+			}
+		}
+		if !found {
+			t.Fatal("no insert into b replayed")
 		}
 	}
-	return string(buf), herr
 }
 
 func TestMySQLFileGTIDAndEnumSet(t *testing.T) {

@@ -59,6 +59,9 @@ type Options struct {
 	TimeZone *time.Location
 	// StopAtEnd stops Run at the end of the binlog as of its start.
 	StopAtEnd bool
+	// IncludeQuery reads the SQL statement of each row change (MariaDB
+	// Annotate_rows, MySQL Rows_query events) into Event.Query.
+	IncludeQuery bool
 	// OnState, when set, is told when a replication session is running
 	// (nil) and when the connection was lost and is being retried (the
 	// error). It is called from Run's goroutine and must not block.
@@ -86,6 +89,7 @@ type Stream struct {
 	// The open transaction, nil between transactions.
 	tx        *change.Tx
 	eventNum  uint64 // row images of tx counted so far
+	stmt      string // the statement of the rows that follow (IncludeQuery)
 	skip      uint64 // row images of the transaction at resumeAt to skip
 	skipGTID  string
 	resumeAt  position.Checkpoint
@@ -97,6 +101,8 @@ type Stream struct {
 
 	tables map[uint64]*tableState
 	obs    Observer // optional: incremental snapshots
+	// liveEngines are the server's MEMORY and BLACKHOLE tables at Open.
+	liveEngines map[string]string
 
 	received atomic.Uint64 // events received, for the stall watch
 
@@ -157,6 +163,10 @@ func Open(ctx context.Context, opt Options, hist *schema.History, log *slog.Logg
 		return fail(connectError(err))
 	}
 	logTLS(ctx, db, opt.Conn, log)
+	if s.liveEngines, err = ExcludeEngines(ctx, db, opt.Filter, log); err != nil {
+		db.Close()
+		return fail(err)
+	}
 	s.zeroLogPos = flavor == "mariadb" && mariaDBAtLeast(version, 11, 4)
 	// The schema history reads versioned comments as this server does, and
 	// gives databases it has not seen created the server's character set.
@@ -380,6 +390,9 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *pipeline.Batc
 	}
 	s.gtidText = s.gtids.String()
 	s.file, s.pos, s.skip, s.skipGTID = start.File, start.Pos, start.Skip, start.GTID
+	if err := s.syncEngines(start); err != nil {
+		return err
+	}
 	gtidStart := start.GTIDSet
 	several := len(s.router.Hosts()) > 1
 	if several && gtidStart == "" && start.GTIDState != "" {
@@ -523,6 +536,10 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 		TLSConfig:               tlsConfig,
 	}
 	cfg.FillZeroLogPos = s.zeroLogPos
+	if s.opt.IncludeQuery && s.flavor == "mariadb" {
+		// MariaDB sends its Annotate_rows events only when asked.
+		cfg.DumpCommandFlag |= replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
+	}
 	syncer := replication.NewBinlogSyncer(cfg)
 	defer syncer.Close()
 
@@ -717,6 +734,10 @@ func (s *Stream) event(e *replication.BinlogEvent) error {
 		return s.query(ev, h)
 	case *replication.XIDEvent:
 		s.commit(h)
+	case *replication.MariadbAnnotateRowsEvent:
+		s.statement(ev.Query)
+	case *replication.RowsQueryEvent:
+		s.statement(ev.Query)
 	case *replication.TableMapEvent:
 		return s.tableMap(ev, h)
 	case *replication.RowsEvent:
@@ -745,7 +766,7 @@ func (s *Stream) beginTx(tx *change.Tx, h *replication.EventHeader) {
 	if tx.ServerID == 0 {
 		tx.ServerID = h.ServerID
 	}
-	s.tx, s.eventNum = tx, 0
+	s.tx, s.eventNum, s.stmt = tx, 0, ""
 	// The skip applies to the transaction at the resume point only (by
 	// GTID, the first one the server sends).
 	if s.skip > 0 {
@@ -767,6 +788,7 @@ func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) e
 		if s.tx == nil { // servers without GTIDs: the transaction starts here
 			s.beginTx(&change.Tx{}, h)
 		}
+		s.tx.Thread, s.tx.HasThread = ev.SlaveProxyID, true
 		return nil
 	case strings.EqualFold(q, "COMMIT"), strings.EqualFold(q, "ROLLBACK"):
 		s.commit(h)
@@ -775,10 +797,15 @@ func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) e
 	if s.tx == nil {
 		s.beginTx(&change.Tx{}, h)
 	}
+	s.tx.Thread, s.tx.HasThread = ev.SlaveProxyID, true
 	mark := schema.Mark{File: s.tx.File, Pos: s.tx.Pos}
 	if db, name, ok := truncated(string(ev.Schema), q); ok && s.filter.Captured(db, name) {
 		if t := s.hist.Get(db, name); t != nil {
-			if err := s.emit(change.Event{Op: change.OpTruncate, Table: t, Tx: s.tx, EventNumber: 1}); err != nil {
+			ev := change.Event{Op: change.OpTruncate, Table: t, Tx: s.tx, EventNumber: 1}
+			if s.opt.IncludeQuery {
+				ev.Query = q
+			}
+			if err := s.emit(ev); err != nil {
 				return err
 			}
 		}
@@ -793,6 +820,7 @@ func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) e
 		}
 	}
 	affected, err := s.hist.ApplyDDLMode(string(ev.Schema), ddl, s.tx.GTID, mark, status.ANSIQuotes())
+	s.trackEngine(string(ev.Schema), ddl, status.ANSIQuotes(), mark)
 	if err != nil {
 		s.log.Warn("DDL statement not understood: its tables are marked unknown; their rows will be decoded only with a definition proven to match the binlog (binlog_row_metadata=FULL, or the live table), or the stream stops",
 			"at", mark.String(), "gtid", s.tx.GTID, "sql", truncate(q, 500), "err", err)
@@ -808,6 +836,14 @@ func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) e
 	// A DDL statement is a transaction of its own.
 	s.commit(h)
 	return nil
+}
+
+// statement keeps the text of the statement whose rows follow (an
+// Annotate_rows or Rows_query event) when IncludeQuery asks for it.
+func (s *Stream) statement(q []byte) {
+	if s.opt.IncludeQuery {
+		s.stmt = strings.ToValidUTF8(string(q), "\uFFFD")
+	}
 }
 
 // truncated returns the table of a TRUNCATE [TABLE] [db.]name statement.
@@ -1055,7 +1091,7 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 		b := s.cur
 		b.Events = append(b.Events, change.Event{
 			Op: op, Table: table, Tx: tx, EventNumber: num,
-			Before: b.CopyRow(before), After: b.CopyRow(after),
+			Before: b.CopyRow(before), After: b.CopyRow(after), Query: s.stmt,
 		})
 		s.eventNum += images
 		b.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtidText}
