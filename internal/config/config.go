@@ -29,6 +29,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/bintap/bintap/internal/schema"
 	"github.com/bintap/bintap/internal/sink"
 )
 
@@ -134,6 +135,7 @@ type Config struct {
 	Tables             []string
 	Match              *regexp.Regexp
 	Exclude            *regexp.Regexp
+	SchemaHistory      string // all, captured-databases, captured-tables
 	StopAtEnd          bool
 	CheckpointInterval time.Duration
 	BatchSize          int // outputs with transactions (index, database targets): changes per transaction
@@ -315,6 +317,10 @@ var streamOptions = []option{
 		names, err := readListFile(v, true)
 		c.Tables = append(c.Tables, names...)
 		return err
+	}},
+	{name: "schema-history", def: "all", usage: "which DDL the schema history keeps: all, captured-databases or captured-tables (smaller history; widening the capture later needs FULL row metadata or a snapshot of the new tables)", set: func(c *Config, v string) error {
+		c.SchemaHistory = v
+		return sink.OneOf(v, schema.ScopeModes...)
 	}},
 	{name: "stop-at-end", isBool: true, def: "false", usage: "deliver everything up to the binlog end as of start-up, checkpoint, and exit", set: func(c *Config, v string) (err error) {
 		c.StopAtEnd, err = sink.ParseBool(v)
@@ -1131,6 +1137,28 @@ func (c *Config) Filter() *CaptureFilter {
 		}
 	}
 	return f
+}
+
+// HistoryScope is the schema history's scope (--schema-history) over the
+// capture the names select (--schemas, --tables, --match, --exclude and
+// their files).
+func (c *Config) HistoryScope() (*schema.Scope, error) {
+	mode := c.SchemaHistory
+	if mode == "" {
+		mode = schema.ScopeAll
+	}
+	var match, exclude string
+	if c.Match != nil {
+		match = c.Match.String()
+	}
+	if c.Exclude != nil {
+		exclude = c.Exclude.String()
+	}
+	sc, err := schema.NewScope(mode, c.Schemas, c.Tables, match, exclude)
+	if err != nil {
+		return nil, fmt.Errorf("--schema-history: %w", err)
+	}
+	return sc, nil
 }
 
 // Captured reports whether changes of db.table are emitted: its names

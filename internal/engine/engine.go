@@ -209,6 +209,10 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	e.mu.Lock()
 	e.outputs = outputs
 	e.mu.Unlock()
+	earlierScope, err := setHistoryScope(cfg, hist, ckpt)
+	if err != nil {
+		return err
+	}
 
 	// One filter for the stream and the snapshots: the source leaves
 	// MEMORY and BLACKHOLE tables out of it.
@@ -222,6 +226,9 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer src.Close()
+	if err := src.ExplainScope(ctx, earlierScope); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	e.flavor = src.Flavor()
 	e.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
@@ -113,4 +114,26 @@ func chooseSnapshot(mode string, snapshotGiven, startGiven bool, st *snapshot.St
 		return newSnapshotIfPurged, warning
 	}
 	return streamFromCheckpoint, warning
+}
+
+// setHistoryScope gives the schema history its scope (--schema-history)
+// from the checkpoint on, and saves it. It returns the scope the history
+// was kept under when that one left out tables the new one keeps.
+func setHistoryScope(cfg *config.Config, hist *schema.History, ckpt *position.Checkpoint) (*schema.Scope, error) {
+	sc, err := cfg.HistoryScope()
+	if err != nil {
+		return nil, err
+	}
+	var at schema.Mark
+	if ckpt != nil {
+		at = schema.Mark{File: ckpt.File, Pos: ckpt.Pos}
+	}
+	earlier, err := hist.SetScope(sc, at)
+	if err != nil {
+		return nil, err
+	}
+	if err := hist.Save(); err != nil {
+		return nil, err
+	}
+	return earlier, nil
 }

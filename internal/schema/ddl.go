@@ -209,9 +209,14 @@ func (h *History) ApplyDDLMode(defaultSchema, sql, gtid string, at Mark, ansiQuo
 	if p.kind == kindCreateTable && len(keys) > 1 {
 		keys = keys[:1] // the LIKE source stays as it is
 	}
+	if !h.scope.all() && !h.ddlInScope(defaultSchema, p, keys) {
+		return nil, nil // nothing the history keeps (--schema-history)
+	}
 	fail := func(cause error) ([]*change.Table, error) {
 		for _, k := range keys {
-			h.invalidate(k, at, gtid, cause.Error())
+			if h.inScope(k) {
+				h.invalidate(k, at, gtid, cause.Error())
+			}
 		}
 		names := make([]string, len(keys))
 		for i, k := range keys {
@@ -269,6 +274,16 @@ func (h *History) ApplyDDLMode(defaultSchema, sql, gtid string, at Mark, ansiQuo
 	case *ast.AlterTableStmt:
 		k := qualifyName(defaultSchema, stmt.Table)
 		keys = []key{k}
+		if nk, ok := alterRenameTo(defaultSchema, stmt); ok && h.inScope(k) != h.inScope(nk) {
+			// Renamed across the scope's edge: into it, the new name is
+			// unknown (its DDL was not kept); out of it, it is gone.
+			if h.inScope(nk) {
+				h.invalidate(nk, at, gtid, outOfScopeRename(k))
+			} else {
+				h.drop(k, at, gtid)
+			}
+			return nil, nil
+		}
 		if cur, _ := h.current(k); cur == nil && p.noColumnChange && !p.addVersioning && !p.dropVersioning {
 			// Indexes, options, partitions of a table the history does not
 			// have (never seen, or unknown): nothing to learn or to lose.
@@ -297,6 +312,16 @@ func (h *History) ApplyDDLMode(defaultSchema, sql, gtid string, at Mark, ansiQuo
 	case *ast.RenameTableStmt:
 		for _, tt := range stmt.TableToTables {
 			from, to := qualifyName(defaultSchema, tt.OldTable), qualifyName(defaultSchema, tt.NewTable)
+			switch fromIn, toIn := h.inScope(from), h.inScope(to); {
+			case !fromIn && !toIn:
+				continue
+			case !fromIn:
+				h.invalidate(to, at, gtid, outOfScopeRename(from))
+				continue
+			case !toIn:
+				h.drop(from, at, gtid)
+				continue
+			}
 			if t := h.rename(from, to, gtid, at); t != nil {
 				affected = append(affected, t)
 			}
@@ -312,6 +337,45 @@ func (h *History) ApplyDDLMode(defaultSchema, sql, gtid string, at Mark, ansiQuo
 		return nil, nil
 	}
 	return nil, nil
+}
+
+// ddlInScope reports whether a statement touches anything the history's
+// scope keeps: a database it keeps, or a table (an old or new name).
+func (h *History) ddlInScope(defaultSchema string, p *prepared, keys []key) bool {
+	switch p.kind {
+	case kindCreateDB, kindAlterDB:
+		name := p.dbName
+		if name == "" {
+			name = defaultSchema
+		}
+		return h.scope.ContainsDatabase(name)
+	case kindDropDB:
+		return true // forgets what it held, if anything
+	}
+	for _, k := range keys {
+		if h.inScope(k) {
+			return true
+		}
+	}
+	if p.renameTo != nil && h.inScope(qualify(defaultSchema, *p.renameTo)) {
+		return true
+	}
+	return false
+}
+
+// alterRenameTo is the new name an ALTER TABLE gives its table, if any.
+func alterRenameTo(defaultSchema string, stmt *ast.AlterTableStmt) (key, bool) {
+	for _, spec := range stmt.Specs {
+		if spec.Tp == ast.AlterTableRenameTable && spec.NewTable != nil {
+			return qualifyName(defaultSchema, spec.NewTable), true
+		}
+	}
+	return key{}, false
+}
+
+func outOfScopeRename(from key) string {
+	return "renamed from " + from.schema + "." + from.name + ", which is outside the schema-history scope: its definition was not kept. " +
+		"It needs binlog_row_metadata=FULL on the source, or a snapshot of it, to have a definition proven against the binlog"
 }
 
 // applyDatabase applies CREATE, ALTER and DROP DATABASE.

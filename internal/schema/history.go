@@ -127,6 +127,10 @@ type fileData struct {
 	// are the changes since (engines.go).
 	EnginesFrom *Mark          `json:"engines_from,omitempty"`
 	Engines     []engineRecord `json:"engines,omitempty"`
+	// Scope is what the history keeps (--schema-history), absent for
+	// every table; ScopeGaps are the restarts that widened it.
+	Scope     *Scope     `json:"scope,omitempty"`
+	ScopeGaps []scopeGap `json:"scope_gaps,omitempty"`
 }
 
 type key struct{ schema, name string }
@@ -144,6 +148,12 @@ type History struct {
 	server        serverInfo
 	enginesFrom   *Mark
 	engines       []engineRecord
+	// scope is what the history keeps (nil: every table); gaps are the
+	// restarts that widened it (scope.go); checked are the tables
+	// already compared with the gaps.
+	scope   *Scope
+	gaps    []scopeGap
+	checked map[key]bool
 }
 
 // Open loads the history persisted in dir (dir/schema-history.json). A
@@ -181,6 +191,21 @@ func Open(dir string) (*History, error) {
 		h.dbs[d.Name] = d
 	}
 	h.enginesFrom, h.engines = fd.EnginesFrom, fd.Engines
+	if fd.Scope != nil {
+		if err := fd.Scope.compile(); err != nil {
+			return nil, fmt.Errorf("open schema history %s: %w", filepath.Join(dir, FileName), err)
+		}
+		h.scope = fd.Scope
+	}
+	for _, g := range fd.ScopeGaps {
+		if g.Kept == nil {
+			continue
+		}
+		if err := g.Kept.compile(); err != nil {
+			return nil, fmt.Errorf("open schema history %s: %w", filepath.Join(dir, FileName), err)
+		}
+		h.gaps = append(h.gaps, g)
+	}
 	return h, nil
 }
 
@@ -239,6 +264,7 @@ func (h *History) Save() error {
 	})
 	sort.Slice(fd.Databases, func(i, j int) bool { return fd.Databases[i].Name < fd.Databases[j].Name })
 	fd.EnginesFrom, fd.Engines = h.enginesFrom, h.engines
+	fd.Scope, fd.ScopeGaps = h.scope, h.gaps
 	b, err := json.MarshalIndent(&fd, "", " ")
 	h.mu.Unlock()
 	if err != nil {
@@ -251,6 +277,7 @@ func (h *History) Save() error {
 }
 
 func (h *History) last(k key) *record {
+	h.fillGap(k)
 	th := h.tables[k]
 	if th == nil || len(th.Records) == 0 {
 		return nil
@@ -457,6 +484,7 @@ func (h *History) drop(k key, at Mark, gtid string) bool {
 func (h *History) Rewind(to Mark) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.unchecked()
 	for k, th := range h.tables {
 		th.Records = slices.DeleteFunc(th.Records, func(r record) bool { return r.At.Compare(to) >= 0 })
 		if len(th.Records) == 0 {
