@@ -253,7 +253,6 @@ func (h *History) OutsideEarlierScope(db, table string) string {
 
 const gapReasonPrefix = "outside the schema-history scope "
 
-
 func gapReason(g *scopeGap) string {
 	return fmt.Sprintf(gapReasonPrefix+"%s kept before %s: its DDL was not recorded. "+
 		"It needs binlog_row_metadata=FULL on the source, or a snapshot of it (bintap snapshot, or the signal table), "+
