@@ -18,10 +18,10 @@ func mustScope(t *testing.T, mode string, schemas, tables []string, match, exclu
 
 func TestScopeContains(t *testing.T) {
 	cases := []struct {
-		name                string
-		sc                  *Scope
-		in, out             []string // db.table
-		dbIn, dbOut         []string
+		name        string
+		sc          *Scope
+		in, out     []string // db.table
+		dbIn, dbOut []string
 	}{
 		{name: "all", sc: mustScope(t, ScopeAll, []string{"a"}, nil, "", ""),
 			in: []string{"a.t", "b.t", "mysql.user"}, dbIn: []string{"a", "b"}},
