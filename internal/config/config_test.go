@@ -113,6 +113,7 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{[]string{"--source", "mysql://u@h", "--http", "7070"}, "http"},
 		{[]string{"--source", "mysql://u@h", "--heartbeat-interval", "1ms"}, "heartbeat-interval"},
 		{[]string{"--source", "mysql://u@h", "--heartbeat-table", "a.b.c"}, "heartbeat-table"},
+		{[]string{"--source", "mysql://u@h", "--schema-history", "tables"}, "schema-history"},
 	}
 	for _, tc := range cases {
 		_, err := Load("stream", tc.args, noEnv)
@@ -298,5 +299,32 @@ func TestListFiles(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Field != strings.TrimPrefix(tc.flag, "--") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %q: %v, want an error naming the field and %q", tc.flag, tc.body, err, tc.want)
 		}
+	}
+}
+
+func TestHistoryScope(t *testing.T) {
+	c, err := Load("stream", []string{"--source", "mysql://u@h", "--tables", "crm.users", "--schemas", "shop", "--exclude", `^shop\.tmp_`}, func(k string) string {
+		if k == "BINTAP_SCHEMA_HISTORY" {
+			return "captured-tables"
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := c.HistoryScope()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.Filter()
+	for _, full := range []string{"crm.users", "crm.other", "shop.orders", "shop.tmp_x", "mysql.user", "other.t"} {
+		db, tbl, _ := strings.Cut(full, ".")
+		if sc.Contains(db, tbl) != f.CapturedByName(db, tbl) {
+			t.Errorf("%s: in the history scope %v, captured %v", full, sc.Contains(db, tbl), f.CapturedByName(db, tbl))
+		}
+	}
+	c, _ = Load("stream", []string{"--source", "mysql://u@h", "--tables", "crm.users"}, noEnv)
+	if sc, _ := c.HistoryScope(); !sc.Contains("other", "t") || sc.String() != "all" {
+		t.Errorf("default scope %s does not keep everything", sc)
 	}
 }
