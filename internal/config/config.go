@@ -155,6 +155,12 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	HeartbeatTable    string // db.table bintap updates; "" is off
 
+	// High availability (internal/ha): "" runs a single instance.
+	HAGroup     string
+	HALease     time.Duration
+	HAInstance  string
+	cooperative bool
+
 	// Debezium format (--format debezium) and topic naming.
 	TopicPrefix                 string
 	DebeziumDecimalHandling     string // precise, double, string
@@ -366,6 +372,31 @@ var streamOptions = []option{
 			return errors.New("accepted values are durations such as 10s or 1m (0: at once)")
 		}
 		c.HealthGrace = d
+		return nil
+	}},
+	{name: "ha-group", usage: "run as one instance of a high-availability group of that name: the instance holding the group's lock on the source streams, the others stand by (see README, High availability)", set: func(c *Config, v string) error {
+		if len(v) > 100 || strings.IndexFunc(v, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
+		}) >= 0 {
+			return errors.New("accepted values are up to 100 letters, digits, '.', '_' and '-'")
+		}
+		c.HAGroup = v
+		return nil
+	}},
+	{name: "cooperative-replication", isBool: true, def: "false", usage: "MaxScale's name for --ha-group: run in a group named after the first output", set: func(c *Config, v string) (err error) {
+		c.cooperative, err = sink.ParseBool(v)
+		return err
+	}},
+	{name: "ha-lease", def: "10s", usage: "HA group: how long an active instance that stopped answering keeps the lock (the source ends its lock session after this much silence)", set: func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 2*time.Second || d > time.Hour || d%time.Second != 0 {
+			return errors.New("accepted values are whole seconds from 2s to 1h, such as 10s")
+		}
+		c.HALease = d
+		return nil
+	}},
+	{name: "ha-instance", usage: "HA group: this instance's name in logs, the status and the outputs' epoch records (default HOST:PID)", set: func(c *Config, v string) error {
+		c.HAInstance = v
 		return nil
 	}},
 	{name: "heartbeat-interval", def: "10s", usage: "how often heartbeats are sent (0 turns them off)", set: func(c *Config, v string) error {
@@ -746,7 +777,38 @@ func Load(name string, args []string, env func(string) string) (*Config, error) 
 	if err := c.parseOutputs(); err != nil {
 		return nil, err
 	}
+	if err := c.checkHA(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkHA names the group of cooperative_replication and checks that every
+// output stores its position where every instance of the group reads it.
+func (c *Config) checkHA() error {
+	if c.cooperative && c.HAGroup == "" && len(c.Outputs) > 0 {
+		c.HAGroup = c.Outputs[0].Name()
+	}
+	if c.HAGroup == "" {
+		return nil
+	}
+	if c.HAInstance == "" {
+		host, _ := os.Hostname()
+		c.HAInstance = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	for _, o := range c.Outputs {
+		sh, ok := o.(sink.Shared)
+		var err error
+		if !ok {
+			err = errors.New("it keeps no position of its own that other hosts can read")
+		} else {
+			err = sh.SharedPosition()
+		}
+		if err != nil {
+			return &FieldError{Field: "ha-group", Value: c.HAGroup, Reason: fmt.Sprintf("output %s cannot be written by a group: %v; a group writes to kafka://, index+mysql://, index+postgres:// or database targets, which store the position every instance resumes from", o.Name(), err)}
+		}
+	}
+	return nil
 }
 
 // checkHTTP checks the HTTP settings together: a token on any address

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/bintap/bintap/internal/config"
+	"github.com/bintap/bintap/internal/ha"
 	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/schema"
@@ -82,6 +83,7 @@ type Engine struct {
 	plan       snapshotPlan
 	notices    *server.Notices // the last warnings and errors, for the status
 	filter     *config.CaptureFilter
+	elector    *ha.Elector     // the HA group's lock; nil for a single instance
 }
 
 // New returns an engine for cfg.
@@ -168,15 +170,33 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if cfg.HAGroup != "" {
+		return e.runGroup(ctx)
+	}
+	return e.stream(ctx, nil)
+}
 
+// stream runs the stream once: outputs, resume point, source, snapshot,
+// pipeline. lease is nil for a single instance; in an HA group it is the
+// active role this run holds, and the stream stops without flushing once it
+// is lost.
+func (e *Engine) stream(ctx context.Context, lease *ha.Elector) (err error) {
+	cfg := e.cfg
 	// The outputs' calls get a context that outlives ctx by closeTimeout:
 	// a clean stop still flushes and closes them.
 	outCtx, cancelOut := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelOut()
 	stopBound := context.AfterFunc(ctx, func() { time.AfterFunc(closeTimeout, cancelOut) })
 	defer stopBound()
+	if lease != nil {
+		// A deposed instance does not flush: its outputs stop at once.
+		lostCtx, unwatch := chanContext(lease.Lost())
+		defer unwatch()
+		stopLost := context.AfterFunc(lostCtx, cancelOut)
+		defer stopLost()
+	}
 
-	outputs, err := e.openOutputs(ctx)
+	outputs, err := e.openOutputs(ctx, lease)
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 		defer cancel()
@@ -199,9 +219,20 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	ckpt, err := position.Load(cfg.StateDir)
-	if err != nil {
-		return err
+	var ckpt *position.Checkpoint
+	if lease == nil {
+		if ckpt, err = position.Load(cfg.StateDir); err != nil {
+			return err
+		}
+	} else {
+		// A group resumes from what the outputs hold, never from this
+		// host's state dir: fence them first, then read their positions.
+		epoch, err := fence(outCtx, outputs)
+		if err != nil {
+			return err
+		}
+		lease.SetEpoch(epoch)
+		e.log.Info("ha: outputs taken over", "epoch", epoch)
 	}
 	if ckpt, err = resumeFrom(outCtx, ckpt, outputs, e.log); err != nil {
 		return err
@@ -288,10 +319,13 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 
 // openOutputs opens every configured output. On error it returns those
 // opened so far, for the caller to close.
-func (e *Engine) openOutputs(ctx context.Context) ([]pipeline.Output, error) {
+func (e *Engine) openOutputs(ctx context.Context, lease *ha.Elector) ([]pipeline.Output, error) {
 	env := sink.Env{
 		StateDir: e.cfg.StateDir, Stdout: e.opt.Stdout, NewEncoder: encoderFactory(e.cfg, e.opt.Version),
 		Source: e.cfg.Source.Addr(), TimeZone: e.cfg.TimeZone, HeartbeatInterval: e.cfg.HeartbeatInterval,
+	}
+	if lease != nil {
+		env.Lease = lease
 	}
 	var outputs []pipeline.Output
 	for _, o := range e.cfg.Outputs {

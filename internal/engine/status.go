@@ -26,7 +26,13 @@ func (e *Engine) Status() server.Status {
 		Error: e.failure, Started: e.began, Notices: e.notices.List()}
 	outputs, p, plan := e.outputs, e.pipe, e.plan
 	sourceErr, sourceDown := e.sourceErr, e.sourceDown
+	el := e.elector
 	e.mu.Unlock()
+	if el != nil {
+		hs := el.Status()
+		s.Role, s.HAGroup, s.HAHolder, s.HAEpoch = hs.Role, hs.Group, hs.Holder, hs.Epoch
+		s.Sections = map[string]any{"ha": hs}
+	}
 
 	var retrying []string
 	var retryingSince time.Time

@@ -18,6 +18,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -47,6 +48,20 @@ type Destination interface {
 type Positioned interface {
 	// Position returns the stored checkpoint, or nil when there is none.
 	Position(ctx context.Context) (*position.Checkpoint, error)
+}
+
+// ErrDeposed is what the writes of an instance of an HA group fail with once
+// it is no longer the active one: its lease ran out, or another instance
+// took the output over (a newer epoch, a fenced Kafka producer).
+var ErrDeposed = errors.New("deposed: this instance is no longer the active one of its HA group")
+
+// Fencer is a destination shared by the instances of an HA group. The
+// instance that becomes active calls Fence before it reads the position:
+// it stores a new epoch with the position (or takes over the transactional
+// id), after which writes of the instance that held it before fail. Fence
+// returns the epoch now stored.
+type Fencer interface {
+	Fence(ctx context.Context) (epoch uint64, err error)
 }
 
 // Reporter is a destination that knows its own health, such as a broker

@@ -7,7 +7,7 @@ import (
 )
 
 // states are the lifecycle states, each a bintap_state sample.
-var states = []string{"starting", "snapshotting", "streaming", "retrying", "stopping", "failed"}
+var states = []string{"starting", "snapshotting", "streaming", "retrying", "stopping", "failed", "standby"}
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, labels, nil)
@@ -28,6 +28,8 @@ var (
 	descOutputMsgs  = desc("bintap_output_messages_total", "Records or messages an output was given", "output")
 	descOutputBytes = desc("bintap_output_bytes_total", "Bytes an output was given", "output")
 	descSnapRows    = desc("bintap_snapshot_rows", "Rows of a table copied by a snapshot", "kind", "table")
+	descHAActive    = desc("bintap_ha_active", "HA group (--ha-group): 1 while this instance is the active one, 0 while standby", "group")
+	descHAEpoch     = desc("bintap_ha_epoch", "HA group: the epoch this instance wrote with when it last was active", "group")
 	descSnapEst     = desc("bintap_snapshot_rows_estimated", "Estimated rows of a table being snapshotted", "kind", "table")
 )
 
@@ -36,7 +38,7 @@ type collector struct{ status func() Status }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descState, descEvents, descBatches, descTableEvents, descLag, descLastCommit,
-		descCheckpoint, descCkptAge, descStart, descOutputUp, descOutputMsgs, descOutputBytes, descSnapRows, descSnapEst} {
+		descCheckpoint, descCkptAge, descStart, descOutputUp, descOutputMsgs, descOutputBytes, descSnapRows, descSnapEst, descHAActive, descHAEpoch} {
 		ch <- d
 	}
 }
@@ -70,6 +72,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descCkptAge, time.Since(st.CheckpointWritten).Seconds())
 	}
 	gauge(descStart, unixOrZero(st.Started))
+	if st.HAGroup != "" {
+		gauge(descHAActive, boolFloat(st.Role == "active"), st.HAGroup)
+		gauge(descHAEpoch, float64(st.HAEpoch), st.HAGroup)
+	}
 	for _, o := range st.Outputs {
 		gauge(descOutputUp, boolFloat(o.State == "ok"), o.Name)
 		counter(descOutputMsgs, o.Messages, o.Name)

@@ -43,8 +43,14 @@ type Status struct {
 	Source  string `json:"source"` // URL without the password
 	Flavor  string `json:"flavor,omitempty"`
 	// Role is this process's part in a deployment: "single" (one process
-	// streams; there is no standby).
+	// streams; there is no standby), or in an HA group (--ha-group)
+	// "active" (it streams) or "standby" (it waits for the group's lock).
 	Role string `json:"role,omitempty"`
+	// HAGroup is the group's name, HAHolder who holds its lock, and
+	// HAEpoch the epoch this instance wrote with when it last was active.
+	HAGroup  string `json:"ha_group,omitempty"`
+	HAHolder string `json:"ha_holder,omitempty"`
+	HAEpoch  uint64 `json:"ha_epoch,omitempty"`
 	// State is the lifecycle state: starting, snapshotting, streaming,
 	// retrying, stopping or failed.
 	State string `json:"state"`

@@ -101,6 +101,27 @@ type Env struct {
 	TimeZone *time.Location
 	// HeartbeatInterval is how often outputs that send heartbeats do (0: off).
 	HeartbeatInterval time.Duration
+	// Lease is this instance's right to write when it runs in an HA group
+	// (--ha-group); nil for a single instance. Outputs check it before each
+	// send and fail with its error once it is lost.
+	Lease Lease
+}
+
+// Lease is the right to write of the active instance of an HA group.
+type Lease interface {
+	// Valid reports whether the instance may write now.
+	Valid() bool
+	// Lost is closed once the instance is no longer active.
+	Lost() <-chan struct{}
+	// Instance names this process in the epoch records outputs store.
+	Instance() string
+}
+
+// Shared is an output whose stored position every instance of an HA group
+// reads (Kafka, an index or a database on a server): SharedPosition says
+// why not when it is not (a local state dir, a file, stdout).
+type Shared interface {
+	SharedPosition() error
 }
 
 // SettingError is an error in one setting (config.FieldError): it names the

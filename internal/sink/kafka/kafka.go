@@ -8,7 +8,6 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +27,9 @@ import (
 	"github.com/bintap/bintap/internal/backoff"
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/format"
+	"github.com/bintap/bintap/internal/pipeline"
 	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/sink"
 )
 
 // Key modes.
@@ -72,6 +73,9 @@ type Options struct {
 	// brokers are bounded by FlushTimeout instead of lasting while they are
 	// unreachable.
 	Shutdown context.Context
+	// Lease, in an HA group, is checked before every send (nil: a single
+	// instance).
+	Lease sink.Lease
 }
 
 // Mechanism returns the SASL mechanism of that name, nil for "".
@@ -106,6 +110,11 @@ type Destination struct {
 
 	topics      map[*change.Table]string // rendered topic of each table version
 	known       map[string]bool          // topics that exist
+	parts       map[string]int32         // partitions of each topic written to
+	held        map[string][]msgPos      // per topic and partition: the newest message Kafka held at start (at-least-once)
+	heldUntil   msgPos                   // the newest of held: once past it, nothing more is checked
+	dropped     uint64                   // messages not sent again because their partition held them
+	headers     []kgo.RecordHeader       // slab of this batch's record headers
 	posTopic    string
 	posKey      []byte
 	msgs        []format.Message
@@ -122,6 +131,7 @@ type Destination struct {
 	onDelivery  func(*kgo.Record, error) // d.promise, bound once: a method value allocates
 	down        map[string]time.Time
 	lastDownLog time.Time
+	epoch       uint64 // the HA epoch this destination writes with (Fence)
 }
 
 // transactionTimeout is what the broker allows a transaction to stay open;
@@ -174,6 +184,7 @@ func New(o Options) (*Destination, error) {
 		closed: make(chan struct{}),
 		topics: map[*change.Table]string{},
 		known:  map[string]bool{},
+		parts:  map[string]int32{},
 		down:   map[string]time.Time{},
 	}
 	d.ctx, d.cancel = context.WithCancelCause(context.Background())
@@ -195,6 +206,10 @@ func New(o Options) (*Destination, error) {
 		kgo.MaxBufferedBytes(int(o.MaxBufferedBytes)),
 		kgo.MaxBufferedRecords(1<<20),
 		kgo.ProducerLinger(5*time.Millisecond),
+		// bintap picks each record's partition itself (partitionOf), the way
+		// Kafka's default partitioner does for keys: recovery must know where
+		// a message went.
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 	)
 	if o.ExactlyOnce {
 		opts = append(opts, kgo.TransactionalID("bintap-"+d.posTopic), kgo.TransactionTimeout(transactionTimeout))
@@ -215,6 +230,9 @@ func New(o Options) (*Destination, error) {
 		go d.heartbeats()
 	}
 	go d.watchShutdown()
+	if o.Lease != nil {
+		go d.watchLease()
+	}
 	return d, nil
 }
 
@@ -224,7 +242,10 @@ func (d *Destination) clientOpts() []kgo.Opt {
 		kgo.WithHooks(hooks{d}),
 		kgo.ClientID("bintap"),
 	}
-	if d.o.TLS != nil {
+	switch {
+	case d.o.Lease != nil:
+		opts = append(opts, kgo.Dialer(gatedDialer(d.o.Lease, d.o.TLS)))
+	case d.o.TLS != nil:
 		opts = append(opts, kgo.DialTLSConfig(d.o.TLS.Clone()))
 	}
 	if d.o.SASL != nil {
@@ -274,6 +295,9 @@ func (d *Destination) Write(_ context.Context, events []change.Event, cp positio
 	if err := d.err(); err != nil {
 		return err
 	}
+	if err := d.checkLease(); err != nil {
+		return err
+	}
 	if d.o.ExactlyOnce && d.inTxn && time.Since(d.txnStart) > maxTxnAge {
 		if err := d.commit(); err != nil {
 			return err
@@ -282,6 +306,7 @@ func (d *Destination) Write(_ context.Context, events []change.Event, cp positio
 	// A fresh buffer per batch: the records point into it until they are
 	// delivered, after the events themselves are gone.
 	buf := make([]byte, 0, d.bufHint)
+	d.headers = make([]kgo.RecordHeader, 0, 2*len(events)+2)
 	for i := range events {
 		ev := &events[i]
 		buf, d.msgs = d.o.Encoder.AppendMessages(buf, d.msgs[:0], ev)
@@ -340,12 +365,21 @@ func (d *Destination) send(buf []byte, msgs []format.Message, ev *change.Event) 
 		case key == nil:
 			key = []byte{}
 		}
+		r := &kgo.Record{Topic: topic, Key: key, Value: m.Value, Partition: d.partitionOf(topic, key)}
+		if m.Kind == format.MessageData && ev != nil && ev.Tx != nil {
+			mp := msgPos{file: ev.Tx.File, pos: ev.Tx.Pos, num: ev.EventNumber, idx: uint32(data)}
+			if d.held != nil && d.isHeld(topic, r.Partition, mp) {
+				data++
+				continue
+			}
+			buf = d.addHeaders(buf, r, mp)
+		}
 		if m.Kind == format.MessageData {
 			data++
 		}
 		d.messages.Add(1)
 		d.bytes.Add(uint64(len(key) + len(m.Value)))
-		if err := d.produce(&kgo.Record{Topic: topic, Key: key, Value: m.Value}); err != nil {
+		if err := d.produce(r); err != nil {
 			return buf, err
 		}
 	}
@@ -387,6 +421,8 @@ func (d *Destination) explain(err error) error {
 // explain adds what to do to the errors users can fix.
 func explain(err error) error {
 	switch {
+	case fenced(err):
+		return fmt.Errorf("%w: another bintap took the transactional id over: %v", pipeline.ErrDeposed, err)
 	case errors.Is(err, kerr.TopicAuthorizationFailed):
 		return fmt.Errorf("%w (grant the Kafka user WRITE and DESCRIBE on the topic)", err)
 	case errors.Is(err, kerr.TransactionalIDAuthorizationFailed):
@@ -406,6 +442,9 @@ func explain(err error) error {
 // (exactly-once).
 func (d *Destination) Flush(context.Context) error {
 	if err := d.err(); err != nil {
+		return err
+	}
+	if err := d.checkLease(); err != nil {
 		return err
 	}
 	if d.o.ExactlyOnce {
@@ -451,6 +490,10 @@ func (d *Destination) commit() error {
 	// The commit is not given a context that ends at shutdown: a commit cut
 	// short leaves its outcome unknown. kgo bounds it with its own retries.
 	d.inTxn = false
+	if err := d.checkLease(); err != nil {
+		_ = d.cl.EndTransaction(context.Background(), kgo.TryAbort)
+		return err
+	}
 	if err := d.cl.EndTransaction(context.Background(), kgo.TryCommit); err != nil {
 		err = explain(fmt.Errorf("kafka: commit transaction: %w", err))
 		d.fail(err)
@@ -482,18 +525,11 @@ func (d *Destination) wait(ctx context.Context, fn func(context.Context) error) 
 }
 
 func (d *Destination) positionRecord(cp position.Checkpoint) (*kgo.Record, error) {
-	if !d.known[d.posTopic] {
-		if err := d.ensureTopic(d.ctx, d.adm, d.posTopic, 1, true); err != nil {
-			return nil, err
-		}
-		d.known[d.posTopic] = true
+	rec := positionRecord{Checkpoint: cp, Epoch: d.epoch}
+	if d.o.Lease != nil {
+		rec.Holder = d.o.Lease.Instance()
 	}
-	cp.Written = time.Now().UTC()
-	v, err := json.Marshal(cp)
-	if err != nil {
-		return nil, err
-	}
-	return &kgo.Record{Topic: d.posTopic, Key: d.posKey, Value: v}, nil
+	return d.positionRecordOf(rec)
 }
 
 // Counts are the messages produced and their bytes (keys and values).
@@ -544,6 +580,14 @@ func (d *Destination) topicOf(m *format.Message) (string, error) {
 		if err := d.ensureTopic(d.ctx, d.adm, topic, d.o.Partitions, false); err != nil {
 			return "", err
 		}
+		n, err := d.topicPartitions(d.ctx, d.adm, topic)
+		if err != nil {
+			return "", err
+		}
+		if n == 0 { // left to auto-creation
+			n = int(d.o.Partitions)
+		}
+		d.parts[topic] = int32(n)
 		d.known[topic] = true
 	}
 	return topic, nil

@@ -30,6 +30,28 @@ func (d *Destination) Position(context.Context) (*position.Checkpoint, error) {
 			return nil, explain(fmt.Errorf("kafka: start the transactional producer: %w", err))
 		}
 	}
+	rec, err := d.readPosition()
+	if err != nil || rec == nil || rec.File == "" {
+		return nil, err
+	}
+	found := rec.Checkpoint
+	d.log.Info("position recovered from Kafka", "topic", d.posTopic, "position", found.String(), "epoch", rec.Epoch, "holder", rec.Holder)
+	if !d.o.ExactlyOnce {
+		if err := d.recoverHeld(found); err != nil {
+			return nil, err
+		}
+	}
+	d.mu.Lock()
+	d.durable = found
+	d.mu.Unlock()
+	return &found, nil
+}
+
+// readPosition reads this stream's position records as a read_committed
+// consumer sees them: the newest position, with the highest epoch of any
+// record (an epoch record written by Fence has no position). nil when there
+// is none.
+func (d *Destination) readPosition() (*positionRecord, error) {
 	n, err := d.topicPartitions(d.ctx, d.adm, d.posTopic)
 	if err != nil || n == 0 {
 		return nil, err
@@ -57,7 +79,8 @@ func (d *Destination) Position(context.Context) (*position.Checkpoint, error) {
 		return nil, err
 	}
 	defer pc.Close()
-	var found *position.Checkpoint
+	var found *positionRecord
+	var epoch uint64
 	for len(offsets) > 0 {
 		fetches := pc.PollFetches(d.ctx)
 		if err := d.err(); err != nil {
@@ -80,13 +103,14 @@ func (d *Destination) Position(context.Context) (*position.Checkpoint, error) {
 			if r.Attrs.IsControl() || string(r.Key) != string(d.posKey) || rerr != nil {
 				return
 			}
-			var cp position.Checkpoint
-			if err := json.Unmarshal(r.Value, &cp); err != nil || cp.File == "" {
+			var rec positionRecord
+			if err := json.Unmarshal(r.Value, &rec); err != nil || (rec.File == "" && rec.Epoch == 0) {
 				rerr = fmt.Errorf("kafka: the position record at %s/%d@%d is not a bintap position (%v): use another kafka_position_topic or read_position_from_kafka=false", d.posTopic, r.Partition, r.Offset, err)
 				return
 			}
-			if found == nil || found.Before(&cp) {
-				found = &cp
+			epoch = max(epoch, rec.Epoch)
+			if found == nil || found.File == "" || (rec.File != "" && found.Before(&rec.Checkpoint)) {
+				found = &rec
 			}
 		})
 		if rerr != nil {
@@ -94,10 +118,7 @@ func (d *Destination) Position(context.Context) (*position.Checkpoint, error) {
 		}
 	}
 	if found != nil {
-		d.log.Info("position recovered from Kafka", "topic", d.posTopic, "position", found.String())
-		d.mu.Lock()
-		d.durable = *found
-		d.mu.Unlock()
+		found.Epoch = epoch
 	}
 	return found, nil
 }

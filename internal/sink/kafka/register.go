@@ -203,6 +203,15 @@ type output struct {
 
 func (o output) Name() string { return o.spec }
 
+// SharedPosition: every instance of an HA group reads the position topic
+// (sink.Shared), unless reading it is off.
+func (o output) SharedPosition() error {
+	if !o.opt.ReadPosition {
+		return errors.New("read_position_from_kafka is false")
+	}
+	return nil
+}
+
 func parse(spec string, s sink.Settings) (sink.Output, error) {
 	brokers, topic, err := parseOutput(spec)
 	if err != nil {
@@ -244,6 +253,7 @@ func (o output) Open(ctx context.Context, env sink.Env) (pipeline.Destination, e
 	opt := o.opt
 	opt.Encoder, opt.Log, opt.Shutdown = enc, env.Log, ctx
 	opt.HeartbeatInterval, opt.Server = env.HeartbeatInterval, env.Source
+	opt.Lease = env.Lease
 	return New(opt)
 }
 
