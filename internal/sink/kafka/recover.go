@@ -279,4 +279,3 @@ func murmur2(data []byte) uint32 {
 	h ^= h >> 15
 	return h
 }
-
