@@ -194,8 +194,9 @@ func (e *Elector) try(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("GET_LOCK(%q): %w", e.lock, err)
 	}
 	if !got.Valid || got.Int64 != 1 {
+		holder := e.holderOf(qctx)
 		e.mu.Lock()
-		e.holder = e.holderOf(qctx)
+		e.holder = holder
 		e.mu.Unlock()
 		return false, nil
 	}

@@ -366,14 +366,15 @@ func (d *Destination) send(buf []byte, msgs []format.Message, ev *change.Event) 
 			key = []byte{}
 		}
 		r := &kgo.Record{Topic: topic, Key: key, Value: m.Value, Partition: d.partitionOf(topic, key)}
+		var mp msgPos
 		if m.Kind == format.MessageData && ev != nil && ev.Tx != nil {
-			mp := msgPos{file: ev.Tx.File, pos: ev.Tx.Pos, num: ev.EventNumber, idx: uint32(data)}
+			mp = msgPos{file: ev.Tx.File, pos: ev.Tx.Pos, num: ev.EventNumber, idx: uint32(data)}
 			if d.held != nil && d.isHeld(topic, r.Partition, mp) {
 				data++
 				continue
 			}
-			buf = d.addHeaders(buf, r, mp)
 		}
+		buf = d.addHeaders(buf, r, mp)
 		if m.Kind == format.MessageData {
 			data++
 		}

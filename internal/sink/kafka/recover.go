@@ -75,26 +75,30 @@ func parseMsgPos(v []byte) (msgPos, bool) {
 	return msgPos{file: strings.Join(parts[:n-3], ":"), pos: uint32(pos), num: num, idx: uint32(idx)}, true
 }
 
-// addHeaders adds the position header (and the HA epoch) to r, their bytes
-// appended to buf.
+// addHeaders adds the position header of a data message (mp, zero for
+// other records) and, in an HA group, the epoch header of every record;
+// their bytes are appended to buf.
 func (d *Destination) addHeaders(buf []byte, r *kgo.Record, mp msgPos) []byte {
-	start := len(buf)
-	buf = append(buf, mp.file...)
-	buf = append(buf, ':')
-	buf = strconv.AppendUint(buf, uint64(mp.pos), 10)
-	buf = append(buf, ':')
-	buf = strconv.AppendUint(buf, mp.num, 10)
-	buf = append(buf, ':')
-	buf = strconv.AppendUint(buf, uint64(mp.idx), 10)
-	val := buf[start:len(buf):len(buf)]
 	h := len(d.headers)
-	d.headers = append(d.headers, kgo.RecordHeader{Key: headerPosition, Value: val})
+	if mp.file != "" {
+		start := len(buf)
+		buf = append(buf, mp.file...)
+		buf = append(buf, ':')
+		buf = strconv.AppendUint(buf, uint64(mp.pos), 10)
+		buf = append(buf, ':')
+		buf = strconv.AppendUint(buf, mp.num, 10)
+		buf = append(buf, ':')
+		buf = strconv.AppendUint(buf, uint64(mp.idx), 10)
+		d.headers = append(d.headers, kgo.RecordHeader{Key: headerPosition, Value: buf[start:len(buf):len(buf)]})
+	}
 	if d.o.Lease != nil {
-		start = len(buf)
+		start := len(buf)
 		buf = strconv.AppendUint(buf, d.epoch, 10)
 		d.headers = append(d.headers, kgo.RecordHeader{Key: headerEpoch, Value: buf[start:len(buf):len(buf)]})
 	}
-	r.Headers = d.headers[h:len(d.headers):len(d.headers)]
+	if len(d.headers) > h {
+		r.Headers = d.headers[h:len(d.headers):len(d.headers)]
+	}
 	return buf
 }
 
