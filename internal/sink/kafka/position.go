@@ -31,20 +31,29 @@ func (d *Destination) Position(context.Context) (*position.Checkpoint, error) {
 		}
 	}
 	rec, err := d.readPosition()
-	if err != nil || rec == nil || rec.File == "" {
+	if err != nil {
 		return nil, err
 	}
-	found := rec.Checkpoint
-	d.log.Info("position recovered from Kafka", "topic", d.posTopic, "position", found.String(), "epoch", rec.Epoch, "holder", rec.Holder)
+	var found *position.Checkpoint
+	if rec != nil && rec.File != "" {
+		found = &rec.Checkpoint
+		d.log.Info("position recovered from Kafka", "topic", d.posTopic, "position", found.String(), "epoch", rec.Epoch, "holder", rec.Holder)
+		d.mu.Lock()
+		d.durable = *found
+		d.mu.Unlock()
+	}
 	if !d.o.ExactlyOnce {
-		if err := d.recoverHeld(found); err != nil {
+		// Also without a stored position: a first run killed before its
+		// first checkpoint left messages that must not be sent twice.
+		var from position.Checkpoint
+		if found != nil {
+			from = *found
+		}
+		if err := d.recoverHeld(from); err != nil {
 			return nil, err
 		}
 	}
-	d.mu.Lock()
-	d.durable = found
-	d.mu.Unlock()
-	return &found, nil
+	return found, nil
 }
 
 // readPosition reads this stream's position records as a read_committed
