@@ -35,6 +35,7 @@ type Writer struct {
 	checkpointsDone chan struct{}
 
 	broken error // set by a failed write: ids no longer match the file
+	epoch  uint64 // HA group: commits check the index still has this epoch (0: no check)
 }
 
 // NewWriter returns the index's writer, its Assembler continuing the ids
@@ -305,6 +306,9 @@ func (w *Writer) CommitBatch(b *Batch, cp position.Checkpoint) error {
 	}
 	if err := w.Store(b); err != nil {
 		return err
+	}
+	if err := w.checkEpoch(); err != nil {
+		return w.abort(err)
 	}
 	cols := []string{"id", "flavor", "binlog_file", "binlog_pos", "skip", "gtid", "gtid_state", "updated_at"}
 	_, err := w.exec(w.s.dialect.upsert("stream_state", "id", cols, cols[1:]),

@@ -98,6 +98,17 @@ func (o output) Open(_ context.Context, env sink.Env) (pipeline.Destination, err
 	var store *idx.Store
 	var err error
 	if o.server != "" {
+		if env.Lease != nil {
+			// An HA group: the previous writer may be stopped or cut off
+			// with the writer lock and a transaction open; end its session.
+			killed, err := idx.TakeOverServer(context.Background(), o.server)
+			if err != nil {
+				return nil, err
+			}
+			if killed != 0 {
+				env.Log.Info("ended the session of the index's previous writer", "session", killed)
+			}
+		}
 		store, err = idx.OpenServer(o.server, false)
 	} else {
 		store, err = idx.Open(idx.Path(env.StateDir))
@@ -114,7 +125,7 @@ func (o output) Open(_ context.Context, env sink.Env) (pipeline.Destination, err
 		return nil, err
 	}
 	opt := o.opt
-	opt.Log = env.Log
+	opt.Log, opt.Lease = env.Log, env.Lease
 	d, err := New(store, opt)
 	if err != nil {
 		store.Close()
@@ -151,6 +162,7 @@ type Destination struct {
 
 	stopRetain context.CancelFunc
 	retainDone chan struct{}
+	lease      sink.Lease
 }
 
 // Options tune the destination.
@@ -165,6 +177,8 @@ type Options struct {
 	// oldest change are logged (default 1 minute).
 	StatsInterval time.Duration
 	Log           *slog.Logger
+	// Lease, in an HA group, is checked before each write and commit.
+	Lease sink.Lease
 }
 
 // New opens the destination on store, which it closes on Close.
@@ -178,7 +192,7 @@ func New(store *idx.Store, o Options) (*Destination, error) {
 		return nil, err
 	}
 	d := &Destination{store: store, w: w, asm: w.Assembler(), enc: idx.NewEncoder(), batchSize: batchSize,
-		work: make(chan request, 2), inserted: make(chan struct{})}
+		work: make(chan request, 2), inserted: make(chan struct{}), lease: o.Lease}
 	go d.insert()
 	if o.Log != nil {
 		interval := o.StatsInterval
@@ -225,6 +239,9 @@ func (d *Destination) insert() {
 				err = d.w.Store(&req.batch)
 			}
 		}
+		if errors.Is(err, idx.ErrEpoch) {
+			err = fmt.Errorf("index: %w: %v", pipeline.ErrDeposed, err)
+		}
 		if err != nil {
 			d.mu.Lock()
 			if d.err == nil {
@@ -241,7 +258,35 @@ func (d *Destination) insert() {
 func (d *Destination) failed() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.err == nil && d.lease != nil && !d.lease.Valid() {
+		d.err = fmt.Errorf("index: %w (its lease ran out)", pipeline.ErrDeposed)
+	}
 	return d.err
+}
+
+// SharedPosition: an index on a server is read by every instance of an HA
+// group; the state dir's is not (sink.Shared).
+func (o output) SharedPosition() error {
+	if o.server == "" {
+		return errors.New("the index in the state dir is on this host only (use index+mysql:// or index+postgres://)")
+	}
+	return nil
+}
+
+// Fence takes the index over for this instance (pipeline.Fencer): a new
+// epoch in meta, checked by every commit of this writer in its
+// transaction; commits of the writer before fail.
+func (d *Destination) Fence(ctx context.Context) (uint64, error) {
+	holder := ""
+	if d.lease != nil {
+		holder = d.lease.Instance()
+	}
+	epoch, err := d.store.Fence(ctx, holder)
+	if err != nil {
+		return 0, err
+	}
+	d.w.SetEpoch(epoch) // before any work reaches the inserter
+	return epoch, nil
 }
 
 // Write adds the changes of one batch; it commits when batchSize changes or
