@@ -34,7 +34,7 @@ type Writer struct {
 	stopCheckpoints context.CancelFunc
 	checkpointsDone chan struct{}
 
-	broken error // set by a failed write: ids no longer match the file
+	broken error  // set by a failed write: ids no longer match the file
 	epoch  uint64 // HA group: commits check the index still has this epoch (0: no check)
 }
 
