@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bintap/bintap/internal/index"
 	"github.com/bintap/bintap/internal/server"
 	"github.com/bintap/bintap/internal/testutil"
 )
@@ -128,9 +130,18 @@ func testHAGroupKafka(t *testing.T, delivery string) {
 	_, broker := testutil.NewKafka(t)
 	s.Exec("CREATE DATABASE h", "CREATE TABLE h.t (id INT PRIMARY KEY, note VARCHAR(20))")
 	const lease = 5 * time.Second
-	group := haGroup(t, 3, "--source", s.URL(), "--output", "kafka://"+broker+"/h", "--kafka-delivery", delivery,
+	args := []string{"--source", s.URL(), "--output", "kafka://" + broker + "/h", "--kafka-delivery", delivery,
 		"--ha-group", "orders", "--ha-lease", lease.String(), "--start", "oldest", "--snapshot", "never",
-		"--checkpoint-interval", "1s", "--source-timeout", "5s")
+		"--checkpoint-interval", "1s", "--source-timeout", "5s"}
+	indexURL := ""
+	if delivery == "at-least-once" {
+		// The change index on a server next to it: exactly once as well.
+		ix := testutil.NewMariaDB(t)
+		ix.Exec("CREATE DATABASE changes")
+		indexURL = fmt.Sprintf("index+mysql://root@127.0.0.1:%d/changes", ix.Port)
+		args = append(args, "--output", indexURL)
+	}
+	group := haGroup(t, 3, args...)
 	stopWriter := writer(t, s)
 
 	first, _ := waitActive(t, group, 2*time.Minute)
@@ -214,6 +225,38 @@ func testHAGroupKafka(t *testing.T, delivery string) {
 		t.Errorf("exactly-once: %d rows delivered twice", dups)
 	case dups > 300:
 		t.Errorf("at-least-once: %d rows delivered twice, want at most a few hundred", dups)
+	}
+
+	if indexURL != "" {
+		store, err := index.OpenServer(indexURL, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		var n, txs, distinct int64
+		deadline = time.Now().Add(time.Minute)
+		for {
+			n, err = store.Count(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n >= int64(rows) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if err := store.DB().QueryRow("SELECT COUNT(*), COUNT(DISTINCT gtid) FROM transactions").Scan(&txs, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the index holds %d changes of %d transactions", n, distinct)
+		// The stopped instance held the index's writer lock: the one that
+		// took over from it ended its session.
+		if !strings.Contains(third.log.String(), "ended the session of the index's previous writer") {
+			t.Errorf("%s did not end the stopped writer's session:\n%s", third.name, third.log.String())
+		}
+		if n != int64(rows) || txs != int64(rows) || distinct != int64(rows) {
+			t.Errorf("the index holds %d changes, %d transactions (%d distinct), want %d: every row once", n, txs, distinct, rows)
+		}
 	}
 
 	// The stale instance wrote nothing after the new active's first

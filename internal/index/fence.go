@@ -35,6 +35,9 @@ func TakeOverServer(ctx context.Context, raw string) (int64, error) {
 		return 0, fmt.Errorf("change index %s: %w", su.Redacted, err)
 	}
 	defer db.Close()
+	if db.PingContext(ctx) != nil {
+		return 0, nil // no database yet (OpenServer creates it) or none reachable: OpenServer says why
+	}
 	s := &Store{db: dbq{db, su.dialect}, path: su.Redacted, dialect: su.dialect}
 	return s.TakeOver(ctx)
 }
