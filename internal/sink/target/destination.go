@@ -60,6 +60,7 @@ type Destination struct {
 	// marks: a load's progress in each table (load.go), committed with the
 	// next transaction, by target and source table.
 	marks map[[2]string]Mark
+	fence fencing // HA group (fence.go)
 
 	mu      sync.Mutex // guards what Health and Status read
 	down    error      // the target is unreachable: the last error
@@ -466,6 +467,9 @@ func (t *Destination) transaction(ctx context.Context, x execer, w work) error {
 		}
 	}
 	if err := t.storeMarks(ctx, x, w.marks); err != nil {
+		return err
+	}
+	if err := t.checkFence(ctx, x); err != nil {
 		return err
 	}
 	if cp := w.cp; cp.File != "" {

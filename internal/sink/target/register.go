@@ -167,6 +167,7 @@ func (o output) Open(ctx context.Context, env sink.Env) (pipeline.Destination, e
 	db.SetConnMaxIdleTime(time.Minute)
 	dest := newDestination(db, d, o.opt, o.Name(), env.Source, env.Log)
 	dest.database = o.url.Database
+	dest.fence.lease = env.Lease
 	if err := dest.connect(ctx); err != nil {
 		db.Close()
 		return nil, err
