@@ -134,12 +134,16 @@ func testHAGroupKafka(t *testing.T, delivery string) {
 		"--ha-group", "orders", "--ha-lease", lease.String(), "--start", "oldest", "--snapshot", "never",
 		"--checkpoint-interval", "1s", "--source-timeout", "5s"}
 	indexURL := ""
+	var pg *testutil.PGServer
 	if delivery == "at-least-once" {
 		// The change index on a server next to it: exactly once as well.
 		ix := testutil.NewMariaDB(t)
 		ix.Exec("CREATE DATABASE changes")
 		indexURL = fmt.Sprintf("index+mysql://root@127.0.0.1:%d/changes", ix.Port)
 		args = append(args, "--output", indexURL)
+		// And a PostgreSQL target with its _log tables: one row per change.
+		pg = testutil.NewPostgres(t)
+		args = append(args, "--output", pg.DSN(testutil.PostgresTestDB), "--target-log-tables")
 	}
 	group := haGroup(t, 3, args...)
 	stopWriter := writer(t, s)
@@ -256,6 +260,23 @@ func testHAGroupKafka(t *testing.T, delivery string) {
 		}
 		if n != int64(rows) || txs != int64(rows) || distinct != int64(rows) {
 			t.Errorf("the index holds %d changes, %d transactions (%d distinct), want %d: every row once", n, txs, distinct, rows)
+		}
+	}
+
+	if pg != nil {
+		var logRows, distinct, mirror int64
+		deadline = time.Now().Add(time.Minute)
+		for {
+			err := pg.DB.QueryRow("SELECT count(*), count(DISTINCT id) FROM h.t_log").Scan(&logRows, &distinct)
+			if err == nil && logRows >= int64(rows) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		pg.DB.QueryRow("SELECT count(*) FROM h.t").Scan(&mirror)
+		t.Logf("the PostgreSQL target's log holds %d rows (%d ids), its mirror %d", logRows, distinct, mirror)
+		if logRows != int64(rows) || distinct != int64(rows) || mirror != int64(rows) {
+			t.Errorf("the target's log holds %d rows of %d ids and its mirror %d, want %d: every change once", logRows, distinct, mirror, rows)
 		}
 	}
 
