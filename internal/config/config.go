@@ -792,6 +792,9 @@ func (c *Config) checkHA() error {
 	if c.HAGroup == "" {
 		return nil
 	}
+	if c.Reset {
+		return &FieldError{Field: "reset", Value: "true", Reason: "not with --ha-group: every takeover would start the outputs over; run once without --ha-group with --reset (and --stop-at-end), then start the group"}
+	}
 	if c.HAInstance == "" {
 		host, _ := os.Hostname()
 		c.HAInstance = fmt.Sprintf("%s:%d", host, os.Getpid())

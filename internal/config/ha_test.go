@@ -39,6 +39,7 @@ func TestHASettings(t *testing.T) {
 		{[]string{"--ha-group", "g", "--output", "duckdb"}, "ha-group", "a DuckDB file is on this host only"},
 		{[]string{"--ha-group", "g", "--output", "kafka://k:9092/t", "--read-position-from-kafka=false"}, "ha-group", "read_position_from_kafka is false"},
 		{[]string{"--ha-group", "a b"}, "ha-group", "letters, digits"},
+		{[]string{"--ha-group", "g", "--output", "kafka://k:9092/t", "--reset"}, "reset", "not with --ha-group"},
 		{[]string{"--ha-group", "g", "--output", "kafka://k:9092/t", "--ha-lease", "500ms"}, "ha-lease", "whole seconds from 2s to 1h"},
 		{[]string{"--ha-group", "g", "--output", "kafka://k:9092/t", "--ha-lease", "2.5s"}, "ha-lease", "whole seconds"},
 	} {
