@@ -58,7 +58,11 @@ func (e *Engine) runGroup(ctx context.Context) error {
 				e.log.Info("ha: the deposed run ended", "err", err)
 			}
 			e.log.Warn("ha: back to standby; another instance may stream now")
-			time.Sleep(time.Second) // give the new active a head start on the lock
+			select { // give the new active one a head start on the lock
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
 			continue
 		}
 		return err
