@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -44,6 +45,22 @@ func (in *haInstance) status() (server.Status, bool) {
 		return st, false
 	}
 	return st, true
+}
+
+// metric returns the /metrics line that starts with name, "" if none.
+func (in *haInstance) metric(t *testing.T, name string) string {
+	resp, err := http.Get("http://" + in.addr + "/metrics")
+	if err != nil {
+		t.Fatalf("%s metrics: %v", in.name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, name) {
+			return line
+		}
+	}
+	return ""
 }
 
 // haGroup starts n instances of one configuration.
@@ -161,6 +178,10 @@ func testHAGroupKafka(t *testing.T, delivery string) {
 		if in != first && !strings.Contains(st.HAHolder, "connection") {
 			t.Errorf("%s does not say who holds the group: %q", in.name, st.HAHolder)
 		}
+		want := map[bool]string{true: `bintap_ha_active{group="orders"} 1`, false: `bintap_ha_active{group="orders"} 0`}[in == first]
+		if got := in.metric(t, "bintap_ha_active"); got != want {
+			t.Errorf("%s: metric %q, want %q", in.name, got, want)
+		}
 	}
 
 	// kill -9 of the active instance.
@@ -277,6 +298,22 @@ func testHAGroupKafka(t *testing.T, delivery string) {
 		t.Logf("the PostgreSQL target's log holds %d rows (%d ids), its mirror %d", logRows, distinct, mirror)
 		if logRows != int64(rows) || distinct != int64(rows) || mirror != int64(rows) {
 			t.Errorf("the target's log holds %d rows of %d ids and its mirror %d, want %d: every change once", logRows, distinct, mirror, rows)
+		}
+	}
+
+	if delivery == "at-least-once" {
+		// A clean stop of the active one hands over at once; a standby stops
+		// at once.
+		third.cmd.Process.Signal(syscall.SIGTERM)
+		stopped := time.Now()
+		if err := third.cmd.Wait(); err != nil {
+			t.Errorf("%s exited with %v after SIGTERM", third.name, err)
+		}
+		third.dead = true
+		next, took := waitActive(t, group, time.Minute)
+		t.Logf("%s stopped cleanly; %s active %s after SIGTERM", third.name, next.name, time.Since(stopped).Round(time.Millisecond))
+		if took > 5*time.Second {
+			t.Errorf("takeover after a clean stop took %s", took)
 		}
 	}
 
