@@ -10,7 +10,7 @@ let tokenRequired = false;
 const selected = new Set();
 
 const fmtInt = (n) => (n == null ? "–" : Number(n).toLocaleString("en-US"));
-const STATE_SIGNS = { streaming: "●", snapshotting: "◐", starting: "○", retrying: "▲", stopping: "■", failed: "✖" };
+const STATE_SIGNS = { streaming: "●", snapshotting: "◐", starting: "○", retrying: "▲", stopping: "■", failed: "✖", standby: "◌" };
 
 function fmtTime(t) {
   if (!t || t.startsWith("0001-")) return "–";
@@ -89,7 +89,12 @@ function render(st) {
   text("state", sign + " " + st.state);
   text("health", st.healthy ? "healthy" : "UNHEALTHY");
   $("health").className = st.healthy ? "ok-text" : "bad-text";
-  text("role", st.role || "single");
+  let role = st.role || "single";
+  if (st.ha_group) {
+    role += " · group " + st.ha_group;
+    if (st.role === "standby" && st.ha_holder) role += " (held by " + st.ha_holder + ")";
+  }
+  text("role", role);
   text("since", fmtTime(st.state_since));
   if (st.error) banner("Failed: " + st.error, "error");
   else if (st.reason) banner("Retrying: " + st.reason, "warn");
