@@ -204,6 +204,7 @@ func testHAGroupKafka(t *testing.T, delivery string) {
 	}
 	time.Sleep(lease + 3*time.Second - took)
 	second.cmd.Process.Signal(syscall.SIGCONT)
+	continued := time.Now()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		st, ok := second.status()
@@ -214,6 +215,10 @@ func testHAGroupKafka(t *testing.T, delivery string) {
 			t.Fatalf("%s did not fall back to standby after SIGCONT (role %q state %q); it said:\n%s", second.name, st.Role, st.State, second.log.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%s continued; standby after %s", second.name, time.Since(continued).Round(time.Millisecond))
+	if d := time.Since(continued); d > 15*time.Second {
+		t.Errorf("the continued instance took %s to fall back to standby", d)
 	}
 	if !strings.Contains(second.log.String(), "deposed") {
 		t.Errorf("%s does not log why it stopped:\n%s", second.name, second.log.String())

@@ -548,14 +548,21 @@ func (d *Destination) Close(context.Context) error {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), d.o.FlushTimeout)
 		defer cancel()
-		if d.inTxn {
+		deposed := errors.Is(d.err(), pipeline.ErrDeposed)
+		switch {
+		case deposed:
+			// Another instance took over: it fenced the transactional id
+			// (the broker aborted what was open) and every send is refused
+			// here anyway; waiting for the brokers would only delay standby.
+			d.log.Info("deposed: Kafka output closed without delivering what it held", "buffered", d.cl.BufferedProduceRecords())
+		case d.inTxn:
 			// Only an error leaves a transaction open at Close: drop it, the
 			// position in Kafka still says where it began.
 			_ = d.cl.AbortBufferedRecords(ctx)
 			if e := d.cl.EndTransaction(ctx, kgo.TryAbort); e != nil {
 				d.log.Warn("abort of the open Kafka transaction failed; the broker aborts it on timeout", "err", e)
 			}
-		} else if d.err() == nil && d.cl.BufferedProduceRecords() > 0 {
+		case d.err() == nil && d.cl.BufferedProduceRecords() > 0:
 			if e := d.cl.Flush(ctx); e != nil {
 				err = fmt.Errorf("kafka: %d messages undelivered after kafka_flush_timeout %s: %w", d.cl.BufferedProduceRecords(), d.o.FlushTimeout, e)
 			}
