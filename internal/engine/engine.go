@@ -83,7 +83,7 @@ type Engine struct {
 	plan       snapshotPlan
 	notices    *server.Notices // the last warnings and errors, for the status
 	filter     *config.CaptureFilter
-	elector    *ha.Elector     // the HA group's lock; nil for a single instance
+	elector    *ha.Elector // the HA group's lock; nil for a single instance
 }
 
 // New returns an engine for cfg.
