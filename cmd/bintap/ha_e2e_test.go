@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -146,7 +147,15 @@ func testHAGroupKafka(t *testing.T, delivery string) {
 	s := testutil.NewMariaDB(t)
 	_, broker := testutil.NewKafka(t)
 	s.Exec("CREATE DATABASE h", "CREATE TABLE h.t (id INT PRIMARY KEY, note VARCHAR(20))")
-	const lease = 5 * time.Second
+	// BINTAP_TEST_HA_LEASE and BINTAP_TEST_HA_STOP run it as a user would
+	// (10s, 60s); the defaults keep it short.
+	lease, stopFor := 5*time.Second, 8*time.Second
+	if v, err := time.ParseDuration(os.Getenv("BINTAP_TEST_HA_LEASE")); err == nil {
+		lease, stopFor = v, v+3*time.Second
+	}
+	if v, err := time.ParseDuration(os.Getenv("BINTAP_TEST_HA_STOP")); err == nil {
+		stopFor = v
+	}
 	args := []string{"--source", s.URL(), "--output", "kafka://" + broker + "/h", "--kafka-delivery", delivery,
 		"--ha-group", "orders", "--ha-lease", lease.String(), "--start", "oldest", "--snapshot", "never",
 		"--checkpoint-interval", "1s", "--source-timeout", "5s"}
@@ -202,7 +211,7 @@ func testHAGroupKafka(t *testing.T, delivery string) {
 	if took > lease+5*time.Second {
 		t.Errorf("takeover after SIGSTOP took %s, documented: within the lease (%s) and a second or two", took, lease)
 	}
-	time.Sleep(lease + 3*time.Second - took)
+	time.Sleep(stopFor - took)
 	second.cmd.Process.Signal(syscall.SIGCONT)
 	continued := time.Now()
 	deadline := time.Now().Add(time.Minute)
