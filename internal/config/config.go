@@ -1015,28 +1015,48 @@ func settingError(err error, field, value string) error {
 	if fe, ok := errors.AsType[*FieldError](err); ok {
 		return fe
 	}
-	return &FieldError{Field: field, Value: Redact(value), Reason: err.Error()}
+	reason := err.Error()
+	if _, pw, _ := splitPassword(value); pw != "" {
+		// A kind's reason may quote part of the URL: never the password.
+		reason = strings.ReplaceAll(reason, pw, "xxxxx")
+	}
+	return &FieldError{Field: field, Value: Redact(value), Reason: reason}
 }
 
 // Redact hides the password of a URL (scheme://user:password@host...), for
-// errors and logs; other values are returned as they are.
+// errors and logs; other values are returned as they are. A URL that is
+// malformed around its password (a '/' or '?' in it, no "://") is still
+// redacted: it errs on hiding too much.
 func Redact(v string) string {
-	scheme, rest, ok := strings.Cut(v, "://")
-	if !ok {
+	before, pw, after := splitPassword(v)
+	if pw == "" {
 		return v
 	}
-	at := strings.LastIndexByte(rest, '@')
-	if slash := strings.IndexAny(rest, "/?"); slash >= 0 && slash < at {
+	return before + "xxxxx" + after
+}
+
+// splitPassword cuts a URL around its password ("" for none).
+func splitPassword(v string) (before, pw, after string) {
+	prefix, rest := "", v
+	if i := strings.Index(v, "//"); i >= 0 {
+		prefix, rest = v[:i+2], v[i+2:]
+	}
+	at := -1
+	if slash := strings.IndexAny(rest, "/?"); slash >= 0 {
 		at = strings.LastIndexByte(rest[:slash], '@')
 	}
 	if at < 0 {
-		return v
+		// No '@' before the path: the password may hold a '/' or '?'.
+		at = strings.LastIndexByte(rest, '@')
 	}
-	user, _, hasPassword := strings.Cut(rest[:at], ":")
-	if !hasPassword {
-		return v
+	if at < 0 {
+		return v, "", ""
 	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
+	user, pw, ok := strings.Cut(rest[:at], ":")
+	if !ok || pw == "" {
+		return v, "", ""
+	}
+	return prefix + user + ":", pw, rest[at:]
 }
 
 func yamlString(v any) string {

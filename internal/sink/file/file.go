@@ -33,6 +33,10 @@ func init() {
 			if dir == "" {
 				return nil, errors.New("file output needs a directory: file:///path/to/dir")
 			}
+			if host, _, _ := strings.Cut(dir, "/"); strings.Contains(host, "@") {
+				// Never echo the part before '@': it may be a password.
+				return nil, errors.New("file output takes a directory, not a user or host: file:///path/to/dir")
+			}
 			max, err := parseMaxBytes(s.Get("file-max-bytes"))
 			if err != nil {
 				return nil, err

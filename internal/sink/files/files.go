@@ -56,7 +56,7 @@ func init() {
 		},
 		Parse: func(spec string, s sink.Settings) (sink.Output, error) {
 			dir := strings.TrimPrefix(spec, "files://")
-			if dir == "" || strings.ContainsAny(dir, "?#") {
+			if host, _, _ := strings.Cut(dir, "/"); dir == "" || strings.ContainsAny(dir, "?#") || strings.Contains(host, "@") {
 				return nil, errors.New("the files output is files:///path/to/dir")
 			}
 			var o output

@@ -131,6 +131,10 @@ func parseOutput(o string) (brokers []string, topic string, err error) {
 		return nil, "", errors.New("a Kafka output is kafka://HOST:PORT[,HOST:PORT...]/TOPIC")
 	}
 	hosts, topic, _ := strings.Cut(rest, "/")
+	if strings.Contains(hosts, "@") {
+		// Never echo the part before '@': it may be a password.
+		return nil, "", errors.New("a Kafka output takes no user or password in its URL (form: kafka://HOST:PORT[,HOST:PORT...]/TOPIC): give them with --kafka-sasl-user and --kafka-sasl-password (or BINTAP_KAFKA_SASL_PASSWORD)")
+	}
 	for _, h := range strings.Split(hosts, ",") {
 		if h = strings.TrimSpace(h); h == "" {
 			continue

@@ -106,7 +106,8 @@ func parse(spec string, s sink.Settings) (sink.Output, error) {
 	switch {
 	case spec == "duckdb":
 	case strings.HasPrefix(spec, "duckdb://"):
-		if o.duck = strings.TrimPrefix(spec, "duckdb://"); o.duck == "" || strings.ContainsAny(o.duck, "?#") {
+		o.duck = strings.TrimPrefix(spec, "duckdb://")
+		if host, _, _ := strings.Cut(o.duck, "/"); o.duck == "" || strings.ContainsAny(o.duck, "?#") || strings.Contains(host, "@") {
 			return nil, errors.New("a DuckDB target is duckdb (a file in the state dir) or duckdb:///PATH/FILE.duckdb")
 		}
 	default:
