@@ -113,6 +113,7 @@ func (d *TableDecoder) DecodeBody(eventType replication.EventType, re *replicati
 	pos := 0
 	for pos < len(body) {
 		var n int
+		start := pos
 		switch images {
 		case imagesAfter:
 			if n, err = d.decodeImage(body[pos:], bm1, d.after, false); err != nil {
@@ -142,6 +143,11 @@ func (d *TableDecoder) DecodeBody(eventType replication.EventType, re *replicati
 			if err = fn(d.before, d.after); err != nil {
 				return err
 			}
+		}
+		if pos == start {
+			// No column in the image: a malformed event would loop here
+			// forever on the bytes left.
+			return fmt.Errorf("table %s: a row image holds no column, with %d bytes of the rows event left: the event is malformed", d.tableErr, len(body)-pos)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package binlog
 
 import (
 	"encoding/binary"
+	"fmt"
 	"time"
 )
 
@@ -24,6 +25,11 @@ func beUint(b []byte) uint32 {
 // appendDecimal renders the binary DECIMAL(prec,scale) at data with exactly
 // scale fractional digits, as the server prints it.
 func appendDecimal(dst, data []byte, prec, scale int) ([]byte, int, error) {
+	if prec < 1 || prec > 65 || scale < 0 || scale > 30 || scale > prec {
+		// Both come from the event (TABLE_MAP metadata, a JSON opaque
+		// value): the server never writes these.
+		return dst, 0, fmt.Errorf("DECIMAL(%d,%d) is not a valid decimal type (precision 1 to 65, scale 0 to 30 and at most the precision)", prec, scale)
+	}
 	size := decimalSize(prec, scale)
 	if len(data) < size {
 		return dst, 0, errShort
