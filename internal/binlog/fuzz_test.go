@@ -404,11 +404,12 @@ func TestFuzzRegressions(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("an image of no column: decoding does not end")
 	}
-	// A JSON opaque DECIMAL whose scale exceeds its precision: an index
-	// out of range.
-	for _, doc := range [][]byte{{15, 246, 3, 0, 47, 0x80}, {15, 246, 3, 200, 10, 0x80}} {
-		if _, err := appendJSONBinary(nil, doc); err == nil || !strings.Contains(err.Error(), "DECIMAL(") {
-			t.Errorf("JSON opaque decimal %v: %v, want an error naming the bad DECIMAL", doc, err)
+	// appendDecimal with a scale above the precision indexed out of range;
+	// its callers (TABLE_MAP plans, JSON opaque values) check both first,
+	// appendDecimal now does too.
+	for _, ps := range [][2]int{{0, 47}, {200, 10}, {10, 31}, {5, 6}} {
+		if _, _, err := appendDecimal(nil, make([]byte, 64), ps[0], ps[1]); err == nil || !strings.Contains(err.Error(), "DECIMAL(") {
+			t.Errorf("DECIMAL%v: %v, want an error naming the bad DECIMAL", ps, err)
 		}
 	}
 }
