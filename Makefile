@@ -3,7 +3,7 @@ GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BROWSER_TEST := internal/server/testdata/browser
 
-.PHONY: build test bench demo setup vet clean
+.PHONY: build test bench demo setup vet clean fuzz torture
 
 build:
 	$(GO) build -o bin/bintap ./cmd/bintap
@@ -39,6 +39,23 @@ vet:
 
 test: setup vet
 	$(GO) test -count=1 -timeout 40m ./...
+
+# fuzz runs every fuzz target for FUZZTIME each (go test runs only their
+# seed corpora). A failing input is written under the package's
+# testdata/fuzz/ and stays a regression test once committed.
+FUZZTIME ?= 60s
+FUZZPARALLEL ?= 2
+FUZZ_TARGETS := \
+	internal/binlog:FuzzBinlogFile internal/binlog:FuzzRowsEvent internal/binlog:FuzzJSONBinary \
+	internal/binlog:FuzzGeometry internal/binlog:FuzzDecimal internal/schema:FuzzApplyDDL \
+	internal/position:FuzzCheckpoint internal/position:FuzzGTIDState internal/config:FuzzLoad \
+	internal/config:FuzzDBURL internal/config:FuzzRedact internal/index:FuzzBlock \
+	internal/sink/files:FuzzSpoolReader internal/sink/files:FuzzTextReaders internal/sink/files:FuzzManifest
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s -parallel $(FUZZPARALLEL) ./$$pkg; \
+	done
 
 bench: setup build
 	$(GO) run ./cmd/bintap-bench -bintap bin/bintap $(BENCHFLAGS)

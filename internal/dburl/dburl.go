@@ -45,7 +45,38 @@ func Redact(raw string) string {
 	if err != nil {
 		return "(unparsable URL)"
 	}
+	if u.User == nil && strings.Contains(raw, "@") {
+		// Not the URL it was meant to be (no "//" after the scheme, a
+		// '/' or '?' in the password): hide from the first ':' of what
+		// may be user info up to its '@'.
+		return redactLoose(raw)
+	}
 	return u.Redacted()
+}
+
+// redactLoose hides what follows the first ':' up to the last '@' before
+// the path (or the last '@' of all), after "//" when there is one (else
+// the scheme may be hidden too: it errs on hiding).
+func redactLoose(raw string) string {
+	prefix, rest := "", raw
+	if i := strings.Index(raw, "//"); i >= 0 {
+		prefix, rest = raw[:i+2], raw[i+2:]
+	}
+	at := -1
+	if slash := strings.IndexAny(rest, "/?"); slash >= 0 {
+		at = strings.LastIndexByte(rest[:slash], '@')
+	}
+	if at < 0 {
+		at = strings.LastIndexByte(rest, '@')
+	}
+	if at < 0 {
+		return raw
+	}
+	user, _, ok := strings.Cut(rest[:at], ":")
+	if !ok {
+		return raw
+	}
+	return prefix + user + ":xxxxx" + rest[at:]
 }
 
 // Parse checks and parses a server URL. what names it in errors ("index
