@@ -148,4 +148,10 @@ func TestKafkaSASLDefaultsToPlain(t *testing.T) {
 	if err != nil || c.Outputs[0].(output).opt.SASL.Name() != "SCRAM-SHA-256" {
 		t.Errorf("explicit mechanism: %v", err)
 	}
+	// Without a user: no SASL at all (a PLAIN mechanism with empty
+	// credentials made every connection fail, found by the torture test).
+	c, err = load("--source", "mysql://u@h", "--output", "kafka://h:9092/t")
+	if err != nil || c.Outputs[0].(output).opt.SASL != nil {
+		t.Errorf("no SASL user: %v, mechanism %v", err, c.Outputs[0].(output).opt.SASL)
+	}
 }
