@@ -1,0 +1,136 @@
+package torture
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/testutil"
+)
+
+// mountTmpfs mounts a tmpfs of size bytes at dir (root only: the test is
+// skipped otherwise) and unmounts it when the test ends.
+func mountTmpfs(t *testing.T, dir string, size int64) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+}
+
+func resizeTmpfs(t *testing.T, dir string, size int64) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-o", fmt.Sprintf("remount,size=%d", size), dir).CombinedOutput(); err != nil {
+		t.Fatalf("remount %s: %v %s", dir, err, out)
+	}
+}
+
+// TestDiskFull: the state dir, a file output and a files output share a
+// 2 MiB tmpfs that the workload fills. bintap must stop or wait with a
+// message naming the full path, leave a checkpoint that loads, and once
+// the filesystem has room again (a bigger tmpfs, bintap started again if
+// it stopped) deliver every change: at least once in the file output,
+// exactly once in the files output.
+func TestDiskFull(t *testing.T) {
+	ctx := context.Background()
+	fs := t.TempDir()
+	mountTmpfs(t, fs, 2<<20)
+	src := testutil.NewMariaDB(t)
+	wdb, err := src.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wdb.Close()
+	w := &Workload{DB: wdb, Rng: rand.New(rand.NewSource(1))}
+	if err := w.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stateDir, fileDir, filesDir := filepath.Join(fs, "state"), filepath.Join(fs, "file"), filepath.Join(fs, "files")
+	p := &process{name: "disk full", stderr: &testutil.SyncBuffer{}, args: []string{"--source", src.URL(), "--schemas", "w", "--start", "oldest",
+		"--state-dir", stateDir, "--output", "file://" + fileDir + ",files://" + filesDir, "--file-window", "1s", "--checkpoint-interval", "200ms"}}
+	p.start(t)
+	defer p.kill()
+
+	// Write until the filesystem is full and bintap says so.
+	var said string
+	deadline := time.Now().Add(3 * time.Minute)
+	for said == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the 2 MiB filesystem never filled, or bintap said nothing of it:\n%s", tail(p.stderr.String()))
+		}
+		for i := 0; i < 20; i++ {
+			if _, err := w.tx(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			if strings.Contains(line, "no space left on device") {
+				said = line
+				break
+			}
+		}
+	}
+	time.Sleep(2 * time.Second) // let it stop or keep waiting
+	stopped := p.exited()
+	t.Logf("disk full: bintap %s; it said: %s", map[bool]string{true: "stopped", false: "keeps running (waiting)"}[stopped], said)
+	if !strings.Contains(said, fs) {
+		t.Errorf("the message does not name the full path (under %s): %s", fs, said)
+	}
+	if strings.Contains(p.stderr.String(), "panic") || strings.Contains(p.stderr.String(), "goroutine ") {
+		t.Errorf("bintap panicked:\n%s", tail(p.stderr.String()))
+	}
+	if raw, err := os.ReadFile(filepath.Join(stateDir, position.FileName)); err == nil {
+		var c position.Checkpoint
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Errorf("the checkpoint on the full disk is damaged: %v\n%s", err, raw)
+		}
+	}
+
+	// Room again: bintap continues (or is started again) and loses nothing.
+	resizeTmpfs(t, fs, 256<<20)
+	if stopped {
+		p.start(t)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := w.tx(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := Expected(ctx, wdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if _, err := wdb.Exec("INSERT INTO w.acc VALUES (1000, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	want["acc:i:1000"] = true
+	var fileRes, filesRes Result
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		a, err1 := readJSONLines(fileDir)
+		b, err2 := readFiles(filesDir)
+		if err1 == nil && err2 == nil {
+			fileRes, filesRes = a.Compare(want), b.Compare(want)
+			if fileRes.Missing == 0 && filesRes.Missing == 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after space was freed: file output misses %d (%v), files output %d (%v); errors %v %v\n%s",
+				fileRes.Missing, fileRes.MissingSample, filesRes.Missing, filesRes.MissingSample, err1, err2, tail(p.stderr.String()))
+		}
+	}
+	if filesRes.Repeats > 0 {
+		t.Errorf("files output: %d changes twice", filesRes.Repeats)
+	}
+	p.stop(t)
+	t.Logf("DISKFULL: %d changes checked; file output repeats %d, files output repeats %d", len(want), fileRes.Repeats, filesRes.Repeats)
+}
