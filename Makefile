@@ -57,6 +57,13 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s -parallel $(FUZZPARALLEL) ./$$pkg; \
 	done
 
+# torture runs the fault-injection harness at full size (internal/torture:
+# 1,000,000 changes with DDL, 50+ kill -9 of two streams, 20 source
+# restarts, connection cuts, disk full); make test runs a short version.
+# BINTAP_TORTURE_CHANGES and BINTAP_TORTURE_SEED change the run.
+torture: setup
+	BINTAP_TORTURE=long $(GO) test -count=1 -timeout 3h -v -run . ./internal/torture/ | grep -E '^(=== RUN|--- |\s+\S+\.go:[0-9]+: (TORTURE|DISKFULL|disk full|seed|faults|workload))|^(ok|FAIL|PASS)'
+
 bench: setup build
 	$(GO) run ./cmd/bintap-bench -bintap bin/bintap $(BENCHFLAGS)
 

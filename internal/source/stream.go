@@ -591,6 +591,12 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 	if stalled {
 		return fmt.Errorf("the source sent nothing for %s, not even a heartbeat: the connection is taken for dead (--source-timeout)", s.opt.Conn.ConnectTimeout())
 	}
+	if err != nil && strings.HasPrefix(err.Error(), "panic ") {
+		// go-mysql's syncer recovered a panic of its own event parser:
+		// the same event would fail again on every retry.
+		msg, _, _ := strings.Cut(err.Error(), "\n") // its stack trace is not for users
+		return &PermanentError{fmt.Errorf("cannot parse the binlog event after %s:%d (%s; please report it with the binlog)", s.file, s.pos, msg)}
+	}
 	return classify(err, resume)
 }
 
@@ -655,11 +661,21 @@ func (s *Stream) watchStall(syncer *replication.BinlogSyncer) (stop func() bool)
 }
 
 // handle processes one event in binlog order.
-func (s *Stream) handle(e *replication.BinlogEvent) error {
+func (s *Stream) handle(e *replication.BinlogEvent) (err error) {
 	s.received.Add(1)
 	if s.done {
 		return errStop
 	}
+	// No input may crash the process: a panic while handling one event
+	// becomes a stop that names the event (go-mysql's syncer would turn it
+	// into a retried error with a stack trace and no position).
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PermanentError{fmt.Errorf("cannot decode the %s event at %s:%d (%d bytes; bintap bug, please report it with the binlog): %v",
+				e.Header.EventType, s.file, s.eventStart(e.Header), e.Header.EventSize, r)}
+			s.failed = err
+		}
+	}()
 	if err := s.event(e); err != nil {
 		s.failed = err
 		return err

@@ -53,7 +53,7 @@ type size struct {
 
 func runSize() size {
 	if os.Getenv("BINTAP_TORTURE") == "long" {
-		s := size{changes: 1000000, kills: 50, sourceRestarts: 20, ddlEach: 25000, pace: time.Millisecond}
+		s := size{changes: 1000000, kills: 50, sourceRestarts: 20, ddlEach: 25000}
 		if v, _ := strconv.ParseInt(os.Getenv("BINTAP_TORTURE_CHANGES"), 10, 64); v > 0 {
 			s.changes = v
 		}
