@@ -134,3 +134,56 @@ func TestDiskFull(t *testing.T) {
 	p.stop(t)
 	t.Logf("DISKFULL: %d changes checked; file output repeats %d, files output repeats %d", len(want), fileRes.Repeats, filesRes.Repeats)
 }
+
+// TestDamagedStateFiles: a checkpoint, schema history or snapshot state
+// that is truncated or garbage stops bintap with exit status 1 and a
+// message naming the file, never a silent start from elsewhere.
+func TestDamagedStateFiles(t *testing.T) {
+	src := testutil.NewMariaDB(t)
+	src.Exec("CREATE DATABASE w", "CREATE TABLE w.t (id INT PRIMARY KEY)", "INSERT INTO w.t VALUES (1),(2)")
+	state := t.TempDir()
+	out := t.TempDir()
+	args := []string{"stream", "--source", src.URL(), "--schemas", "w", "--state-dir", state, "--output", "file://" + out, "--stop-at-end"}
+	if b, err := exec.Command(binary, args...).CombinedOutput(); err != nil {
+		t.Fatalf("first run: %v\n%s", err, b)
+	}
+	for _, name := range []string{position.FileName, "schema-history.json", "snapshot.json"} {
+		path := filepath.Join(state, name)
+		good, err := os.ReadFile(path)
+		if err != nil {
+			t.Logf("%s: not written by this run (%v); garbage tried anyway", name, err)
+		}
+		for _, damage := range []struct {
+			what string
+			data []byte
+		}{
+			{"truncated", good[:len(good)/2]},
+			{"garbage", []byte("\x00\x01not json at all\xff")},
+			{"empty", nil},
+		} {
+			if err := os.WriteFile(path, damage.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(binary, args...)
+			b, err := cmd.CombinedOutput()
+			code := cmd.ProcessState.ExitCode()
+			msg := strings.TrimSpace(string(b))
+			switch {
+			case err == nil:
+				t.Errorf("%s %s: bintap ran on:\n%s", damage.what, name, msg)
+			case !strings.Contains(msg, path):
+				t.Errorf("%s %s: exit %d, the message does not name the file:\n%s", damage.what, name, code, msg)
+			case strings.Contains(msg, "goroutine ") || strings.Contains(msg, "panic"):
+				t.Errorf("%s %s: a panic:\n%s", damage.what, name, msg)
+			default:
+				lines := strings.Split(msg, "\n")
+				t.Logf("%s %s: exit %d: %s", damage.what, name, code, lines[len(lines)-1])
+			}
+		}
+		if good != nil {
+			os.WriteFile(path, good, 0o600)
+		} else {
+			os.Remove(path)
+		}
+	}
+}
