@@ -71,7 +71,10 @@ type process struct {
 	err    error         // how it ended
 	stderr *testutil.SyncBuffer
 	kills  int
-	mu     sync.Mutex
+	// startStops counts exits because the source was unreachable while
+	// bintap started (see connectionStop).
+	startStops int
+	mu         sync.Mutex
 }
 
 func (p *process) start(t *testing.T) {
@@ -101,6 +104,35 @@ func (p *process) kill() {
 	defer p.mu.Unlock()
 	p.cmd.Process.Kill()
 	<-p.done
+}
+
+// connectionStop tells the stops bintap makes when the source is
+// unreachable while it starts: it does not retry those (it does once
+// streaming), it exits 1 for a supervisor to start it again.
+var connectionStop = []string{"invalid connection", "cannot reach the source", "read the server greeting", "connection reset", "EOF", "broken pipe"}
+
+// restartIfStopped starts the process again when it stopped because the
+// source was unreachable at start-up (counted), and fails the test when
+// it stopped for another reason.
+func (p *process) restartIfStopped(t *testing.T) {
+	t.Helper()
+	if !p.exited() {
+		return
+	}
+	out := p.stderr.String()
+	i := strings.LastIndex(out, "bintap stream stopped")
+	if i < 0 {
+		t.Fatalf("%s stopped by itself:\n%s", p.name, tail(out))
+	}
+	last, _, _ := strings.Cut(out[i:], "\n")
+	for _, c := range connectionStop {
+		if strings.Contains(last, c) {
+			p.startStops++
+			p.start(t)
+			return
+		}
+	}
+	t.Fatalf("%s stopped by itself:\n%s", p.name, tail(out))
 }
 
 // exited reports whether the process ended by itself (an error stop).
@@ -207,9 +239,7 @@ func TestTortureKillsCutsRestarts(t *testing.T) {
 	for kills < sz.kills || w.Changes.Load() < sz.changes {
 		time.Sleep(time.Duration(300+rng.Intn(2500)) * time.Millisecond)
 		for _, p := range procs {
-			if p.exited() {
-				t.Fatalf("%s stopped by itself:\n%s", p.name, tail(p.stderr.String()))
-			}
+			p.restartIfStopped(t)
 		}
 		if kills%every == every-1 && restarts < sz.sourceRestarts && restarts*every < kills {
 			restarts++
@@ -284,6 +314,9 @@ func TestTortureKillsCutsRestarts(t *testing.T) {
 					break
 				}
 			}
+			for _, p := range procs {
+				p.restartIfStopped(t)
+			}
 			if time.Now().After(deadline) {
 				t.Errorf("%s: %d of %d changes missing (%v), error %v\nA said:\n%s\nB said:\n%s", r.name, res.Missing, len(want), res.MissingSample, err,
 					tail(a.stderr.String()), tail(b.stderr.String()))
@@ -306,8 +339,8 @@ func TestTortureKillsCutsRestarts(t *testing.T) {
 		t.Error(err)
 	}
 
-	t.Logf("TORTURE: %d changes checked; kills: A %d, B %d; source restarts %d; connection cuts %d, stalls %d",
-		len(want), a.kills, b.kills, restarts, proxy.Cuts.Load(), proxy.Stalls.Load())
+	t.Logf("TORTURE: %d changes checked; kills: A %d, B %d; source restarts %d; connection cuts %d, stalls %d; exits at start-up with the source unreachable: A %d, B %d",
+		len(want), a.kills, b.kills, restarts, proxy.Cuts.Load(), proxy.Stalls.Load(), a.startStops, b.startStops)
 	for _, r := range append(readers, struct {
 		name        string
 		exactlyOnce bool
