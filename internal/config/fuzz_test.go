@@ -70,6 +70,9 @@ func FuzzRedact(f *testing.F) {
 			return
 		}
 		v := scheme + "://" + user + ":" + pw + "@" + rest
+		if strings.Contains(scheme+"://"+user+":xxxxx@"+rest, pw) {
+			return // the password is also made of what surrounds it
+		}
 		if got := Redact(v); strings.Contains(got, pw) {
 			t.Fatalf("Redact(%q) = %q", v, got)
 		}
