@@ -53,7 +53,7 @@ type size struct {
 
 func runSize() size {
 	if os.Getenv("BINTAP_TORTURE") == "long" {
-		s := size{changes: 1000000, kills: 50, sourceRestarts: 20, ddlEach: 25000}
+		s := size{changes: 1000000, kills: 50, sourceRestarts: 20, ddlEach: 25000, pace: 5 * time.Millisecond}
 		if v, _ := strconv.ParseInt(os.Getenv("BINTAP_TORTURE_CHANGES"), 10, 64); v > 0 {
 			s.changes = v
 		}
@@ -302,7 +302,8 @@ func TestTortureKillsCutsRestarts(t *testing.T) {
 		{"postgres _log tables", true, func() (*Tally, error) { return readPostgresLog(ctx, pg) }},
 	}
 	results := map[string]Result{}
-	deadline := time.Now().Add(5 * time.Minute)
+	// The outputs catch up: a minute per 50,000 changes, at least 5.
+	deadline := time.Now().Add(max(5*time.Minute, time.Duration(len(want)/50000)*time.Minute))
 	for _, r := range readers {
 		for {
 			tl, err := r.read()
