@@ -354,6 +354,9 @@ func TestTortureKillsCutsRestarts(t *testing.T) {
 		}
 		if r.exactlyOnce && res.Repeats > 0 {
 			t.Errorf("%s promises exactly once: %d repeats", r.name, res.Repeats)
+			if r.name == "postgres _log tables" {
+				logDuplicates(t, ctx, pg)
+			}
 		}
 		if res.Extra > 0 {
 			t.Errorf("%s: %d changes the source does not hold", r.name, res.Extra)
@@ -536,4 +539,27 @@ func checkPostgresMirror(ctx context.Context, pg *testutil.PGServer, src *sql.DB
 		report = append(report, fmt.Sprintf("w.%s %d rows", q.table, tc))
 	}
 	return strings.Join(report, ", ") + " equal to the source", nil
+}
+
+// logDuplicates shows changes a _log table holds twice: their transaction,
+// event number and order, and how many times.
+func logDuplicates(t *testing.T, ctx context.Context, pg *testutil.PGServer) {
+	for _, tb := range []string{"ev", "acc", "del", "dlog"} {
+		rows, err := pg.DB.QueryContext(ctx, fmt.Sprintf(`SELECT __transaction_id, __event_number, __transaction_order, COUNT(*), COUNT(DISTINCT __ts_ms), MIN(id), MAX(id)
+			FROM w.%s_log GROUP BY 1, 2, 3 HAVING COUNT(*) > 1 ORDER BY 3, 2 LIMIT 8`, tb))
+		if err != nil {
+			t.Logf("w.%s_log: %v", tb, err)
+			continue
+		}
+		for rows.Next() {
+			var tx string
+			var ev, order, n, ts, lo, hi int64
+			rows.Scan(&tx, &ev, &order, &n, &ts, &lo, &hi)
+			t.Logf("w.%s_log holds %d times: transaction %s event %d order %d (distinct ts %d, ids %d..%d)", tb, n, tx, ev, order, ts, lo, hi)
+		}
+		rows.Close()
+		var groups, total int64
+		pg.DB.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*), COALESCE(SUM(c), 0) FROM (SELECT COUNT(*) - 1 AS c FROM w.%s_log GROUP BY __transaction_order, __event_number HAVING COUNT(*) > 1) x`, tb)).Scan(&groups, &total)
+		t.Logf("w.%s_log: %d (transaction order, event number) pairs repeated, %d extra rows", tb, groups, total)
+	}
 }

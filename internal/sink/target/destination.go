@@ -170,7 +170,12 @@ func rowsAffected(res sql.Result, err error) (int64, error) {
 // Position returns the position stored with the target's data.
 func (t *Destination) Position(ctx context.Context) (*position.Checkpoint, error) {
 	var raw string
-	err := t.db.QueryRowContext(ctx, "SELECT position FROM "+stateTable(t.d, "positions")+" WHERE stream = "+t.ph(1), t.stream).Scan(&raw)
+	var err error
+	if _, ok := t.d.(postgres); ok {
+		raw, err = t.pgPosition(ctx)
+	} else {
+		err = t.db.QueryRowContext(ctx, "SELECT position FROM "+stateTable(t.d, "positions")+" WHERE stream = "+t.ph(1), t.stream).Scan(&raw)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -182,6 +187,29 @@ func (t *Destination) Position(ctx context.Context) (*position.Checkpoint, error
 		return nil, fmt.Errorf("target %s: the stored position %q is not a bintap position: delete its row in %s.positions or use --reset", t.name, raw, "bintap")
 	}
 	return &cp, nil
+}
+
+// pgPosition reads the stored position once no transaction that writes
+// one is in flight. A killed bintap's last COMMIT may still be running in
+// its server session when the next bintap starts: reading the position
+// before it commits would hand its changes over again (twice in the _log
+// tables; found by the torture test). Every writing transaction locks the
+// positions table in ROW EXCLUSIVE mode first (see transaction); SHARE
+// mode waits for them.
+func (t *Destination) pgPosition(ctx context.Context) (string, error) {
+	tx, err := t.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "LOCK TABLE "+stateTable(t.d, "positions")+" IN SHARE MODE"); err != nil {
+		return "", err
+	}
+	var raw string
+	if err := tx.QueryRowContext(ctx, "SELECT position FROM "+stateTable(t.d, "positions")+" WHERE stream = "+t.ph(1), t.stream).Scan(&raw); err != nil {
+		return "", err
+	}
+	return raw, tx.Commit()
 }
 
 // Reset forgets the stored position and the table states (--reset): the
@@ -461,6 +489,13 @@ func (t *Destination) applyOnce(ctx context.Context, w work) error {
 
 // transaction runs the steps of w, then stores its position.
 func (t *Destination) transaction(ctx context.Context, x execer, w work) error {
+	if _, ok := t.d.(postgres); ok && w.cp.File != "" {
+		// First: a bintap that starts meanwhile reads the position only
+		// after this transaction ends (pgPosition).
+		if err := x.exec(ctx, "LOCK TABLE "+stateTable(t.d, "positions")+" IN ROW EXCLUSIVE MODE", nil); err != nil {
+			return err
+		}
+	}
 	for i := range w.steps {
 		if err := t.runStep(ctx, x, &w.steps[i]); err != nil {
 			return err

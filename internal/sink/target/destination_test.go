@@ -3,6 +3,7 @@ package target
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/dburl"
@@ -142,5 +143,61 @@ func TestTableStatuses(t *testing.T) {
 	var ops string
 	if err := p.DB.QueryRow("SELECT string_agg(__op || v::text || __deleted::text || __event_number::text, ',' ORDER BY __event_number) FROM nokey.n").Scan(&ops); err != nil || ops != "c1false1,c1false2,d1true3" {
 		t.Errorf("append-only rows %q (%v)", ops, err)
+	}
+}
+
+// TestPositionWaitsForAnInFlightCommit: a killed bintap's last transaction
+// may still be committing in its server session when the next bintap
+// reads the position; the read waits for it, else the changes of that
+// transaction come again (twice in the _log tables; found by the torture
+// test under kill -9).
+func TestPositionWaitsForAnInFlightCommit(t *testing.T) {
+	p := testutil.NewPostgres(t)
+	u, err := dburl.Parse(p.DSN(testutil.PostgresTestDB), "target URL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dest, err := output{url: u, opt: Options{Table: "{database}.{table}", BatchSize: 100}}.Open(ctx, sink.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dest.(*Destination)
+	defer d.Close(ctx)
+	// The "old" writer: a transaction that locked the positions table
+	// first, as every writing transaction does, and stores a position.
+	old, err := p.DB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec("LOCK TABLE bintap.positions IN ROW EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`INSERT INTO bintap.positions (stream, position, updated_at) VALUES ($1, '{"file":"bin.000002","pos":4}', '2026-11-28T00:00:00Z')`, d.stream); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *position.Checkpoint, 1)
+	go func() {
+		cp, err := d.Position(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- cp
+	}()
+	select {
+	case cp := <-got:
+		t.Fatalf("the position was read (%v) while a transaction storing one was in flight", cp)
+	case <-time.After(time.Second):
+	}
+	if err := old.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case cp := <-got:
+		if cp == nil || cp.File != "bin.000002" {
+			t.Fatalf("position %v, want the one just committed", cp)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the position read does not end after the commit")
 	}
 }
