@@ -62,7 +62,9 @@ fuzz:
 # restarts, connection cuts, disk full); make test runs a short version.
 # BINTAP_TORTURE_CHANGES and BINTAP_TORTURE_SEED change the run.
 torture: setup
-	BINTAP_TORTURE=long $(GO) test -count=1 -timeout 3h -v -run . ./internal/torture/ | grep -E '^(=== RUN|--- |\s+\S+\.go:[0-9]+: (TORTURE|DISKFULL|disk full|seed|faults|workload))|^(ok|FAIL|PASS)'
+	@BINTAP_TORTURE=long $(GO) test -count=1 -timeout 3h -v -run . ./internal/torture/ > torture.log 2>&1; rc=$$?; \
+	grep -E '^(--- |\s+\S+\.go:[0-9]+: (TORTURE|DISKFULL|disk full|seed|faults|workload|w\.))|^(ok|FAIL)' torture.log; \
+	echo "(full log: torture.log)"; exit $$rc
 
 bench: setup build
 	$(GO) run ./cmd/bintap-bench -bintap bin/bintap $(BENCHFLAGS)
@@ -71,4 +73,4 @@ demo: setup build
 	$(GO) run ./cmd/bintap-demo -bintap bin/bintap
 
 clean:
-	rm -rf bin bintap-state
+	rm -rf bin bintap-state torture.log
