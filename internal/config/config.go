@@ -1017,8 +1017,10 @@ func settingError(err error, field, value string) error {
 	}
 	reason := err.Error()
 	if _, pw, _ := splitPassword(value); pw != "" {
-		// A kind's reason may quote part of the URL: never the password.
-		reason = strings.ReplaceAll(reason, pw, "xxxxx")
+		// A kind's reason may quote part of the URL: never the password
+		// (as it stands in a URL: after ':' or before '@'; the reason's own
+		// words, such as PASSWORD for a password PASS, stay).
+		reason = strings.NewReplacer(":"+pw, ":xxxxx", pw+"@", "xxxxx@").Replace(reason)
 	}
 	return &FieldError{Field: field, Value: Redact(value), Reason: reason}
 }
