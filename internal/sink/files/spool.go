@@ -71,6 +71,10 @@ func newSpoolReader(r io.Reader) *spoolReader {
 
 var errSpool = errors.New("spool record damaged")
 
+// maxSpoolRecord bounds one record of a spool: a row image of the largest
+// binlog event (1 GiB, max_allowed_packet's ceiling) with its metadata.
+const maxSpoolRecord = 1<<30 + 1<<20
+
 // next returns the next record (valid until the next call), or nil at the end.
 func (s *spoolReader) next() (*Record, error) {
 	var head [4]byte
@@ -80,6 +84,9 @@ func (s *spoolReader) next() (*Record, error) {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	n := binary.LittleEndian.Uint32(head[:])
+	if n > maxSpoolRecord {
+		return nil, errSpool // a damaged length: do not allocate it
+	}
 	if cap(s.buf) < int(n) {
 		s.buf = make([]byte, n)
 	}
