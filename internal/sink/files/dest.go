@@ -659,7 +659,7 @@ func (d *Destination) toParquet(f *openFile) (string, int64, string, error) {
 	h := newChecksum()
 	cw := &countWriter{w: io.MultiWriter(out, h)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
-	sr := newSpoolReader(io.LimitReader(f.f, f.st.Size))
+	sr := newSpoolReader(f.f, f.st.Size)
 	if err := writeParquet(bw, f.table, sr.next); err != nil {
 		return "", 0, "", errorf("write %s: %w", f.st.Name, err)
 	}

@@ -267,7 +267,7 @@ func TestSpoolRoundTrip(t *testing.T) {
 	for i := range in {
 		buf = appendSpoolRecord(buf, &in[i])
 	}
-	sr := newSpoolReader(bytes.NewReader(buf))
+	sr := newSpoolReader(bytes.NewReader(buf), int64(len(buf)))
 	for i := range in {
 		r, err := sr.next()
 		if err != nil || r == nil {

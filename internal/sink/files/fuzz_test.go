@@ -55,7 +55,7 @@ func FuzzSpoolReader(f *testing.F) {
 		if len(data) >= 4 && int(uint32(data[0])|uint32(data[1])<<8|uint32(data[2])<<16|uint32(data[3])<<24) > 1<<20 {
 			return // a length beyond the input allocates it first (up to 4 GiB): reported, not fuzzed
 		}
-		s := newSpoolReader(bytes.NewReader(data))
+		s := newSpoolReader(bytes.NewReader(data), int64(len(data)))
 		for i := 0; i < 1000; i++ {
 			r, err := s.next()
 			if r == nil || err != nil {

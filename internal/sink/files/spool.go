@@ -60,20 +60,18 @@ func appendSpoolRecord(dst []byte, r *Record) []byte {
 // spoolReader reads the records of a spool back, one at a time.
 type spoolReader struct {
 	r    *bufio.Reader
+	left int64 // bytes of the spool not read yet
 	buf  []byte
 	rec  Record
 	vals []change.Value
 }
 
-func newSpoolReader(r io.Reader) *spoolReader {
-	return &spoolReader{r: bufio.NewReaderSize(r, 1<<20)}
+// newSpoolReader reads a spool of size bytes.
+func newSpoolReader(r io.Reader, size int64) *spoolReader {
+	return &spoolReader{r: bufio.NewReaderSize(io.LimitReader(r, size), 1<<20), left: size}
 }
 
 var errSpool = errors.New("spool record damaged")
-
-// maxSpoolRecord bounds one record of a spool: a row image of the largest
-// binlog event (1 GiB, max_allowed_packet's ceiling) with its metadata.
-const maxSpoolRecord = 1<<30 + 1<<20
 
 // next returns the next record (valid until the next call), or nil at the end.
 func (s *spoolReader) next() (*Record, error) {
@@ -84,9 +82,11 @@ func (s *spoolReader) next() (*Record, error) {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	n := binary.LittleEndian.Uint32(head[:])
-	if n > maxSpoolRecord {
+	s.left -= 4
+	if int64(n) > s.left {
 		return nil, errSpool // a damaged length: do not allocate it
 	}
+	s.left -= int64(n)
 	if cap(s.buf) < int(n) {
 		s.buf = make([]byte, n)
 	}
