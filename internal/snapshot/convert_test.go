@@ -44,6 +44,30 @@ func TestAfter(t *testing.T) {
 	}
 }
 
+func TestRangeCond(t *testing.T) {
+	tbl := &change.Table{Columns: []change.Column{{Name: "a"}, {Name: "b"}, {Name: "c"}}, PrimaryKey: []int{2, 0}}
+	for _, tc := range []struct {
+		r    RangeState
+		want string
+	}{
+		{RangeState{}, ""},
+		{RangeState{After: "3", Upto: "9"}, "`c` > 3 AND `c` <= 9"},
+		{RangeState{After: "3", Upto: "9", LastKey: []string{"5", "'q'"}}, "((`c` > 5) OR (`c` = 5 AND `a` > 'q')) AND `c` <= 9"},
+		{RangeState{UptoKey: []string{"7", "'x'"}}, "((`c` < 7) OR (`c` = 7 AND `a` <= 'x'))"},
+		{RangeState{AfterKey: []string{"7", "'x'"}}, "((`c` > 7) OR (`c` = 7 AND `a` > 'x'))"},
+		{RangeState{AfterKey: []string{"1", "'a'"}, UptoKey: []string{"7", "'x'"}, LastKey: []string{"2", "'b'"}},
+			"((`c` > 2) OR (`c` = 2 AND `a` > 'b')) AND ((`c` < 7) OR (`c` = 7 AND `a` <= 'x'))"},
+	} {
+		got, err := rangeCond(tbl, &tc.r)
+		if err != nil || got != tc.want {
+			t.Errorf("rangeCond(%+v) = %s, %v\nwant %s", tc.r, got, err, tc.want)
+		}
+	}
+	if _, err := rangeCond(tbl, &RangeState{UptoKey: []string{"1"}}); err == nil {
+		t.Error("a bound with fewer columns than the key is accepted")
+	}
+}
+
 func TestConvertValues(t *testing.T) {
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,7 +83,10 @@ func (c *countingDest) Write(_ context.Context, events []change.Event, _ positio
 		if ev.Op != change.OpRead {
 			continue
 		}
-		k := ev.Table.Name + "/" + string(ev.After[0].Text) + "/" + strconv.FormatInt(ev.After[0].Int, 10) + "/" + strconv.FormatUint(ev.After[0].Uint, 10)
+		k := ev.Table.Name
+		for _, v := range ev.After[:min(2, len(ev.After))] {
+			k += "/" + string(v.Text) + "/" + strconv.FormatInt(v.Int, 10) + "/" + strconv.FormatUint(v.Uint, 10)
+		}
 		if c.seen[k] {
 			c.dups++
 		}
@@ -94,10 +98,12 @@ func (c *countingDest) Write(_ context.Context, events []change.Event, _ positio
 func (c *countingDest) Flush(context.Context) error { return nil }
 func (c *countingDest) Close(context.Context) error { return nil }
 
-// TestInitialKeyRanges: with two connections, tables with an integer key
-// are read in two key ranges; keys at the ends of their types, negative and
-// skewed keys each arrive exactly once, and a key too narrow to split is
-// read whole.
+// TestInitialKeyRanges: with two connections, tables are read in two key
+// ranges: integer keys split on their value, composite keys led by an
+// integer on that column, other keys (a string in a case-insensitive
+// collation, a composite key led by a DATETIME) at a sampled key; keys at
+// the ends of their types, negative and skewed keys each arrive exactly
+// once, and a key too narrow to split is read whole.
 func TestInitialKeyRanges(t *testing.T) {
 	s := testutil.NewMariaDB(t)
 	s.Exec("CREATE DATABASE r",
@@ -109,7 +115,13 @@ func TestInitialKeyRanges(t *testing.T) {
 		"SET SESSION max_recursive_iterations = 100000; INSERT INTO r.s WITH RECURSIVE n(i) AS (SELECT -50 UNION ALL SELECT i+1 FROM n WHERE i < 47) SELECT i FROM n",
 		"INSERT INTO r.s VALUES (-9223372036854775808), (9223372036854775807)",
 		"INSERT INTO r.tiny VALUES (1, 0), (2, 0)",
-		"ANALYZE TABLE r.u, r.s, r.tiny")
+		"CREATE TABLE r.c (a INT, b VARCHAR(10), PRIMARY KEY (a, b))",
+		"SET SESSION max_recursive_iterations = 100000; INSERT INTO r.c WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i < 99) SELECT i DIV 10, CONCAT('x', i MOD 10) FROM n",
+		"CREATE TABLE r.v (k VARCHAR(20) PRIMARY KEY) COLLATE utf8mb4_general_ci",
+		"SET SESSION max_recursive_iterations = 100000; INSERT INTO r.v WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i < 99) SELECT IF(i MOD 2, CONCAT('K', i), CONCAT('k', i, 'é')) FROM n",
+		"CREATE TABLE r.d (d DATETIME(3), n INT, PRIMARY KEY (d, n))",
+		"SET SESSION max_recursive_iterations = 100000; INSERT INTO r.d WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i < 99) SELECT '2024-01-01 00:00:00' + INTERVAL (i DIV 3) SECOND, i MOD 3 FROM n",
+		"ANALYZE TABLE r.u, r.s, r.tiny, r.c, r.v, r.d")
 	dir := t.TempDir()
 	cfg, err := config.Load("stream", []string{"--source", s.URL(), "--schemas", "r"}, func(string) string { return "" })
 	if err != nil {
@@ -127,8 +139,9 @@ func TestInitialKeyRanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	counts := runInitial(t, snap, dir, log)
-	if counts.n["u"] != 101 || counts.n["s"] != 100 || counts.n["tiny"] != 2 || counts.dups != 0 {
-		t.Errorf("rows per table %v, repeated %d; want u 101, s 100, tiny 2", counts.n, counts.dups)
+	if counts.n["u"] != 101 || counts.n["s"] != 100 || counts.n["tiny"] != 2 || counts.n["c"] != 100 ||
+		counts.n["v"] != 100 || counts.n["d"] != 100 || counts.dups != 0 {
+		t.Errorf("rows per table %v, repeated %d; want u 101, s 100, tiny 2, c, v and d 100", counts.n, counts.dups)
 	}
 	st, err := LoadState(dir)
 	if err != nil || st == nil || !st.Complete {
@@ -156,6 +169,18 @@ func TestInitialKeyRanges(t *testing.T) {
 	// The ranges split the key domain at its middle.
 	if r := st.table("r.s").Ranges; r[0].Upto != "-1" || r[1].After != "-1" || r[0].After != "" || r[1].Upto != "" {
 		t.Errorf("ranges of r.s: %+v %+v; want (, -1] and (-1, )", r[0], r[1])
+	}
+	// A composite key led by an integer: on that column; others at the
+	// key of the middle row (the estimate is close to 100 after ANALYZE).
+	if r := st.table("r.c").Ranges; r[0].Upto != "4" || r[1].After != "4" || r[0].UptoKey != nil {
+		t.Errorf("ranges of r.c: %+v %+v; want (, 4] and (4, ) on a", r[0], r[1])
+	}
+	for _, name := range []string{"r.v", "r.d"} {
+		r := st.table(name).Ranges
+		if r[0].UptoKey == nil || !slices.Equal(r[0].UptoKey, r[1].AfterKey) || r[0].AfterKey != nil || r[1].UptoKey != nil ||
+			r[0].Rows < 20 || r[1].Rows < 20 {
+			t.Errorf("ranges of %s: %+v %+v; want two of similar size split at a sampled key", name, r[0], r[1])
+		}
 	}
 }
 

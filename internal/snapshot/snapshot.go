@@ -49,6 +49,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,43 +272,70 @@ func (s *Initial) views(ctx context.Context) (position.Checkpoint, error) {
 	if s.opt.Flavor != "mariadb" {
 		return s.viewsLocked(ctx, "MySQL: START TRANSACTION WITH CONSISTENT SNAPSHOT is not atomic with the binlog there")
 	}
-	// Lock-free: start every view and check they name one binlog position.
-	attempts := 20
+	// Lock-free: start every view at once (one goroutine per connection,
+	// so that they begin within microseconds of each other) and check that
+	// they name one binlog position; retry until they do.
+	attempts := 50
 	if s.opt.lockFreeAttempts != 0 {
 		attempts = max(s.opt.lockFreeAttempts, 0)
 	}
 	for attempt := 0; attempt < attempts; attempt++ {
-		var first position.Checkpoint
+		pos, err := s.startViews(ctx)
+		if err != nil {
+			return position.Checkpoint{}, err
+		}
 		same := true
-		for i, c := range s.conns {
-			if _, err := c.ExecContext(ctx, "ROLLBACK"); err != nil {
-				return position.Checkpoint{}, err
-			}
-			if _, err := c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
-				return position.Checkpoint{}, fmt.Errorf("snapshot: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", err)
-			}
-			p, err := s.mariaDBSnapshotPos(ctx, c)
-			if err != nil {
-				return position.Checkpoint{}, err
-			}
-			if i == 0 {
-				first = p
-			} else if p.File != first.File || p.Pos != first.Pos {
-				same = false
-				break
-			}
+		for _, p := range pos[1:] {
+			same = same && p.File == pos[0].File && p.Pos == pos[0].Pos
 		}
 		if same {
 			if n == 1 {
 				s.opt.Log.Info("consistent snapshot taken without locks (MariaDB binlog_snapshot_file/position)")
 			} else {
-				s.opt.Log.Info("consistent snapshots taken without locks on every connection at one binlog position", "connections", n)
+				s.opt.Log.Info("consistent snapshots taken without locks on every connection at one binlog position",
+					"connections", n, "attempts", attempt+1)
 			}
-			return s.withGTID(ctx, first)
+			return s.withGTID(ctx, pos[0])
 		}
-		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+		// A transaction committed between two starts: try again, soon at
+		// first, then leaving the server a little more time (about 3 s in all).
+		time.Sleep(time.Duration(min(attempt+1, 10)) * 10 * time.Millisecond)
 	}
 	return s.viewsLocked(ctx, "the connections' views did not agree on one binlog position while the server was busy")
+}
+
+// startViews ends any open view and starts a consistent snapshot on every
+// connection at once, and returns the binlog position each reports.
+func (s *Initial) startViews(ctx context.Context) ([]position.Checkpoint, error) {
+	for _, c := range s.conns {
+		if _, err := c.ExecContext(ctx, "ROLLBACK"); err != nil {
+			return nil, err
+		}
+	}
+	errs := make([]error, len(s.conns))
+	var wg sync.WaitGroup
+	for i, c := range s.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+				errs[i] = fmt.Errorf("snapshot: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	pos := make([]position.Checkpoint, len(s.conns))
+	for i, c := range s.conns {
+		p, err := s.mariaDBSnapshotPos(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		pos[i] = p
+	}
+	return pos, nil
 }
 
 // viewsLocked starts every view under a brief FLUSH TABLES WITH READ LOCK.
@@ -495,7 +523,7 @@ func (s *Initial) prepare(ctx context.Context) error {
 		// A table started on one range (an earlier run) stays so.
 		if t := s.tables[name]; t != nil && len(s.conns) > 1 && ts.Ranges == nil && ts.LastKey == nil && ts.Rows == 0 &&
 			rows.Int64 >= 2*int64(s.opt.ChunkSize) {
-			r, err := s.split(ctx, t, len(s.conns))
+			r, err := s.split(ctx, t, len(s.conns), rows.Int64)
 			if err != nil {
 				return err
 			}
@@ -719,27 +747,18 @@ func (w *worker) table(ctx context.Context, ts *TableState, rng int) error {
 	// rows (a query per chunk costs a round trip and a new scan each).
 	q := base
 	if rng >= 0 {
-		// A range of the single-column key (see split).
-		r := ts.Ranges[rng]
-		if len(t.PrimaryKey) != 1 {
-			return fmt.Errorf("the primary key changed while the snapshot, read in key ranges, was interrupted: " +
-				"take a new snapshot (start over with --reset)")
+		// A key range (see split).
+		cond, err := rangeCond(t, ts.Ranges[rng])
+		if err != nil {
+			return err
 		}
-		col := quoteIdent(t.Columns[t.PrimaryKey[0]].Name)
-		var conds []string
-		switch {
-		case r.LastKey != nil:
-			conds = append(conds, col+" > "+r.LastKey[0])
-		case r.After != "":
-			conds = append(conds, col+" > "+r.After)
-		}
-		if r.Upto != "" {
-			conds = append(conds, col+" <= "+r.Upto)
-		}
-		if len(conds) > 0 {
-			q += " WHERE " + strings.Join(conds, " AND ")
+		if cond != "" {
+			q += " WHERE " + cond
 		}
 	} else if ts.LastKey != nil {
+		if len(ts.LastKey) != len(t.PrimaryKey) {
+			return errPKChanged
+		}
 		q += " WHERE " + after(t, ts.LastKey)
 	}
 	q += " ORDER BY " + strings.Join(order, ", ")
@@ -758,22 +777,65 @@ func (w *worker) table(ctx context.Context, ts *TableState, rng int) error {
 	return w.attach(ctx, func() { s.tr.mark(ts.Name, rng, last, rest, true, false) })
 }
 
-// split divides the key of table t, when it is one integer column, into n
-// ranges of equal width between its minimum and maximum in the view, so
-// that n connections read the table at once (the server produces a
-// connection's rows on one thread). It returns nil when the key is of
-// another type or too narrow. Equal widths balance dense keys such as
-// AUTO_INCREMENT; a skewed key gives uneven ranges (still correct).
-func (s *Initial) split(ctx context.Context, t *change.Table, n int) ([]*RangeState, error) {
-	if n < 2 || len(t.PrimaryKey) != 1 {
+var errPKChanged = errors.New("the primary key changed while the snapshot was interrupted: " +
+	"take a new snapshot (start over with --reset)")
+
+// rangeCond is the WHERE condition of what is left to read of key range r.
+func rangeCond(t *change.Table, r *RangeState) (string, error) {
+	lead := quoteIdent(t.Columns[t.PrimaryKey[0]].Name)
+	var conds []string
+	for _, k := range [][]string{r.LastKey, r.AfterKey, r.UptoKey} {
+		if k != nil && len(k) != len(t.PrimaryKey) {
+			return "", errPKChanged
+		}
+	}
+	switch {
+	case r.LastKey != nil:
+		conds = append(conds, "("+after(t, r.LastKey)+")")
+	case r.AfterKey != nil:
+		conds = append(conds, "("+after(t, r.AfterKey)+")")
+	case r.After != "":
+		conds = append(conds, lead+" > "+r.After)
+	}
+	switch {
+	case r.UptoKey != nil:
+		conds = append(conds, "("+atMost(t, r.UptoKey)+")")
+	case r.Upto != "":
+		conds = append(conds, lead+" <= "+r.Upto)
+	}
+	return strings.Join(conds, " AND "), nil
+}
+
+// split divides the primary key of table t into n ranges, so that n
+// connections read the table at once (the server produces a connection's
+// rows on one thread). It returns nil when the table is too small to split.
+//
+// When the key's first column is an integer, the ranges are of equal width
+// on that column between its minimum and maximum in the view (two index
+// dives): they balance dense keys such as AUTO_INCREMENT; a skewed key gives
+// uneven ranges (still correct). Other keys (strings, dates, decimals,
+// binary, composite keys led by one of those) are split at sampled keys: the
+// key of the row at each n-th of the estimated row count, read in key order
+// in the view (a key-only scan up to that row, one per split point, run on
+// the connections at once).
+func (s *Initial) split(ctx context.Context, t *change.Table, n int, est int64) ([]*RangeState, error) {
+	if n < 2 || len(t.PrimaryKey) == 0 {
 		return nil, nil
+	}
+	for _, k := range t.PrimaryKey {
+		if !keyable(&t.Columns[k]) {
+			return nil, nil // read whole (see table)
+		}
 	}
 	c := &t.Columns[t.PrimaryKey[0]]
 	switch change.BaseType(c.Type) {
 	case "tinyint", "smallint", "mediumint", "int", "bigint", "serial":
-	default:
-		return nil, nil
+		return s.splitInt(ctx, t, c, n)
 	}
+	return s.splitSampled(ctx, t, n, est)
+}
+
+func (s *Initial) splitInt(ctx context.Context, t *change.Table, c *change.Column, n int) ([]*RangeState, error) {
 	col := quoteIdent(c.Name)
 	var lo, hi sql.NullString
 	q := "SELECT MIN(" + col + "), MAX(" + col + ") FROM " + quoteIdent(t.Schema) + "." + quoteIdent(t.Name)
@@ -805,6 +867,77 @@ func (s *Initial) split(ctx context.Context, t *change.Table, n int) ([]*RangeSt
 	return out, nil
 }
 
+func (s *Initial) splitSampled(ctx context.Context, t *change.Table, n int, est int64) ([]*RangeState, error) {
+	var cols []string
+	for _, k := range t.PrimaryKey {
+		cols = append(cols, quoteIdent(t.Columns[k].Name))
+	}
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + quoteIdent(t.Schema) + "." + quoteIdent(t.Name) +
+		" ORDER BY " + strings.Join(cols, ", ") + " LIMIT 1 OFFSET "
+	points := make([][]string, n-1)
+	errs := make([]error, n-1)
+	var wg sync.WaitGroup
+	for i := range n - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			raw := make([]sql.RawBytes, len(cols))
+			dest := make([]any, len(cols))
+			for j := range raw {
+				dest[j] = &raw[j]
+			}
+			rows, err := s.conns[i%len(s.conns)].QueryContext(ctx, q+strconv.FormatInt(est*int64(i+1)/int64(n), 10))
+			if err != nil {
+				errs[i] = fmt.Errorf("snapshot: sample the key of %s: %w", t.FullName(), err)
+				return
+			}
+			defer rows.Close()
+			if !rows.Next() {
+				errs[i] = rows.Err()
+				return // the estimate is above the rows in the view
+			}
+			if err := rows.Scan(dest...); err != nil {
+				errs[i] = err
+				return
+			}
+			lits := make([]string, len(cols))
+			for j, k := range t.PrimaryKey {
+				lit, ok := keyLiteral(&t.Columns[k], raw[j])
+				if !ok || raw[j] == nil {
+					return // not pageable: no split there
+				}
+				lits[j] = lit
+			}
+			points[i] = lits
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// The points come from increasing offsets of one view: in key order.
+	var bounds [][]string
+	for _, p := range points {
+		if p != nil && (len(bounds) == 0 || !slices.Equal(p, bounds[len(bounds)-1])) {
+			bounds = append(bounds, p)
+		}
+	}
+	if len(bounds) == 0 {
+		return nil, nil
+	}
+	out := make([]*RangeState, len(bounds)+1)
+	var prev []string
+	for i := range out {
+		r := &RangeState{AfterKey: prev}
+		if i < len(bounds) {
+			r.UptoKey = bounds[i]
+			prev = bounds[i]
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
 // after is the keyset condition "primary key > last" written so that the
 // optimizer reads a range of the primary key.
 func after(t *change.Table, last []string) string {
@@ -816,6 +949,25 @@ func after(t *change.Table, last []string) string {
 			ands = append(ands, quoteIdent(t.Columns[t.PrimaryKey[j]].Name)+" = "+last[j])
 		}
 		ands = append(ands, quoteIdent(t.Columns[t.PrimaryKey[i]].Name)+" > "+last[i])
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+	}
+	return strings.Join(ors, " OR ")
+}
+
+// atMost is the condition "primary key <= upto", the complement of after.
+func atMost(t *change.Table, upto []string) string {
+	// (a < x) OR (a = x AND b < y) OR ... OR (a = x AND ... AND z <= w)
+	var ors []string
+	for i := range t.PrimaryKey {
+		var ands []string
+		for j := 0; j < i; j++ {
+			ands = append(ands, quoteIdent(t.Columns[t.PrimaryKey[j]].Name)+" = "+upto[j])
+		}
+		op := " < "
+		if i == len(t.PrimaryKey)-1 {
+			op = " <= "
+		}
+		ands = append(ands, quoteIdent(t.Columns[t.PrimaryKey[i]].Name)+op+upto[i])
 		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
 	}
 	return strings.Join(ors, " OR ")

@@ -41,7 +41,7 @@ type TableState struct {
 	// last durable chunk; reading resumes after it.
 	LastKey []string `json:"last_key,omitempty"`
 	Rows    int64    `json:"rows"` // rows durably delivered
-	// Ranges, when set, split the primary key (one integer column) into
+	// Ranges, when set, split the primary key into
 	// ranges that several connections read at once; each range keeps its
 	// own progress, and the table is done when every range is. LastKey is
 	// then unused.
@@ -52,12 +52,17 @@ type TableState struct {
 // are those with After < key <= Upto, an empty bound being open: the first
 // range has no lower bound and the last no upper one, so a resume with a
 // newer view also reads keys outside the original minimum and maximum.
+// After and Upto bound the key's first column (a table whose key starts
+// with an integer column); AfterKey and UptoKey bound the whole key (split
+// at sampled keys).
 type RangeState struct {
-	After   string   `json:"after,omitempty"` // SQL literal
-	Upto    string   `json:"upto,omitempty"`  // SQL literal
-	LastKey []string `json:"last_key,omitempty"`
-	Rows    int64    `json:"rows"`
-	Done    bool     `json:"done,omitempty"`
+	After    string   `json:"after,omitempty"`     // SQL literal
+	Upto     string   `json:"upto,omitempty"`      // SQL literal
+	AfterKey []string `json:"after_key,omitempty"` // SQL literals, one per key column
+	UptoKey  []string `json:"upto_key,omitempty"`
+	LastKey  []string `json:"last_key,omitempty"`
+	Rows     int64    `json:"rows"`
+	Done     bool     `json:"done,omitempty"`
 }
 
 // LoadState reads dir/snapshot.json; nil and no error when there is none.
