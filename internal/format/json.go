@@ -42,6 +42,20 @@ func specialBytes(w uint64) uint64 {
 	return (below20 | (quote-ones)&^quote | (backslash-ones)&^backslash | w) & highs
 }
 
+// plainASCII reports whether s is short and needs no escaping, tested 8
+// bytes at a time (temporal values).
+func plainASCII(s []byte) bool {
+	if len(s) < 8 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i+8 <= len(s); i += 8 {
+		if specialBytes(binary.LittleEndian.Uint64(s[i:])) != 0 {
+			return false
+		}
+	}
+	return specialBytes(binary.LittleEndian.Uint64(s[len(s)-8:])) == 0
+}
+
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
 func appendString(dst []byte, s []byte) []byte {
 	dst = append(dst, '"')
@@ -54,6 +68,15 @@ func appendString(dst []byte, s []byte) []byte {
 			if m == 0 {
 				i += 8
 				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else if len(s) >= 8 {
+			// The last bytes: the word ending at the end of s, without the
+			// bytes before i (a flag from one of those can only add a false
+			// flag above it, which the byte-wise test below clears).
+			m := specialBytes(binary.LittleEndian.Uint64(s[len(s)-8:])) >> (8 * (8 - (len(s) - i)))
+			if m == 0 {
+				break
 			}
 			i += bits.TrailingZeros64(m) >> 3
 		}
@@ -183,7 +206,15 @@ func appendValue(dst []byte, v *change.Value, bin BinaryEncoding) []byte {
 		return append(dst, v.Text...)
 	case change.KindBytes:
 		return appendBinary(dst, v.Text, bin)
-	default: // every text kind: strings, temporal, enum, set, json, geometry, uuid, inet
+	case change.KindDate, change.KindTime, change.KindDateTime, change.KindTimestamp:
+		// Digits and "-: ." as the decoders and the server print them.
+		if plainASCII(v.Text) {
+			dst = append(dst, '"')
+			dst = append(dst, v.Text...)
+			return append(dst, '"')
+		}
+		return appendString(dst, v.Text)
+	default: // every text kind: strings, enum, set, json, geometry, uuid, inet
 		return appendString(dst, v.Text)
 	}
 }

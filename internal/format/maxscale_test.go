@@ -212,3 +212,21 @@ func TestMaxScaleMessages(t *testing.T) {
 		t.Fatalf("second update: %d messages, want 2", len(msgs))
 	}
 }
+
+// TestTemporalText: temporal values are written as they are when they need
+// no escaping (the fast path), and escaped like any string otherwise.
+func TestTemporalText(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"2024-01-02 03:04:05.123456", `"2024-01-02 03:04:05.123456"`},
+		{"838:59:59", `"838:59:59"`},
+		{"2024-01-02", `"2024-01-02"`},
+		{"1:2", `"1:2"`},
+		{"2024-01-02 \"x\"", `"2024-01-02 \"x\""`},
+		{"2024-01-02\n03:04:05", `"2024-01-02\n03:04:05"`},
+	} {
+		v := change.Value{Kind: change.KindDateTime, Text: []byte(tc.text)}
+		if got := string(appendValue(nil, &v, BinaryHex)); got != tc.want {
+			t.Errorf("%q: got %s want %s", tc.text, got, tc.want)
+		}
+	}
+}
