@@ -43,7 +43,7 @@ func bintapFiles(binary, format string) func(ctx context.Context, w *workload) r
 		if n < int64(w.rows) {
 			return result{err: fmt.Errorf("the files hold %d rows, want at least %d", n, w.rows)}
 		}
-		return result{rows: int64(w.rows), elapsed: elapsed, cpu: r.cpu}
+		return result{rows: int64(w.rows), elapsed: elapsed, cpu: r.cpu, rss: peakRSS(cmd)}
 	}
 }
 
@@ -101,6 +101,6 @@ func bintapLoad(binary string, pg *pgEnv) func(ctx context.Context, w *workload)
 		if got != n {
 			return result{err: fmt.Errorf("the target holds %d rows, the closed files %d", got, n)}
 		}
-		return result{rows: n, elapsed: elapsed, cpu: r.cpu}
+		return result{rows: n, elapsed: elapsed, cpu: r.cpu, rss: peakRSS(cmd)}
 	}
 }

@@ -51,7 +51,7 @@ func bintapKafka(binary string) func(ctx context.Context, w *workload) result {
 		if n < int64(w.rows) {
 			return result{err: fmt.Errorf("Kafka holds %d messages, want at least %d", n, w.rows), detail: stderr.String()}
 		}
-		return result{rows: int64(w.rows), elapsed: elapsed}
+		return result{rows: int64(w.rows), elapsed: elapsed, rss: peakRSS(cmd)}
 	}
 }
 

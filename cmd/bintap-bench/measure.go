@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -49,6 +50,10 @@ type result struct {
 	unavailable string        // set when the measured thing does not exist (yet)
 	err         error         // set when it ran and failed
 	detail      string        // captured output worth showing on failure
+	// rss is the peak resident set of the measured process in bytes (0:
+	// not measured, such as go-mysql in this process); the best result of
+	// several runs carries the highest of them.
+	rss int64
 }
 
 // cpuNote is ", N.NNs CPU" when the CPU time is known.
@@ -57,6 +62,26 @@ func (r result) cpuNote() string {
 		return ""
 	}
 	return fmt.Sprintf(", %.2fs CPU", r.cpu.Seconds())
+}
+
+// peakRSS is the peak resident set of cmd's process, which has exited.
+func peakRSS(cmd *exec.Cmd) int64 {
+	if cmd.ProcessState == nil {
+		return 0
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss * 1024 // kilobytes on Linux
+	}
+	return 0
+}
+
+// runLine is how one run is reported: its time, rate and peak RSS.
+func runLine(r result) string {
+	s := fmt.Sprintf("%.3fs (%.0f rows/s)", r.elapsed.Seconds(), r.rate())
+	if r.rss > 0 {
+		s += fmt.Sprintf(", peak RSS %.1f MB", float64(r.rss)/(1<<20))
+	}
+	return s + r.cpuNote()
 }
 
 func (r result) ok() bool { return r.unavailable == "" && r.err == nil }
@@ -78,11 +103,13 @@ func best(ctx context.Context, m measurement, w *workload, k int, log io.Writer)
 			return r
 		}
 		if k > 1 { // every run, for medians and spread on a shared machine
-			fmt.Fprintf(log, "  run %d: %.3fs (%.0f rows/s)\n", i+1, r.elapsed.Seconds(), r.rate())
+			fmt.Fprintf(log, "  run %d: %s\n", i+1, runLine(r))
 		}
+		peak := max(b.rss, r.rss)
 		if i == 0 || r.elapsed < b.elapsed {
 			b = r
 		}
+		b.rss = peak
 	}
 	return b
 }
@@ -129,7 +156,7 @@ func rawTransfer(ctx context.Context, w *workload) result {
 		return result{err: fmt.Errorf("raw copy holds %d bytes, binlog has %d", got, w.bytes)}
 	}
 	_ = os.RemoveAll(out)
-	return result{rows: int64(w.rows), elapsed: elapsed}
+	return result{rows: int64(w.rows), elapsed: elapsed, rss: peakRSS(cmd)}
 }
 
 // goMySQL measures go-mysql's BinlogSyncer as its users run it: default
@@ -250,7 +277,7 @@ func bintapRun(binary string, verify bool, output string) func(ctx context.Conte
 		if lines != nil && lines.n < int64(w.rows) {
 			return result{err: fmt.Errorf("bintap wrote %d lines, want at least %d", lines.n, w.rows)}
 		}
-		return result{rows: int64(w.rows), elapsed: elapsed, cpu: r.cpu}
+		return result{rows: int64(w.rows), elapsed: elapsed, cpu: r.cpu, rss: peakRSS(cmd)}
 	}
 }
 
@@ -312,7 +339,7 @@ func dumpTable(ctx context.Context, w *workload) result {
 	if err != nil {
 		return result{err: fmt.Errorf("%s: %w", bin, err), detail: stderr.String()}
 	}
-	return result{rows: int64(w.rows), elapsed: elapsed}
+	return result{rows: int64(w.rows), elapsed: elapsed, rss: peakRSS(cmd)}
 }
 
 // bintapSnapshot measures an initial snapshot of the workload table
@@ -337,7 +364,7 @@ func bintapSnapshot(binary string, verify bool, parallelism int) func(ctx contex
 		if lines != nil && lines.n != int64(w.rows)+1 { // the rows and one schema record
 			return result{err: fmt.Errorf("bintap wrote %d lines, want %d", lines.n, w.rows+1)}
 		}
-		return result{rows: int64(w.rows), elapsed: elapsed, cpu: r.cpu}
+		return result{rows: int64(w.rows), elapsed: elapsed, cpu: r.cpu, rss: peakRSS(cmd)}
 	}
 }
 

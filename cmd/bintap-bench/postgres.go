@@ -274,7 +274,7 @@ func bintapIntoPostgres(binary string, pg *pgEnv, row string, serverID int, chec
 		if err := check.verify(ctx, w.db, db); err != nil {
 			return result{err: err}
 		}
-		return result{rows: int64(w.rows), elapsed: elapsed}
+		return result{rows: int64(w.rows), elapsed: elapsed, rss: peakRSS(cmd)}
 	}
 }
 
@@ -329,6 +329,6 @@ func pgloaderLoad(pg *pgEnv) func(ctx context.Context, w *workload) result {
 		if err := itemsCopy.verify(ctx, w.db, db); err != nil {
 			return result{err: err, detail: output.String()}
 		}
-		return result{rows: int64(w.rows), elapsed: elapsed}
+		return result{rows: int64(w.rows), elapsed: elapsed, rss: peakRSS(cmd)}
 	}
 }
