@@ -29,9 +29,9 @@ type Batch struct {
 
 // Batch capacity: a batch is sent when either fills.
 const (
-	batchValues = 16384
-	batchArena  = 1 << 20
-	batchEvents = 4096
+	batchValues = 4096
+	batchArena  = 256 << 10
+	batchEvents = 1024
 )
 
 // NewBatches returns a channel holding n empty batches.
