@@ -17,7 +17,8 @@ build:
 
 # setup installs what the build, the tests, the benchmark and the demo need
 # when it is missing (gcc and libc6-dev: the change index uses the cgo SQLite
-# driver; pgloader: the benchmark's row p0; openssh-server: the SSH tunnel
+# driver; pgloader: the benchmark's row p0; time: GNU time, which measures
+# the benchmark's peak RSS per row; openssh-server: the SSH tunnel
 # tests start a private sshd; chromium, nodejs and npm, then playwright-core
 # from npm: the dashboard's browser test, which drives Debian's chromium and
 # never downloads a browser).
@@ -29,6 +30,7 @@ setup:
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v pgloader >/dev/null 2>&1 || missing="$$missing pgloader"; \
+	[ -x /usr/bin/time ] || missing="$$missing time"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	[ -e /usr/include/stdio.h ] || missing="$$missing libc6-dev"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \

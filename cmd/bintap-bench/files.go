@@ -89,7 +89,7 @@ func bintapLoad(binary string, pg *pgEnv) func(ctx context.Context, w *workload)
 			return result{err: err}
 		}
 		defer cleanup()
-		cmd := exec.CommandContext(ctx, binary, "load", "--from", dir, "--to", pg.srv.DSN(name))
+		cmd := timed(exec.CommandContext(ctx, binary, "load", "--from", dir, "--to", pg.srv.DSN(name)))
 		_, elapsed, r := timeRun(cmd, false, "bintap load")
 		if r.err != nil {
 			return r

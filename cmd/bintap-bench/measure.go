@@ -12,7 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -64,15 +65,54 @@ func (r result) cpuNote() string {
 	return fmt.Sprintf(", %.2fs CPU", r.cpu.Seconds())
 }
 
-// peakRSS is the peak resident set of cmd's process, which has exited.
+// timeBinary is GNU time, which reports a command's peak RSS.
+const timeBinary = "/usr/bin/time"
+
+// rssFiles maps a command run through GNU time to the file it writes the
+// peak RSS (KB) to.
+var rssFiles sync.Map
+
+// timed makes cmd run through GNU time (when installed) so that peakRSS can
+// report its peak RSS. The rusage Go's os/exec returns cannot: Go starts a
+// child with vfork (CLONE_VM), and Linux carries the parent's peak RSS into
+// the child's across exec, so a child of a large harness would read as
+// large as the harness.
+func timed(cmd *exec.Cmd) *exec.Cmd {
+	if _, err := os.Stat(timeBinary); err != nil {
+		return cmd
+	}
+	f, err := os.CreateTemp("", "bintap-bench-rss-")
+	if err != nil {
+		return cmd
+	}
+	f.Close()
+	cmd.Args = append([]string{timeBinary, "-f", "%M", "-o", f.Name(), cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = timeBinary
+	rssFiles.Store(cmd, f.Name())
+	return cmd
+}
+
+// peakRSS is the peak resident set of cmd's process (run through timed),
+// which has exited; 0 when unknown.
 func peakRSS(cmd *exec.Cmd) int64 {
-	if cmd.ProcessState == nil {
+	name, ok := rssFiles.LoadAndDelete(cmd)
+	if !ok {
 		return 0
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss * 1024 // kilobytes on Linux
+	defer os.Remove(name.(string))
+	raw, err := os.ReadFile(name.(string))
+	if err != nil {
+		return 0
 	}
-	return 0
+	fields := strings.Fields(string(raw))
+	if len(fields) == 0 {
+		return 0
+	}
+	kb, err := strconv.ParseInt(fields[len(fields)-1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return kb * 1024
 }
 
 // runLine is how one run is reported: its time, rate and peak RSS.
@@ -134,7 +174,7 @@ func rawTransfer(ctx context.Context, w *workload) result {
 		"--host=127.0.0.1", "--port=" + strconv.Itoa(w.port), "--user=root",
 		"--result-file=" + out + string(os.PathSeparator)}
 	args = append(args, w.files...)
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := timed(exec.CommandContext(ctx, bin, args...))
 	var stderr bytes.Buffer
 	cmd.Stdout = &stderr
 	cmd.Stderr = &stderr
@@ -304,7 +344,7 @@ func bintapCommand(ctx context.Context, binary string, port, serverID int, state
 		"--source", fmt.Sprintf("mysql://root@127.0.0.1:%d", port),
 		"--server-id", strconv.Itoa(serverID),
 		"--state-dir", state}, flags...)
-	return exec.CommandContext(ctx, binary, args...), nil
+	return timed(exec.CommandContext(ctx, binary, args...)), nil
 }
 
 // lineCounter counts newlines written to it.
@@ -329,8 +369,8 @@ func dumpTable(ctx context.Context, w *workload) result {
 		return result{err: err}
 	}
 	defer null.Close()
-	cmd := exec.CommandContext(ctx, bin, "--no-defaults", "--single-transaction", "--quick",
-		"--host=127.0.0.1", "--port="+strconv.Itoa(w.port), "--user=root", "bench", "items")
+	cmd := timed(exec.CommandContext(ctx, bin, "--no-defaults", "--single-transaction", "--quick",
+		"--host=127.0.0.1", "--port="+strconv.Itoa(w.port), "--user=root", "bench", "items"))
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = null, &stderr
 	start := time.Now()

@@ -316,8 +316,8 @@ func pgloaderLoad(pg *pgEnv) func(ctx context.Context, w *workload) result {
 		if err := os.WriteFile(load, []byte(command), 0o644); err != nil {
 			return result{err: err}
 		}
-		cmd := exec.CommandContext(ctx, bin, "--dynamic-space-size", strconv.Itoa(pgloaderHeapMB),
-			"--root-dir", dir, "--logfile", filepath.Join(dir, "pgloader.log"), load)
+		cmd := timed(exec.CommandContext(ctx, bin, "--dynamic-space-size", strconv.Itoa(pgloaderHeapMB),
+			"--root-dir", dir, "--logfile", filepath.Join(dir, "pgloader.log"), load))
 		var output bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &output, &output
 		start := time.Now()

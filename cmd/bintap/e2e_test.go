@@ -28,8 +28,15 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "bintap")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	// Linked to a scratch file and copied, as make build does: a process
+	// started from the linker's own output maps its page cache in large
+	// folios and shows about 23 MB more peak RSS (see the Makefile).
+	if out, err := exec.Command("go", "build", "-o", binary+".link", ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build bintap: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	if out, err := exec.Command("cp", binary+".link", binary).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "copy bintap: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -422,10 +429,17 @@ func TestBadUsageExits2(t *testing.T) {
 	}
 }
 
-// rss runs the binary and returns its peak resident set in bytes.
+// runBinary runs the binary and returns its peak resident set in bytes,
+// measured by GNU time when it is installed, or 0. (The rusage of a child
+// started by os/exec is no measure: Go starts it with vfork, and Linux
+// carries the test process's own peak RSS into the child's across exec.)
 func runBinary(t *testing.T, args ...string) (stdout []byte, maxRSS int64) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
+	rssFile := filepath.Join(t.TempDir(), "rss")
+	if _, err := os.Stat("/usr/bin/time"); err == nil {
+		cmd = exec.Command("/usr/bin/time", append([]string{"-f", "%M", "-o", rssFile, binary}, args...)...)
+	}
 	var errOut bytes.Buffer
 	f, err := os.CreateTemp(t.TempDir(), "out")
 	if err != nil {
@@ -437,7 +451,13 @@ func runBinary(t *testing.T, args ...string) (stdout []byte, maxRSS int64) {
 	}
 	f.Close()
 	out, _ := os.ReadFile(f.Name())
-	return out, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
+	raw, _ := os.ReadFile(rssFile)
+	fields := strings.Fields(string(raw))
+	if len(fields) == 0 {
+		return out, 0
+	}
+	kb, _ := strconv.ParseInt(fields[len(fields)-1], 10, 64)
+	return out, kb * 1024
 }
 
 func TestLargeTransactionBoundedMemory(t *testing.T) {
@@ -459,9 +479,24 @@ func TestLargeTransactionBoundedMemory(t *testing.T) {
 	if n != 200000 {
 		t.Fatalf("want 200000 inserts in one transaction, got %d", n)
 	}
+	if rss == 0 {
+		t.Skip("GNU time (/usr/bin/time) is not installed: no peak RSS to check")
+	}
 	t.Logf("200,000-row transaction: peak RSS %.1f MB", float64(rss)/(1<<20))
-	if rss > 300<<20 {
-		t.Errorf("peak RSS %d MB, want well under 300 MB", rss>>20)
+	// The target is 64 MB (docs/operations.md); the limit leaves room for
+	// kernels that map the binary differently, and still fails a
+	// transaction held whole.
+	if rss > 128<<20 {
+		t.Errorf("peak RSS %d MB, want under 128 MB", rss>>20)
+	}
+	// The initial snapshot of the same table, on the default two connections.
+	out, rss = runBinary(t, "stream", "--source", s.URL(), "--snapshot", "initial_only", "--tables", "big.t", "--state-dir", t.TempDir(), "--output", "-")
+	if n := bytes.Count(out, []byte(`"snapshot":true`)); n != 200000 {
+		t.Fatalf("want 200000 snapshot rows, got %d", n)
+	}
+	t.Logf("snapshot of 200,000 rows: peak RSS %.1f MB", float64(rss)/(1<<20))
+	if rss > 128<<20 {
+		t.Errorf("snapshot peak RSS %d MB, want under 128 MB", rss>>20)
 	}
 }
 
