@@ -15,6 +15,41 @@ type MaxScale struct {
 	sendSchema bool
 	// sent holds the table versions whose schema record was written.
 	sent map[*change.Table]bool
+	// keys holds each table version's names and column keys, escaped once.
+	keys      map[*change.Table]*maxScaleKeys
+	lastTable *change.Table
+	lastKeys  *maxScaleKeys
+}
+
+// maxScaleKeys are the parts of a row record that depend only on the table
+// version, already JSON-escaped.
+type maxScaleKeys struct {
+	names []byte   // ,"table_schema":"db","table_name":"t"
+	cols  [][]byte // ,"col": for each column
+}
+
+func (m *MaxScale) keysOf(t *change.Table) *maxScaleKeys {
+	if t == m.lastTable {
+		return m.lastKeys
+	}
+	k := m.keys[t]
+	if k == nil {
+		k = &maxScaleKeys{cols: make([][]byte, len(t.Columns))}
+		k.names = append(k.names, `,"table_schema":`...)
+		k.names = appendStringS(k.names, t.Schema)
+		k.names = append(k.names, `,"table_name":`...)
+		k.names = appendStringS(k.names, t.Name)
+		for i := range t.Columns {
+			c := append([]byte{','}, appendStringS(nil, t.Columns[i].Name)...)
+			k.cols[i] = append(c, ':')
+		}
+		if m.keys == nil {
+			m.keys = map[*change.Table]*maxScaleKeys{}
+		}
+		m.keys[t] = k
+	}
+	m.lastTable, m.lastKeys = t, k
+	return k
 }
 
 // NewMaxScale returns an encoder. binary is "hex" or "base64".
@@ -67,18 +102,14 @@ func (m *MaxScale) row(dst []byte, ev *change.Event, typ string, number uint64, 
 	dst = strconv.AppendUint(dst, uint64(tx.Timestamp), 10)
 	dst = append(dst, `,"event_type":"`...)
 	dst = append(dst, typ...)
-	dst = append(dst, `","table_schema":`...)
-	dst = appendStringS(dst, ev.Table.Schema)
-	dst = append(dst, `,"table_name":`...)
-	dst = appendStringS(dst, ev.Table.Name)
+	dst = append(dst, '"')
+	k := m.keysOf(ev.Table)
+	dst = append(dst, k.names...)
 	if ev.Snapshot {
 		dst = append(dst, `,"snapshot":true`...)
 	}
-	cols := ev.Table.Columns
 	for i := range row {
-		dst = append(dst, ',')
-		dst = appendStringS(dst, cols[i].Name)
-		dst = append(dst, ':')
+		dst = append(dst, k.cols[i]...)
 		dst = appendValue(dst, &row[i], m.binary)
 	}
 	return append(dst, '}', '\n')
