@@ -5,7 +5,7 @@
 //
 //	go run ./cmd/bintap-bench [-rows 1000000] [-mix-changes 1000000] [-bintap bin/bintap] [-runs 1] [-keep]
 //
-// The throughput rows (keys a, b, c, k, i, j, q, l, d, e, f, and p, p0 below) read a
+// The throughput rows (keys a, b, c, k, i, j, q, l, d, e, e1, f, and p, p0 below) read a
 // loaded workload of -rows rows; -runs and -interleave apply to them, and
 // to the merge rows m and n below.
 //
@@ -128,7 +128,7 @@ type options struct {
 
 // keys are the measurements -only accepts: the throughput and PostgreSQL
 // rows, then the latency rows.
-var keys = []string{"a", "b", "c", "c0", "k", "i", "j", "q", "l", "d", "e", "f", "p", "p0", "m", "n", "ls", "lk"}
+var keys = []string{"a", "b", "c", "c0", "k", "i", "j", "q", "l", "d", "e", "e1", "f", "p", "p0", "m", "n", "ls", "lk"}
 
 func parseFlags(args []string) (options, error) {
 	var o options
@@ -263,7 +263,8 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "q", name: "bintap stream → files, Parquet, 5s windows", run: bintapFiles(bintapPath, "parquet")},
 		{key: "l", name: "bintap load of row j's closed files → PostgreSQL", run: bintapLoad(bintapPath, pg)},
 		{key: "d", name: "mariadb-dump --single-transaction --quick → /dev/null", run: dumpTable, table: true},
-		{key: "e", name: "bintap initial snapshot → /dev/null", run: bintapSnapshot(bintapPath, o.verify, 1), table: true},
+		{key: "e", name: "bintap initial snapshot → /dev/null (default settings)", run: bintapSnapshot(bintapPath, o.verify, 0), table: true},
+		{key: "e1", name: "bintap initial snapshot, --snapshot-parallelism 1", run: bintapSnapshot(bintapPath, o.verify, 1), table: true},
 		{key: "f", name: "bintap initial snapshot, --snapshot-parallelism 2", run: bintapSnapshot(bintapPath, o.verify, 2), table: true},
 		{key: "p", name: "bintap initial snapshot → PostgreSQL (--output postgres://)", run: bintapPostgresLoad(bintapPath, pg), table: true},
 		{key: "p0", name: "pgloader mysql:// → postgresql://, this table only", run: pgloaderLoad(pg), table: true},
@@ -502,6 +503,7 @@ func printReport(out io.Writer, o options, w *workload, ms []measurement, rs map
 	compare(out, rs, "c", "a", "bintap vs raw transfer", 0)
 	compare(out, rs, "k", "c", "Kafka vs /dev/null; the gap is producing and the broker, which shares the CPUs", 0)
 	compare(out, rs, "e", "d", "bintap snapshot vs mariadb-dump", 1.5)
+	compare(out, rs, "e1", "d", "bintap snapshot on 1 connection vs mariadb-dump", 0)
 	compare(out, rs, "f", "d", "bintap snapshot on 2 connections vs mariadb-dump", 1)
 	compare(out, rs, "p", "p0", "bintap initial load into PostgreSQL vs pgloader", 1)
 	rateTarget(out, rs, "i", "change index ingest", 250_000, "rows", "c")

@@ -383,17 +383,18 @@ func dumpTable(ctx context.Context, w *workload) result {
 }
 
 // bintapSnapshot measures an initial snapshot of the workload table
-// (--snapshot initial_only) to /dev/null, or to a line counter with verify.
+// (--snapshot initial_only) to /dev/null, or to a line counter with verify;
+// parallelism 0 is the default setting (no flag).
 func bintapSnapshot(binary string, verify bool, parallelism int) func(ctx context.Context, w *workload) result {
 	return func(ctx context.Context, w *workload) result {
 		if why := bintapMissing(binary); why != "" {
 			return result{unavailable: why}
 		}
-		cmd, err := bintapCommand(ctx, binary, w.port, 4244, filepath.Join(w.tmpDir, "snapshot-state"),
-			"--snapshot", "initial_only",
-			"--tables", "bench.items",
-			"--snapshot-parallelism", strconv.Itoa(parallelism),
-			"--output", "-")
+		flags := []string{"--snapshot", "initial_only", "--tables", "bench.items", "--output", "-"}
+		if parallelism > 0 {
+			flags = append(flags, "--snapshot-parallelism", strconv.Itoa(parallelism))
+		}
+		cmd, err := bintapCommand(ctx, binary, w.port, 4244, filepath.Join(w.tmpDir, "snapshot-state"), flags...)
 		if err != nil {
 			return result{err: err}
 		}
