@@ -7,12 +7,13 @@
 // CONSISTENT SNAPSHOT, which MariaDB makes atomic with the binlog: the status
 // variables binlog_snapshot_file/binlog_snapshot_position name the binlog
 // position the view is consistent with, and BINLOG_GTID_POS() the GTID state
-// there. No lock is taken. With --snapshot-parallelism N > 1, N connections
-// need the same view: bintap starts them and checks that they report the
-// same binlog position (then no transaction committed between them); if a
-// busy server never lets them agree, it takes FLUSH TABLES WITH READ LOCK for
-// the milliseconds it takes to start them, and says so in the log (without
-// the RELOAD privilege it falls back to one connection). On MySQL the view
+// there. No lock is taken. With --snapshot-parallelism N > 1 (2 by default),
+// N connections need the same view: bintap starts them at once and checks
+// that they report the same binlog position (then no transaction committed
+// between them), and tries again while they do not; only if a busy server
+// never lets them agree (50 attempts, about 3 s) does it take FLUSH TABLES
+// WITH READ LOCK for the milliseconds it takes to start them, and says so in
+// the log (without the RELOAD privilege it falls back to one connection). On MySQL the view
 // and the position are synchronised with a brief FLUSH TABLES WITH READ LOCK
 // (START TRANSACTION WITH CONSISTENT SNAPSHOT is not atomic with the binlog
 // there); that path is not tested against a live MySQL.
@@ -22,10 +23,11 @@
 // hook; once the pipeline has flushed the outputs it records the chunk's
 // last key in STATE_DIR/snapshot.json, and a resumed snapshot reads on with
 // WHERE key > last (keyset pagination). With several connections, a table
-// whose key is one integer column is split into key ranges read at once
-// (the server produces each connection's rows on one thread); every range
-// keeps its own last key, and the ranges, saved before any row is read,
-// stay fixed across resumes.
+// with a primary key is split into key ranges read at once (the server
+// produces each connection's rows on one thread): on the key's first column
+// when that is an integer, otherwise at sampled keys (see split); every
+// range keeps its own last key, and the ranges, saved before any row is
+// read, stay fixed across resumes.
 // The stream checkpoint is not moved until the snapshot is complete: the last
 // snapshot batch carries the snapshot's start position as its checkpoint.
 //
