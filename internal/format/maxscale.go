@@ -19,6 +19,21 @@ type MaxScale struct {
 	keys      map[*change.Table]*maxScaleKeys
 	lastTable *change.Table
 	lastKeys  *maxScaleKeys
+	// head is the record's start up to "event_number": for the transaction
+	// headTx (its fields, compared by value: a Tx may be reused).
+	head   []byte
+	headTx change.Tx
+	// mid is from "timestamp" to the last column key's start, for midKey.
+	mid    []byte
+	midKey midKey
+}
+
+// midKey is what the middle part of a row record depends on.
+type midKey struct {
+	ts       uint32
+	typ      string
+	table    *change.Table
+	snapshot bool
 }
 
 // maxScaleKeys are the parts of a row record that depend only on the table
@@ -86,28 +101,40 @@ func (m *MaxScale) schemaOnce(dst []byte, t *change.Table) []byte {
 
 func (m *MaxScale) row(dst []byte, ev *change.Event, typ string, number uint64, row []change.Value) []byte {
 	tx := ev.Tx
-	dst = append(dst, `{"domain":`...)
-	dst = strconv.AppendUint(dst, uint64(tx.Domain), 10)
-	dst = append(dst, `,"server_id":`...)
-	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
-	dst = append(dst, `,"sequence":`...)
-	dst = strconv.AppendUint(dst, tx.Sequence, 10)
-	if tx.Domain == 0 && isMySQLGTID(tx.GTID) {
-		dst = append(dst, `,"gtid":`...)
-		dst = appendStringS(dst, tx.GTID)
+	// The parts that are the same for every row of a transaction and table
+	// are rendered once.
+	if m.head == nil || tx.Domain != m.headTx.Domain || tx.ServerID != m.headTx.ServerID ||
+		tx.Sequence != m.headTx.Sequence || tx.GTID != m.headTx.GTID {
+		m.headTx = change.Tx{Domain: tx.Domain, ServerID: tx.ServerID, Sequence: tx.Sequence, GTID: tx.GTID}
+		h := append(m.head[:0], `{"domain":`...)
+		h = strconv.AppendUint(h, uint64(tx.Domain), 10)
+		h = append(h, `,"server_id":`...)
+		h = strconv.AppendUint(h, uint64(tx.ServerID), 10)
+		h = append(h, `,"sequence":`...)
+		h = strconv.AppendUint(h, tx.Sequence, 10)
+		if tx.Domain == 0 && isMySQLGTID(tx.GTID) {
+			h = append(h, `,"gtid":`...)
+			h = appendStringS(h, tx.GTID)
+		}
+		m.head = append(h, `,"event_number":`...)
 	}
-	dst = append(dst, `,"event_number":`...)
+	dst = append(dst, m.head...)
 	dst = strconv.AppendUint(dst, number, 10)
-	dst = append(dst, `,"timestamp":`...)
-	dst = strconv.AppendUint(dst, uint64(tx.Timestamp), 10)
-	dst = append(dst, `,"event_type":"`...)
-	dst = append(dst, typ...)
-	dst = append(dst, '"')
 	k := m.keysOf(ev.Table)
-	dst = append(dst, k.names...)
-	if ev.Snapshot {
-		dst = append(dst, `,"snapshot":true`...)
+	if mk := (midKey{tx.Timestamp, typ, ev.Table, ev.Snapshot}); m.mid == nil || mk != m.midKey {
+		m.midKey = mk
+		h := append(m.mid[:0], `,"timestamp":`...)
+		h = strconv.AppendUint(h, uint64(tx.Timestamp), 10)
+		h = append(h, `,"event_type":"`...)
+		h = append(h, typ...)
+		h = append(h, '"')
+		h = append(h, k.names...)
+		if ev.Snapshot {
+			h = append(h, `,"snapshot":true`...)
+		}
+		m.mid = h
 	}
+	dst = append(dst, m.mid...)
 	for i := range row {
 		dst = append(dst, k.cols[i]...)
 		dst = appendValue(dst, &row[i], m.binary)

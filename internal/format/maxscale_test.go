@@ -230,3 +230,36 @@ func TestTemporalText(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxScaleCachedParts: the parts rendered once per transaction and
+// table are those of the event at hand, whatever came before (a Tx reused
+// with new values included).
+func TestMaxScaleCachedParts(t *testing.T) {
+	t1 := &change.Table{Schema: "db", Name: "t1", Version: 1, Columns: []change.Column{{Name: "id", Type: "int"}}, PrimaryKey: []int{0}}
+	t2 := &change.Table{Schema: "db", Name: "t\"2", Version: 1, Columns: []change.Column{{Name: "k", Type: "int"}, {Name: "v", Type: "int"}}, PrimaryKey: []int{0}}
+	tx := &change.Tx{Domain: 0, ServerID: 1, Sequence: 5, Timestamp: 100}
+	row1 := []change.Value{{Kind: change.KindInt, Int: 1}}
+	row2 := []change.Value{{Kind: change.KindInt, Int: 2}, {Kind: change.KindInt, Int: 3}}
+	events := []func() change.Event{
+		func() change.Event { return change.Event{Op: change.OpInsert, Table: t1, Tx: tx, EventNumber: 1, After: row1} },
+		func() change.Event { return change.Event{Op: change.OpDelete, Table: t2, Tx: tx, EventNumber: 2, Before: row2} },
+		func() change.Event { tx.Sequence, tx.Timestamp = 6, 101; return change.Event{Op: change.OpInsert, Table: t2, Tx: tx, EventNumber: 1, After: row2} },
+		func() change.Event { tx.GTID = "3E11FA47-71CA-11E1-9E33-C80AA9429562:23"; return change.Event{Op: change.OpInsert, Table: t1, Tx: tx, EventNumber: 1, After: row1} },
+		func() change.Event {
+			return change.Event{Op: change.OpRead, Table: t1, Tx: &change.Tx{Timestamp: 101}, EventNumber: 7, After: row1, Snapshot: true}
+		},
+	}
+	shared := NewMaxScale("hex", false)
+	for i, mk := range events {
+		ev := mk()
+		got := string(shared.Append(nil, &ev))
+		want := string(NewMaxScale("hex", false).Append(nil, &ev))
+		if got != want {
+			t.Errorf("event %d: got %s\nwant %s", i, got, want)
+		}
+	}
+	ev := events[4]()
+	if got := string(shared.Append(nil, &ev)); got != `{"domain":0,"server_id":0,"sequence":0,"event_number":7,"timestamp":101,"event_type":"insert","table_schema":"db","table_name":"t1","snapshot":true,"id":1}`+"\n" {
+		t.Errorf("snapshot row: %s", got)
+	}
+}
