@@ -241,10 +241,20 @@ func TestMaxScaleCachedParts(t *testing.T) {
 	row1 := []change.Value{{Kind: change.KindInt, Int: 1}}
 	row2 := []change.Value{{Kind: change.KindInt, Int: 2}, {Kind: change.KindInt, Int: 3}}
 	events := []func() change.Event{
-		func() change.Event { return change.Event{Op: change.OpInsert, Table: t1, Tx: tx, EventNumber: 1, After: row1} },
-		func() change.Event { return change.Event{Op: change.OpDelete, Table: t2, Tx: tx, EventNumber: 2, Before: row2} },
-		func() change.Event { tx.Sequence, tx.Timestamp = 6, 101; return change.Event{Op: change.OpInsert, Table: t2, Tx: tx, EventNumber: 1, After: row2} },
-		func() change.Event { tx.GTID = "3E11FA47-71CA-11E1-9E33-C80AA9429562:23"; return change.Event{Op: change.OpInsert, Table: t1, Tx: tx, EventNumber: 1, After: row1} },
+		func() change.Event {
+			return change.Event{Op: change.OpInsert, Table: t1, Tx: tx, EventNumber: 1, After: row1}
+		},
+		func() change.Event {
+			return change.Event{Op: change.OpDelete, Table: t2, Tx: tx, EventNumber: 2, Before: row2}
+		},
+		func() change.Event {
+			tx.Sequence, tx.Timestamp = 6, 101
+			return change.Event{Op: change.OpInsert, Table: t2, Tx: tx, EventNumber: 1, After: row2}
+		},
+		func() change.Event {
+			tx.GTID = "3E11FA47-71CA-11E1-9E33-C80AA9429562:23"
+			return change.Event{Op: change.OpInsert, Table: t1, Tx: tx, EventNumber: 1, After: row1}
+		},
 		func() change.Event {
 			return change.Event{Op: change.OpRead, Table: t1, Tx: &change.Tx{Timestamp: 101}, EventNumber: 7, After: row1, Snapshot: true}
 		},
