@@ -58,6 +58,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/pipeline"
@@ -96,7 +98,7 @@ type Options struct {
 type Initial struct {
 	opt    Options
 	db     *sql.DB
-	conns  []*sql.Conn
+	conns  []*viewConn // one consistent view each
 	tr     *tracker
 	tables map[string]*change.Table
 	tx     *change.Tx
@@ -243,19 +245,19 @@ var sessionSQL = []string{
 	"SET SESSION net_read_timeout = 86400",
 }
 
-func (s *Initial) newConn(ctx context.Context) (*sql.Conn, error) {
-	c, err := s.db.Conn(ctx)
+func (s *Initial) newConn(ctx context.Context) (*viewConn, error) {
+	c, err := dialView(ctx, s.opt.Source)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: connect: %w", err)
+		return nil, err
 	}
 	for _, q := range sessionSQL {
-		if _, err := c.ExecContext(ctx, q); err != nil {
+		if err := c.exec(ctx, q); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("snapshot: %s: %w", q, err)
 		}
 	}
 	if s.opt.Flavor == "mariadb" {
-		_, _ = c.ExecContext(ctx, "SET SESSION max_statement_time = 0")
+		_ = c.exec(ctx, "SET SESSION max_statement_time = 0")
 	}
 	return c, nil
 }
@@ -310,7 +312,7 @@ func (s *Initial) views(ctx context.Context) (position.Checkpoint, error) {
 // connection at once, and returns the binlog position each reports.
 func (s *Initial) startViews(ctx context.Context) ([]position.Checkpoint, error) {
 	for _, c := range s.conns {
-		if _, err := c.ExecContext(ctx, "ROLLBACK"); err != nil {
+		if err := c.exec(ctx, "ROLLBACK"); err != nil {
 			return nil, err
 		}
 	}
@@ -320,7 +322,7 @@ func (s *Initial) startViews(ctx context.Context) ([]position.Checkpoint, error)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+			if err := c.exec(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
 				errs[i] = fmt.Errorf("snapshot: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", err)
 			}
 		}()
@@ -331,7 +333,7 @@ func (s *Initial) startViews(ctx context.Context) ([]position.Checkpoint, error)
 	}
 	pos := make([]position.Checkpoint, len(s.conns))
 	for i, c := range s.conns {
-		p, err := s.mariaDBSnapshotPos(ctx, c)
+		p, err := s.viewPos(ctx, c)
 		if err != nil {
 			return nil, err
 		}
@@ -343,13 +345,13 @@ func (s *Initial) startViews(ctx context.Context) ([]position.Checkpoint, error)
 // viewsLocked starts every view under a brief FLUSH TABLES WITH READ LOCK.
 // Without the privilege it falls back to a single lock-free view (MariaDB).
 func (s *Initial) viewsLocked(ctx context.Context, why string) (position.Checkpoint, error) {
-	lock, err := s.newConn(ctx)
+	lock, err := s.db.Conn(ctx) // a database/sql connection: source.BinlogStatus reads through it
 	if err != nil {
-		return position.Checkpoint{}, err
+		return position.Checkpoint{}, fmt.Errorf("snapshot: connect: %w", err)
 	}
 	defer lock.Close()
 	for _, c := range s.conns {
-		c.ExecContext(ctx, "ROLLBACK")
+		_ = c.exec(ctx, "ROLLBACK")
 	}
 	if _, err := lock.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
 		if s.opt.Flavor == "mariadb" && len(s.conns) > 1 {
@@ -358,10 +360,10 @@ func (s *Initial) viewsLocked(ctx context.Context, why string) (position.Checkpo
 				c.Close()
 			}
 			s.conns = s.conns[:1]
-			if _, err := s.conns[0].ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+			if err := s.conns[0].exec(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
 				return position.Checkpoint{}, err
 			}
-			p, err := s.mariaDBSnapshotPos(ctx, s.conns[0])
+			p, err := s.viewPos(ctx, s.conns[0])
 			if err != nil {
 				return position.Checkpoint{}, err
 			}
@@ -372,7 +374,7 @@ func (s *Initial) viewsLocked(ctx context.Context, why string) (position.Checkpo
 	locked := time.Now()
 	unlock := func() { lock.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES") }
 	for _, c := range s.conns {
-		if _, err := c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+		if err := c.exec(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
 			unlock()
 			return position.Checkpoint{}, fmt.Errorf("snapshot: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", err)
 		}
@@ -401,6 +403,7 @@ func (s *Initial) viewsLocked(ctx context.Context, why string) (position.Checkpo
 	return s.withGTID(ctx, p)
 }
 
+// mariaDBSnapshotPos is viewPos on a database/sql connection (incremental snapshots).
 func (s *Initial) mariaDBSnapshotPos(ctx context.Context, c *sql.Conn) (position.Checkpoint, error) {
 	rows, err := c.QueryContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_%'")
 	if err != nil {
@@ -433,10 +436,39 @@ func (s *Initial) mariaDBSnapshotPos(ctx context.Context, c *sql.Conn) (position
 	return p, nil
 }
 
+// viewPos reads the binlog position a consistent view was taken at.
+func (s *Initial) viewPos(ctx context.Context, c *viewConn) (position.Checkpoint, error) {
+	rows, err := c.query(ctx, "SHOW STATUS LIKE 'binlog_snapshot_%'")
+	if err != nil {
+		return position.Checkpoint{}, fmt.Errorf("snapshot: read binlog_snapshot_file/position: %w", err)
+	}
+	p := position.Checkpoint{Flavor: "mariadb"}
+	for _, row := range rows {
+		if len(row) < 2 {
+			continue
+		}
+		k, v := string(row[0]), string(row[1])
+		switch strings.ToLower(k) {
+		case "binlog_snapshot_file":
+			p.File = v
+		case "binlog_snapshot_position":
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return p, fmt.Errorf("snapshot: binlog_snapshot_position %q", v)
+			}
+			p.Pos = uint32(n)
+		}
+	}
+	if p.File == "" || p.Pos < 4 {
+		return p, errors.New("snapshot: the server reports no binlog_snapshot_file/position: is log_bin on?")
+	}
+	return p, nil
+}
+
 // withGTID adds the MariaDB GTID state at the position.
 func (s *Initial) withGTID(ctx context.Context, p position.Checkpoint) (position.Checkpoint, error) {
 	var g sql.NullString
-	if err := s.conns[0].QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", p.File, p.Pos).Scan(&g); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", p.File, p.Pos).Scan(&g); err != nil {
 		return p, fmt.Errorf("snapshot: BINLOG_GTID_POS(%s, %d): %w", p.File, p.Pos, err)
 	}
 	p.GTIDState = g.String
@@ -451,7 +483,7 @@ func (s *Initial) listTables(ctx context.Context) ([]string, error) {
 	if len(s.conns) > 1 {
 		q += "DATA_LENGTH DESC, " // reading the sizes opens every table: only worth it to balance connections
 	}
-	rows, err := s.conns[0].QueryContext(ctx, q+"TABLE_SCHEMA, TABLE_NAME")
+	rows, err := s.db.QueryContext(ctx, q+"TABLE_SCHEMA, TABLE_NAME")
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: list tables: %w", err)
 	}
@@ -485,8 +517,15 @@ func (s *Initial) prepare(ctx context.Context) error {
 	changed := false
 	for _, name := range names {
 		db, tbl, _ := strings.Cut(name, ".")
-		var n, create string
-		err := s.conns[0].QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteIdent(db)+"."+quoteIdent(tbl)).Scan(&n, &create)
+		// In the view: its transaction takes the table's metadata lock.
+		var create string
+		res, err := s.conns[0].query(ctx, "SHOW CREATE TABLE "+quoteIdent(db)+"."+quoteIdent(tbl))
+		if err == nil && (len(res) != 1 || len(res[0]) < 2) {
+			err = errors.New("no definition returned")
+		}
+		if err == nil {
+			create = string(res[0][1])
+		}
 		if err != nil {
 			if strings.Contains(err.Error(), "1146") {
 				s.opt.Log.Warn("table no longer exists; its rows come from the stream only", "table", name)
@@ -513,7 +552,7 @@ func (s *Initial) prepare(ctx context.Context) error {
 	for _, name := range names {
 		db, tbl, _ := strings.Cut(name, ".")
 		var rows sql.NullInt64
-		_ = s.conns[0].QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", db, tbl).Scan(&rows)
+		_ = s.db.QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", db, tbl).Scan(&rows)
 		ts := st.table(name)
 		if ts == nil {
 			continue
@@ -572,7 +611,7 @@ func (s *Initial) Run(ctx context.Context, out chan<- *pipeline.Batch, free <-ch
 	errs := make([]error, len(s.conns))
 	for i, c := range s.conns {
 		wg.Add(1)
-		go func(i int, c *sql.Conn) {
+		go func(i int, c *viewConn) {
 			defer wg.Done()
 			w := &worker{s: s, conn: c, out: out, free: free, left: left}
 			errs[i] = w.run(ctx, work)
@@ -651,7 +690,7 @@ type unit struct {
 // worker reads tables on one connection (one consistent view).
 type worker struct {
 	s    *Initial
-	conn *sql.Conn
+	conn *viewConn
 	out  chan<- *pipeline.Batch
 	free <-chan *pipeline.Batch
 	cur  *pipeline.Batch
@@ -839,15 +878,18 @@ func (s *Initial) split(ctx context.Context, t *change.Table, n int, est int64) 
 
 func (s *Initial) splitInt(ctx context.Context, t *change.Table, c *change.Column, n int) ([]*RangeState, error) {
 	col := quoteIdent(c.Name)
-	var lo, hi sql.NullString
 	q := "SELECT MIN(" + col + "), MAX(" + col + ") FROM " + quoteIdent(t.Schema) + "." + quoteIdent(t.Name)
-	if err := s.conns[0].QueryRowContext(ctx, q).Scan(&lo, &hi); err != nil {
+	res, err := s.conns[0].query(ctx, q)
+	if err != nil {
 		return nil, fmt.Errorf("snapshot: key range of %s: %w", t.FullName(), err)
 	}
-	minK, ok1 := new(big.Int).SetString(lo.String, 10)
-	maxK, ok2 := new(big.Int).SetString(hi.String, 10)
-	if !lo.Valid || !hi.Valid || !ok1 || !ok2 {
+	if len(res) != 1 || len(res[0]) != 2 || res[0][0] == nil || res[0][1] == nil {
 		return nil, nil // empty table
+	}
+	minK, ok1 := new(big.Int).SetString(string(res[0][0]), 10)
+	maxK, ok2 := new(big.Int).SetString(string(res[0][1]), 10)
+	if !ok1 || !ok2 {
+		return nil, nil
 	}
 	width := new(big.Int).Sub(maxK, minK)
 	if width.Cmp(big.NewInt(int64(n))) < 0 {
@@ -883,25 +925,15 @@ func (s *Initial) splitSampled(ctx context.Context, t *change.Table, n int, est 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			raw := make([]sql.RawBytes, len(cols))
-			dest := make([]any, len(cols))
-			for j := range raw {
-				dest[j] = &raw[j]
-			}
-			rows, err := s.conns[i%len(s.conns)].QueryContext(ctx, q+strconv.FormatInt(est*int64(i+1)/int64(n), 10))
+			res, err := s.conns[i%len(s.conns)].query(ctx, q+strconv.FormatInt(est*int64(i+1)/int64(n), 10))
 			if err != nil {
 				errs[i] = fmt.Errorf("snapshot: sample the key of %s: %w", t.FullName(), err)
 				return
 			}
-			defer rows.Close()
-			if !rows.Next() {
-				errs[i] = rows.Err()
+			if len(res) == 0 || len(res[0]) != len(cols) {
 				return // the estimate is above the rows in the view
 			}
-			if err := rows.Scan(dest...); err != nil {
-				errs[i] = err
-				return
-			}
+			raw := res[0]
 			lits := make([]string, len(cols))
 			for j, k := range t.PrimaryKey {
 				lit, ok := keyLiteral(&t.Columns[k], raw[j])
@@ -996,71 +1028,68 @@ func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *conve
 		}
 		return out, nil
 	}
-	err := w.conn.Raw(func(dc any) error {
-		qc, ok := dc.(driver.QueryerContext)
-		if !ok {
-			return errors.New("the MySQL driver cannot run plain queries")
+	if cap(w.row) < len(t.Columns) {
+		w.row = make([]change.Value, len(t.Columns))
+	}
+	row := w.row[:len(t.Columns)]
+	var failed error // the callback's own error, returned as it is
+	err := w.conn.stream(ctx, q, func(fields []mysql.FieldValue) error {
+		if len(fields) != len(row) {
+			failed = fmt.Errorf("the query returned %d columns, the table has %d", len(fields), len(row))
+			return failed
 		}
-		rows, err := qc.QueryContext(ctx, q, nil)
+		cv.arena = cv.arena[:0]
+		for i := range fields {
+			if err := cv.field(i, &fields[i], &row[i]); err != nil {
+				failed = fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
+				return failed
+			}
+		}
+		for i, k := range key {
+			keyRaw[i] = fieldText(keyRaw[i][:0], &fields[k])
+		}
+		if w.cur == nil || !w.cur.Fits(nil, row) {
+			if failed = w.send(ctx); failed != nil {
+				return failed
+			}
+			if failed = w.take(ctx); failed != nil {
+				return failed
+			}
+		}
+		num, err := w.s.number()
 		if err != nil {
-			if strings.Contains(err.Error(), "1412") {
-				return fmt.Errorf("the table was altered after the consistent snapshot began: %w (restart bintap: the snapshot resumes with a new view)", err)
-			}
-			return fmt.Errorf("%s: %w", truncate(q, 300), err)
+			failed = err
+			return failed
 		}
-		defer rows.Close()
-		dest := make([]driver.Value, len(t.Columns))
-		if cap(w.row) < len(t.Columns) {
-			w.row = make([]change.Value, len(t.Columns))
+		w.cur.Add(change.Event{Op: change.OpRead, Table: t, After: row, Tx: w.s.tx, EventNumber: num, Snapshot: true})
+		n++
+		if n&1023 == 0 {
+			w.s.prog.add(name, 1024)
 		}
-		row := w.row[:len(t.Columns)]
-		for {
-			if err := rows.Next(dest); err != nil {
-				if err == io.EOF {
-					break
-				}
-				return err
-			}
-			cv.arena = cv.arena[:0]
-			for i := range dest {
-				if err := cv.value(i, dest[i], &row[i]); err != nil {
-					return fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
-				}
-			}
-			for i, k := range key {
-				keyRaw[i] = appendRaw(keyRaw[i][:0], dest[k])
-			}
-			if w.cur == nil || !w.cur.Fits(nil, row) {
-				if err := w.send(ctx); err != nil {
-					return err
-				}
-				if err := w.take(ctx); err != nil {
-					return err
-				}
-			}
-			num, err := w.s.number()
+		if mark != nil && n%chunk == 0 {
+			lits, err := literals()
 			if err != nil {
-				return err
+				failed = err
+				return failed
 			}
-			w.cur.Add(change.Event{Op: change.OpRead, Table: t, After: row, Tx: w.s.tx, EventNumber: num, Snapshot: true})
-			n++
-			if n&1023 == 0 {
-				w.s.prog.add(name, 1024)
+			if failed = mark(lits, n-marked); failed != nil {
+				return failed
 			}
-			if mark != nil && n%chunk == 0 {
-				lits, err := literals()
-				if err != nil {
-					return err
-				}
-				if err := mark(lits, n-marked); err != nil {
-					return err
-				}
-				marked = n
-			}
+			marked = n
 		}
-		w.s.prog.add(name, n&1023)
 		return nil
 	})
+	switch {
+	case failed != nil:
+		err = failed
+	case err != nil && strings.Contains(err.Error(), "1412"):
+		err = fmt.Errorf("the table was altered after the consistent snapshot began: %w (restart bintap: the snapshot resumes with a new view)", err)
+	case err != nil && ctx.Err() == nil:
+		err = fmt.Errorf("%s: %w", truncate(q, 300), err)
+	}
+	if err == nil {
+		w.s.prog.add(name, n&1023)
+	}
 	if err != nil || n == 0 || key == nil {
 		return n, nil, err
 	}
