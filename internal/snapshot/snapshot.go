@@ -223,9 +223,12 @@ func open(ctx context.Context, opt Options) (*Initial, error) {
 		opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	src := opt.Source
-	// The text protocol (no server-side prepared statements): every value
-	// arrives as the server prints it.
-	db, err := openDB(src, opt.Parallelism+2)
+	// Control queries outside the views (table list, sizes, GTID state,
+	// the global read lock when one is needed) and incremental snapshots'
+	// chunks go through database/sql; the views are connections of their own
+	// (viewConn). The text protocol everywhere: every value arrives as the
+	// server prints it.
+	db, err := openDB(src, 3)
 	if err != nil {
 		return nil, err
 	}
