@@ -8,8 +8,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
-
 	"github.com/bintap/bintap/internal/change"
 )
 
@@ -161,55 +159,8 @@ func (cv *converter) value(i int, dv driver.Value, v *change.Value) error {
 	return fmt.Errorf("unexpected driver value %T", dv)
 }
 
-// field converts one column as go-mysql's client returns it in the text
-// protocol: NULL, a signed or unsigned integer for integer types, a float
-// for DOUBLE, bytes for the rest (valid until the next row).
-func (cv *converter) field(i int, f *mysql.FieldValue, v *change.Value) error {
-	c := &cv.convs[i]
-	switch f.Type {
-	case mysql.FieldValueTypeNull:
-		*v = change.Value{Kind: change.KindNull}
-		return nil
-	case mysql.FieldValueTypeSigned:
-		x := f.AsInt64()
-		*v = change.Value{Kind: c.kind}
-		switch c.op {
-		case cInt, cYear:
-			v.Int = x
-		case cUint:
-			v.Uint = uint64(x)
-		default:
-			return fmt.Errorf("integer %d for a %v column", x, c.kind)
-		}
-		return nil
-	case mysql.FieldValueTypeUnsigned:
-		x := f.AsUint64()
-		*v = change.Value{Kind: c.kind}
-		switch c.op {
-		case cUint:
-			v.Uint = x
-		case cInt, cYear: // YEAR and signed types never exceed int64
-			v.Int = int64(x)
-		default:
-			return fmt.Errorf("integer %d for a %v column", x, c.kind)
-		}
-		return nil
-	case mysql.FieldValueTypeFloat:
-		x := f.AsFloat64()
-		*v = change.Value{Kind: c.kind, Float: x}
-		switch c.op {
-		case cFloat:
-			v.Float = float64(float32(x))
-		case cDouble:
-		default:
-			return fmt.Errorf("float %v for a %v column", x, c.kind)
-		}
-		return nil
-	}
-	return cv.text(c, f.AsString(), v)
-}
-
-// text converts a value the driver left as bytes.
+// text converts a value given as the text the server sent (the driver left
+// it as bytes, or a view connection read it from the packet).
 func (cv *converter) text(c *conv, raw []byte, v *change.Value) error {
 	*v = change.Value{Kind: c.kind}
 	switch c.op {

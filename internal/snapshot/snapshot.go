@@ -58,8 +58,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
-
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/pipeline"
@@ -1036,20 +1034,22 @@ func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *conve
 	}
 	row := w.row[:len(t.Columns)]
 	var failed error // the callback's own error, returned as it is
-	err := w.conn.stream(ctx, q, func(fields []mysql.FieldValue) error {
-		if len(fields) != len(row) {
-			failed = fmt.Errorf("the query returned %d columns, the table has %d", len(fields), len(row))
+	err := w.conn.rows(ctx, q, func(cols [][]byte) error {
+		if len(cols) != len(row) {
+			failed = fmt.Errorf("the query returned %d columns, the table has %d", len(cols), len(row))
 			return failed
 		}
 		cv.arena = cv.arena[:0]
-		for i := range fields {
-			if err := cv.field(i, &fields[i], &row[i]); err != nil {
+		for i, raw := range cols {
+			if raw == nil {
+				row[i] = change.Value{Kind: change.KindNull}
+			} else if err := cv.text(&cv.convs[i], raw, &row[i]); err != nil {
 				failed = fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
 				return failed
 			}
 		}
 		for i, k := range key {
-			keyRaw[i] = fieldText(keyRaw[i][:0], &fields[k])
+			keyRaw[i] = append(keyRaw[i][:0], cols[k]...)
 		}
 		if w.cur == nil || !w.cur.Fits(nil, row) {
 			if failed = w.send(ctx); failed != nil {

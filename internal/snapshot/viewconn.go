@@ -22,7 +22,11 @@ import (
 // every value into an interface, an allocation each, which was about a
 // fifth of bintap's CPU in a snapshot.
 type viewConn struct {
-	c *client.Conn
+	c   *client.Conn
+	buf []byte // the last packet read, reused
+	// The server's capabilities that change the query protocol (go-mysql
+	// asks for both, so the server's answer decides).
+	deprecateEOF, queryAttributes bool
 }
 
 // dialView connects the way every source connection does (the route and
@@ -69,7 +73,16 @@ func dialView(ctx context.Context, src config.Source) (*viewConn, error) {
 		c.Close()
 		return nil, fmt.Errorf("snapshot: connect to %s: %w", ep.Addr(), err)
 	}
-	return &viewConn{c: c}, nil
+	v := &viewConn{c: c}
+	for _, name := range strings.Split(c.CapabilityString(), "|") {
+		switch name {
+		case mysql.CapNames[mysql.CLIENT_DEPRECATE_EOF]:
+			v.deprecateEOF = true
+		case mysql.CapNames[mysql.CLIENT_QUERY_ATTRIBUTES]:
+			v.queryAttributes = true
+		}
+	}
+	return v, nil
 }
 
 // Close closes the connection (ending its view).
@@ -125,12 +138,76 @@ func (v *viewConn) query(ctx context.Context, q string) ([][][]byte, error) {
 	return out, err
 }
 
-// stream runs a query and calls fn with every row; the values are only
-// valid during the call.
-func (v *viewConn) stream(ctx context.Context, q string, fn func(row []mysql.FieldValue) error) error {
+// rows runs a query and calls fn with the text of every row's columns as
+// the server sent them (nil for NULL), read straight from the packet: no
+// value is copied or boxed on the way. The values are valid only during the
+// call.
+func (v *viewConn) rows(ctx context.Context, q string, fn func(cols [][]byte) error) error {
 	return v.guard(ctx, func() error {
-		var r mysql.Result
-		return v.c.ExecuteSelectStreaming(q, &r, fn, nil)
+		c := v.c
+		// COM_QUERY; with query attributes (MySQL 8.0.23+) an empty set.
+		var prefix []byte
+		if v.queryAttributes {
+			prefix = []byte{0, 1}
+		}
+		pkt := make([]byte, 5, 5+len(prefix)+len(q))
+		pkt[4] = mysql.COM_QUERY
+		pkt = append(append(pkt, prefix...), q...)
+		c.ResetSequence()
+		if err := c.WritePacket(pkt); err != nil {
+			return err
+		}
+		data, err := c.ReadPacketReuseMem(v.buf[:0])
+		if err != nil {
+			return err
+		}
+		switch data[0] {
+		case mysql.ERR_HEADER:
+			return c.HandleErrorPacket(data)
+		case mysql.OK_HEADER, mysql.LocalInFile_HEADER:
+			return errors.New("the query returned no rows")
+		}
+		count, _, _ := mysql.LengthEncodedInt(data)
+		skip := int(count) // the column definitions: the columns are the ones selected
+		if !v.deprecateEOF {
+			skip++ // and the EOF after them
+		}
+		for range skip {
+			if data, err = c.ReadPacketReuseMem(data[:0]); err != nil {
+				return err
+			}
+		}
+		cols := make([][]byte, count)
+		for {
+			if data, err = c.ReadPacketReuseMem(data[:0]); err != nil {
+				return err
+			}
+			v.buf = data
+			switch {
+			case data[0] == mysql.ERR_HEADER:
+				return c.HandleErrorPacket(data)
+			case data[0] == mysql.EOF_HEADER && len(data) < 0xffffff:
+				return nil // EOF, or OK with CLIENT_DEPRECATE_EOF
+			}
+			pos := 0
+			for i := range cols {
+				val, null, n, err := mysql.LengthEncodedString(data[pos:])
+				if err != nil {
+					return fmt.Errorf("malformed row: %w", err)
+				}
+				pos += n
+				if null {
+					cols[i] = nil
+				} else if val == nil {
+					cols[i] = data[pos:pos] // empty, not NULL
+				} else {
+					cols[i] = val
+				}
+			}
+			if err := fn(cols); err != nil {
+				return err
+			}
+		}
 	})
 }
 
