@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/config"
@@ -202,4 +203,58 @@ func runInitial(t *testing.T, snap *Initial, dir string, log *slog.Logger) *coun
 		t.Fatal(err)
 	}
 	return counts
+}
+
+// slowDest holds the first batch longer than the source timeout.
+type slowDest struct {
+	countingDest
+	slept bool
+}
+
+func (d *slowDest) Write(ctx context.Context, events []change.Event, cp position.Checkpoint) error {
+	if !d.slept {
+		d.slept = true
+		time.Sleep(1500 * time.Millisecond)
+	}
+	return d.countingDest.Write(ctx, events, cp)
+}
+
+// TestInitialBackPressureOutlivesConnectTimeout: the source timeout bounds
+// connecting only; a view connection that waits longer than that while the
+// outputs apply back-pressure keeps reading afterwards.
+func TestInitialBackPressureOutlivesConnectTimeout(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE bp", "CREATE TABLE bp.t (id INT PRIMARY KEY, pad VARCHAR(200))",
+		"SET SESSION max_recursive_iterations = 100000; INSERT INTO bp.t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 60000) SELECT i, REPEAT('x', 200) FROM n")
+	dir := t.TempDir()
+	cfg, err := config.Load("stream", []string{"--source", s.URL(), "--schemas", "bp", "--source-timeout", "1s"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(&syncBuffer{}, nil))
+	hist, err := schema.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := Begin(context.Background(), Options{Source: cfg.Source, Flavor: "mariadb", Filter: cfg.Filter(), ChunkSize: 1000,
+		Parallelism: 1, StateDir: dir, Hist: hist, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := &slowDest{countingDest: countingDest{n: map[string]int{}}}
+	p := &pipeline.Pipeline{Outputs: []pipeline.Output{{Name: "slow", Dest: dest}}, StateDir: dir, Interval: time.Second, Log: log, Durable: snap.Durable}
+	free, batches := pipeline.NewBatches(2), make(chan *pipeline.Batch)
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(context.Background(), batches, free); done <- err }()
+	err = snap.Run(context.Background(), batches, free)
+	close(batches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if dest.n["t"] != 60000 || dest.dups != 0 {
+		t.Errorf("rows %v, repeated %d; want 60000", dest.n, dest.dups)
+	}
 }
