@@ -145,14 +145,14 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 	defer unlock()
 	if cfg.HTTP != "" {
+		// The snapshot handlers are set before the first request is
+		// served: until the stream can take one they answer 503 (not ready).
 		srv, err := server.Listen(server.Options{Addr: cfg.HTTP, Token: cfg.HTTPToken, TLSCert: cfg.HTTPTLSCert, TLSKey: cfg.HTTPTLSKey,
-			Status: e.Status, Figures: e.figures, Log: e.log})
+			Status: e.Status, Figures: e.figures, Log: e.log, Snapshot: e.requestSnapshot, Control: e.controlSnapshot})
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
-		srv.OnSnapshot(e.requestSnapshot)
-		srv.OnSnapshotControl(e.controlSnapshot)
 	}
 
 	// One way to the source (the primary of several servers, the SSH

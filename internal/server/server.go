@@ -147,6 +147,11 @@ type Options struct {
 	// HistoryEvery is the interval of the lag and rate history (default
 	// 2s; 15 minutes of it are kept).
 	HistoryEvery time.Duration
+	// Snapshot and Control, when set, are what POST /snapshot and
+	// /snapshot/{pause,resume,stop} call, from the first request on (see
+	// OnSnapshot).
+	Snapshot func(tables []string) error
+	Control  SnapshotControl
 }
 
 // SnapshotControl is what POST /snapshot/pause, /snapshot/resume and
@@ -186,7 +191,7 @@ func Listen(opt Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", opt.Addr, err)
 	}
-	s := &Server{log: opt.Log, ln: ln}
+	s := &Server{log: opt.Log, ln: ln, snapshot: opt.Snapshot, control: opt.Control}
 	if opt.Token != "" {
 		sum := sha256.Sum256([]byte(opt.Token))
 		s.tokenSum = sum[:]
