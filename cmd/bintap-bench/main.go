@@ -120,7 +120,7 @@ type options struct {
 	latencyRates []int
 	// latencyMeasure is how long each latency run is measured.
 	latencyMeasure time.Duration
-	// baseline is an older bintap binary measured as row c0 ("": none).
+	// baseline is an older bintap binary measured as rows c0 and m0 ("": none).
 	baseline string
 	// mixChanges is the size of the mixed workload of rows m and n.
 	mixChanges int
@@ -128,14 +128,14 @@ type options struct {
 
 // keys are the measurements -only accepts: the throughput and PostgreSQL
 // rows, then the latency rows.
-var keys = []string{"a", "b", "c", "c0", "k", "i", "j", "q", "l", "d", "e", "e1", "f", "p", "p0", "m", "n", "ls", "lk"}
+var keys = []string{"a", "b", "c", "c0", "k", "i", "j", "q", "l", "d", "e", "e1", "f", "p", "p0", "m", "m0", "n", "ls", "lk"}
 
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bintap-bench", flag.ContinueOnError)
 	fs.IntVar(&o.rows, "rows", 1_000_000, "rows to insert and then read back")
 	fs.StringVar(&o.bintap, "bintap", "bin/bintap", "path of the bintap binary to measure")
-	fs.StringVar(&o.baseline, "baseline", "", "path of an older bintap binary: row c0 measures it as row c, in the same run (c/c0 is the change)")
+	fs.StringVar(&o.baseline, "baseline", "", "path of an older bintap binary: rows c0 and m0 measure it as rows c and m, in the same run (c/c0 and m/m0 are the change)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the server's directory (data, binlogs, error log) after the run")
 	fs.IntVar(&o.runs, "runs", 1, "runs of each measurement; the best is reported")
 	fs.StringVar(&o.rowMetadata, "row-metadata", "", "binlog_row_metadata of the server: no_log, minimal or full (default: the server default, NO_LOG in 10.11)")
@@ -277,8 +277,15 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		measurements = slices.Insert(measurements, 3, measurement{key: "c0", name: cName + " (-baseline binary)", run: bintapStream(base, o.verify)})
 	}
 	mixed := []measurement{
-		{key: "m", name: "bintap stream → PostgreSQL (merge, --output postgres://)", run: bintapPostgresMerge(bintapPath, pg)},
+		{key: "m", name: "bintap stream → PostgreSQL (merge, --output postgres://)", run: bintapPostgresMerge(bintapPath, pg, "m", 4248)},
 		{key: "n", name: fmt.Sprintf("pgx: a statement (round trip) per change, %d per transaction", mixBatch), run: pgxStatements(pg), table: true},
+	}
+	if o.baseline != "" {
+		base := o.baseline
+		if abs, err := filepath.Abs(base); err == nil {
+			base = abs
+		}
+		mixed = slices.Insert(mixed, 1, measurement{key: "m0", name: "bintap merge → PostgreSQL (-baseline binary)", run: bintapPostgresMerge(base, pg, "m0", 4249)})
 	}
 	unselected := func(m measurement) bool { return o.only != nil && !o.only[m.key] }
 	measurements = slices.DeleteFunc(measurements, unselected)
@@ -518,6 +525,7 @@ func printMixReport(out io.Writer, o options, w *workload, st mixStats, ms []mea
 		humanBytes(w.bytes), float64(w.bytes)/float64(w.rows), o.runs)
 	printTable(out, w, ms, rs, "changes")
 	compare(out, rs, "m", "n", "bintap merge vs a statement per change", 10)
+	compare(out, rs, "m", "m0", "this binary vs the -baseline binary", 0)
 	rateTarget(out, rs, "m", "merge into PostgreSQL", 100_000, "changes", "n")
 }
 

@@ -48,6 +48,7 @@ type result struct {
 	rows        int64
 	elapsed     time.Duration
 	cpu         time.Duration // user + system CPU time of the measured process, when known
+	serverCPU   time.Duration // the same of the database server it wrote to, when known
 	unavailable string        // set when the measured thing does not exist (yet)
 	err         error         // set when it ran and failed
 	detail      string        // captured output worth showing on failure
@@ -59,10 +60,14 @@ type result struct {
 
 // cpuNote is ", N.NNs CPU" when the CPU time is known.
 func (r result) cpuNote() string {
-	if r.cpu <= 0 {
-		return ""
+	s := ""
+	if r.cpu > 0 {
+		s = fmt.Sprintf(", %.2fs CPU", r.cpu.Seconds())
 	}
-	return fmt.Sprintf(", %.2fs CPU", r.cpu.Seconds())
+	if r.serverCPU > 0 {
+		s += fmt.Sprintf(", PostgreSQL %.2fs CPU", r.serverCPU.Seconds())
+	}
+	return s
 }
 
 // timeBinary is GNU time, which reports a command's peak RSS.

@@ -314,8 +314,8 @@ func loadMix(ctx context.Context, db *sql.DB, changes int, out io.Writer) (*work
 // bintapPostgresMerge measures bintap merging the mixed workload from the
 // binlog into an empty PostgreSQL database (--output postgres://..., its
 // defaults: soft deletes).
-func bintapPostgresMerge(binary string, pg *pgEnv) func(ctx context.Context, w *workload) result {
-	return bintapIntoPostgres(binary, pg, "m", 4248, mixCopy, func(w *workload) []string {
+func bintapPostgresMerge(binary string, pg *pgEnv, row string, serverID int) func(ctx context.Context, w *workload) result {
+	return bintapIntoPostgres(binary, pg, row, serverID, mixCopy, func(w *workload) []string {
 		return []string{"--start", w.start, "--stop-at-end", "--snapshot", "never", "--tables", "bench.m"}
 	})
 }
@@ -340,14 +340,16 @@ func pgxStatements(pg *pgEnv) func(ctx context.Context, w *workload) result {
 			return result{err: err}
 		}
 		defer conn.Close(context.Background())
+		pg0 := pg.cpu()
 		elapsed, err := applyStatements(ctx, conn, w.rows)
 		if err != nil {
 			return result{err: err}
 		}
+		pgCPU := pg.cpuSince(pg0)
 		if err := mixCopy.verify(ctx, w.db, db); err != nil {
 			return result{err: err}
 		}
-		return result{rows: int64(w.rows), elapsed: elapsed}
+		return result{rows: int64(w.rows), elapsed: elapsed, serverCPU: pgCPU}
 	}
 }
 

@@ -48,6 +48,92 @@ func (e *pgEnv) server(ctx context.Context) (*testutil.Postgres, error) {
 	return e.srv, e.err
 }
 
+// cpu is the CPU time (user + system) the server's processes have used so
+// far: the postmaster's own and its reaped children's (from its
+// /proc/PID/stat), plus each live child's; 0 when it cannot be read.
+func (e *pgEnv) cpu() time.Duration {
+	if e.srv == nil {
+		return 0
+	}
+	raw, err := os.ReadFile(filepath.Join(e.srv.DataDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _, _ := strings.Cut(string(raw), "\n")
+	ticks, ok := procTicks(strings.TrimSpace(pid), true)
+	if !ok {
+		return 0
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if p.Name()[0] < '0' || p.Name()[0] > '9' {
+			continue
+		}
+		if parent, ok := procParent(p.Name()); ok && parent == strings.TrimSpace(pid) {
+			if t, ok := procTicks(p.Name(), false); ok {
+				ticks += t
+			}
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+}
+
+// cpuSince is the server's CPU time since before (a cpu reading), once the
+// backends of the run just ended have exited; 0 when unknown.
+func (e *pgEnv) cpuSince(before time.Duration) time.Duration {
+	if before == 0 {
+		return 0
+	}
+	time.Sleep(300 * time.Millisecond) // the run's backend exits after its client
+	if now := e.cpu(); now > before {
+		return now - before
+	}
+	return 0
+}
+
+// procStat is the fields of /proc/PID/stat after the command name.
+func procStat(pid string) ([]string, bool) {
+	raw, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil, false
+	}
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return nil, false
+	}
+	return strings.Fields(string(raw[i+1:])), true
+}
+
+func procParent(pid string) (string, bool) {
+	f, ok := procStat(pid)
+	if !ok || len(f) < 2 {
+		return "", false
+	}
+	return f[1], true
+}
+
+// procTicks is utime + stime of a process (and its reaped children's with
+// children), in clock ticks.
+func procTicks(pid string, children bool) (int64, bool) {
+	f, ok := procStat(pid)
+	if !ok || len(f) < 15 {
+		return 0, false
+	}
+	n := 2 // fields 14-17 of stat, counted from the state (field 3)
+	if children {
+		n = 4
+	}
+	var sum int64
+	for _, s := range f[11 : 11+n] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		sum += v
+	}
+	return sum, true
+}
+
 func (e *pgEnv) stop() {
 	if e.srv != nil {
 		e.srv.Stop()
@@ -267,14 +353,19 @@ func bintapIntoPostgres(binary string, pg *pgEnv, row string, serverID int, chec
 		if err != nil {
 			return result{err: err}
 		}
+		if p := os.Getenv("BINTAP_BENCH_CPUPROFILE"); p != "" {
+			cmd.Env = append(os.Environ(), "BINTAP_CPUPROFILE="+p+"."+row)
+		}
+		pg0 := pg.cpu()
 		_, elapsed, r := timeRun(cmd, false, "bintap stream")
 		if r.err != nil {
 			return r
 		}
+		pgCPU := pg.cpuSince(pg0)
 		if err := check.verify(ctx, w.db, db); err != nil {
 			return result{err: err}
 		}
-		return result{rows: int64(w.rows), elapsed: elapsed, rss: peakRSS(cmd)}
+		return result{rows: int64(w.rows), elapsed: elapsed, rss: peakRSS(cmd), cpu: r.cpu, serverCPU: pgCPU}
 	}
 }
 
