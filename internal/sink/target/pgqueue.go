@@ -1,6 +1,7 @@
 package target
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -12,9 +13,33 @@ import (
 // PostgreSQL in one pipeline (BEGIN, the batch, the position, COMMIT): one
 // round trip a transaction instead of one a statement.
 type pgQueue struct {
-	conn *pgx.Conn
-	b    *pgx.Batch
-	wrap []func(error) error
+	conn   *pgx.Conn
+	b      *pgx.Batch
+	wrap   []func(error) error
+	stages map[string]int // staging tables used in the transaction, by columns (pgcopy.go)
+}
+
+// use returns how many times the transaction used the staging tables of
+// this name before, and counts one more.
+func (q *pgQueue) use(name string) int {
+	if q.stages == nil {
+		q.stages = map[string]int{}
+	}
+	n := q.stages[name]
+	q.stages[name] = n + 1
+	return n
+}
+
+// copy sends what is queued, then data by the COPY … FROM STDIN statement
+// sql.
+func (q *pgQueue) copy(ctx context.Context, sql string, data []byte, wrap func(error) error) error {
+	if err := q.flush(ctx); err != nil {
+		return err
+	}
+	if _, err := q.conn.PgConn().CopyFrom(ctx, bytes.NewReader(data), sql); err != nil {
+		return wrap(err)
+	}
+	return nil
 }
 
 func (q *pgQueue) exec(_ context.Context, sql string, wrap func(error) error, args ...any) error {

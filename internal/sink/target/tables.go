@@ -66,7 +66,7 @@ type version struct {
 	names []string          // its columns
 	key   []int             // its primary key columns
 	extra []string          // target columns it lacks (dropped at the source): NULL from now on
-	pg    []pgColumn        // PostgreSQL: how its columns travel (unnest.go)
+	pg    []pgColumn        // PostgreSQL: how its columns travel (pgcopy.go)
 	sql   map[string]string // PostgreSQL: its statements, by table and kind
 }
 
@@ -74,16 +74,17 @@ type version struct {
 type entry struct {
 	v    *version
 	args []any // one per column of v (PostgreSQL: nil, see text)
-	// PostgreSQL: the values as array elements, one after the other;
-	// ends[i] is where column i's ends (pgEntry).
-	text    []byte
-	ends    []int32
-	deleted bool
-	op      byte // c, u, d, r
-	tsMs    int64
-	txID    string
-	order   int64
-	num     uint64
+	// PostgreSQL: the values as the fields of a binary COPY row (pgEntry),
+	// and the order of an integer key (sortable).
+	text     []byte
+	sortKey  uint64
+	sortable bool
+	deleted  bool
+	op       byte // c, u, d, r
+	tsMs     int64
+	txID     string
+	order    int64
+	num      uint64
 }
 
 // add takes one change.
@@ -186,8 +187,7 @@ func (t *Destination) truncateTable(v *version, meta entry, log bool) error {
 	if _, ok := t.d.(postgres); ok {
 		meta.args = nil
 		for range v.src.Columns {
-			meta.text = append(meta.text, "NULL"...)
-			meta.ends = append(meta.ends, int32(len(meta.text)))
+			meta.text = append(meta.text, pgNull...)
 		}
 	}
 	for _, e := range b.order {

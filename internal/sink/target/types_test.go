@@ -2,6 +2,7 @@ package target
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2" // database/sql driver "duckdb"
 	_ "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/testutil"
@@ -354,8 +356,8 @@ func roundTrip(t *testing.T, d dialect, db *sql.DB, table string, read func(c *c
 }
 
 // roundTripWith stores the samples one INSERT a row with d's parameters,
-// or, batched (PostgreSQL), in one statement the way a Destination writes a
-// batch (unnest of array literals), and reads them back.
+// or, batched (PostgreSQL), the way a Destination writes a batch (a binary
+// COPY into a staging table, then one INSERT … SELECT), and reads them back.
 func roundTripWith(t *testing.T, d dialect, db *sql.DB, table string, read func(c *change.Column, q string) string, batched bool) {
 	t.Helper()
 	idCol := &change.Column{Name: "id", Type: "int"}
@@ -420,19 +422,31 @@ func roundTripWith(t *testing.T, d dialect, db *sql.DB, table string, read func(
 		}
 		dest := &Destination{d: d}
 		for _, vals := range values {
-			e, err := dest.entry(v, vals, false, 'c', entry{txID: `0-1-"\\2`})
+			e, err := dest.entry(v, vals, false, 'c', entry{v: v, txID: `0-1-"\\2`})
 			if err != nil {
 				t.Fatal(err)
 			}
 			entries = append(entries, e)
 		}
-		q := dest.pgWriteSQL(table, v, false)
-		args, err := dest.pgArgs(v, entries, false)
+		// The way a Destination writes a batch: a binary COPY into a
+		// staging table, then one INSERT … SELECT, in one transaction.
+		conn, err := db.Conn(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Exec(q, args...); err != nil {
-			t.Fatalf("%v\n%s", err, q)
+		err = conn.Raw(func(dc any) error {
+			q := &pgQueue{conn: dc.(*stdlib.Conn).Conn()}
+			ctx := context.Background()
+			q.exec(ctx, "BEGIN", nil)
+			if err := dest.pgWriteRows(ctx, q, table, &batch{full: table}, entries, false); err != nil {
+				return err
+			}
+			q.exec(ctx, "COMMIT", nil)
+			return q.flush(ctx)
+		})
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
 		var txID string
 		if err := db.QueryRow("SELECT __transaction_id FROM " + table + " LIMIT 1").Scan(&txID); err != nil || txID != `0-1-"\\2` {
@@ -620,4 +634,27 @@ func TestRoundTripDuckDB(t *testing.T) {
 		}
 		return "CAST(" + q + " AS VARCHAR)"
 	})
+}
+
+// TestPGMicros checks the binary DATETIME against Go's proleptic Gregorian
+// calendar, and that dates PostgreSQL does not have are refused.
+func TestPGMicros(t *testing.T) {
+	epoch := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, s := range []string{"2000-01-01 00:00:00", "1999-12-31 23:59:59.999999", "0001-01-01 00:00:00", "1000-01-01 00:00:00",
+		"9999-12-31 23:59:59.999999", "2024-02-29 12:34:56.5", "1900-03-01 00:00:00.01", "2100-02-28 23:00:00.123"} {
+		want, err := time.Parse("2006-01-02 15:04:05.999999", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		us := (want.Unix()-epoch.Unix())*1e6 + int64(want.Nanosecond()/1000)
+		if got, err := pgMicros([]byte(s)); err != nil || got != us {
+			t.Errorf("pgMicros(%q) = %d, %v; want %d", s, got, err, us)
+		}
+	}
+	for _, s := range []string{"2023-02-29 00:00:00", "2023-04-31 00:00:00", "2023-01-01 24:00:00", "2023-01-01 00:60:00",
+		"2023-01-01 00:00:00.", "2023-01-01 00:00:00.1234567", "2023-1-01 00:00:00", "2023-01-01T00:00:00"} {
+		if us, err := pgMicros([]byte(s)); err == nil {
+			t.Errorf("pgMicros(%q) = %d, want an error", s, us)
+		}
+	}
 }
