@@ -38,6 +38,7 @@ const (
 	encBytes                    // bytea
 	encTimestamp                // timestamp, from a DATETIME's text
 	encTimestamptz              // timestamptz, from a TIMESTAMP's instant
+	encNumeric                  // numeric, from a DECIMAL's digits or an unsigned BIGINT
 )
 
 // pgColumn is how one column travels: its encoding, its type in the
@@ -69,7 +70,13 @@ func pgColumnOf(d dialect, c *change.Column) pgColumn {
 			return pgColumn{enc: encInt4, stage: typ}
 		case "bigint":
 			return pgColumn{enc: encInt8, stage: typ}
+		case "numeric(20,0)":
+			return pgColumn{enc: encNumeric, stage: "numeric"} // BIGINT UNSIGNED
 		}
+	case "decimal":
+		// numeric without its typmod: the value has the column's scale,
+		// and storing it checks the precision.
+		return pgColumn{enc: encNumeric, stage: "numeric"}
 	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set":
 		// A longer value than varchar(n) holds fails when stored, as it
 		// does from a parameter.
@@ -160,6 +167,14 @@ func (t *Destination) pgField(dst []byte, c *change.Column, enc pgEnc, val *chan
 		if val.Kind == change.KindBytes {
 			return appendPGBytes(dst, val.Text), nil
 		}
+	case encNumeric:
+		switch val.Kind {
+		case change.KindDecimal:
+			return appendPGNumeric(dst, val.Text)
+		case change.KindUint:
+			var digits [20]byte
+			return appendPGNumeric(dst, strconv.AppendUint(digits[:0], val.Uint, 10))
+		}
 	case encTimestamp:
 		if val.Kind == change.KindDateTime {
 			if zero, err := zeroDate(c, val.Text); zero || err != nil {
@@ -189,13 +204,19 @@ func (t *Destination) pgField(dst []byte, c *change.Column, enc pgEnc, val *chan
 	case nil:
 		return append(dst, pgNull...), nil
 	case string:
-		if enc == encBytes {
+		switch enc {
+		case encBytes:
 			return dst, fmt.Errorf("text for bytea")
+		case encNumeric:
+			return appendPGNumeric(dst, []byte(x))
 		}
 		return appendPGBytes(dst, []byte(x)), nil
 	case []byte:
 		return appendPGBytes(dst, x), nil
 	case int64:
+		if enc == encNumeric {
+			return appendPGNumeric(dst, strconv.AppendInt(nil, x, 10))
+		}
 		if enc != encText && enc != encString {
 			break
 		}
@@ -235,6 +256,80 @@ func appendPGText(dst []byte, f func([]byte) []byte) []byte {
 	dst = f(append(dst, 0, 0, 0, 0))
 	binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
 	return dst
+}
+
+// appendPGNumeric appends the binary numeric of a decimal number's text
+// ("[-]digits[.digits]"): base-10000 digits around the point, the weight of
+// the first, the sign and the scale (the digits after the point).
+func appendPGNumeric(dst, s []byte) ([]byte, error) {
+	text := s
+	neg := len(s) > 0 && s[0] == '-'
+	if neg || len(s) > 0 && s[0] == '+' {
+		s = s[1:]
+	}
+	whole, frac := s, []byte(nil)
+	if i := bytes.IndexByte(s, '.'); i >= 0 {
+		whole, frac = s[:i], s[i+1:]
+	}
+	if len(whole)+len(frac) == 0 || len(frac) > 16383 {
+		return dst, fmt.Errorf("%q is not a decimal number", text)
+	}
+	for _, c := range whole {
+		if c < '0' || c > '9' {
+			return dst, fmt.Errorf("%q is not a decimal number", text)
+		}
+	}
+	for _, c := range frac {
+		if c < '0' || c > '9' {
+			return dst, fmt.Errorf("%q is not a decimal number", text)
+		}
+	}
+	var groups [64]uint16
+	digits := groups[:0]
+	pad := (4 - len(whole)%4) % 4 // the whole part in groups of 4 from the point
+	for i := -pad; i < len(whole); i += 4 {
+		g := uint16(0)
+		for k := i; k < i+4; k++ {
+			g *= 10
+			if k >= 0 {
+				g += uint16(whole[k] - '0')
+			}
+		}
+		digits = append(digits, g)
+	}
+	weight := len(digits) - 1
+	for i := 0; i < len(frac); i += 4 {
+		g := uint16(0)
+		for k := i; k < i+4; k++ {
+			g *= 10
+			if k < len(frac) {
+				g += uint16(frac[k] - '0')
+			}
+		}
+		digits = append(digits, g)
+	}
+	for len(digits) > 0 && digits[0] == 0 {
+		digits, weight = digits[1:], weight-1
+	}
+	for len(digits) > 0 && digits[len(digits)-1] == 0 {
+		digits = digits[:len(digits)-1]
+	}
+	sign := uint16(0)
+	switch {
+	case len(digits) == 0:
+		weight = 0
+	case neg:
+		sign = 0x4000
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(8+2*len(digits)))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(digits)))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(int16(weight)))
+	dst = binary.BigEndian.AppendUint16(dst, sign)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(frac)))
+	for _, g := range digits {
+		dst = binary.BigEndian.AppendUint16(dst, g)
+	}
+	return dst, nil
 }
 
 // pgMicros is a DATETIME's text ("YYYY-MM-DD HH:MM:SS[.ffffff]", not a

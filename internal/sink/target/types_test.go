@@ -658,3 +658,43 @@ func TestPGMicros(t *testing.T) {
 		}
 	}
 }
+
+// TestPGNumeric sends decimal texts as binary numerics to a real PostgreSQL
+// and reads them back as text: the same digits and scale.
+func TestPGNumeric(t *testing.T) {
+	p := testutil.NewPostgres(t)
+	conn, err := p.DB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn().PgConn()
+		for _, s := range []string{"0", "0.000", "-0.000", "1", "-1", "9999", "10000", "99990000", "12345.6789", "0.0001", "0.00010",
+			"-100000000.00000001", "123456789012345678901234567890.123456789012345678901234567890", "18446744073709551615",
+			"9223372036854775808", "0.5", "-0.000000000000000000000000000001", "1000000000000", "20.00", "7.50", "+3.25"} {
+			field, err := appendPGNumeric(nil, []byte(s))
+			if err != nil {
+				t.Errorf("%s: %v", s, err)
+				continue
+			}
+			res := pc.ExecParams(context.Background(), "SELECT $1::numeric::text", [][]byte{field[4:]}, []uint32{1700}, []int16{1}, nil).Read()
+			want := strings.TrimPrefix(s, "+")
+			if want == "-0.000" {
+				want = "0.000"
+			}
+			if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != want {
+				t.Errorf("%s: got %q, %v", s, res.Rows, res.Err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"", "-", "1.2.3", "1e5", "abc", " 1"} {
+		if _, err := appendPGNumeric(nil, []byte(s)); err == nil {
+			t.Errorf("appendPGNumeric(%q): no error", s)
+		}
+	}
+}
