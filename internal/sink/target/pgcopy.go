@@ -96,12 +96,16 @@ func pgColumnOf(d dialect, c *change.Column) pgColumn {
 // (entry.text): for each column a 4-byte length (-1: NULL) and the bytes.
 func (t *Destination) pgEntry(v *version, row []change.Value, e *entry) error {
 	cols := t.pgColumns(v)
+	if e.text == nil {
+		e.text = make([]byte, 0, v.pgSize) // as long as the last row's
+	}
 	for i := range row {
 		var err error
 		if e.text, err = t.pgField(e.text, &v.src.Columns[i], cols[i].enc, &row[i]); err != nil {
 			return fmt.Errorf("target %s: table %s column %s: %w", t.name, v.src.FullName(), v.src.Columns[i].Name, err)
 		}
 	}
+	v.pgSize = len(e.text) + len(e.text)/8
 	if len(v.key) == 1 {
 		switch k := &row[v.key[0]]; k.Kind {
 		case change.KindInt:

@@ -61,13 +61,14 @@ type step struct {
 
 // version is one version of a source table, bound to its target.
 type version struct {
-	src   *change.Table
-	tg    *target
-	names []string          // its columns
-	key   []int             // its primary key columns
-	extra []string          // target columns it lacks (dropped at the source): NULL from now on
-	pg    []pgColumn        // PostgreSQL: how its columns travel (pgcopy.go)
-	sql   map[string]string // PostgreSQL: its statements, by table and kind
+	src    *change.Table
+	tg     *target
+	names  []string          // its columns
+	key    []int             // its primary key columns
+	extra  []string          // target columns it lacks (dropped at the source): NULL from now on
+	pg     []pgColumn        // PostgreSQL: how its columns travel (pgcopy.go)
+	pgSize int               // PostgreSQL: the room a row's fields take, about
+	sql    map[string]string // PostgreSQL: its statements, by table and kind
 }
 
 // entry is one pending change.
