@@ -542,11 +542,8 @@ func (t *Destination) pgStageRows(ctx context.Context, x execer, tg *batch, rows
 		})
 	}
 	create := fmt.Sprintf(ddl, name)
-	if err := q.exec(ctx, create, t.stmtWrap(tg, create)); err != nil {
-		return "", err
-	}
 	cp := "COPY " + name + " FROM STDIN (FORMAT binary)"
-	return name, q.copy(ctx, cp, pgCopyData(rows, appendOnly), t.stmtWrap(tg, "COPY of "+strconv.Itoa(len(rows))+" rows"))
+	return name, q.copy(ctx, create, cp, pgCopyData(rows, appendOnly), t.stmtWrap(tg, create+"; "+cp+" ("+strconv.Itoa(len(rows))+" rows)"))
 }
 
 // pgWriteRows writes rows of one version in one statement.

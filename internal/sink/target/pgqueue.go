@@ -30,9 +30,16 @@ func (q *pgQueue) use(name string) int {
 	return n
 }
 
-// copy sends what is queued, then data by the COPY … FROM STDIN statement
-// sql.
-func (q *pgQueue) copy(ctx context.Context, sql string, data []byte, wrap func(error) error) error {
+// copy sends what is queued, then runs the statements before (no
+// results) and COPY … FROM STDIN statement copy with data, in one round
+// trip: the COPY's data follows its query without waiting (pgconn), and a
+// BEGIN that is all there is queued goes along in the same query.
+func (q *pgQueue) copy(ctx context.Context, before, copy string, data []byte, wrap func(error) error) error {
+	sql := before + "; " + copy
+	if q.b != nil && q.b.Len() == 1 && q.b.QueuedQueries[0].SQL == "BEGIN" {
+		sql = "BEGIN; " + sql
+		q.b, q.wrap = nil, nil
+	}
 	if err := q.flush(ctx); err != nil {
 		return err
 	}
