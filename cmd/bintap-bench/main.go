@@ -50,7 +50,10 @@
 // DELETE by key per change, each a round trip, committed every 500 changes,
 // through pgx. After each run the rows that are not deleted (__deleted is
 // not true) are compared with the source, row by row (id, ver, qty, name,
-// price, updated, note). Targets: m/n >= 10, m >= 100,000 changes/s.
+// price, updated, note). Targets: m/n >= 10, m >= 100,000 changes/s. With
+// -baseline, row m0 runs the older binary as row m, interleaved with it.
+// Rows m, m0 and p print bintap's CPU time and PostgreSQL's (its processes'
+// times from /proc, before and after the run); row n prints PostgreSQL's.
 // `-only m,n,p,p0` runs only the PostgreSQL rows. On 2 CPUs loading the
 // mixed workload takes 30-40 s and n 1.5-3 minutes; the four rows add about
 // 5 minutes to the run.
