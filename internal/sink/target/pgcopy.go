@@ -199,6 +199,11 @@ func (t *Destination) pgField(dst []byte, c *change.Column, enc pgEnc, val *chan
 			return binary.BigEndian.AppendUint64(append(dst, 0, 0, 0, 8), uint64(us)), nil
 		}
 	}
+	switch enc {
+	case encInt2, encInt4, encInt8, encTimestamp, encTimestamptz:
+		// Binary of a fixed layout: nothing but the kinds above has it.
+		return dst, fmt.Errorf("a value of kind %d for column type %s", val.Kind, pgColumnOf(t.d, c).stage)
+	}
 	// Any other value goes as the text the driver argument holds.
 	a, err := t.d.arg(c, val)
 	if err != nil {
@@ -216,6 +221,9 @@ func (t *Destination) pgField(dst []byte, c *change.Column, enc pgEnc, val *chan
 		}
 		return appendPGBytes(dst, []byte(x)), nil
 	case []byte:
+		if enc == encNumeric {
+			return appendPGNumeric(dst, x)
+		}
 		return appendPGBytes(dst, x), nil
 	case int64:
 		if enc == encNumeric {

@@ -698,3 +698,23 @@ func TestPGNumeric(t *testing.T) {
 		}
 	}
 }
+
+// TestPGFieldKinds checks that a value of a kind a binary column has no
+// layout for is refused, never sent as bytes the server would misread.
+func TestPGFieldKinds(t *testing.T) {
+	d := &Destination{d: postgres{}, name: "pg"}
+	for _, tc := range []struct {
+		col change.Column
+		v   change.Value
+	}{
+		{change.Column{Name: "i", Type: "int"}, change.Value{Kind: change.KindString, Text: []byte("12345678")}},
+		{change.Column{Name: "dt", Type: "datetime"}, change.Value{Kind: change.KindString, Text: []byte("2024-01-01 00:00:00")}},
+		{change.Column{Name: "ts", Type: "timestamp"}, change.Value{Kind: change.KindDateTime, Text: []byte("2024-01-01 00:00:00")}},
+		{change.Column{Name: "d", Type: "decimal", Precision: 5, Scale: 2}, change.Value{Kind: change.KindDecimal, Text: []byte("1.2.3")}},
+		{change.Column{Name: "si", Type: "smallint"}, change.Value{Kind: change.KindInt, Int: 1 << 20}},
+	} {
+		if b, err := d.pgField(nil, &tc.col, pgColumnOf(postgres{}, &tc.col).enc, &tc.v); err == nil {
+			t.Errorf("%s %v: %x, want an error", tc.col.Type, tc.v, b)
+		}
+	}
+}
