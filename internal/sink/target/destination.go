@@ -532,7 +532,8 @@ func transient(err error) bool {
 	for _, s := range []string{"connection refused", "bad connection", "broken pipe", "connection reset", "eof",
 		"i/o timeout", "no such host", "server closed", "conn closed", "invalid connection", "terminating connection",
 		"the database system is shutting down", "the database system is starting up", "sqlstate 57p01", "sqlstate 08",
-		"error 2006", "error 2013", "server has gone away", "lost connection", "failed to connect", "connection timed out"} {
+		"error 2006", "error 2013", "server has gone away", "lost connection", "failed to connect", "connection timed out",
+		"use of closed network connection"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

@@ -1,6 +1,7 @@
 package target
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/sink"
 	"github.com/bintap/bintap/internal/testutil"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // TestTableStatuses: a table goes waiting_for_migration → migrating →
@@ -202,5 +204,52 @@ func TestPositionWaitsForAnInFlightCommit(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the position read does not end after the commit")
+	}
+}
+
+// TestCopyConnectionLost ends the server's backend in the middle of a
+// COPY: the copy fails with a transient error (retried), never a panic
+// (pgconn's CopyFrom may panic when the connection breaks).
+func TestCopyConnectionLost(t *testing.T) {
+	p := testutil.NewPostgres(t)
+	ctx := context.Background()
+	conn, err := p.DB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		var pid int
+		if err := pc.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			return err
+		}
+		go func() {
+			// End the backend once its COPY is under way.
+			for i := 0; i < 500; i++ {
+				var n int
+				_ = p.DB.QueryRow("SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%COPY%'", pid).Scan(&n)
+				if n > 0 {
+					_, _ = p.DB.Exec("SELECT pg_terminate_backend($1)", pid)
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		// Rows of one text column, 100 MB in all: the COPY outlasts the poll.
+		row := append([]byte{0, 1, 0, 0, 0x10, 0}, bytes.Repeat([]byte("x"), 0x1000)...)
+		data := append([]byte("PGCOPY\n\xff\r\n\x00"), make([]byte, 8)...)
+		for i := 0; i < 25000; i++ {
+			data = append(data, row...)
+		}
+		data = append(data, 0xff, 0xff)
+		err := copyFrom(ctx, pc.PgConn(), data, "CREATE TEMPORARY TABLE c (t text); COPY c FROM STDIN (FORMAT binary)")
+		if err == nil || !transient(err) {
+			t.Errorf("COPY on a connection ended under it: %v, want a transient error", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

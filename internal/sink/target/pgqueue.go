@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -43,10 +44,26 @@ func (q *pgQueue) copy(ctx context.Context, before, copy string, data []byte, wr
 	if err := q.flush(ctx); err != nil {
 		return err
 	}
-	if _, err := q.conn.PgConn().CopyFrom(ctx, bytes.NewReader(data), sql); err != nil {
+	if err := copyFrom(ctx, q.conn.PgConn(), data, sql); err != nil {
 		return wrap(err)
 	}
 	return nil
+}
+
+// copyFrom runs pgconn's CopyFrom, which panics ("close of closed
+// channel") when the connection breaks during the COPY
+// (github.com/jackc/pgx/issues/2364): the panic is the connection lost,
+// a transient error; the connection is closed by then, and database/sql
+// discards it.
+func copyFrom(ctx context.Context, pc *pgconn.PgConn, data []byte, sql string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			pc.Conn().Close()
+			err = fmt.Errorf("COPY: the server closed the connection (pgconn: %v)", r)
+		}
+	}()
+	_, err = pc.CopyFrom(ctx, bytes.NewReader(data), sql)
+	return err
 }
 
 func (q *pgQueue) exec(_ context.Context, sql string, wrap func(error) error, args ...any) error {
