@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -33,12 +34,17 @@ func (q *pgQueue) use(name string) int {
 
 // copy sends what is queued, then runs the statements before (no
 // results) and COPY … FROM STDIN statement copy with data, in one round
-// trip: the COPY's data follows its query without waiting (pgconn), and a
-// BEGIN that is all there is queued goes along in the same query.
+// trip: the COPY's data follows its query without waiting (pgconn), and
+// queued statements without arguments (BEGIN, LOCK TABLE) go along in the
+// same query when nothing else is queued.
 func (q *pgQueue) copy(ctx context.Context, before, copy string, data []byte, wrap func(error) error) error {
 	sql := before + "; " + copy
-	if q.b != nil && q.b.Len() == 1 && q.b.QueuedQueries[0].SQL == "BEGIN" {
-		sql = "BEGIN; " + sql
+	if q.b != nil && q.plain() {
+		var all []string
+		for _, qq := range q.b.QueuedQueries {
+			all = append(all, qq.SQL)
+		}
+		sql = strings.Join(append(all, sql), "; ")
 		q.b, q.wrap = nil, nil
 	}
 	if err := q.flush(ctx); err != nil {
@@ -48,6 +54,18 @@ func (q *pgQueue) copy(ctx context.Context, before, copy string, data []byte, wr
 		return wrap(err)
 	}
 	return nil
+}
+
+// plain reports whether every queued statement is one without arguments
+// nor an error of its own to explain (BEGIN, LOCK TABLE): those can go
+// in the COPY's query.
+func (q *pgQueue) plain() bool {
+	for i, qq := range q.b.QueuedQueries {
+		if len(qq.Arguments) > 0 || q.wrap[i] != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // copyFrom runs pgconn's CopyFrom, which panics ("close of closed
