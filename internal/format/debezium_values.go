@@ -60,7 +60,7 @@ func (d *Debezium) appendValue(dst []byte, c *change.Column, v *change.Value) []
 		}
 		if d.connect {
 			// org.apache.kafka.connect.data.Time: milliseconds.
-			return strconv.AppendInt(dst, floorDiv(us, 1000), 10)
+			return strconv.AppendInt(dst, FloorDiv(us, 1000), 10)
 		}
 		// io.debezium.time.MicroTime (BinlogValueConverters.convertDurationToMicroseconds).
 		return strconv.AppendInt(dst, us, 10)
@@ -71,7 +71,7 @@ func (d *Debezium) appendValue(dst []byte, c *change.Column, v *change.Value) []
 		}
 		if d.connect || c.Scale <= 3 {
 			// io.debezium.time.Timestamp / Connect Timestamp: epoch milliseconds.
-			return strconv.AppendInt(dst, floorDiv(us, 1000), 10)
+			return strconv.AppendInt(dst, FloorDiv(us, 1000), 10)
 		}
 		// io.debezium.time.MicroTimestamp: epoch microseconds.
 		return strconv.AppendInt(dst, us, 10)
@@ -242,7 +242,7 @@ func parseDate(t []byte) (int64, bool) {
 	if !ok1 || !ok2 || !ok3 || y == 0 || m == 0 || dd == 0 {
 		return 0, false
 	}
-	return daysFromCivil(int64(y), int64(m), int64(dd)), true
+	return DaysFromCivil(int64(y), int64(m), int64(dd)), true
 }
 
 // parseDateTime reads "YYYY-MM-DD HH:MM:SS[.f]" into epoch microseconds, UTC.
@@ -308,9 +308,9 @@ func timestampMicros(v *change.Value) (int64, bool) {
 // ISO_OFFSET_DATE_TIME with exactly fsp fraction digits when the column
 // has fsp > 0, none otherwise ("2018-06-20T13:37:03Z").
 func appendZonedTimestamp(dst []byte, us int64, fsp int) []byte {
-	days := floorDiv(us, 86400_000000)
+	days := FloorDiv(us, 86400_000000)
 	rem := us - days*86400_000000
-	y, m, dd := civilFromDays(days)
+	y, m, dd := CivilFromDays(days)
 	sec := rem / 1000000
 	dst = append(dst, '"')
 	dst = appendPadded(dst, y, 4)
@@ -401,7 +401,8 @@ func indexByte(b []byte, c byte) int {
 	return -1
 }
 
-func floorDiv(a, b int64) int64 {
+// FloorDiv is a/b rounded toward negative infinity.
+func FloorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {
 		q--
@@ -418,13 +419,13 @@ func appendPadded(dst []byte, n int64, width int) []byte {
 	return append(dst, s...)
 }
 
-// daysFromCivil is days since 1970-01-01 of a proleptic Gregorian date
+// DaysFromCivil is days since 1970-01-01 of a proleptic Gregorian date
 // (Howard Hinnant's algorithm).
-func daysFromCivil(y, m, d int64) int64 {
+func DaysFromCivil(y, m, d int64) int64 {
 	if m <= 2 {
 		y--
 	}
-	era := floorDiv(y, 400)
+	era := FloorDiv(y, 400)
 	yoe := y - era*400
 	mp := (m + 9) % 12
 	doy := (153*mp+2)/5 + d - 1
@@ -432,9 +433,10 @@ func daysFromCivil(y, m, d int64) int64 {
 	return era*146097 + doe - 719468
 }
 
-func civilFromDays(z int64) (y, m, d int64) {
+// CivilFromDays is the inverse of DaysFromCivil.
+func CivilFromDays(z int64) (y, m, d int64) {
 	z += 719468
-	era := floorDiv(z, 146097)
+	era := FloorDiv(z, 146097)
 	doe := z - era*146097
 	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
 	y = yoe + era*400

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/format"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -721,7 +722,7 @@ func (d *parquetDecoder) value(i int, pv parquet.Value) error {
 		d.text(i, start)
 	case pqTimestamp:
 		us := pv.Int64()
-		v.Int, v.Uint = floorDiv(us, 1e6), uint64(us)
+		v.Int, v.Uint = format.FloorDiv(us, 1e6), uint64(us)
 		d.arena = appendMicros(d.arena, us, p.scale)
 		d.text(i, start)
 	case pqString, pqTime, pqDecimalText, pqJSON, pqBytes:
@@ -984,49 +985,8 @@ func appendDecimalFixed(dst, b []byte, scale int) []byte {
 	return appendScaled(dst, out[n:], scale)
 }
 
-// Dates and times: days and microseconds since 1970-01-01, and back.
-
-// daysFromCivil is the number of days from 1970-01-01 to y-m-d (proleptic
-// Gregorian calendar).
-func daysFromCivil(y, m, d int64) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := floorDiv(y, 400)
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
-}
-
-// civilFromDays is the inverse of daysFromCivil.
-func civilFromDays(z int64) (y, m, d int64) {
-	z += 719468
-	era := floorDiv(z, 146097)
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y = yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d = doy - (153*mp+2)/5 + 1
-	m = mp + 3
-	if m > 12 {
-		m -= 12
-	}
-	if m <= 2 {
-		y++
-	}
-	return y, m, d
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
+// Dates and times: days and microseconds since 1970-01-01, and back
+// (format.DaysFromCivil and CivilFromDays).
 
 // digits parses s as a non-negative decimal number of exactly its length.
 func digits(s []byte) (int64, bool) {
@@ -1058,7 +1018,7 @@ func parseDate(t []byte) (days int64, ok bool, err error) {
 	if y == 0 || m == 0 || d == 0 {
 		return 0, false, nil
 	}
-	return daysFromCivil(y, m, d), true, nil
+	return format.DaysFromCivil(y, m, d), true, nil
 }
 
 // parseClock is the microseconds of "HH:MM:SS[.ffffff]" (hours of any
@@ -1145,7 +1105,7 @@ func appendFrac(dst []byte, us int64, fsp int) []byte {
 
 // appendDays appends day number z as "YYYY-MM-DD".
 func appendDays(dst []byte, z int64) []byte {
-	y, m, d := civilFromDays(z)
+	y, m, d := format.CivilFromDays(z)
 	if y < 0 || y > 9999 {
 		return strconv.AppendInt(dst, y, 10) // not written by writeParquet
 	}
@@ -1160,7 +1120,7 @@ func appendDays(dst []byte, z int64) []byte {
 // appendMicros appends us microseconds since the epoch as
 // "YYYY-MM-DD HH:MM:SS[.f]" with fsp fractional digits.
 func appendMicros(dst []byte, us int64, fsp int) []byte {
-	days := floorDiv(us, 86400e6)
+	days := format.FloorDiv(us, 86400e6)
 	rest := us - days*86400e6
 	dst = appendDays(dst, days)
 	dst = append(dst, ' ')
