@@ -136,7 +136,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		}
 	}()
 	cfg := e.cfg
-	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
 	unlock, err := lockDir(cfg.StateDir)
@@ -411,7 +411,7 @@ func (e *Engine) controlSnapshot(action string, tables []string) error {
 
 // lockDir keeps two bintap processes off one state dir.
 func lockDir(dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}

@@ -120,3 +120,23 @@ func TestCoversAndBefore(t *testing.T) {
 		t.Error("a missing checkpoint is older than any")
 	}
 }
+
+// TestStateFilesArePrivate: a checkpoint names where the stream is and, with
+// the schema history beside it, what the tables hold; the state dir it
+// creates is 0700 and the file 0600, whatever the umask.
+func TestStateFilesArePrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state", "sub")
+	c := &Checkpoint{File: "mysql-bin.000001", Pos: 4}
+	if err := c.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, FileName): 0o600} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %o, want %o", path, got, want)
+		}
+	}
+}

@@ -169,10 +169,10 @@ func Open(dir string) (*History, error) {
 	}
 	var fd fileData
 	if err := json.Unmarshal(b, &fd); err != nil {
-		return nil, fmt.Errorf("open schema history %s: %w", filepath.Join(dir, FileName), err)
+		return nil, damaged(dir, err)
 	}
 	if fd.Format != fileFormat {
-		return nil, fmt.Errorf("open schema history %s: format %d, want %d", filepath.Join(dir, FileName), fd.Format, fileFormat)
+		return nil, fmt.Errorf("schema history %s has format %d, this bintap reads format %d: run the bintap version that wrote it, or start over with --reset", filepath.Join(dir, FileName), fd.Format, fileFormat)
 	}
 	for _, th := range fd.Tables {
 		// Versions shared between records (a charset-only change) are
@@ -193,7 +193,7 @@ func Open(dir string) (*History, error) {
 	h.enginesFrom, h.engines = fd.EnginesFrom, fd.Engines
 	if fd.Scope != nil {
 		if err := fd.Scope.compile(); err != nil {
-			return nil, fmt.Errorf("open schema history %s: %w", filepath.Join(dir, FileName), err)
+			return nil, damaged(dir, err)
 		}
 		h.scope = fd.Scope
 	}
@@ -202,11 +202,17 @@ func Open(dir string) (*History, error) {
 			continue
 		}
 		if err := g.Kept.compile(); err != nil {
-			return nil, fmt.Errorf("open schema history %s: %w", filepath.Join(dir, FileName), err)
+			return nil, damaged(dir, err)
 		}
 		h.gaps = append(h.gaps, g)
 	}
 	return h, nil
+}
+
+// damaged is the error of a schema history file that cannot be read: the
+// stream must not go on without the table definitions it holds.
+func damaged(dir string, err error) error {
+	return fmt.Errorf("schema history %s is damaged (%v): restore it from a backup of the state dir, or start over with --reset (and a new snapshot); bintap will not stream without the table definitions it holds", filepath.Join(dir, FileName), err)
 }
 
 // SetServerCharset sets the character set of databases whose DDL the history

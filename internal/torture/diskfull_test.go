@@ -84,6 +84,15 @@ func TestDiskFull(t *testing.T) {
 	if !strings.Contains(said, fs) {
 		t.Errorf("the message does not name the full path (under %s): %s", fs, said)
 	}
+	seen := map[string]bool{}
+	for _, word := range strings.Fields(said) {
+		if path := strings.Trim(word, `":`); strings.HasPrefix(path, fs) {
+			if seen[path] {
+				t.Errorf("the message names %s twice: %s", path, said)
+			}
+			seen[path] = true
+		}
+	}
 	if strings.Contains(p.stderr.String(), "panic") || strings.Contains(p.stderr.String(), "goroutine ") {
 		t.Errorf("bintap panicked:\n%s", tail(p.stderr.String()))
 	}
@@ -175,6 +184,8 @@ func TestDamagedStateFiles(t *testing.T) {
 				t.Errorf("%s %s: exit %d, the message does not name the file:\n%s", damage.what, name, code, msg)
 			case strings.Contains(msg, "goroutine ") || strings.Contains(msg, "panic"):
 				t.Errorf("%s %s: a panic:\n%s", damage.what, name, msg)
+			case !strings.Contains(msg, "--reset"):
+				t.Errorf("%s %s: exit %d, the message does not say what to do (--reset or a backup):\n%s", damage.what, name, code, msg)
 			default:
 				lines := strings.Split(msg, "\n")
 				t.Logf("%s %s: exit %d: %s", damage.what, name, code, lines[len(lines)-1])

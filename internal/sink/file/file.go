@@ -208,10 +208,10 @@ func (s *Sink) rotate() error {
 
 func (s *Sink) sync() error {
 	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("file output: write %s: %w", s.Path(), err)
+		return fmt.Errorf("file output: %w", sink.FileError("write", s.Path(), err))
 	}
 	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("file output: fsync %s: %w", s.Path(), err)
+		return fmt.Errorf("file output: %w", sink.FileError("fsync", s.Path(), err))
 	}
 	return nil
 }
@@ -220,7 +220,7 @@ func (s *Sink) sync() error {
 // without waiting for the disk.
 func (s *Sink) Push() error {
 	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("file output: write %s: %w", s.Path(), err)
+		return fmt.Errorf("file output: %w", sink.FileError("write", s.Path(), err))
 	}
 	return nil
 }

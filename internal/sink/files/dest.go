@@ -21,6 +21,7 @@ import (
 
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/sink"
 	"github.com/bintap/bintap/internal/sink/file"
 )
 
@@ -661,13 +662,13 @@ func (d *Destination) toParquet(f *openFile) (string, int64, string, error) {
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	sr := newSpoolReader(f.f, f.st.Size)
 	if err := writeParquet(bw, f.table, sr.next); err != nil {
-		return "", 0, "", errorf("write %s: %w", f.st.Name, err)
+		return "", 0, "", errorf("%w", sink.FileError("write", out.Name(), err))
 	}
 	if err := bw.Flush(); err != nil {
-		return "", 0, "", errorf("write %s: %w", f.st.Name, err)
+		return "", 0, "", errorf("%w", sink.FileError("write", out.Name(), err))
 	}
 	if err := out.Sync(); err != nil {
-		return "", 0, "", errorf("fsync %s: %w", f.st.Name, err)
+		return "", 0, "", errorf("%w", sink.FileError("fsync", out.Name(), err))
 	}
 	return name, cw.n, hex.EncodeToString(h.Sum(nil)), nil
 }

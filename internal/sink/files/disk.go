@@ -1,6 +1,10 @@
 package files
 
-import "encoding"
+import (
+	"encoding"
+
+	"github.com/bintap/bintap/internal/sink"
+)
 
 // disk writes and fsyncs the bytes of the open files on a goroutine of its
 // own, in the order they were handed over, so that encoding the next
@@ -31,7 +35,7 @@ func (d *disk) run() {
 		if r.chunk != nil {
 			if failed[f] == nil {
 				if _, err := f.f.Write(r.chunk); err != nil {
-					failed[f] = errorf("write %s: %w", f.f.Name(), err)
+					failed[f] = errorf("%w", sink.FileError("write", f.f.Name(), err))
 				} else {
 					if f.hash != nil {
 						f.hash.Write(r.chunk)
@@ -48,7 +52,7 @@ func (d *disk) run() {
 		delete(failed, f)
 		if err == nil {
 			if err = f.f.Sync(); err != nil {
-				err = errorf("fsync %s: %w", f.f.Name(), err)
+				err = errorf("%w", sink.FileError("fsync", f.f.Name(), err))
 			}
 		}
 		if err == nil && f.hash != nil {
