@@ -209,3 +209,71 @@ func TestSourceOutage(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceDownAtStart: a source that is down when bintap starts is waited
+// for, as it is while streaming: bintap says so, /status answers
+// "retrying", and once the server is back every row arrives once.
+func TestSourceDownAtStart(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE o", "CREATE TABLE o.t (id INT PRIMARY KEY)", "INSERT INTO o.t VALUES (1),(2),(3)")
+	s.Stop()
+	addr, outDir := freePort(t), t.TempDir()
+	var errOut testutil.SyncBuffer
+	cmd := exec.Command(binary, "stream", "--source", s.URL(), "--start", "oldest", "--state-dir", t.TempDir(),
+		"--output", "file://"+outDir, "--http", addr, "--checkpoint-interval", "200ms")
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !ok(); {
+			select {
+			case err := <-exited:
+				t.Fatalf("bintap exited (%v) before %s:\n%s", err, what, errOut.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never happened; bintap said:\n%s", what, errOut.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor("a retry", func() bool {
+		return strings.Count(errOut.String(), "source unreachable while starting; retrying") >= 2
+	})
+	waitFor("status retrying", func() bool {
+		resp, err := http.Get("http://" + addr + "/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var st server.Status
+		return json.NewDecoder(resp.Body).Decode(&st) == nil && st.State == "retrying" && strings.Contains(st.Reason, "source unreachable")
+	})
+	if err := s.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s.DB = db
+	s.Exec("INSERT INTO o.t VALUES (4),(5)")
+	waitFor("5 rows delivered", func() bool { return countIDs(t, outDir, nil) >= 5 })
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Fatalf("bintap exited with %v:\n%s", err, errOut.String())
+	}
+	counts := map[uint64]int{}
+	countIDs(t, outDir, counts)
+	for i := uint64(1); i <= 5; i++ {
+		if counts[i] != 1 {
+			t.Errorf("row %d delivered %d times", i, counts[i])
+		}
+	}
+}

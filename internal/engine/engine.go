@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bintap/bintap/internal/backoff"
 	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/ha"
 	"github.com/bintap/bintap/internal/pipeline"
@@ -248,36 +249,15 @@ func (e *Engine) stream(ctx context.Context, lease *ha.Elector) (err error) {
 	// One filter for the stream and the snapshots: the source leaves
 	// MEMORY and BLACKHOLE tables out of it.
 	e.filter = cfg.Filter()
-	src, err := source.Open(ctx, source.Options{
-		Conn: cfg.Source, ServerID: cfg.ServerID, Flavor: cfg.Flavor, Filter: e.filter,
-		TimeZone: cfg.TimeZone, StopAtEnd: cfg.StopAtEnd, OnState: e.sourceState,
-		IncludeQuery: cfg.Format == "debezium" && cfg.DebeziumIncludeQuery,
-	}, hist, e.log)
+	src, plan, start, err := e.connect(ctx, hist, ckpt, earlierScope)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if err := src.ExplainScope(ctx, earlierScope); err != nil {
-		return err
-	}
-	e.mu.Lock()
-	e.flavor = src.Flavor()
-	e.mu.Unlock()
-	plan, ckpt, err := e.planSnapshot(ctx, src, ckpt, hist)
-	if err != nil {
-		return err
-	}
-	e.mu.Lock()
-	e.plan = plan
-	e.mu.Unlock()
 	if plan.snap != nil {
 		if err := snapshotPlanned(outCtx, outputs, plan.snap.Progress().Status()); err != nil {
 			return err
 		}
-	}
-	start, err := e.startPoint(ctx, src, ckpt, hist)
-	if err != nil {
-		return err
 	}
 
 	p := &pipeline.Pipeline{Outputs: outputs, StateDir: cfg.StateDir, Interval: cfg.CheckpointInterval, Log: e.log, Durable: plan.durable}
@@ -315,6 +295,63 @@ func (e *Engine) stream(ctx context.Context, lease *ha.Elector) (err error) {
 	e.log.Info("bintap stream finished", "events", res.stats.Events, "seconds", fmt.Sprintf("%.2f", time.Since(e.began).Seconds()),
 		"checkpoint", res.stats.Checkpoint.String())
 	return errors.Join(res.err, srcErr)
+}
+
+// connect opens the source, plans the snapshot and finds where the stream
+// starts. A connection fault on the way (the server restarting, a
+// connection cut) is retried with backoff, as the replication connection
+// is while streaming, with the state "retrying" in the status; anything
+// else (a refused login, a damaged state file) ends the run.
+func (e *Engine) connect(ctx context.Context, hist *schema.History, ckpt *position.Checkpoint, earlierScope *schema.Scope) (*source.Stream, snapshotPlan, source.Start, error) {
+	retry := backoff.Backoff{Initial: time.Second, Max: 10 * time.Second}
+	for {
+		src, plan, start, err := e.connectOnce(ctx, hist, ckpt, earlierScope)
+		if err == nil {
+			e.sourceState(nil)
+			return src, plan, start, nil
+		}
+		if src != nil {
+			src.Close()
+		}
+		if !source.Transient(err) || ctx.Err() != nil {
+			return nil, snapshotPlan{}, source.Start{}, err
+		}
+		e.sourceState(err)
+		e.log.Warn("source unreachable while starting; retrying", "err", err, "retry_in", retry.Delay().String())
+		if retry.Wait(ctx) != nil {
+			return nil, snapshotPlan{}, source.Start{}, err
+		}
+	}
+}
+
+func (e *Engine) connectOnce(ctx context.Context, hist *schema.History, ckpt *position.Checkpoint, earlierScope *schema.Scope) (*source.Stream, snapshotPlan, source.Start, error) {
+	cfg := e.cfg
+	src, err := source.Open(ctx, source.Options{
+		Conn: cfg.Source, ServerID: cfg.ServerID, Flavor: cfg.Flavor, Filter: e.filter,
+		TimeZone: cfg.TimeZone, StopAtEnd: cfg.StopAtEnd, OnState: e.sourceState,
+		IncludeQuery: cfg.Format == "debezium" && cfg.DebeziumIncludeQuery,
+	}, hist, e.log)
+	if err != nil {
+		return nil, snapshotPlan{}, source.Start{}, err
+	}
+	if err := src.ExplainScope(ctx, earlierScope); err != nil {
+		return src, snapshotPlan{}, source.Start{}, err
+	}
+	e.mu.Lock()
+	e.flavor = src.Flavor()
+	e.mu.Unlock()
+	plan, ckpt, err := e.planSnapshot(ctx, src, ckpt, hist)
+	if err != nil {
+		return src, snapshotPlan{}, source.Start{}, err
+	}
+	start, err := e.startPoint(ctx, src, ckpt, hist)
+	if err != nil {
+		return src, snapshotPlan{}, source.Start{}, err
+	}
+	e.mu.Lock()
+	e.plan = plan
+	e.mu.Unlock()
+	return src, plan, start, nil
 }
 
 // openOutputs opens every configured output. On error it returns those
