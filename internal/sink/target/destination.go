@@ -174,7 +174,14 @@ func (t *Destination) Position(ctx context.Context) (*position.Checkpoint, error
 	if _, ok := t.d.(postgres); ok {
 		raw, err = t.pgPosition(ctx)
 	} else {
-		err = t.db.QueryRowContext(ctx, "SELECT position FROM "+stateTable(t.d, "positions")+" WHERE stream = "+t.ph(1), t.stream).Scan(&raw)
+		q := "SELECT position FROM " + stateTable(t.d, "positions") + " WHERE stream = " + t.ph(1)
+		if _, ok := t.d.(mysql); ok {
+			// A locking read waits for a transaction that stored a position
+			// and is still committing (see pgPosition); a plain one would
+			// read the snapshot before it.
+			q += " LOCK IN SHARE MODE"
+		}
+		err = t.db.QueryRowContext(ctx, q, t.stream).Scan(&raw)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

@@ -3,6 +3,8 @@ package target
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
@@ -155,55 +157,76 @@ func TestTableStatuses(t *testing.T) {
 // may still be committing in its server session when the next bintap
 // reads the position; the read waits for it, else the changes of that
 // transaction come again (twice in the _log tables; found by the torture
-// test under kill -9).
+// test under kill -9). On PostgreSQL and on MariaDB.
 func TestPositionWaitsForAnInFlightCommit(t *testing.T) {
 	p := testutil.NewPostgres(t)
-	u, err := dburl.Parse(p.DSN(testutil.PostgresTestDB), "target URL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	dest, err := output{url: u, opt: Options{Table: "{database}.{table}", BatchSize: 100}}.Open(ctx, sink.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := dest.(*Destination)
-	defer d.Close(ctx)
-	// The "old" writer: a transaction that locked the positions table
-	// first, as every writing transaction does, and stores a position.
-	old, err := p.DB.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := old.Exec("LOCK TABLE bintap.positions IN ROW EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := old.Exec(`INSERT INTO bintap.positions (stream, position, updated_at) VALUES ($1, '{"file":"bin.000002","pos":4}', '2026-11-28T00:00:00Z')`, d.stream); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan *position.Checkpoint, 1)
-	go func() {
-		cp, err := d.Position(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		got <- cp
-	}()
-	select {
-	case cp := <-got:
-		t.Fatalf("the position was read (%v) while a transaction storing one was in flight", cp)
-	case <-time.After(time.Second):
-	}
-	if err := old.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case cp := <-got:
-		if cp == nil || cp.File != "bin.000002" {
-			t.Fatalf("position %v, want the one just committed", cp)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the position read does not end after the commit")
+	m := testutil.NewMariaDB(t)
+	m.Exec("CREATE DATABASE mirror")
+	for _, tc := range []struct {
+		name, spec string
+		db         *sql.DB
+		// begin starts the "old" writer's transaction as every writing
+		// transaction does (PostgreSQL: the positions table locked first).
+		begin  []string
+		upsert string
+	}{
+		{"postgres", p.DSN(testutil.PostgresTestDB), p.DB, []string{"LOCK TABLE bintap.positions IN ROW EXCLUSIVE MODE"},
+			`INSERT INTO bintap.positions (stream, position, updated_at) VALUES ($1, '{"file":"%s","pos":4}', '2026-11-28T00:00:00Z') ON CONFLICT (stream) DO UPDATE SET position = EXCLUDED.position`},
+		{"mariadb", m.URL() + "/mirror", m.DB, nil,
+			`INSERT INTO bintap.positions (stream, position, updated_at) VALUES (?, '{"file":"%s","pos":4}', '2026-11-28T00:00:00Z') ON DUPLICATE KEY UPDATE position = VALUES(position)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := dburl.Parse(tc.spec, "target URL")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			dest, err := output{url: u, opt: Options{Table: "{database}.{table}", BatchSize: 100}}.Open(ctx, sink.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := dest.(*Destination)
+			defer d.Close(ctx)
+			// First no position is stored yet, then one is replaced.
+			for _, file := range []string{"bin.000002", "bin.000003"} {
+				old, err := tc.db.BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, q := range tc.begin {
+					if _, err := old.Exec(q); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := old.Exec(fmt.Sprintf(tc.upsert, file), d.stream); err != nil {
+					t.Fatal(err)
+				}
+				got := make(chan *position.Checkpoint, 1)
+				go func() {
+					cp, err := d.Position(ctx)
+					if err != nil {
+						t.Error(err)
+					}
+					got <- cp
+				}()
+				select {
+				case cp := <-got:
+					t.Fatalf("the position was read (%v) while a transaction storing one was in flight", cp)
+				case <-time.After(time.Second):
+				}
+				if err := old.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case cp := <-got:
+					if cp == nil || cp.File != file {
+						t.Fatalf("position %v, want the one just committed", cp)
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatal("the position read does not end after the commit")
+				}
+			}
+		})
 	}
 }
 
