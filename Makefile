@@ -59,7 +59,9 @@ FUZZ_TARGETS := \
 	internal/binlog:FuzzGeometry internal/binlog:FuzzDecimal internal/schema:FuzzApplyDDL \
 	internal/position:FuzzCheckpoint internal/position:FuzzGTIDState internal/config:FuzzLoad \
 	internal/config:FuzzDBURL internal/config:FuzzRedact internal/index:FuzzBlock \
-	internal/sink/files:FuzzSpoolReader internal/sink/files:FuzzTextReaders internal/sink/files:FuzzManifest
+	internal/sink/files:FuzzSpoolReader internal/sink/files:FuzzTextReaders internal/sink/files:FuzzManifest \
+	internal/binlog:FuzzCompressedValue internal/schema:FuzzHistoryFile internal/snapshot:FuzzSignal \
+	internal/snapshot:FuzzStateFiles
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "== $$fn ($$pkg, $(FUZZTIME))"; \

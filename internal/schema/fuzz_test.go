@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -35,5 +37,55 @@ func FuzzApplyDDL(f *testing.F) {
 		ParseCreateTable("db", sql)
 		h.Check("db", sql, Mark{})
 		CheckScript(sql, "db")
+	})
+}
+
+// FuzzHistoryFile: a schema history file of any content is read or refused
+// with an error naming it; one that is read can be used (rewound, looked
+// up, a DDL applied on top) and saved without a panic.
+func FuzzHistoryFile(f *testing.F) {
+	dir := f.TempDir()
+	h, _ := Open(dir)
+	h.ApplyDDL("db", "CREATE TABLE t (id INT PRIMARY KEY, u UUID, e ENUM('a','b'))", "0-1-1", Mark{File: "bin.000001", Pos: 100})
+	h.ApplyDDL("db", "ALTER TABLE t ADD COLUMN x DECIMAL(10,2)", "0-1-2", Mark{File: "bin.000001", Pos: 200})
+	h.ApplyDDL("db", "RENAME TABLE t TO u", "0-1-3", Mark{File: "bin.000001", Pos: 300})
+	if err := h.Save(); err != nil {
+		f.Fatal(err)
+	}
+	good, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte(`{"format":1,"tables":[null],"databases":[null]}`))
+	f.Add([]byte(`{"format":1,"tables":[{"schema":"a","name":"b","records":[{"table":null},{}]}]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, FileName)
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h, err := Open(dir)
+		if err != nil {
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("the error does not name the file: %v", err)
+			}
+			return
+		}
+		for _, tb := range h.Tables() {
+			h.Versions(tb.Schema, tb.Name)
+		}
+		h.Get("db", "t")
+		h.Get("db", "u")
+		h.Rewind(Mark{File: "bin.000001", Pos: 250})
+		h.ApplyDDL("db", "ALTER TABLE u ADD COLUMN y INT", "", Mark{File: "bin.000002", Pos: 4})
+		h.Tables()
+		if err := h.Save(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir); err != nil {
+			t.Errorf("a history read and saved again cannot be read: %v", err)
+		}
 	})
 }

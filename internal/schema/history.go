@@ -174,6 +174,9 @@ func Open(dir string) (*History, error) {
 	if fd.Format != fileFormat {
 		return nil, fmt.Errorf("schema history %s has format %d, this bintap reads format %d: run the bintap version that wrote it, or start over with --reset", filepath.Join(dir, FileName), fd.Format, fileFormat)
 	}
+	if err := fd.check(); err != nil {
+		return nil, damaged(dir, err)
+	}
 	for _, th := range fd.Tables {
 		// Versions shared between records (a charset-only change) are
 		// stored twice; share them again.
@@ -207,6 +210,41 @@ func Open(dir string) (*History, error) {
 		h.gaps = append(h.gaps, g)
 	}
 	return h, nil
+}
+
+// check finds what the file's JSON can hold but bintap never writes: null
+// entries, nameless tables, keys that name no column, impossible sizes.
+func (fd *fileData) check() error {
+	for i, th := range fd.Tables {
+		if th == nil || th.Schema == "" || th.Name == "" {
+			return fmt.Errorf("table %d has no schema or name", i)
+		}
+		for j, r := range th.Records {
+			t := r.Table
+			if t == nil {
+				if r.State == stateDefined {
+					return fmt.Errorf("table %s.%s: record %d defines no table", th.Schema, th.Name, j)
+				}
+				continue
+			}
+			for _, k := range t.PrimaryKey {
+				if k < 0 || k >= len(t.Columns) {
+					return fmt.Errorf("table %s.%s: record %d has a key column %d of %d", th.Schema, th.Name, j, k, len(t.Columns))
+				}
+			}
+			for _, c := range t.Columns {
+				if c.Precision < 0 || c.Precision > 65 || c.Scale < 0 || c.Scale > 38 || c.Length < -1 {
+					return fmt.Errorf("table %s.%s: column %q has impossible sizes", th.Schema, th.Name, c.Name)
+				}
+			}
+		}
+	}
+	for i, d := range fd.Databases {
+		if d == nil {
+			return fmt.Errorf("database %d is null", i)
+		}
+	}
+	return nil
 }
 
 // damaged is the error of a schema history file that cannot be read: the

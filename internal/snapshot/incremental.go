@@ -136,7 +136,11 @@ func OpenIncremental(opt Options, signalTable string) (*Incremental, error) {
 	case err != nil:
 		return nil, fmt.Errorf("read incremental snapshot state: %w", err)
 	default:
-		if err := json.Unmarshal(raw, &inc.state); err != nil {
+		err := json.Unmarshal(raw, &inc.state)
+		if err == nil {
+			err = checkTables(inc.state.Tables)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("incremental snapshot state %s is damaged (%v): remove it or use --reset", filepath.Join(opt.StateDir, IncrementalFileName), err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,7 +82,29 @@ func LoadState(dir string) (*State, error) {
 	if s.Start.File == "" {
 		return nil, fmt.Errorf("snapshot progress %s has no start position: remove it or use --reset", filepath.Join(dir, FileName))
 	}
+	if err := checkTables(s.Tables); err != nil {
+		return nil, fmt.Errorf("snapshot progress %s is damaged (%v): remove it to take a new snapshot, or start over with --reset", filepath.Join(dir, FileName), err)
+	}
 	return &s, nil
+}
+
+// checkTables finds what a state file's JSON can hold but bintap never
+// writes: a table without a "db.table" name, a null table or range.
+func checkTables(tables []*TableState) error {
+	for i, t := range tables {
+		if t == nil {
+			return fmt.Errorf("table %d is null", i)
+		}
+		if db, tbl, ok := strings.Cut(t.Name, "."); !ok || db == "" || tbl == "" {
+			return fmt.Errorf("table %d has the name %q, not db.table", i, t.Name)
+		}
+		for j, r := range t.Ranges {
+			if r == nil {
+				return fmt.Errorf("table %s: range %d is null", t.Name, j)
+			}
+		}
+	}
+	return nil
 }
 
 func (s *State) save(dir string) error {
