@@ -59,8 +59,11 @@ type Options struct {
 	// done (and in Close).
 	FlushTimeout     time.Duration
 	MaxBufferedBytes int64
-	TLS              *tls.Config
-	SASL             sasl.Mechanism
+	// Compression is the codec of record batches: CompressionNone (the
+	// default), snappy, lz4, zstd or gzip.
+	Compression string
+	TLS         *tls.Config
+	SASL        sasl.Mechanism
 	// HeartbeatInterval > 0 sends a heartbeat to HeartbeatTopic that often.
 	HeartbeatInterval time.Duration
 	HeartbeatTopic    string
@@ -91,6 +94,32 @@ func Mechanism(name, user, password string) sasl.Mechanism {
 	return nil
 }
 
+// Compression codecs (--kafka-compression).
+const (
+	CompressionNone   = "none"
+	CompressionSnappy = "snappy"
+	CompressionLZ4    = "lz4"
+	CompressionZstd   = "zstd"
+	CompressionGzip   = "gzip"
+)
+
+// codec is the kgo codec of a --kafka-compression value.
+func codec(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "", CompressionNone:
+		return kgo.NoCompression(), nil
+	case CompressionSnappy:
+		return kgo.SnappyCompression(), nil
+	case CompressionLZ4:
+		return kgo.Lz4Compression(), nil
+	case CompressionZstd:
+		return kgo.ZstdCompression(), nil
+	case CompressionGzip:
+		return kgo.GzipCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("kafka: compression %q: accepted values are none, snappy, lz4, zstd and gzip", name)
+}
+
 // Destination produces events to Kafka. Write, Flush, Position and Close
 // are called from one goroutine (the pipeline's).
 type Destination struct {
@@ -115,6 +144,7 @@ type Destination struct {
 	heldUntil   msgPos                   // the newest of held: once past it, nothing more is checked
 	dropped     uint64                   // messages not sent again because their partition held them
 	headers     []kgo.RecordHeader       // slab of this batch's record headers
+	recs        []kgo.Record             // slab the records are taken from (one allocation for many)
 	posTopic    string
 	posKey      []byte
 	msgs        []format.Message
@@ -200,8 +230,13 @@ func New(o Options) (*Destination, error) {
 	d.posTopic = strings.ReplaceAll(d.posTopic, "{prefix}", o.Prefix)
 	d.posKey = []byte(strings.ReplaceAll(o.Topic, "{prefix}", o.Prefix))
 
+	comp, err := codec(o.Compression)
+	if err != nil {
+		return nil, err
+	}
 	opts := d.clientOpts()
 	opts = append(opts,
+		kgo.ProducerBatchCompression(comp),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.MaxBufferedBytes(int(o.MaxBufferedBytes)),
 		kgo.MaxBufferedRecords(1<<20),
@@ -214,7 +249,6 @@ func New(o Options) (*Destination, error) {
 	if o.ExactlyOnce {
 		opts = append(opts, kgo.TransactionalID("bintap-"+d.posTopic), kgo.TransactionTimeout(transactionTimeout))
 	}
-	var err error
 	if d.cl, err = kgo.NewClient(opts...); err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
@@ -365,7 +399,8 @@ func (d *Destination) send(buf []byte, msgs []format.Message, ev *change.Event) 
 		case key == nil:
 			key = []byte{}
 		}
-		r := &kgo.Record{Topic: topic, Key: key, Value: m.Value, Partition: d.partitionOf(topic, key)}
+		r := d.record()
+		r.Topic, r.Key, r.Value, r.Partition = topic, key, m.Value, d.partitionOf(topic, key)
 		var mp msgPos
 		if m.Kind == format.MessageData && ev != nil && ev.Tx != nil {
 			mp = msgPos{file: ev.Tx.File, pos: ev.Tx.Pos, num: ev.EventNumber, idx: uint32(data)}
@@ -385,6 +420,20 @@ func (d *Destination) send(buf []byte, msgs []format.Message, ev *change.Event) 
 		}
 	}
 	return buf, nil
+}
+
+// recordSlab is how many records one allocation holds: a slab stays in
+// memory until the last of its records is delivered.
+const recordSlab = 512
+
+// record returns a zeroed record from the slab. A record is not reused once
+// handed to the client: the next one is the slab's next free slot.
+func (d *Destination) record() *kgo.Record {
+	if len(d.recs) == cap(d.recs) {
+		d.recs = make([]kgo.Record, 0, recordSlab)
+	}
+	d.recs = d.recs[:len(d.recs)+1]
+	return &d.recs[len(d.recs)-1]
 }
 
 func (d *Destination) produce(r *kgo.Record) error {
