@@ -121,7 +121,11 @@ func codec(name string) (kgo.CompressionCodec, error) {
 }
 
 // Destination produces events to Kafka. Write, Flush, Position and Close
-// are called from one goroutine (the pipeline's).
+// are called from one goroutine (the pipeline's). Write encodes the events
+// into a batch of records (an arena) and queues it; a goroutine of the
+// destination hands the records to the producer, whose own goroutines
+// compress and send them. So the pipeline's goroutine does the encoding,
+// as for a byte stream, and nothing of Kafka's own work.
 type Destination struct {
 	o   Options
 	log *slog.Logger
@@ -137,23 +141,26 @@ type Destination struct {
 	closed chan struct{}
 	hbDone chan struct{}
 
-	topics      map[*change.Table]string // rendered topic of each table version
-	known       map[string]bool          // topics that exist
-	parts       map[string]int32         // partitions of each topic written to
-	held        map[string][]msgPos      // per topic and partition: the newest message Kafka held at start (at-least-once)
-	heldUntil   msgPos                   // the newest of held: once past it, nothing more is checked
-	dropped     uint64                   // messages not sent again because their partition held them
-	headers     []kgo.RecordHeader       // slab of this batch's record headers
-	recs        []kgo.Record             // slab the records are taken from (one allocation for many)
+	topics    map[*change.Table]string // rendered topic of each table version
+	known     map[string]bool          // topics that exist
+	parts     map[string]int32         // partitions of each topic written to
+	held      map[string][]msgPos      // per topic and partition: the newest message Kafka held at start (at-least-once)
+	heldUntil msgPos                   // the newest of held: once past it, nothing more is checked
+	dropped   uint64                   // messages not sent again because their partition held them
+	// jobs carries filled arenas (and barriers) to the producing goroutine,
+	// in order; free holds arenas whose records were all delivered.
+	jobs        chan *arena
+	free        chan *arena
+	workerDone  chan struct{}
 	posTopic    string
 	posKey      []byte
 	msgs        []format.Message
-	bufHint     int
 	messages    atomic.Uint64 // produced, for Counts (read by the status)
 	bytes       atomic.Uint64
 	pending     position.Checkpoint // latest checkpoint written
 	dirty       bool                // pending is newer than the stored position
 	inTxn       bool
+	queued      bool // arenas were queued since the last drain
 	txnStart    time.Time
 	onceClose   sync.Once
 	mu          sync.Mutex
@@ -209,13 +216,16 @@ func New(o Options) (*Destination, error) {
 		o.HeartbeatTopic = "{prefix}.heartbeat"
 	}
 	d := &Destination{
-		o:      o,
-		log:    o.Log.With("output", "kafka"),
-		closed: make(chan struct{}),
-		topics: map[*change.Table]string{},
-		known:  map[string]bool{},
-		parts:  map[string]int32{},
-		down:   map[string]time.Time{},
+		o:          o,
+		log:        o.Log.With("output", "kafka"),
+		closed:     make(chan struct{}),
+		jobs:       make(chan *arena, queuedArenas),
+		free:       make(chan *arena, pooledArenas),
+		workerDone: make(chan struct{}),
+		topics:     map[*change.Table]string{},
+		known:      map[string]bool{},
+		parts:      map[string]int32{},
+		down:       map[string]time.Time{},
 	}
 	d.ctx, d.cancel = context.WithCancelCause(context.Background())
 	d.onDelivery = d.promise
@@ -264,6 +274,7 @@ func New(o Options) (*Destination, error) {
 		go d.heartbeats()
 	}
 	go d.watchShutdown()
+	go d.producing()
 	if o.Lease != nil {
 		go d.watchLease()
 	}
@@ -337,20 +348,19 @@ func (d *Destination) Write(_ context.Context, events []change.Event, cp positio
 			return err
 		}
 	}
-	// A fresh buffer per batch: the records point into it until they are
-	// delivered, after the events themselves are gone.
-	buf := make([]byte, 0, d.bufHint)
-	d.headers = make([]kgo.RecordHeader, 0, 2*len(events)+2)
+	// The records point into the arena until they are delivered, after
+	// the events themselves are gone.
+	a := d.arena()
 	for i := range events {
 		ev := &events[i]
-		buf, d.msgs = d.o.Encoder.AppendMessages(buf, d.msgs[:0], ev)
-		var err error
-		if buf, err = d.send(buf, d.msgs, ev); err != nil {
+		a.buf, d.msgs = d.o.Encoder.AppendMessages(a.buf, d.msgs[:0], ev)
+		if err := d.send(a, d.msgs, ev); err != nil {
+			d.release(a)
 			return err
 		}
 	}
-	if len(buf) > d.bufHint {
-		d.bufHint = len(buf)
+	if err := d.queue(a); err != nil {
+		return err
 	}
 	if cp.File != "" {
 		d.pending, d.dirty = cp, true
@@ -365,10 +375,13 @@ func (d *Destination) EndTransaction(context.Context) error {
 	if !ok {
 		return nil
 	}
-	buf, msgs := te.EndTransaction(nil, d.msgs[:0])
-	d.msgs = msgs
-	_, err := d.send(buf, msgs, nil)
-	return err
+	a := d.arena()
+	a.buf, d.msgs = te.EndTransaction(a.buf, d.msgs[:0])
+	if err := d.send(a, d.msgs, nil); err != nil {
+		d.release(a)
+		return err
+	}
+	return d.queue(a)
 }
 
 // Reset makes the destination ignore the position stored in Kafka (--reset):
@@ -378,29 +391,28 @@ func (d *Destination) Reset(context.Context) error {
 	return nil
 }
 
-// send produces msgs, the messages of ev (nil for records that belong to no
-// row, which carry their own keys).
-func (d *Destination) send(buf []byte, msgs []format.Message, ev *change.Event) ([]byte, error) {
+// send adds the records of msgs, the messages of ev (nil for records that
+// belong to no row, which carry their own keys), to the arena.
+func (d *Destination) send(a *arena, msgs []format.Message, ev *change.Event) error {
 	data := 0
 	for j := range msgs {
 		m := &msgs[j]
 		topic, err := d.topicOf(m)
 		if err != nil {
-			return buf, err
+			return err
 		}
 		key := m.Key
 		switch {
 		case m.NullKey:
 			key = nil // a Kafka null key: the format says the record has none
 		case key == nil && ev != nil:
-			if key, buf = d.keyOf(buf, m, ev, data); key == nil {
+			if key, a.buf = d.keyOf(a.buf, m, ev, data); key == nil {
 				key = []byte{} // never nil: an empty key is still one partition
 			}
 		case key == nil:
 			key = []byte{}
 		}
-		r := d.record()
-		r.Topic, r.Key, r.Value, r.Partition = topic, key, m.Value, d.partitionOf(topic, key)
+		r := kgo.Record{Topic: topic, Key: key, Value: m.Value, Partition: d.partitionOf(topic, key)}
 		var mp msgPos
 		if m.Kind == format.MessageData && ev != nil && ev.Tx != nil {
 			mp = msgPos{file: ev.Tx.File, pos: ev.Tx.Pos, num: ev.EventNumber, idx: uint32(data)}
@@ -409,39 +421,35 @@ func (d *Destination) send(buf []byte, msgs []format.Message, ev *change.Event) 
 				continue
 			}
 		}
-		buf = d.addHeaders(buf, r, mp)
+		d.addHeaders(a, &r, mp)
 		if m.Kind == format.MessageData {
 			data++
 		}
 		d.messages.Add(1)
 		d.bytes.Add(uint64(len(key) + len(m.Value)))
-		if err := d.produce(r); err != nil {
-			return buf, err
-		}
+		a.recs = append(a.recs, r)
 	}
-	return buf, nil
+	return nil
 }
 
-// recordSlab is how many records one allocation holds: a slab stays in
-// memory until the last of its records is delivered.
-const recordSlab = 512
-
-// record returns a zeroed record from the slab. A record is not reused once
-// handed to the client: the next one is the slab's next free slot.
-func (d *Destination) record() *kgo.Record {
-	if len(d.recs) == cap(d.recs) {
-		d.recs = make([]kgo.Record, 0, recordSlab)
-	}
-	d.recs = d.recs[:len(d.recs)+1]
-	return &d.recs[len(d.recs)-1]
-}
-
-func (d *Destination) produce(r *kgo.Record) error {
+// begin opens a transaction (exactly-once) when none is open. Only the
+// pipeline's goroutine opens and ends transactions, and it ends them only
+// once the producing goroutine is idle (drain).
+func (d *Destination) begin() error {
 	if d.o.ExactlyOnce && !d.inTxn {
 		if err := d.cl.BeginTransaction(); err != nil {
 			return fmt.Errorf("kafka: begin transaction: %w", err)
 		}
 		d.inTxn, d.txnStart = true, time.Now()
+	}
+	return nil
+}
+
+// produce hands one record (a position record) to the producer directly;
+// the producing goroutine is idle (drain).
+func (d *Destination) produce(r *kgo.Record) error {
+	if err := d.begin(); err != nil {
+		return err
 	}
 	d.cl.Produce(d.ctx, r, d.onDelivery)
 	return d.err()
@@ -497,6 +505,9 @@ func (d *Destination) Flush(context.Context) error {
 	if err := d.checkLease(); err != nil {
 		return err
 	}
+	if err := d.drain(); err != nil {
+		return err
+	}
 	if d.o.ExactlyOnce {
 		if !d.inTxn && !d.dirty {
 			return nil
@@ -524,6 +535,9 @@ func (d *Destination) Flush(context.Context) error {
 
 // commit ends the open transaction with the position record inside it.
 func (d *Destination) commit() error {
+	if err := d.drain(); err != nil {
+		return err
+	}
 	cp, dirty := d.pending, d.dirty
 	if dirty {
 		rec, err := d.positionRecord(cp)
@@ -591,6 +605,9 @@ func (d *Destination) Close(context.Context) error {
 	var err error
 	d.onceClose.Do(func() {
 		close(d.closed)
+		if !d.stopProducing() && !d.inTxn {
+			err = d.err()
+		}
 		if d.hb != nil {
 			<-d.hbDone
 			d.hb.Close()

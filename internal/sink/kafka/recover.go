@@ -78,28 +78,28 @@ func parseMsgPos(v []byte) (msgPos, bool) {
 // addHeaders adds the position header of a data message (mp, zero for
 // other records) and, in an HA group, the epoch header of every record;
 // their bytes are appended to buf.
-func (d *Destination) addHeaders(buf []byte, r *kgo.Record, mp msgPos) []byte {
-	h := len(d.headers)
+func (d *Destination) addHeaders(a *arena, r *kgo.Record, mp msgPos) {
+	h := len(a.headers)
 	if mp.file != "" {
-		start := len(buf)
-		buf = append(buf, mp.file...)
+		start := len(a.buf)
+		buf := append(a.buf, mp.file...)
 		buf = append(buf, ':')
 		buf = strconv.AppendUint(buf, uint64(mp.pos), 10)
 		buf = append(buf, ':')
 		buf = strconv.AppendUint(buf, mp.num, 10)
 		buf = append(buf, ':')
 		buf = strconv.AppendUint(buf, uint64(mp.idx), 10)
-		d.headers = append(d.headers, kgo.RecordHeader{Key: headerPosition, Value: buf[start:len(buf):len(buf)]})
+		a.buf = buf
+		a.headers = append(a.headers, kgo.RecordHeader{Key: headerPosition, Value: buf[start:len(buf):len(buf)]})
 	}
 	if d.o.Lease != nil {
-		start := len(buf)
-		buf = strconv.AppendUint(buf, d.epoch, 10)
-		d.headers = append(d.headers, kgo.RecordHeader{Key: headerEpoch, Value: buf[start:len(buf):len(buf)]})
+		start := len(a.buf)
+		a.buf = strconv.AppendUint(a.buf, d.epoch, 10)
+		a.headers = append(a.headers, kgo.RecordHeader{Key: headerEpoch, Value: a.buf[start:len(a.buf):len(a.buf)]})
 	}
-	if len(d.headers) > h {
-		r.Headers = d.headers[h:len(d.headers):len(d.headers)]
+	if len(a.headers) > h {
+		r.Headers = a.headers[h:len(a.headers):len(a.headers)]
 	}
-	return buf
 }
 
 // partitionOf is the partition of a record: Kafka's default for a key

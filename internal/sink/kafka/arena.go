@@ -1,0 +1,155 @@
+package kafka
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// An arena holds the records of one Write: their keys, values and headers
+// in one buffer, the records in one slice. It goes back to the pool once
+// every record in it is delivered, so steady streaming allocates no
+// per-record memory of its own and the garbage collector has little to do.
+type arena struct {
+	buf     []byte
+	recs    []kgo.Record
+	headers []kgo.RecordHeader
+	// left counts the records handed to the producer and not yet
+	// delivered, plus one while the arena is being filled or produced.
+	left    atomic.Int32
+	promise func(*kgo.Record, error) // bound once per arena: delivered, then done
+	// barrier, on a job without records, is closed when the producing
+	// goroutine reaches it (drain).
+	barrier chan struct{}
+}
+
+const (
+	// queuedArenas is how many filled arenas may wait for the producing
+	// goroutine; beyond that Write blocks (back-pressure).
+	queuedArenas = 2
+	// pooledArenas is how many delivered arenas are kept for reuse.
+	pooledArenas = 8
+	// maxPooledBuf is the largest buffer an arena keeps when pooled: an
+	// arena that held a huge row does not pin its memory.
+	maxPooledBuf = 4 << 20
+)
+
+// arena returns an empty arena from the pool, or a new one.
+func (d *Destination) arena() *arena {
+	var a *arena
+	select {
+	case a = <-d.free:
+	default:
+		a = &arena{}
+		a.promise = func(r *kgo.Record, err error) {
+			d.promise(r, err)
+			d.done(a)
+		}
+	}
+	a.left.Store(1)
+	return a
+}
+
+// done drops one reference to a; the last one returns it to the pool.
+func (d *Destination) done(a *arena) {
+	if a.left.Add(-1) == 0 {
+		d.release(a)
+	}
+}
+
+// release empties a and pools it (or lets it go when the pool is full).
+func (d *Destination) release(a *arena) {
+	if cap(a.buf) > maxPooledBuf {
+		a.buf = nil
+	}
+	clear(a.recs) // drop the references to topics and buffers
+	a.buf, a.recs, a.headers = a.buf[:0], a.recs[:0], a.headers[:0]
+	select {
+	case d.free <- a:
+	default:
+	}
+}
+
+// queue hands a filled arena to the producing goroutine, waiting while it
+// is behind (the producer's buffer is full: the brokers are behind or down).
+func (d *Destination) queue(a *arena) error {
+	if len(a.recs) == 0 {
+		d.release(a)
+		return d.err()
+	}
+	if err := d.begin(); err != nil {
+		d.release(a)
+		return err
+	}
+	select {
+	case d.jobs <- a:
+		d.queued = true
+		return nil
+	case <-d.ctx.Done():
+		d.release(a)
+		return d.err()
+	}
+}
+
+// producing hands the records of each queued arena to the producer, in
+// order. kgo's Produce blocks while MaxBufferedBytes or MaxBufferedRecords
+// are reached, which blocks this goroutine and then Write: back-pressure,
+// never a dropped record.
+func (d *Destination) producing() {
+	defer close(d.workerDone)
+	for a := range d.jobs {
+		if a.barrier != nil {
+			close(a.barrier)
+			continue
+		}
+		for i := range a.recs {
+			if d.ctx.Err() != nil {
+				break // failed or closed: the rest is not sent, Write reports why
+			}
+			a.left.Add(1)
+			d.cl.Produce(d.ctx, &a.recs[i], a.promise)
+		}
+		d.done(a)
+	}
+}
+
+// drain waits until the producing goroutine has handed every queued record
+// to the producer; then the caller may flush, produce or commit itself.
+func (d *Destination) drain() error {
+	if !d.queued {
+		return d.err()
+	}
+	b := &arena{barrier: make(chan struct{})}
+	select {
+	case d.jobs <- b:
+	case <-d.ctx.Done():
+		return d.err()
+	}
+	select {
+	case <-b.barrier:
+	case <-d.ctx.Done():
+		return d.err()
+	}
+	d.queued = false
+	return d.err()
+}
+
+// stopProducing ends the producing goroutine once it has handed on what is
+// queued (Close). While the brokers are down and the producer's buffer is
+// full that waits at most FlushTimeout; then the destination's context ends
+// (the records not handed on are not sent) and it returns false.
+func (d *Destination) stopProducing() bool {
+	close(d.jobs)
+	t := time.NewTimer(d.o.FlushTimeout)
+	defer t.Stop()
+	select {
+	case <-d.workerDone:
+		return true
+	case <-t.C:
+		d.cancel(fmt.Errorf("kafka: gave up waiting for the brokers %s (kafka_flush_timeout) while closing; what they did not acknowledge is not checkpointed", d.o.FlushTimeout))
+		<-d.workerDone
+		return false
+	}
+}
