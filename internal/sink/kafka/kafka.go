@@ -395,6 +395,7 @@ func (d *Destination) Reset(context.Context) error {
 // belong to no row, which carry their own keys), to the arena.
 func (d *Destination) send(a *arena, msgs []format.Message, ev *change.Event) error {
 	data := 0
+	var n, size uint64
 	for j := range msgs {
 		m := &msgs[j]
 		topic, err := d.topicOf(m)
@@ -425,10 +426,12 @@ func (d *Destination) send(a *arena, msgs []format.Message, ev *change.Event) er
 		if m.Kind == format.MessageData {
 			data++
 		}
-		d.messages.Add(1)
-		d.bytes.Add(uint64(len(key) + len(m.Value)))
+		n++
+		size += uint64(len(key) + len(m.Value))
 		a.recs = append(a.recs, r)
 	}
+	d.messages.Add(n)
+	d.bytes.Add(size)
 	return nil
 }
 
