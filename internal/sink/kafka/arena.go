@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -29,19 +30,27 @@ const (
 	// queuedArenas is how many filled arenas may wait for the producing
 	// goroutine; beyond that Write blocks (back-pressure).
 	queuedArenas = 2
-	// pooledArenas is how many delivered arenas are kept for reuse.
-	pooledArenas = 8
 	// maxPooledBuf is the largest buffer an arena keeps when pooled: an
 	// arena that held a huge row does not pin its memory.
 	maxPooledBuf = 4 << 20
+	// poolSlack is what the pool keeps beyond MaxBufferedBytes: arenas
+	// also hold headers and the records themselves, which the producer's
+	// bound does not count, and the queued ones.
+	poolSlack = 2 << 20
 )
 
 // arena returns an empty arena from the pool, or a new one.
 func (d *Destination) arena() *arena {
+	d.poolMu.Lock()
 	var a *arena
-	select {
-	case a = <-d.free:
-	default:
+	if n := len(d.pool); n > 0 {
+		a = d.pool[n-1]
+		d.pool[n-1] = nil
+		d.pool = d.pool[:n-1]
+		d.pooled -= a.size()
+	}
+	d.poolMu.Unlock()
+	if a == nil {
 		a = &arena{}
 		a.promise = func(r *kgo.Record, err error) {
 			d.promise(r, err)
@@ -52,6 +61,17 @@ func (d *Destination) arena() *arena {
 	return a
 }
 
+// size is the memory an arena holds, about.
+func (a *arena) size() int64 {
+	return int64(cap(a.buf)) + int64(cap(a.recs))*recordSize + int64(cap(a.headers))*headerSize
+}
+
+// Sizes of a record and a header, for the pool's budget.
+const (
+	recordSize = int64(unsafe.Sizeof(kgo.Record{}))
+	headerSize = int64(unsafe.Sizeof(kgo.RecordHeader{}))
+)
+
 // done drops one reference to a; the last one returns it to the pool.
 func (d *Destination) done(a *arena) {
 	if a.left.Add(-1) == 0 {
@@ -59,17 +79,24 @@ func (d *Destination) done(a *arena) {
 	}
 }
 
-// release empties a and pools it (or lets it go when the pool is full).
+// release empties a and pools it. The pool keeps at most MaxBufferedBytes
+// and poolSlack of arenas: what can be in flight, since delivered arenas
+// come back in bursts (one produce response acknowledges many) and are
+// taken again one by one. In-flight and pooled arenas together stay about
+// that size: an arena is in one or the other.
 func (d *Destination) release(a *arena) {
 	if cap(a.buf) > maxPooledBuf {
 		a.buf = nil
 	}
 	clear(a.recs) // drop the references to topics and buffers
+	clear(a.headers)
 	a.buf, a.recs, a.headers = a.buf[:0], a.recs[:0], a.headers[:0]
-	select {
-	case d.free <- a:
-	default:
+	d.poolMu.Lock()
+	if n := a.size(); d.pooled+n <= d.o.MaxBufferedBytes+poolSlack {
+		d.pool = append(d.pool, a)
+		d.pooled += n
 	}
+	d.poolMu.Unlock()
 }
 
 // queue hands a filled arena to the producing goroutine, waiting while it

@@ -150,8 +150,10 @@ type Destination struct {
 	// jobs carries filled arenas (and barriers) to the producing goroutine,
 	// in order; free holds arenas whose records were all delivered.
 	jobs        chan *arena
-	free        chan *arena
 	workerDone  chan struct{}
+	poolMu      sync.Mutex
+	pool        []*arena // delivered arenas, for reuse
+	pooled      int64    // their size
 	posTopic    string
 	posKey      []byte
 	msgs        []format.Message
@@ -207,7 +209,7 @@ func New(o Options) (*Destination, error) {
 		o.FlushTimeout = 30 * time.Second
 	}
 	if o.MaxBufferedBytes <= 0 {
-		o.MaxBufferedBytes = 64 << 20
+		o.MaxBufferedBytes = 16 << 20
 	}
 	if o.Shutdown == nil {
 		o.Shutdown = context.Background()
@@ -220,7 +222,6 @@ func New(o Options) (*Destination, error) {
 		log:        o.Log.With("output", "kafka"),
 		closed:     make(chan struct{}),
 		jobs:       make(chan *arena, queuedArenas),
-		free:       make(chan *arena, pooledArenas),
 		workerDone: make(chan struct{}),
 		topics:     map[*change.Table]string{},
 		known:      map[string]bool{},
