@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -102,6 +103,10 @@ func (d *Destination) release(a *arena) {
 // queue hands a filled arena to the producing goroutine, waiting while it
 // is behind (the producer's buffer is full: the brokers are behind or down).
 func (d *Destination) queue(a *arena) error {
+	if d.isClosed() {
+		d.release(a)
+		return errClosed
+	}
 	if len(a.recs) == 0 {
 		d.release(a)
 		return d.err()
@@ -148,6 +153,9 @@ func (d *Destination) drain() error {
 	if !d.queued {
 		return d.err()
 	}
+	if d.isClosed() {
+		return errClosed
+	}
 	b := &arena{barrier: make(chan struct{})}
 	select {
 	case d.jobs <- b:
@@ -177,6 +185,20 @@ func (d *Destination) stopProducing() bool {
 	case <-t.C:
 		d.cancel(fmt.Errorf("kafka: gave up waiting for the brokers %s (kafka_flush_timeout) while closing; what they did not acknowledge is not checkpointed", d.o.FlushTimeout))
 		<-d.workerDone
+		return false
+	}
+}
+
+// errClosed is what a write after Close fails with.
+var errClosed = errors.New("kafka: output closed")
+
+// isClosed reports whether Close began (only the pipeline's goroutine
+// closes, so a false answer holds for the caller's next step).
+func (d *Destination) isClosed() bool {
+	select {
+	case <-d.closed:
+		return true
+	default:
 		return false
 	}
 }
