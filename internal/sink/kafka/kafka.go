@@ -144,9 +144,11 @@ type Destination struct {
 	topics    map[*change.Table]string // rendered topic of each table version
 	known     map[string]bool          // topics that exist
 	parts     map[string]int32         // partitions of each topic written to
-	held      map[string][]msgPos      // per topic and partition: the newest message Kafka held at start (at-least-once)
-	heldUntil msgPos                   // the newest of held: once past it, nothing more is checked
-	dropped   uint64                   // messages not sent again because their partition held them
+	lastTopic string                   // partitionOf's cache of parts
+	lastParts int32
+	held      map[string][]msgPos // per topic and partition: the newest message Kafka held at start (at-least-once)
+	heldUntil msgPos              // the newest of held: once past it, nothing more is checked
+	dropped   uint64              // messages not sent again because their partition held them
 	// jobs carries filled arenas (and barriers) to the producing goroutine,
 	// in order; free holds arenas whose records were all delivered.
 	jobs        chan *arena

@@ -106,7 +106,12 @@ func (d *Destination) addHeaders(a *arena, r *kgo.Record, mp msgPos) {
 // (murmur2, high bit cleared, modulo the partitions); records with a null
 // key go where their topic's name hashes, so that they keep their order.
 func (d *Destination) partitionOf(topic string, key []byte) int32 {
-	n := d.parts[topic]
+	// The topic of the previous record, most often the same: no map lookup
+	// (a string hash) per record.
+	if topic != d.lastTopic {
+		d.lastTopic, d.lastParts = topic, d.parts[topic]
+	}
+	n := d.lastParts
 	if n <= 1 {
 		return 0
 	}
