@@ -211,7 +211,7 @@ func New(o Options) (*Destination, error) {
 		o.FlushTimeout = 30 * time.Second
 	}
 	if o.MaxBufferedBytes <= 0 {
-		o.MaxBufferedBytes = 16 << 20
+		o.MaxBufferedBytes = 8 << 20
 	}
 	if o.Shutdown == nil {
 		o.Shutdown = context.Background()

@@ -76,7 +76,7 @@ var options = []sink.Option{
 		}
 		return nil
 	}},
-	{Name: "kafka-max-buffered-bytes", Default: "16777216", Usage: "Kafka: bytes of messages held while the brokers are behind or down (back-pressure beyond)", Check: func(v string) error {
+	{Name: "kafka-max-buffered-bytes", Default: "8388608", Usage: "Kafka: bytes of messages held while the brokers are behind or down (back-pressure beyond)", Check: func(v string) error {
 		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 1<<20 {
 			return errors.New("accepted values are integers of at least 1048576")
 		}

@@ -40,7 +40,7 @@ func TestKafkaOutputs(t *testing.T) {
 	}
 	if o.Key != "pk" || o.ExactlyOnce || !o.ReadPosition || o.Prefix != "bintap" ||
 		o.Partitions != 1 || c.HeartbeatInterval.String() != "10s" || o.FlushTimeout.String() != "30s" ||
-		o.Compression != CompressionNone || o.MaxBufferedBytes != 16<<20 {
+		o.Compression != CompressionNone || o.MaxBufferedBytes != 8<<20 {
 		t.Errorf("defaults: %+v heartbeat %v", o, c.HeartbeatInterval)
 	}
 
