@@ -58,6 +58,13 @@
 // mixed workload takes 30-40 s and n 1.5-3 minutes; the four rows add about
 // 5 minutes to the run.
 //
+// Row k streams the workload to kfake (franz-go's Kafka protocol
+// implementation) started in this process; it prints bintap's CPU time and
+// the broker's (this process's CPU time during the run, which is kfake's).
+// -kafka-flags adds bintap flags to row k only (such as "--kafka-compression
+// snappy"); with -baseline, row k0 runs the older binary with the default
+// flags, in the same run (k/k0). Target: k/c >= 0.8.
+//
 // It exits 0 whether or not bintap meets its target (it is a measurement) and
 // non-zero when the harness itself fails or bintap runs and fails.
 package main

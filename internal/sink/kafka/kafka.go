@@ -146,6 +146,10 @@ type Destination struct {
 	parts     map[string]int32         // partitions of each topic written to
 	lastTopic string                   // partitionOf's cache of parts
 	lastParts int32
+	// addHeaders' cache of the position header's "FILE:POS:" part.
+	hdrFile   string
+	hdrPos    uint32
+	hdrPrefix []byte
 	held      map[string][]msgPos // per topic and partition: the newest message Kafka held at start (at-least-once)
 	heldUntil msgPos              // the newest of held: once past it, nothing more is checked
 	dropped   uint64              // messages not sent again because their partition held them

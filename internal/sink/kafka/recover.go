@@ -81,11 +81,16 @@ func parseMsgPos(v []byte) (msgPos, bool) {
 func (d *Destination) addHeaders(a *arena, r *kgo.Record, mp msgPos) {
 	h := len(a.headers)
 	if mp.file != "" {
+		// "FILE:POS:" is the same for every message of a transaction.
+		if mp.file != d.hdrFile || mp.pos != d.hdrPos || d.hdrPrefix == nil {
+			d.hdrFile, d.hdrPos = mp.file, mp.pos
+			d.hdrPrefix = append(d.hdrPrefix[:0], mp.file...)
+			d.hdrPrefix = append(d.hdrPrefix, ':')
+			d.hdrPrefix = strconv.AppendUint(d.hdrPrefix, uint64(mp.pos), 10)
+			d.hdrPrefix = append(d.hdrPrefix, ':')
+		}
 		start := len(a.buf)
-		buf := append(a.buf, mp.file...)
-		buf = append(buf, ':')
-		buf = strconv.AppendUint(buf, uint64(mp.pos), 10)
-		buf = append(buf, ':')
+		buf := append(a.buf, d.hdrPrefix...)
 		buf = strconv.AppendUint(buf, mp.num, 10)
 		buf = append(buf, ':')
 		buf = strconv.AppendUint(buf, uint64(mp.idx), 10)
