@@ -124,8 +124,9 @@ func codec(name string) (kgo.CompressionCodec, error) {
 // are called from one goroutine (the pipeline's). Write encodes the events
 // into a batch of records (an arena) and queues it; a goroutine of the
 // destination hands the records to the producer, whose own goroutines
-// compress and send them. So the pipeline's goroutine does the encoding,
-// as for a byte stream, and nothing of Kafka's own work.
+// compress and send them. So the pipeline's goroutine does the encoding
+// (values, keys, headers), as for a byte stream, and none of the
+// producer's work.
 type Destination struct {
 	o   Options
 	log *slog.Logger
