@@ -15,8 +15,11 @@ import (
 // every record in it is delivered, so steady streaming allocates no
 // per-record memory of its own and the garbage collector has little to do.
 type arena struct {
-	buf     []byte
-	recs    []kgo.Record
+	buf  []byte
+	recs []kgo.Record
+	// now is the timestamp of its records: the time the arena was taken
+	// (the producer would call time.Now for each record without one).
+	now     time.Time
 	headers []kgo.RecordHeader
 	// left counts the records handed to the producer and not yet
 	// delivered, plus one while the arena is being filled or produced.
@@ -59,6 +62,7 @@ func (d *Destination) arena() *arena {
 		}
 	}
 	a.left.Store(1)
+	a.now = time.Now()
 	return a
 }
 

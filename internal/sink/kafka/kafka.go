@@ -421,7 +421,7 @@ func (d *Destination) send(a *arena, msgs []format.Message, ev *change.Event) er
 		case key == nil:
 			key = []byte{}
 		}
-		r := kgo.Record{Topic: topic, Key: key, Value: m.Value, Partition: d.partitionOf(topic, key)}
+		r := kgo.Record{Topic: topic, Key: key, Value: m.Value, Partition: d.partitionOf(topic, key), Timestamp: a.now}
 		var mp msgPos
 		if m.Kind == format.MessageData && ev != nil && ev.Tx != nil {
 			mp = msgPos{file: ev.Tx.File, pos: ev.Tx.Pos, num: ev.EventNumber, idx: uint32(data)}
