@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -16,8 +18,11 @@ import (
 // workload to a Kafka broker: kfake, in this process, on a TCP port. The
 // broker discards record bytes (BlackholeProduce) so that its memory does
 // not grow with the workload; offsets still advance, which is how the
-// delivered messages are counted.
-func bintapKafka(binary string) func(ctx context.Context, w *workload) result {
+// delivered messages are counted. The broker shares the CPUs with bintap:
+// the run reports bintap's CPU time and the broker's (this process's CPU
+// time while bintap runs, which is kfake's, as the harness only waits).
+// extra are more bintap flags (-kafka-flags).
+func bintapKafka(binary, state string, extra []string) func(ctx context.Context, w *workload) result {
 	return func(ctx context.Context, w *workload) result {
 		if why := bintapMissing(binary); why != "" {
 			return result{unavailable: why}
@@ -28,19 +33,25 @@ func bintapKafka(binary string) func(ctx context.Context, w *workload) result {
 		}
 		defer cluster.Close()
 		addr := cluster.ListenAddrs()[0]
-		cmd, err := bintapCommand(ctx, binary, w.port, 4244, filepath.Join(w.tmpDir, "state-kafka"),
+		flags := append([]string{
 			"--start", "oldest",
 			"--stop-at-end",
-			"--output", "kafka://"+addr+"/bench",
-			"--heartbeat-interval", "0")
+			"--output", "kafka://" + addr + "/bench",
+			"--heartbeat-interval", "0"}, extra...)
+		cmd, err := bintapCommand(ctx, binary, w.port, 4244, filepath.Join(w.tmpDir, state), flags...)
 		if err != nil {
 			return result{err: err}
 		}
+		if p := os.Getenv("BINTAP_BENCH_CPUPROFILE"); p != "" {
+			cmd.Env = append(os.Environ(), "BINTAP_CPUPROFILE="+p)
+		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
+		self := selfCPU()
 		start := time.Now()
 		err = cmd.Run()
 		elapsed := time.Since(start)
+		broker := selfCPU() - self
 		if err != nil {
 			return result{err: fmt.Errorf("bintap stream: %w", err), detail: stderr.String()}
 		}
@@ -51,8 +62,18 @@ func bintapKafka(binary string) func(ctx context.Context, w *workload) result {
 		if n < int64(w.rows) {
 			return result{err: fmt.Errorf("Kafka holds %d messages, want at least %d", n, w.rows), detail: stderr.String()}
 		}
-		return result{rows: int64(w.rows), elapsed: elapsed, rss: peakRSS(cmd)}
+		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		return result{rows: int64(w.rows), elapsed: elapsed, cpu: cpu, brokerCPU: broker, rss: peakRSS(cmd)}
 	}
+}
+
+// selfCPU is the user and system CPU time of this process so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // endOffsets sums the high watermarks of topic's partitions.

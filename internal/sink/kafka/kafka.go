@@ -59,8 +59,11 @@ type Options struct {
 	// done (and in Close).
 	FlushTimeout     time.Duration
 	MaxBufferedBytes int64
-	TLS              *tls.Config
-	SASL             sasl.Mechanism
+	// Compression is the codec of record batches: CompressionNone (the
+	// default), snappy, lz4, zstd or gzip.
+	Compression string
+	TLS         *tls.Config
+	SASL        sasl.Mechanism
 	// HeartbeatInterval > 0 sends a heartbeat to HeartbeatTopic that often.
 	HeartbeatInterval time.Duration
 	HeartbeatTopic    string
@@ -91,8 +94,39 @@ func Mechanism(name, user, password string) sasl.Mechanism {
 	return nil
 }
 
+// Compression codecs (--kafka-compression).
+const (
+	CompressionNone   = "none"
+	CompressionSnappy = "snappy"
+	CompressionLZ4    = "lz4"
+	CompressionZstd   = "zstd"
+	CompressionGzip   = "gzip"
+)
+
+// codec is the kgo codec of a --kafka-compression value.
+func codec(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "", CompressionNone:
+		return kgo.NoCompression(), nil
+	case CompressionSnappy:
+		return kgo.SnappyCompression(), nil
+	case CompressionLZ4:
+		return kgo.Lz4Compression(), nil
+	case CompressionZstd:
+		return kgo.ZstdCompression(), nil
+	case CompressionGzip:
+		return kgo.GzipCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("kafka: compression %q: accepted values are none, snappy, lz4, zstd and gzip", name)
+}
+
 // Destination produces events to Kafka. Write, Flush, Position and Close
-// are called from one goroutine (the pipeline's).
+// are called from one goroutine (the pipeline's). Write encodes the events
+// into a batch of records (an arena) and queues it; a goroutine of the
+// destination hands the records to the producer, whose own goroutines
+// compress and send them. So the pipeline's goroutine does the encoding
+// (values, keys, headers), as for a byte stream, and none of the
+// producer's work.
 type Destination struct {
 	o   Options
 	log *slog.Logger
@@ -108,22 +142,34 @@ type Destination struct {
 	closed chan struct{}
 	hbDone chan struct{}
 
-	topics      map[*change.Table]string // rendered topic of each table version
-	known       map[string]bool          // topics that exist
-	parts       map[string]int32         // partitions of each topic written to
-	held        map[string][]msgPos      // per topic and partition: the newest message Kafka held at start (at-least-once)
-	heldUntil   msgPos                   // the newest of held: once past it, nothing more is checked
-	dropped     uint64                   // messages not sent again because their partition held them
-	headers     []kgo.RecordHeader       // slab of this batch's record headers
+	topics    map[*change.Table]string // rendered topic of each table version
+	known     map[string]bool          // topics that exist
+	parts     map[string]int32         // partitions of each topic written to
+	lastTopic string                   // partitionOf's cache of parts
+	lastParts int32
+	// addHeaders' cache of the position header's "FILE:POS:" part.
+	hdrFile   string
+	hdrPos    uint32
+	hdrPrefix []byte
+	held      map[string][]msgPos // per topic and partition: the newest message Kafka held at start (at-least-once)
+	heldUntil msgPos              // the newest of held: once past it, nothing more is checked
+	dropped   uint64              // messages not sent again because their partition held them
+	// jobs carries filled arenas (and barriers) to the producing goroutine,
+	// in order; free holds arenas whose records were all delivered.
+	jobs        chan *arena
+	workerDone  chan struct{}
+	poolMu      sync.Mutex
+	pool        []*arena // delivered arenas, for reuse
+	pooled      int64    // their size
 	posTopic    string
 	posKey      []byte
 	msgs        []format.Message
-	bufHint     int
 	messages    atomic.Uint64 // produced, for Counts (read by the status)
 	bytes       atomic.Uint64
 	pending     position.Checkpoint // latest checkpoint written
 	dirty       bool                // pending is newer than the stored position
 	inTxn       bool
+	queued      bool // arenas were queued since the last drain
 	txnStart    time.Time
 	onceClose   sync.Once
 	mu          sync.Mutex
@@ -170,7 +216,7 @@ func New(o Options) (*Destination, error) {
 		o.FlushTimeout = 30 * time.Second
 	}
 	if o.MaxBufferedBytes <= 0 {
-		o.MaxBufferedBytes = 64 << 20
+		o.MaxBufferedBytes = 8 << 20
 	}
 	if o.Shutdown == nil {
 		o.Shutdown = context.Background()
@@ -179,13 +225,15 @@ func New(o Options) (*Destination, error) {
 		o.HeartbeatTopic = "{prefix}.heartbeat"
 	}
 	d := &Destination{
-		o:      o,
-		log:    o.Log.With("output", "kafka"),
-		closed: make(chan struct{}),
-		topics: map[*change.Table]string{},
-		known:  map[string]bool{},
-		parts:  map[string]int32{},
-		down:   map[string]time.Time{},
+		o:          o,
+		log:        o.Log.With("output", "kafka"),
+		closed:     make(chan struct{}),
+		jobs:       make(chan *arena, queuedArenas),
+		workerDone: make(chan struct{}),
+		topics:     map[*change.Table]string{},
+		known:      map[string]bool{},
+		parts:      map[string]int32{},
+		down:       map[string]time.Time{},
 	}
 	d.ctx, d.cancel = context.WithCancelCause(context.Background())
 	d.onDelivery = d.promise
@@ -200,8 +248,13 @@ func New(o Options) (*Destination, error) {
 	d.posTopic = strings.ReplaceAll(d.posTopic, "{prefix}", o.Prefix)
 	d.posKey = []byte(strings.ReplaceAll(o.Topic, "{prefix}", o.Prefix))
 
+	comp, err := codec(o.Compression)
+	if err != nil {
+		return nil, err
+	}
 	opts := d.clientOpts()
 	opts = append(opts,
+		kgo.ProducerBatchCompression(comp),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.MaxBufferedBytes(int(o.MaxBufferedBytes)),
 		kgo.MaxBufferedRecords(1<<20),
@@ -214,7 +267,6 @@ func New(o Options) (*Destination, error) {
 	if o.ExactlyOnce {
 		opts = append(opts, kgo.TransactionalID("bintap-"+d.posTopic), kgo.TransactionTimeout(transactionTimeout))
 	}
-	var err error
 	if d.cl, err = kgo.NewClient(opts...); err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
@@ -230,6 +282,7 @@ func New(o Options) (*Destination, error) {
 		go d.heartbeats()
 	}
 	go d.watchShutdown()
+	go d.producing()
 	if o.Lease != nil {
 		go d.watchLease()
 	}
@@ -303,20 +356,19 @@ func (d *Destination) Write(_ context.Context, events []change.Event, cp positio
 			return err
 		}
 	}
-	// A fresh buffer per batch: the records point into it until they are
-	// delivered, after the events themselves are gone.
-	buf := make([]byte, 0, d.bufHint)
-	d.headers = make([]kgo.RecordHeader, 0, 2*len(events)+2)
+	// The records point into the arena until they are delivered, after
+	// the events themselves are gone.
+	a := d.arena()
 	for i := range events {
 		ev := &events[i]
-		buf, d.msgs = d.o.Encoder.AppendMessages(buf, d.msgs[:0], ev)
-		var err error
-		if buf, err = d.send(buf, d.msgs, ev); err != nil {
+		a.buf, d.msgs = d.o.Encoder.AppendMessages(a.buf, d.msgs[:0], ev)
+		if err := d.send(a, d.msgs, ev); err != nil {
+			d.release(a)
 			return err
 		}
 	}
-	if len(buf) > d.bufHint {
-		d.bufHint = len(buf)
+	if err := d.queue(a); err != nil {
+		return err
 	}
 	if cp.File != "" {
 		d.pending, d.dirty = cp, true
@@ -331,10 +383,13 @@ func (d *Destination) EndTransaction(context.Context) error {
 	if !ok {
 		return nil
 	}
-	buf, msgs := te.EndTransaction(nil, d.msgs[:0])
-	d.msgs = msgs
-	_, err := d.send(buf, msgs, nil)
-	return err
+	a := d.arena()
+	a.buf, d.msgs = te.EndTransaction(a.buf, d.msgs[:0])
+	if err := d.send(a, d.msgs, nil); err != nil {
+		d.release(a)
+		return err
+	}
+	return d.queue(a)
 }
 
 // Reset makes the destination ignore the position stored in Kafka (--reset):
@@ -344,28 +399,29 @@ func (d *Destination) Reset(context.Context) error {
 	return nil
 }
 
-// send produces msgs, the messages of ev (nil for records that belong to no
-// row, which carry their own keys).
-func (d *Destination) send(buf []byte, msgs []format.Message, ev *change.Event) ([]byte, error) {
+// send adds the records of msgs, the messages of ev (nil for records that
+// belong to no row, which carry their own keys), to the arena.
+func (d *Destination) send(a *arena, msgs []format.Message, ev *change.Event) error {
 	data := 0
+	var n, size uint64
 	for j := range msgs {
 		m := &msgs[j]
 		topic, err := d.topicOf(m)
 		if err != nil {
-			return buf, err
+			return err
 		}
 		key := m.Key
 		switch {
 		case m.NullKey:
 			key = nil // a Kafka null key: the format says the record has none
 		case key == nil && ev != nil:
-			if key, buf = d.keyOf(buf, m, ev, data); key == nil {
+			if key, a.buf = d.keyOf(a.buf, m, ev, data); key == nil {
 				key = []byte{} // never nil: an empty key is still one partition
 			}
 		case key == nil:
 			key = []byte{}
 		}
-		r := &kgo.Record{Topic: topic, Key: key, Value: m.Value, Partition: d.partitionOf(topic, key)}
+		r := kgo.Record{Topic: topic, Key: key, Value: m.Value, Partition: d.partitionOf(topic, key), Timestamp: a.now}
 		var mp msgPos
 		if m.Kind == format.MessageData && ev != nil && ev.Tx != nil {
 			mp = msgPos{file: ev.Tx.File, pos: ev.Tx.Pos, num: ev.EventNumber, idx: uint32(data)}
@@ -374,25 +430,37 @@ func (d *Destination) send(buf []byte, msgs []format.Message, ev *change.Event) 
 				continue
 			}
 		}
-		buf = d.addHeaders(buf, r, mp)
+		d.addHeaders(a, &r, mp)
 		if m.Kind == format.MessageData {
 			data++
 		}
-		d.messages.Add(1)
-		d.bytes.Add(uint64(len(key) + len(m.Value)))
-		if err := d.produce(r); err != nil {
-			return buf, err
-		}
+		n++
+		size += uint64(len(key) + len(m.Value))
+		a.recs = append(a.recs, r)
 	}
-	return buf, nil
+	d.messages.Add(n)
+	d.bytes.Add(size)
+	return nil
 }
 
-func (d *Destination) produce(r *kgo.Record) error {
+// begin opens a transaction (exactly-once) when none is open. Only the
+// pipeline's goroutine opens and ends transactions, and it ends them only
+// once the producing goroutine is idle (drain).
+func (d *Destination) begin() error {
 	if d.o.ExactlyOnce && !d.inTxn {
 		if err := d.cl.BeginTransaction(); err != nil {
 			return fmt.Errorf("kafka: begin transaction: %w", err)
 		}
 		d.inTxn, d.txnStart = true, time.Now()
+	}
+	return nil
+}
+
+// produce hands one record (a position record) to the producer directly;
+// the producing goroutine is idle (drain).
+func (d *Destination) produce(r *kgo.Record) error {
+	if err := d.begin(); err != nil {
+		return err
 	}
 	d.cl.Produce(d.ctx, r, d.onDelivery)
 	return d.err()
@@ -448,6 +516,9 @@ func (d *Destination) Flush(context.Context) error {
 	if err := d.checkLease(); err != nil {
 		return err
 	}
+	if err := d.drain(); err != nil {
+		return err
+	}
 	if d.o.ExactlyOnce {
 		if !d.inTxn && !d.dirty {
 			return nil
@@ -475,6 +546,9 @@ func (d *Destination) Flush(context.Context) error {
 
 // commit ends the open transaction with the position record inside it.
 func (d *Destination) commit() error {
+	if err := d.drain(); err != nil {
+		return err
+	}
 	cp, dirty := d.pending, d.dirty
 	if dirty {
 		rec, err := d.positionRecord(cp)
@@ -542,6 +616,9 @@ func (d *Destination) Close(context.Context) error {
 	var err error
 	d.onceClose.Do(func() {
 		close(d.closed)
+		if !d.stopProducing() && !d.inTxn {
+			err = d.err()
+		}
 		if d.hb != nil {
 			<-d.hbDone
 			d.hb.Close()

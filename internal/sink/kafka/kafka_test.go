@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -617,5 +618,132 @@ func TestCommittedEnds(t *testing.T) {
 	ends, err := d.committedEnds(1)
 	if err != nil || len(ends) != 1 || ends[0] != 1 {
 		t.Fatalf("committedEnds = %v, %v; want partition 0 at 1", ends, err)
+	}
+}
+
+// TestBackPressureSlowBroker: a broker that stops answering produce requests
+// makes Write block once the producer holds kafka_max_buffered_bytes (plus
+// the few batches queued on the way to it): nothing is dropped, the bytes
+// held never pass the bound, and everything arrives in order once the
+// broker answers again.
+func TestBackPressureSlowBroker(t *testing.T) {
+	c, addr := testutil.NewKafka(t)
+	const limit = 1 << 20
+	d := newDest(t, addr, func(o *Options) { o.MaxBufferedBytes = limit; o.ReadPosition = false })
+	// The topic exists and the producer is connected before the broker stalls.
+	evs, cp := txEvents(1, 1)
+	write(t, d, evs, cp)
+	flush(t, d)
+
+	release := make(chan struct{})
+	stalled := make(chan struct{}, 1)
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		select {
+		case stalled <- struct{}{}:
+		default:
+		}
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+
+	// 40 batches of 100 rows of about 1 KB: 4 MB, four times the bound.
+	const batches, perBatch = 40, 100
+	name := strings.Repeat("x", 1000)
+	var written atomic.Int32
+	done := make(chan error, 1)
+	go func() {
+		for b := 0; b < batches; b++ {
+			t := tx(uint64(b + 2))
+			evs := make([]change.Event, perBatch)
+			for i := range evs {
+				id := int64(b*perBatch + i + 2)
+				evs[i] = change.Event{Op: change.OpInsert, Table: users, Tx: t, EventNumber: uint64(i + 1),
+					After: []change.Value{intV(id), strV(name)}}
+			}
+			if err := d.Write(context.Background(), evs, position.Checkpoint{Flavor: "mariadb", File: t.File, Pos: t.Pos + 100, GTIDState: t.GTID}); err != nil {
+				done <- err
+				return
+			}
+			written.Add(1)
+		}
+		done <- d.Flush(context.Background())
+	}()
+	<-stalled
+	// Wait until the producer holds nearly its bound: the writer can go no
+	// further while the broker accepts nothing.
+	var most int64
+	for most < limit-200<<10 {
+		select {
+		case err := <-done:
+			t.Fatalf("every write returned (err %v) while the broker accepted nothing: records were dropped or the buffer is unbounded", err)
+		default:
+		}
+		most = max(most, d.cl.BufferedProduceBytes())
+		time.Sleep(time.Millisecond)
+	}
+	if n := written.Load(); n >= batches {
+		t.Fatalf("%d of %d writes returned while the broker accepted nothing", n, batches)
+	}
+	close(release)
+	for {
+		most = max(most, d.cl.BufferedProduceBytes())
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("writing once the broker answers again: %v", err)
+			}
+		default:
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		break
+	}
+	// BufferedProduceBytes counts the one record Produce is blocked on too.
+	if most > limit+2<<10 {
+		t.Errorf("the producer held %d bytes, more than the bound %d and the record waiting for room", most, limit)
+	}
+	var ids []int
+	for _, r := range testutil.ReadTopic(t, false, "cdc", kgo.SeedBrokers(addr)) {
+		if m := decode(t, r); m["event_type"] == "insert" {
+			ids = append(ids, int(m["id"].(float64)))
+		}
+	}
+	if len(ids) != batches*perBatch+1 {
+		t.Fatalf("the topic holds %d rows, want %d", len(ids), batches*perBatch+1)
+	}
+	for i, id := range ids {
+		if id != i+1 {
+			t.Fatalf("row %d of the topic is id %d, want %d (order lost)", i, id, i+1)
+		}
+	}
+}
+
+// TestCompression: every --kafka-compression codec produces records a
+// consumer reads back as written.
+func TestCompression(t *testing.T) {
+	_, addr := testutil.NewKafka(t)
+	for _, codec := range []string{CompressionNone, CompressionSnappy, CompressionLZ4, CompressionZstd, CompressionGzip} {
+		topic := "cdc-" + codec
+		d := newDest(t, addr, func(o *Options) { o.Topic = topic; o.Compression = codec })
+		evs, cp := txEvents(1, 1, 2, 3)
+		write(t, d, evs, cp)
+		flush(t, d)
+		var ids []int
+		for _, r := range testutil.ReadTopic(t, false, topic, kgo.SeedBrokers(addr)) {
+			if m := decode(t, r); m["event_type"] == "insert" {
+				ids = append(ids, int(m["id"].(float64)))
+			}
+		}
+		if fmt.Sprint(ids) != "[1 2 3]" {
+			t.Errorf("%s: the topic holds ids %v, want [1 2 3]", codec, ids)
+		}
+		if err := d.Close(context.Background()); err != nil {
+			t.Errorf("%s: close: %v", codec, err)
+		}
+		// A write after Close fails; it does not panic.
+		if err := d.Write(context.Background(), evs, cp); err == nil {
+			t.Errorf("%s: a write after Close succeeded", codec)
+		}
 	}
 }

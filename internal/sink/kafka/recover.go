@@ -78,35 +78,45 @@ func parseMsgPos(v []byte) (msgPos, bool) {
 // addHeaders adds the position header of a data message (mp, zero for
 // other records) and, in an HA group, the epoch header of every record;
 // their bytes are appended to buf.
-func (d *Destination) addHeaders(buf []byte, r *kgo.Record, mp msgPos) []byte {
-	h := len(d.headers)
+func (d *Destination) addHeaders(a *arena, r *kgo.Record, mp msgPos) {
+	h := len(a.headers)
 	if mp.file != "" {
-		start := len(buf)
-		buf = append(buf, mp.file...)
-		buf = append(buf, ':')
-		buf = strconv.AppendUint(buf, uint64(mp.pos), 10)
-		buf = append(buf, ':')
+		// "FILE:POS:" is the same for every message of a transaction.
+		if mp.file != d.hdrFile || mp.pos != d.hdrPos || d.hdrPrefix == nil {
+			d.hdrFile, d.hdrPos = mp.file, mp.pos
+			d.hdrPrefix = append(d.hdrPrefix[:0], mp.file...)
+			d.hdrPrefix = append(d.hdrPrefix, ':')
+			d.hdrPrefix = strconv.AppendUint(d.hdrPrefix, uint64(mp.pos), 10)
+			d.hdrPrefix = append(d.hdrPrefix, ':')
+		}
+		start := len(a.buf)
+		buf := append(a.buf, d.hdrPrefix...)
 		buf = strconv.AppendUint(buf, mp.num, 10)
 		buf = append(buf, ':')
 		buf = strconv.AppendUint(buf, uint64(mp.idx), 10)
-		d.headers = append(d.headers, kgo.RecordHeader{Key: headerPosition, Value: buf[start:len(buf):len(buf)]})
+		a.buf = buf
+		a.headers = append(a.headers, kgo.RecordHeader{Key: headerPosition, Value: buf[start:len(buf):len(buf)]})
 	}
 	if d.o.Lease != nil {
-		start := len(buf)
-		buf = strconv.AppendUint(buf, d.epoch, 10)
-		d.headers = append(d.headers, kgo.RecordHeader{Key: headerEpoch, Value: buf[start:len(buf):len(buf)]})
+		start := len(a.buf)
+		a.buf = strconv.AppendUint(a.buf, d.epoch, 10)
+		a.headers = append(a.headers, kgo.RecordHeader{Key: headerEpoch, Value: a.buf[start:len(a.buf):len(a.buf)]})
 	}
-	if len(d.headers) > h {
-		r.Headers = d.headers[h:len(d.headers):len(d.headers)]
+	if len(a.headers) > h {
+		r.Headers = a.headers[h:len(a.headers):len(a.headers)]
 	}
-	return buf
 }
 
 // partitionOf is the partition of a record: Kafka's default for a key
 // (murmur2, high bit cleared, modulo the partitions); records with a null
 // key go where their topic's name hashes, so that they keep their order.
 func (d *Destination) partitionOf(topic string, key []byte) int32 {
-	n := d.parts[topic]
+	// The topic of the previous record, most often the same: no map lookup
+	// (a string hash) per record.
+	if topic != d.lastTopic {
+		d.lastTopic, d.lastParts = topic, d.parts[topic]
+	}
+	n := d.lastParts
 	if n <= 1 {
 		return 0
 	}

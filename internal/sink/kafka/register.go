@@ -76,11 +76,14 @@ var options = []sink.Option{
 		}
 		return nil
 	}},
-	{Name: "kafka-max-buffered-bytes", Default: "67108864", Usage: "Kafka: bytes of messages held while the brokers are behind or down (back-pressure beyond)", Check: func(v string) error {
+	{Name: "kafka-max-buffered-bytes", Default: "8388608", Usage: "Kafka: bytes of messages held while the brokers are behind or down (back-pressure beyond)", Check: func(v string) error {
 		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 1<<20 {
 			return errors.New("accepted values are integers of at least 1048576")
 		}
 		return nil
+	}},
+	{Name: "kafka-compression", Default: CompressionNone, Usage: "Kafka: compression of record batches: none, snappy, lz4, zstd or gzip", Check: func(v string) error {
+		return sink.OneOf(v, CompressionNone, CompressionSnappy, CompressionLZ4, CompressionZstd, CompressionGzip)
 	}},
 	{Name: "kafka-tls", Bool: true, Default: "false", Usage: "Kafka: connect with TLS (implied by the other kafka-tls settings)", Check: isBool},
 	{Name: "kafka-tls-ca", Usage: "Kafka: PEM file of the CA certificates that sign the brokers' (default: the system's)"},
@@ -234,6 +237,7 @@ func parse(spec string, s sink.Settings) (sink.Output, error) {
 		ReplicationFactor: int16(mustInt(s.Get("kafka-replication-factor"))),
 		FlushTimeout:      flush,
 		MaxBufferedBytes:  mustInt(s.Get("kafka-max-buffered-bytes")),
+		Compression:       s.Get("kafka-compression"),
 		HeartbeatTopic:    s.Get("heartbeat-topic"),
 		Binary:            format.ParseBinaryEncoding(s.Get("binary-format")),
 	}

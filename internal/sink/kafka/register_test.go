@@ -39,7 +39,8 @@ func TestKafkaOutputs(t *testing.T) {
 		t.Fatalf("outputs %v: %+v", names(c), o)
 	}
 	if o.Key != "pk" || o.ExactlyOnce || !o.ReadPosition || o.Prefix != "bintap" ||
-		o.Partitions != 1 || c.HeartbeatInterval.String() != "10s" || o.FlushTimeout.String() != "30s" {
+		o.Partitions != 1 || c.HeartbeatInterval.String() != "10s" || o.FlushTimeout.String() != "30s" ||
+		o.Compression != CompressionNone || o.MaxBufferedBytes != 8<<20 {
 		t.Errorf("defaults: %+v heartbeat %v", o, c.HeartbeatInterval)
 	}
 
@@ -93,6 +94,7 @@ func TestKafkaErrorsNameTheFields(t *testing.T) {
 		{[]string{"--output", k, "--kafka-tls-cert", tf.ClientCert, "--kafka-tls-key", missing}, "kafka-tls-key", missing, ""},
 		{[]string{"--output", k, "--heartbeat-interval", "5ms"}, "heartbeat-interval", "0", ""},
 		{[]string{"--output", k, "--kafka-partitions", "0"}, "kafka-partitions", "at least 1", ""},
+		{[]string{"--output", k, "--kafka-compression", "brotli"}, "kafka-compression", "none, snappy, lz4, zstd, gzip", ""},
 	}
 	for _, tc := range cases {
 		_, err := load(append([]string{"--source", "mysql://u@h"}, tc.args...)...)

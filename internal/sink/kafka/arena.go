@@ -1,0 +1,208 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// An arena holds the records of one Write: their keys, values and headers
+// in one buffer, the records in one slice. It goes back to the pool once
+// every record in it is delivered, so steady streaming allocates no
+// per-record memory of its own and the garbage collector has little to do.
+type arena struct {
+	buf  []byte
+	recs []kgo.Record
+	// now is the timestamp of its records: the time the arena was taken
+	// (the producer would call time.Now for each record without one).
+	now     time.Time
+	headers []kgo.RecordHeader
+	// left counts the records handed to the producer and not yet
+	// delivered, plus one while the arena is being filled or produced.
+	left    atomic.Int32
+	promise func(*kgo.Record, error) // bound once per arena: delivered, then done
+	// barrier, on a job without records, is closed when the producing
+	// goroutine reaches it (drain).
+	barrier chan struct{}
+}
+
+const (
+	// queuedArenas is how many filled arenas may wait for the producing
+	// goroutine; beyond that Write blocks (back-pressure).
+	queuedArenas = 2
+	// maxPooledBuf is the largest buffer an arena keeps when pooled: an
+	// arena that held a huge row does not pin its memory.
+	maxPooledBuf = 4 << 20
+	// poolSlack is what the pool keeps beyond MaxBufferedBytes: arenas
+	// also hold headers and the records themselves, which the producer's
+	// bound does not count, and the queued ones.
+	poolSlack = 2 << 20
+)
+
+// arena returns an empty arena from the pool, or a new one.
+func (d *Destination) arena() *arena {
+	d.poolMu.Lock()
+	var a *arena
+	if n := len(d.pool); n > 0 {
+		a = d.pool[n-1]
+		d.pool[n-1] = nil
+		d.pool = d.pool[:n-1]
+		d.pooled -= a.size()
+	}
+	d.poolMu.Unlock()
+	if a == nil {
+		a = &arena{}
+		a.promise = func(r *kgo.Record, err error) {
+			d.promise(r, err)
+			d.done(a)
+		}
+	}
+	a.left.Store(1)
+	a.now = time.Now()
+	return a
+}
+
+// size is the memory an arena holds, about.
+func (a *arena) size() int64 {
+	return int64(cap(a.buf)) + int64(cap(a.recs))*recordSize + int64(cap(a.headers))*headerSize
+}
+
+// Sizes of a record and a header, for the pool's budget.
+const (
+	recordSize = int64(unsafe.Sizeof(kgo.Record{}))
+	headerSize = int64(unsafe.Sizeof(kgo.RecordHeader{}))
+)
+
+// done drops one reference to a; the last one returns it to the pool.
+func (d *Destination) done(a *arena) {
+	if a.left.Add(-1) == 0 {
+		d.release(a)
+	}
+}
+
+// release empties a and pools it. The pool keeps at most MaxBufferedBytes
+// and poolSlack of arenas: what can be in flight, since delivered arenas
+// come back in bursts (one produce response acknowledges many) and are
+// taken again one by one. In-flight and pooled arenas together stay about
+// that size: an arena is in one or the other.
+func (d *Destination) release(a *arena) {
+	if cap(a.buf) > maxPooledBuf {
+		a.buf = nil
+	}
+	clear(a.recs) // drop the references to topics and buffers
+	clear(a.headers)
+	a.buf, a.recs, a.headers = a.buf[:0], a.recs[:0], a.headers[:0]
+	d.poolMu.Lock()
+	if n := a.size(); d.pooled+n <= d.o.MaxBufferedBytes+poolSlack {
+		d.pool = append(d.pool, a)
+		d.pooled += n
+	}
+	d.poolMu.Unlock()
+}
+
+// queue hands a filled arena to the producing goroutine, waiting while it
+// is behind (the producer's buffer is full: the brokers are behind or down).
+func (d *Destination) queue(a *arena) error {
+	if d.isClosed() {
+		d.release(a)
+		return errClosed
+	}
+	if len(a.recs) == 0 {
+		d.release(a)
+		return d.err()
+	}
+	if err := d.begin(); err != nil {
+		d.release(a)
+		return err
+	}
+	select {
+	case d.jobs <- a:
+		d.queued = true
+		return nil
+	case <-d.ctx.Done():
+		d.release(a)
+		return d.err()
+	}
+}
+
+// producing hands the records of each queued arena to the producer, in
+// order. kgo's Produce blocks while MaxBufferedBytes or MaxBufferedRecords
+// are reached, which blocks this goroutine and then Write: back-pressure,
+// never a dropped record.
+func (d *Destination) producing() {
+	defer close(d.workerDone)
+	for a := range d.jobs {
+		if a.barrier != nil {
+			close(a.barrier)
+			continue
+		}
+		for i := range a.recs {
+			if d.ctx.Err() != nil {
+				break // failed or closed: the rest is not sent, Write reports why
+			}
+			a.left.Add(1)
+			d.cl.Produce(d.ctx, &a.recs[i], a.promise)
+		}
+		d.done(a)
+	}
+}
+
+// drain waits until the producing goroutine has handed every queued record
+// to the producer; then the caller may flush, produce or commit itself.
+func (d *Destination) drain() error {
+	if !d.queued {
+		return d.err()
+	}
+	if d.isClosed() {
+		return errClosed
+	}
+	b := &arena{barrier: make(chan struct{})}
+	select {
+	case d.jobs <- b:
+	case <-d.ctx.Done():
+		return d.err()
+	}
+	select {
+	case <-b.barrier:
+	case <-d.ctx.Done():
+		return d.err()
+	}
+	d.queued = false
+	return d.err()
+}
+
+// stopProducing ends the producing goroutine once it has handed on what is
+// queued (Close). While the brokers are down and the producer's buffer is
+// full that waits at most FlushTimeout; then the destination's context ends
+// (the records not handed on are not sent) and it returns false.
+func (d *Destination) stopProducing() bool {
+	close(d.jobs)
+	t := time.NewTimer(d.o.FlushTimeout)
+	defer t.Stop()
+	select {
+	case <-d.workerDone:
+		return true
+	case <-t.C:
+		d.cancel(fmt.Errorf("kafka: gave up waiting for the brokers %s (kafka_flush_timeout) while closing; what they did not acknowledge is not checkpointed", d.o.FlushTimeout))
+		<-d.workerDone
+		return false
+	}
+}
+
+// errClosed is what a write after Close fails with.
+var errClosed = errors.New("kafka: output closed")
+
+// isClosed reports whether Close began (only the pipeline's goroutine
+// closes, so a false answer holds for the caller's next step).
+func (d *Destination) isClosed() bool {
+	select {
+	case <-d.closed:
+		return true
+	default:
+		return false
+	}
+}
