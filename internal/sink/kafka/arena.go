@@ -39,8 +39,10 @@ const (
 	maxPooledBuf = 4 << 20
 	// poolShare is the part of MaxBufferedBytes the pool may keep: in
 	// flight and pooled arenas share the bound's memory, and a pooled
-	// arena saves allocating and growing one.
-	poolShare = 2
+	// arena saves allocating and growing one. Measured on the bench: all
+	// of it (1) against half (2): 1.64-1.75 s of CPU against 1.91-1.93 s,
+	// peak RSS 88-93 MB against 86-87 MB.
+	poolShare = 1
 )
 
 // arena returns an empty arena from the pool, or a new one.
@@ -87,8 +89,8 @@ func (d *Destination) done(a *arena) {
 	}
 }
 
-// release empties a and pools it. The pool keeps at most half of
-// MaxBufferedBytes of arenas: delivered arenas come back in bursts (one
+// release empties a and pools it. The pool keeps at most MaxBufferedBytes
+// (/poolShare) of arenas: delivered arenas come back in bursts (one
 // produce response acknowledges many) and are taken again one by one.
 func (d *Destination) release(a *arena) {
 	if cap(a.buf) > maxPooledBuf {
