@@ -37,10 +37,12 @@ const (
 	// maxPooledBuf is the largest buffer an arena keeps when pooled: an
 	// arena that held a huge row does not pin its memory.
 	maxPooledBuf = 4 << 20
-	// poolSlack is what the pool keeps beyond MaxBufferedBytes: arenas
-	// also hold headers and the records themselves, which the producer's
-	// bound does not count, and the queued ones.
-	poolSlack = 2 << 20
+	// poolShare is the part of MaxBufferedBytes the pool may keep: in
+	// flight and pooled arenas share the bound's memory, and a pooled
+	// arena saves allocating and growing one. Measured on the bench: all
+	// of it (1) against half (2): 1.64-1.75 s of CPU against 1.91-1.93 s,
+	// peak RSS 88-93 MB against 86-87 MB.
+	poolShare = 1
 )
 
 // arena returns an empty arena from the pool, or a new one.
@@ -55,7 +57,10 @@ func (d *Destination) arena() *arena {
 	}
 	d.poolMu.Unlock()
 	if a == nil {
-		a = &arena{}
+		// Sized as the previous batch, with room to spare: a buffer that
+		// grows leaves its earlier copies to the records that point into
+		// them, twice the memory until they are delivered.
+		a = &arena{buf: make([]byte, 0, d.bufHint+d.bufHint/4)}
 		a.promise = func(r *kgo.Record, err error) {
 			d.promise(r, err)
 			d.done(a)
@@ -85,10 +90,8 @@ func (d *Destination) done(a *arena) {
 }
 
 // release empties a and pools it. The pool keeps at most MaxBufferedBytes
-// and poolSlack of arenas: what can be in flight, since delivered arenas
-// come back in bursts (one produce response acknowledges many) and are
-// taken again one by one. In-flight and pooled arenas together stay about
-// that size: an arena is in one or the other.
+// (/poolShare) of arenas: delivered arenas come back in bursts (one
+// produce response acknowledges many) and are taken again one by one.
 func (d *Destination) release(a *arena) {
 	if cap(a.buf) > maxPooledBuf {
 		a.buf = nil
@@ -97,7 +100,7 @@ func (d *Destination) release(a *arena) {
 	clear(a.headers)
 	a.buf, a.recs, a.headers = a.buf[:0], a.recs[:0], a.headers[:0]
 	d.poolMu.Lock()
-	if n := a.size(); d.pooled+n <= d.o.MaxBufferedBytes+poolSlack {
+	if n := a.size(); d.pooled+n <= d.o.MaxBufferedBytes/poolShare {
 		d.pool = append(d.pool, a)
 		d.pooled += n
 	}
@@ -119,6 +122,7 @@ func (d *Destination) queue(a *arena) error {
 		d.release(a)
 		return err
 	}
+	d.bufHint = len(a.buf)
 	select {
 	case d.jobs <- a:
 		d.queued = true

@@ -161,6 +161,7 @@ type Destination struct {
 	poolMu      sync.Mutex
 	pool        []*arena // delivered arenas, for reuse
 	pooled      int64    // their size
+	bufHint     int      // bytes of the last arena, the size of a new one
 	posTopic    string
 	posKey      []byte
 	msgs        []format.Message
