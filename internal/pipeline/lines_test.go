@@ -90,3 +90,37 @@ func TestLinesParallelKeepsOrder(t *testing.T) {
 		t.Errorf("%d schema records, want 3", c)
 	}
 }
+
+// TestCopyRowHolding: text inside the stable buffer is referenced, other
+// text copied, and referenced bytes count against the batch's room.
+func TestCopyRowHolding(t *testing.T) {
+	b := <-NewBatches(1)
+	stable := bytes.Repeat([]byte("s"), batchArena-100)
+	scratch := []byte("scratch")
+	row := []change.Value{{Kind: change.KindString, Text: stable[10:20]}, {Kind: change.KindDecimal, Text: scratch}, {Kind: change.KindInt, Int: 3}}
+	out := b.CopyRowHolding(row, stable)
+	if &out[0].Text[0] != &stable[10] {
+		t.Error("text inside the stable buffer was copied")
+	}
+	if &out[1].Text[0] == &scratch[0] || string(out[1].Text) != "scratch" {
+		t.Error("text outside the stable buffer was not copied")
+	}
+	scratch[0] = 'X'
+	if string(out[1].Text) != "scratch" {
+		t.Error("the copy changed with its source")
+	}
+	if b.held != 10 || len(b.arena) != 7 {
+		t.Errorf("held %d, arena %d; want 10, 7", b.held, len(b.arena))
+	}
+	b.Events = append(b.Events, change.Event{After: out})
+	if b.Room(1, batchArena-17+1) {
+		t.Error("room for more text than the arena has left after what the batch holds")
+	}
+	if !b.Room(1, batchArena-17) {
+		t.Error("no room for exactly what is left")
+	}
+	b.Reset()
+	if b.held != 0 {
+		t.Error("Reset left held bytes")
+	}
+}
