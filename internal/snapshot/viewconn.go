@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -307,13 +308,21 @@ func (v *viewConn) execute(id uint32, fn func(cols []cell) error) error {
 			return err
 		}
 	}
+	v.buf = data
 	cols := make([]cell, count)
 	var text []byte // temporal values as text, per row
+	// Rows are read into a buffer of this connection's own, which saves
+	// ReadPacketReuseMem's pooled buffer and its copy per row.
+	var pb bytes.Buffer
 	for {
-		if data, err = c.ReadPacketReuseMem(data[:0]); err != nil {
+		pb.Reset()
+		if err := c.ReadPacketTo(&pb); err != nil {
 			return err
 		}
-		v.buf = data
+		data := pb.Bytes()
+		if len(data) == 0 {
+			return errors.New("empty packet in a result")
+		}
 		switch {
 		case data[0] == mysql.ERR_HEADER:
 			return c.HandleErrorPacket(data)
