@@ -1118,7 +1118,11 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 			Before: b.CopyRowHolding(before, stable), After: b.CopyRowHolding(after, stable), Query: s.stmt,
 		})
 		s.eventNum += images
-		b.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtidText}
+		if cp := &b.Checkpoint; cp.Pos == tx.Pos && cp.File == tx.File && cp.GTID == tx.GTID && cp.GTIDState == s.gtidText && cp.Flavor == s.flavor {
+			cp.Skip = s.eventNum // the next row of the same transaction: the rest is set
+		} else {
+			*cp = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtidText}
+		}
 		return nil
 	})
 }
