@@ -1,12 +1,13 @@
 package snapshot
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"strconv"
@@ -33,6 +34,7 @@ type viewConn struct {
 	// textOnly: the server refused a prepared statement; rows uses the
 	// text protocol from then on.
 	textOnly bool
+	pr       *packetReader // reads the answers of prepared statements
 }
 
 // dialView connects the way every source connection does (the route and
@@ -271,7 +273,9 @@ type binField struct {
 }
 
 // execute runs a prepared statement without parameters and reads its
-// binary rows.
+// binary rows. The whole answer is read with the connection's own packet
+// reader (see packetReader); on an error the connection is closed, since
+// the rest of the answer may still be on its way.
 func (v *viewConn) execute(id uint32, fn func(cols []cell) error) error {
 	c := v.c
 	// COM_STMT_EXECUTE: id, no cursor, iteration count 1, no parameters.
@@ -281,7 +285,22 @@ func (v *viewConn) execute(id uint32, fn func(cols []cell) error) error {
 	if err := c.WritePacket(pkt); err != nil {
 		return err
 	}
-	data, err := c.ReadPacketReuseMem(v.buf[:0])
+	if v.pr == nil {
+		v.pr = &packetReader{br: bufio.NewReaderSize(c.Conn.Conn, 256<<10)}
+	}
+	pr := v.pr
+	pr.br.Reset(c.Conn.Conn) // empty: nothing is sent before a command
+	err := v.executeRows(pr, fn)
+	pr.done()
+	if err != nil {
+		c.Close()
+	}
+	return err
+}
+
+func (v *viewConn) executeRows(pr *packetReader, fn func(cols []cell) error) error {
+	c := v.c
+	data, err := pr.next()
 	if err != nil {
 		return err
 	}
@@ -294,7 +313,7 @@ func (v *viewConn) execute(id uint32, fn func(cols []cell) error) error {
 	count, _, _ := mysql.LengthEncodedInt(data)
 	fields := make([]binField, count)
 	for i := range fields {
-		if data, err = c.ReadPacketReuseMem(data[:0]); err != nil {
+		if data, err = pr.next(); err != nil {
 			return err
 		}
 		f, err := mysql.FieldData(data).Parse()
@@ -304,24 +323,15 @@ func (v *viewConn) execute(id uint32, fn func(cols []cell) error) error {
 		fields[i] = binField{typ: f.Type, unsigned: f.Flag&mysql.UNSIGNED_FLAG != 0, decimals: int(f.Decimal)}
 	}
 	if !v.deprecateEOF {
-		if data, err = c.ReadPacketReuseMem(data[:0]); err != nil {
+		if _, err = pr.next(); err != nil {
 			return err
 		}
 	}
-	v.buf = data
 	cols := make([]cell, count)
 	var text []byte // temporal values as text, per row
-	// Rows are read into a buffer of this connection's own, which saves
-	// ReadPacketReuseMem's pooled buffer and its copy per row.
-	var pb bytes.Buffer
 	for {
-		pb.Reset()
-		if err := c.ReadPacketTo(&pb); err != nil {
+		if data, err = pr.next(); err != nil {
 			return err
-		}
-		data := pb.Bytes()
-		if len(data) == 0 {
-			return errors.New("empty packet in a result")
 		}
 		switch {
 		case data[0] == mysql.ERR_HEADER:
@@ -336,6 +346,75 @@ func (v *viewConn) execute(id uint32, fn func(cols []cell) error) error {
 			return err
 		}
 	}
+}
+
+// packetReader reads the packets of one answer straight from the
+// connection, bypassing go-mysql's reader (a pooled buffer, two copies and
+// a header buffer per packet): a packet that fits in its buffer is handed
+// out in place, without a copy. It is used only from a command (whose
+// answer go-mysql's reader has not started reading: the server sends
+// nothing unasked) to the end of that command's answer, so go-mysql's
+// reader finds the connection where it left it.
+type packetReader struct {
+	br      *bufio.Reader
+	pending int    // bytes of the packet handed out last, discarded on the next call
+	big     []byte // a packet larger than the buffer, or split in several
+}
+
+// next returns the next packet's payload, valid until the next call.
+func (p *packetReader) next() ([]byte, error) {
+	if err := p.done(); err != nil {
+		return nil, err
+	}
+	n, err := p.header()
+	if err != nil {
+		return nil, err
+	}
+	if n < 0xffffff && n <= p.br.Size() {
+		data, err := p.br.Peek(n)
+		if err != nil {
+			return nil, fmt.Errorf("read packet: %w", err)
+		}
+		if n == 0 {
+			return nil, errors.New("empty packet in an answer")
+		}
+		p.pending = n
+		return data, nil
+	}
+	p.big = p.big[:0]
+	for {
+		start := len(p.big)
+		p.big = append(p.big, make([]byte, n)...)
+		if _, err := io.ReadFull(p.br, p.big[start:]); err != nil {
+			return nil, fmt.Errorf("read packet: %w", err)
+		}
+		if n < 0xffffff {
+			return p.big, nil
+		}
+		if n, err = p.header(); err != nil { // the payload goes on in the next packet
+			return nil, err
+		}
+	}
+}
+
+func (p *packetReader) header() (int, error) {
+	h, err := p.br.Peek(4)
+	if err != nil {
+		return 0, fmt.Errorf("read packet header: %w", err)
+	}
+	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
+	_, err = p.br.Discard(4)
+	return n, err
+}
+
+// done discards the packet handed out last.
+func (p *packetReader) done() error {
+	if p.pending == 0 {
+		return nil
+	}
+	_, err := p.br.Discard(p.pending)
+	p.pending = 0
+	return err
 }
 
 var errShortRow = errors.New("row shorter than its columns")

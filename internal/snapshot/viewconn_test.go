@@ -229,3 +229,38 @@ func TestViewConnProtocolsAgree(t *testing.T) {
 		t.Fatal("the binary protocol gave no number: it was not used")
 	}
 }
+
+// TestViewConnLargeValues: values larger than the packet reader's buffer,
+// and one larger than a protocol packet (16 MiB, split over two), read
+// whole in both protocols; the connection answers the next query.
+func TestViewConnLargeValues(t *testing.T) {
+	s := testutil.NewMariaDB(t, "--max-allowed-packet=64M")
+	s.Exec("CREATE DATABASE p", "CREATE TABLE p.big (id INT PRIMARY KEY, b LONGBLOB)",
+		"INSERT INTO p.big VALUES (1, REPEAT('a', 300000)), (2, REPEAT('b', 17000000)), (3, 'c')")
+	cfg, err := config.Load("stream", []string{"--source", s.URL()}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	v, err := dialView(ctx, cfg.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	want := map[int64]string{1: strings.Repeat("a", 300000), 2: strings.Repeat("b", 17000000), 3: "c"}
+	for _, textOnly := range []bool{false, true, false} {
+		v.textOnly = textOnly
+		n := 0
+		err := v.rows(ctx, "SELECT id, b FROM p.big ORDER BY id", func(cols []cell) error {
+			n++
+			id, _ := strconv.ParseInt(string(cols[0].appendText(nil)), 10, 64)
+			if string(cols[1].text) != want[id] {
+				t.Errorf("text only %v: row %d: %d bytes, want %d", textOnly, id, len(cols[1].text), len(want[id]))
+			}
+			return nil
+		})
+		if err != nil || n != 3 {
+			t.Fatalf("text only %v: %d rows, %v", textOnly, n, err)
+		}
+	}
+}
