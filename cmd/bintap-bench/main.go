@@ -3,7 +3,12 @@
 // (go-mysql's BinlogSyncer with generic row decoding), on the same workload
 // in a private MariaDB started for the run. It is what `make bench` runs.
 //
-//	go run ./cmd/bintap-bench [-rows 1000000] [-mix-changes 1000000] [-bintap bin/bintap] [-runs 1] [-keep]
+//	go run ./cmd/bintap-bench [-rows 1000000] [-narrow] [-mix-changes 1000000] [-bintap bin/bintap] [-runs 1] [-keep]
+//
+// The workload table is wide (8 columns: integers, VARCHAR, DECIMAL,
+// DATETIME(6), DOUBLE, TEXT, JSON; ~530 binlog bytes per row), or with
+// -narrow its first five columns only (~4 times fewer bytes per row, where
+// per-row costs weigh more than per-byte ones).
 //
 // The throughput rows (keys a, b, c, k, i, j, q, l, d, e, e1, f, and p, p0 below) read a
 // loaded workload of -rows rows; -runs and -interleave apply to them, and
@@ -137,6 +142,8 @@ type options struct {
 	// kafkaFlags are extra bintap flags of row k (not k0), such as
 	// "--kafka-compression lz4".
 	kafkaFlags []string
+	// narrow loads the narrow table instead of the wide one.
+	narrow bool
 }
 
 // keys are the measurements -only accepts: the throughput and PostgreSQL
@@ -158,6 +165,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.rowMetadata, "row-metadata", "", "binlog_row_metadata of the server: no_log, minimal or full (default: the server default, NO_LOG in 10.11)")
 	fs.IntVar(&o.mixChanges, "mix-changes", 1_000_000, "changes in the mixed workload of rows m and n (over a fifth as many keys)")
 	fs.IntVar(&o.indexChanges, "index-changes", 5_000_000, "changes in the index for the primary-key history query (0 skips it)")
+	fs.BoolVar(&o.narrow, "narrow", false, "load a narrow table (id, qty, name, price, created: no DOUBLE, TEXT or JSON) instead of the wide one")
 	fs.BoolVar(&o.verify, "verify", false, "count bintap's output lines instead of writing them to /dev/null")
 	fs.BoolVar(&o.interleave, "interleave", false, "run the measurements round-robin (a b c ... a b c ...) instead of each -runs times in a row")
 	fs.Func("only", "run only these measurements, by key: a comma-separated list such as d,e,f (ls,lk: only the latency rows)", func(v string) error {
@@ -312,7 +320,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 
 	var w *workload // what the throughput rows read
 	if len(measurements) > 0 {
-		if w, err = loadWorkload(ctx, db, o.rows, out); err != nil {
+		if w, err = loadWorkload(ctx, db, o.rows, o.narrow, out); err != nil {
 			return err
 		}
 		w.port, w.tmpDir, w.db = srv.Port, dir, db
@@ -407,9 +415,13 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 
 // loadWorkload loads the rows the throughput rows read and closes the
 // binlog files that hold them.
-func loadWorkload(ctx context.Context, db *sql.DB, rows int, out io.Writer) (*workload, error) {
-	fmt.Fprintf(out, "loading %d rows\n", rows)
-	ls, err := loadRows(ctx, db, rows)
+func loadWorkload(ctx context.Context, db *sql.DB, rows int, narrow bool, out io.Writer) (*workload, error) {
+	table := "wide"
+	if narrow {
+		table = "narrow"
+	}
+	fmt.Fprintf(out, "loading %d rows into the %s table\n", rows, table)
+	ls, err := loadRows(ctx, db, rows, narrow)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
@@ -519,8 +531,12 @@ func binlogFiles(ctx context.Context, db *sql.DB, from string) (*workload, error
 }
 
 func printReport(out io.Writer, o options, w *workload, ms []measurement, rs map[string]result) {
-	fmt.Fprintf(out, "workload: %d rows, binlog %s (%d bytes, %.0f bytes/row); best of %d run(s)\n\n",
-		w.rows, humanBytes(w.bytes), w.bytes, float64(w.bytes)/float64(w.rows), o.runs)
+	table := "wide table"
+	if o.narrow {
+		table = "narrow table"
+	}
+	fmt.Fprintf(out, "workload: %d rows, %s, binlog %s (%d bytes, %.0f bytes/row); best of %d run(s)\n\n",
+		w.rows, table, humanBytes(w.bytes), w.bytes, float64(w.bytes)/float64(w.rows), o.runs)
 
 	printTable(out, w, ms, rs, "rows")
 	compare(out, rs, "c", "b", "bintap vs go-mysql", 1)

@@ -228,9 +228,26 @@ func appendDateTime2(dst, data []byte, fsp int) ([]byte, int, error) {
 	ymd := ip >> 17
 	ym := ymd >> 5
 	hms := ip % (1 << 17)
-	dst = appendDate(dst, int(ym/13), int(ym%13), int(ymd%32))
-	dst = append(dst, ' ')
-	return appendTime(dst, false, int(hms>>12), int(hms>>6%64), int(hms%64), usec, fsp), n, nil
+	// "YYYY-MM-DD HH:MM:SS[.f]" in one append: the same digits as
+	// appendDate and appendTime (hours are below 32 here).
+	y, mo, d := int(ym/13), int(ym%13), int(ymd%32)
+	h, mi, sec := int(hms>>12), int(hms>>6%64), int(hms%64)
+	b := [26]byte{
+		byte('0' + y/1000%10), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-',
+		byte('0' + mo/10%10), byte('0' + mo%10), '-', byte('0' + d/10%10), byte('0' + d%10), ' ',
+		byte('0' + h/10%10), byte('0' + h%10), ':', byte('0' + mi/10%10), byte('0' + mi%10), ':',
+		byte('0' + sec/10%10), byte('0' + sec%10)}
+	end := 19
+	if fsp > 0 {
+		b[19] = '.'
+		end = 20 + fsp
+		u := usec / pow10[6-fsp]
+		for i := end - 1; i >= 20; i-- {
+			b[i] = byte('0' + u%10)
+			u /= 10
+		}
+	}
+	return append(dst, b[:end]...), n, nil
 }
 
 // appendTimestamp renders UNIX time sec.usec in the decoder's zone; 0 is the

@@ -103,6 +103,19 @@ func appendString(dst []byte, s []byte) []byte {
 			start = i
 			continue
 		}
+		// Valid 2- and 3-byte sequences (accented Latin, CJK) inline.
+		if b < 0xE0 {
+			if b >= 0xC2 && i+1 < len(s) && s[i+1]&0xC0 == 0x80 {
+				i += 2
+				continue
+			}
+		} else if b < 0xF0 && i+2 < len(s) && s[i+1]&0xC0 == 0x80 && s[i+2]&0xC0 == 0x80 {
+			// Not overlong (E0 needs A0..BF next), not a surrogate (ED needs 80..9F).
+			if c1 := s[i+1]; (b != 0xE0 || c1 >= 0xA0) && (b != 0xED || c1 < 0xA0) {
+				i += 3
+				continue
+			}
+		}
 		r, size := utf8.DecodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)

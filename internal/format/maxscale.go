@@ -91,6 +91,20 @@ func (m *MaxScale) Append(dst []byte, ev *change.Event) []byte {
 	return dst
 }
 
+// Fork returns an encoder for another goroutine that writes the records of
+// the events Independent accepts exactly as m does (pipeline.Forker).
+func (m *MaxScale) Fork() interface {
+	Append(dst []byte, ev *change.Event) []byte
+} {
+	return &MaxScale{binary: m.binary} // no schema records: Independent events need none
+}
+
+// Independent reports whether the records of ev depend on no earlier event:
+// its table's schema record is written already, or none is sent.
+func (m *MaxScale) Independent(ev *change.Event) bool {
+	return !m.sendSchema || ev.Table == nil || m.sent[ev.Table]
+}
+
 func (m *MaxScale) schemaOnce(dst []byte, t *change.Table) []byte {
 	if !m.sendSchema || m.sent[t] {
 		return dst

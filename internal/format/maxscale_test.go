@@ -150,6 +150,15 @@ func referenceString(s []byte) string {
 }
 
 func TestAppendStringAgreesWithReference(t *testing.T) {
+	// The edges of the inline 2- and 3-byte UTF-8 checks: overlong forms,
+	// surrogates, the last valid code points, cut sequences.
+	for _, s := range []string{"\xc0\x80", "\xc1\xbf", "\xc2\x80", "\xdf\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf", "\xe0\xa0\x80",
+		"\xed\x9f\xbf", "\xed\xa0\x80", "\xed\xbf\xbf", "\xee\x80\x80", "\xef\xbf\xbf", "\xe2\x82", "a\xe2\x82", "\xc3", "\xf0\x9f\x98\x80",
+		"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", "abcdefgh\xed\xa0\x80ijklmnop"} {
+		if got, want := string(appendString(nil, []byte(s))), referenceString([]byte(s)); got != want {
+			t.Errorf("%q: got %s want %s", s, got, want)
+		}
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	alphabet := []byte("ab \"\\\n\x01\x1f\x7f é€😀\xff\xc3")
 	for n := 0; n < 20000; n++ {

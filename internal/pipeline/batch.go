@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/position"
@@ -25,6 +26,10 @@ type Batch struct {
 	CaughtUp time.Time
 	values   []change.Value
 	arena    []byte
+	// held counts the text bytes the batch references outside its arena
+	// (CopyRowHolding): they count against the arena's size, so a batch
+	// holds as many bytes either way.
+	held int
 }
 
 // Batch capacity: a batch is sent when either fills.
@@ -53,6 +58,7 @@ func (b *Batch) Reset() {
 	b.Events = b.Events[:0]
 	b.values = b.values[:0]
 	b.arena = b.arena[:0]
+	b.held = 0
 	b.Checkpoint = position.Checkpoint{}
 	b.Done = nil
 	b.CaughtUp = time.Time{}
@@ -75,7 +81,7 @@ func (b *Batch) Add(ev change.Event) {
 // bytes of text fits; an empty batch takes any.
 func (b *Batch) Room(nValues, textBytes int) bool {
 	return len(b.Events) < cap(b.Events) && len(b.values)+nValues <= cap(b.values) &&
-		(len(b.arena)+textBytes <= cap(b.arena) || len(b.Events) == 0)
+		(len(b.arena)+b.held+textBytes <= cap(b.arena) || len(b.Events) == 0)
 }
 
 // CopyRow appends a copy of row (values and their text) to the batch
@@ -97,6 +103,42 @@ func (b *Batch) CopyRow(row []change.Value) []change.Value {
 				// Larger than what is left of the arena (a big BLOB): its own copy.
 				out[i].Text = append([]byte(nil), t...)
 			}
+		}
+	}
+	return out
+}
+
+// CopyRowHolding is CopyRow for a row whose text may point into stable, a
+// buffer that nobody writes to again (a rows event read from the network):
+// such text is referenced rather than copied, which keeps stable alive
+// until the batch is reset. Other text is copied.
+func (b *Batch) CopyRowHolding(row []change.Value, stable []byte) []change.Value {
+	if row == nil {
+		return nil
+	}
+	if len(stable) == 0 {
+		return b.CopyRow(row)
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(stable)))
+	hi := lo + uintptr(len(stable))
+	start := len(b.values)
+	b.values = append(b.values, row...)
+	out := b.values[start:len(b.values):len(b.values)]
+	for i := range out {
+		t := out[i].Text
+		if len(t) == 0 {
+			continue
+		}
+		if p := uintptr(unsafe.Pointer(unsafe.SliceData(t))); p >= lo && p+uintptr(len(t)) <= hi {
+			b.held += len(t)
+			continue
+		}
+		if len(b.arena)+len(t) <= cap(b.arena) {
+			s := len(b.arena)
+			b.arena = append(b.arena, t...)
+			out[i].Text = b.arena[s:len(b.arena):len(b.arena)]
+		} else {
+			out[i].Text = append([]byte(nil), t...)
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"database/sql/driver"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -157,6 +158,52 @@ func (cv *converter) value(i int, dv driver.Value, v *change.Value) error {
 		return cv.text(c, x, v)
 	}
 	return fmt.Errorf("unexpected driver value %T", dv)
+}
+
+// cell converts one column of a view connection's row: NULL, a number the
+// binary protocol sent, or text.
+func (cv *converter) cell(c *conv, cl *cell, v *change.Value) error {
+	switch cl.num {
+	case 0:
+		if cl.text == nil {
+			*v = change.Value{Kind: change.KindNull}
+			return nil
+		}
+		return cv.text(c, cl.text, v)
+	case numInt:
+		*v = change.Value{Kind: c.kind}
+		switch c.op {
+		case cInt, cYear:
+			v.Int = cl.i
+		case cUint:
+			v.Uint = uint64(cl.i)
+		default:
+			return fmt.Errorf("integer %d for a %v column", cl.i, c.kind)
+		}
+	case numUint:
+		*v = change.Value{Kind: c.kind}
+		switch c.op {
+		case cUint:
+			v.Uint = cl.u
+		case cInt, cYear:
+			if cl.u > math.MaxInt64 {
+				return fmt.Errorf("integer %d for a %v column", cl.u, c.kind)
+			}
+			v.Int = int64(cl.u)
+		default:
+			return fmt.Errorf("integer %d for a %v column", cl.u, c.kind)
+		}
+	case numFloat:
+		*v = change.Value{Kind: c.kind, Float: cl.f}
+		switch c.op {
+		case cFloat:
+			v.Float = float64(float32(cl.f))
+		case cDouble:
+		default:
+			return fmt.Errorf("float %v for a %v column", cl.f, c.kind)
+		}
+	}
+	return nil
 }
 
 // text converts a value given as the text the server sent (the driver left

@@ -1034,22 +1034,20 @@ func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *conve
 	}
 	row := w.row[:len(t.Columns)]
 	var failed error // the callback's own error, returned as it is
-	err := w.conn.rows(ctx, q, func(cols [][]byte) error {
+	err := w.conn.rows(ctx, q, func(cols []cell) error {
 		if len(cols) != len(row) {
 			failed = fmt.Errorf("the query returned %d columns, the table has %d", len(cols), len(row))
 			return failed
 		}
 		cv.arena = cv.arena[:0]
-		for i, raw := range cols {
-			if raw == nil {
-				row[i] = change.Value{Kind: change.KindNull}
-			} else if err := cv.text(&cv.convs[i], raw, &row[i]); err != nil {
+		for i := range cols {
+			if err := cv.cell(&cv.convs[i], &cols[i], &row[i]); err != nil {
 				failed = fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
 				return failed
 			}
 		}
 		for i, k := range key {
-			keyRaw[i] = append(keyRaw[i][:0], cols[k]...)
+			keyRaw[i] = cols[k].appendText(keyRaw[i][:0])
 		}
 		if w.cur == nil || !w.cur.Fits(nil, row) {
 			if failed = w.send(ctx); failed != nil {

@@ -1084,6 +1084,14 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 		images = 2
 	}
 	tx, table := s.tx, st.table
+	// The body of a rows event read from the network is a buffer of its
+	// own that go-mysql never reuses: batches reference its text instead
+	// of copying it. An inflated body (compressed events, a MySQL
+	// transaction payload) is copied.
+	var stable []byte
+	if !s.inPayload && !binlog.IsCompressed(h.EventType) {
+		stable = binlog.RawBody(re)
+	}
 	return st.dec.DecodeRows(h.EventType, re, func(before, after []change.Value) error {
 		if s.obs != nil {
 			s.obs.Row(table, op, before, after)
@@ -1107,10 +1115,14 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 		b := s.cur
 		b.Events = append(b.Events, change.Event{
 			Op: op, Table: table, Tx: tx, EventNumber: num,
-			Before: b.CopyRow(before), After: b.CopyRow(after), Query: s.stmt,
+			Before: b.CopyRowHolding(before, stable), After: b.CopyRowHolding(after, stable), Query: s.stmt,
 		})
 		s.eventNum += images
-		b.Checkpoint = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtidText}
+		if cp := &b.Checkpoint; cp.Pos == tx.Pos && cp.File == tx.File && cp.GTID == tx.GTID && cp.GTIDState == s.gtidText && cp.Flavor == s.flavor {
+			cp.Skip = s.eventNum // the next row of the same transaction: the rest is set
+		} else {
+			*cp = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtidText}
+		}
 		return nil
 	})
 }

@@ -36,8 +36,10 @@ func (output) Open(_ context.Context, env sink.Env) (pipeline.Destination, error
 // Sink writes records to a writer.
 type Sink struct{ w *bufio.Writer }
 
-// New returns a sink on w.
-func New(w io.Writer) *Sink { return &Sink{w: bufio.NewWriterSize(w, 1<<20)} }
+// New returns a sink on w. The buffer gathers small writes (an event or a
+// few at a time while the stream is live); a batch larger than it goes to w
+// directly when nothing is buffered, without a copy.
+func New(w io.Writer) *Sink { return &Sink{w: bufio.NewWriterSize(w, 64<<10)} }
 
 // Write buffers whole records.
 func (s *Sink) Write(p []byte) error {
