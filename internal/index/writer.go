@@ -12,8 +12,9 @@ import (
 	"github.com/bintap/bintap/internal/position"
 )
 
-// writerCacheKiB is the writer connection's SQLite page cache (128 MiB).
-const writerCacheKiB = 128 << 10
+// writerCacheKiB is the writer connection's SQLite page cache (16 MiB):
+// the peak RSS of a stream into the index is about 60 MB plus this.
+const writerCacheKiB = 16 << 10
 
 // Writer stores the Batches of its Assembler inside one open SQLite
 // transaction, which Commit closes together with the checkpoint that covers
