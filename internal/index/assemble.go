@@ -88,7 +88,7 @@ type sealedBlock struct {
 	tables      string
 	data        []byte // S2-compressed JSON array
 	offsets     []byte
-	keys        string   // JSON array of [offset, table_id, "pk"], "" when none (jsonKeys)
+	keys        []tableKeys // per table, the JSON array of its keys (jsonKeys)
 	keyRows     []keyRow // the same as rows (not jsonKeys)
 	oldKeys     []oldKey
 }
@@ -105,9 +105,26 @@ type block struct {
 	text    []byte // "[" and the elements so far, comma separated
 	offsets []byte // little-endian uint32 offset of each element in text
 	tables  []int64
-	keys    []byte // JSON array of [offset, table_id, "pk"] so far (jsonKeys)
+	keys    []blockKeys // per table, its keys so far (jsonKeys)
 	keyRows []keyRow
 	oldKeys []oldKey
+}
+
+// tableKeys are the keys of one table's changes in a block: element i of
+// the JSON array keys is the key of change first+i, null for changes of
+// other tables or without a key. SQLite reads them with one json_each,
+// one value per change, without parsing an element again.
+type tableKeys struct {
+	table int64
+	keys  string
+}
+
+// blockKeys is a tableKeys being built: next is the offset its array has
+// reached.
+type blockKeys struct {
+	table int64
+	text  []byte
+	next  int
 }
 
 type oldKey struct {
@@ -192,18 +209,34 @@ func (a *Assembler) addKey(id, tableID int64, pk []byte) {
 		b.keyRows = append(b.keyRows, keyRow{id: id, table: tableID, pk: string(pk)})
 		return
 	}
-	if len(b.keys) == 0 {
-		b.keys = append(b.keys, '[')
-	} else {
-		b.keys = append(b.keys, ',')
+	off := int(id - b.first)
+	var k *blockKeys
+	for i := range b.keys {
+		if b.keys[i].table == tableID {
+			k = &b.keys[i]
+			break
+		}
 	}
-	b.keys = append(b.keys, '[')
-	b.keys = strconv.AppendInt(b.keys, id-b.first, 10)
-	b.keys = append(b.keys, ',')
-	b.keys = strconv.AppendInt(b.keys, tableID, 10)
-	b.keys = append(b.keys, ',')
-	b.keys = format.AppendJSONBytes(b.keys, pk)
-	b.keys = append(b.keys, ']')
+	if k == nil {
+		if len(b.keys) < cap(b.keys) {
+			b.keys = b.keys[:len(b.keys)+1] // reuse the buffer of an earlier block
+		} else {
+			b.keys = append(b.keys, blockKeys{})
+		}
+		k = &b.keys[len(b.keys)-1]
+		k.table, k.text, k.next = tableID, append(k.text[:0], '['), 0
+	}
+	for ; k.next < off; k.next++ {
+		if k.next > 0 {
+			k.text = append(k.text, ',')
+		}
+		k.text = append(k.text, "null"...)
+	}
+	if k.next > 0 {
+		k.text = append(k.text, ',')
+	}
+	k.text = format.AppendJSONBytes(k.text, pk)
+	k.next++
 }
 
 // seal compresses the block being filled into the Batch.
@@ -222,8 +255,8 @@ func (a *Assembler) seal() {
 	}
 	sb := sealedBlock{first: b.first, last: b.first + int64(b.n) - 1, tables: string(append(tables, ']')),
 		data: s2.Encode(nil, b.text), offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys), keyRows: slices.Clone(b.keyRows)}
-	if len(b.keys) > 0 {
-		sb.keys = string(append(b.keys, ']'))
+	for i := range b.keys {
+		sb.keys = append(sb.keys, tableKeys{table: b.keys[i].table, keys: string(append(b.keys[i].text, ']'))})
 	}
 	a.out.blocks = append(a.out.blocks, sb)
 	b.n = 0
