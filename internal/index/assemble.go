@@ -89,7 +89,7 @@ type sealedBlock struct {
 	data        []byte // S2-compressed JSON array
 	offsets     []byte
 	keys        []tableKeys // per table, the JSON array of its keys (jsonKeys)
-	keyRows     []keyRow // the same as rows (not jsonKeys)
+	keyRows     []keyRow    // the same as rows (not jsonKeys)
 	oldKeys     []oldKey
 }
 
