@@ -44,7 +44,13 @@ type Assembler struct {
 	out      Batch                 // what Take hands over next
 	enc      *Encoder              // for the Writer's Add
 	jsonKeys bool                  // key rows as one JSON text (SQLite), else as keyRows
+	// free holds block text buffers that Batch.Compress is done with, for
+	// the next blocks (a sealed block hands its buffer over with it).
+	free chan []byte
 }
+
+// freeBuffers is how many block buffers the free list keeps.
+const freeBuffers = 64
 
 type ids struct{ table, def int64 }
 
@@ -64,6 +70,28 @@ type Batch struct {
 	txs      []txRec
 	since    int64 // commit time of the first transaction ever, when hasSince
 	hasSince bool
+	free     chan []byte // where Compress returns the blocks' text buffers
+}
+
+// Compress compresses the blocks of b not compressed yet. The Writer does
+// it when it stores b; the stream calls it on a goroutine of its own, so
+// that compressing overlaps both encoding the next changes and inserting
+// the previous ones.
+func (b *Batch) Compress() {
+	for i := range b.blocks {
+		k := &b.blocks[i]
+		if k.data != nil {
+			continue
+		}
+		k.data = s2.Encode(nil, k.text)
+		if cap(k.text) <= 2*blockMaxBytes { // not the buffer of a huge change
+			select {
+			case b.free <- k.text[:0]:
+			default:
+			}
+		}
+		k.text = nil
+	}
 }
 
 // Empty reports whether b holds nothing to store.
@@ -86,7 +114,8 @@ type defRow struct {
 type sealedBlock struct {
 	first, last int64
 	tables      string
-	data        []byte // S2-compressed JSON array
+	text        []byte // the JSON array, until Compress (then back in the free list)
+	data        []byte // text compressed with S2, once compressed
 	offsets     []byte
 	keys        []tableKeys // per table, the JSON array of its keys (jsonKeys)
 	keyRows     []keyRow    // the same as rows (not jsonKeys)
@@ -254,7 +283,12 @@ func (a *Assembler) seal() {
 		tables = strconv.AppendInt(tables, id, 10)
 	}
 	sb := sealedBlock{first: b.first, last: b.first + int64(b.n) - 1, tables: string(append(tables, ']')),
-		data: s2.Encode(nil, b.text), offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys), keyRows: slices.Clone(b.keyRows)}
+		text: b.text, offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys), keyRows: slices.Clone(b.keyRows)}
+	select {
+	case b.text = <-a.free:
+	default:
+		b.text = make([]byte, 0, blockMaxBytes+4<<10)
+	}
 	for i := range b.keys {
 		sb.keys = append(sb.keys, tableKeys{table: b.keys[i].table, keys: string(append(b.keys[i].text, ']'))})
 	}
@@ -272,6 +306,7 @@ func (a *Assembler) Take(all bool) Batch {
 		a.storeTx()
 	}
 	out := a.out
+	out.free = a.free
 	a.out = Batch{}
 	return out
 }

@@ -93,7 +93,8 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 
 // newAssembler reads the ids the index holds.
 func newAssembler(ctx context.Context, conn connq) (*Assembler, error) {
-	a := &Assembler{tables: map[string]int64{}, defs: map[defKey]int64{}, versions: map[*change.Table]ids{}, enc: NewEncoder()}
+	a := &Assembler{tables: map[string]int64{}, defs: map[defKey]int64{}, versions: map[*change.Table]ids{}, enc: NewEncoder(),
+		free: make(chan []byte, freeBuffers)}
 	var maxChange, maxTx sql.NullInt64
 	if err := conn.QueryRowContext(ctx, `SELECT (SELECT max(last_change) FROM change_blocks), (SELECT max(tx_id) FROM transactions)`).Scan(&maxChange, &maxTx); err != nil {
 		return nil, err
@@ -211,6 +212,7 @@ func (w *Writer) Store(b *Batch) error {
 }
 
 func (w *Writer) store(b *Batch) error {
+	b.Compress()
 	for _, t := range b.tables {
 		if _, err := w.exec(`INSERT INTO tables (table_id, schema_name, table_name) VALUES (?, ?, ?)`, t.id, t.schema, t.name); err != nil {
 			return fmt.Errorf("record table %s.%s: %w", t.schema, t.name, err)
