@@ -47,6 +47,9 @@ type Assembler struct {
 	// free holds block text buffers that Batch.Compress is done with, for
 	// the next blocks (a sealed block hands its buffer over with it).
 	free chan []byte
+	// zfree holds buffers for compressed blocks, returned by the Writer
+	// once it has inserted them.
+	zfree chan []byte
 }
 
 // freeBuffers is how many block buffers the free list keeps.
@@ -71,6 +74,22 @@ type Batch struct {
 	since    int64 // commit time of the first transaction ever, when hasSince
 	hasSince bool
 	free     chan []byte // where Compress returns the blocks' text buffers
+	zfree    chan []byte // buffers for compressed blocks
+}
+
+// release hands the compressed blocks' buffers back for reuse once they
+// are stored.
+func (b *Batch) release() {
+	for i := range b.blocks {
+		k := &b.blocks[i]
+		if z := k.data; cap(z) <= 2*blockMaxBytes {
+			select {
+			case b.zfree <- z[:0]:
+			default:
+			}
+		}
+		k.data = nil
+	}
 }
 
 // Compress compresses the blocks of b not compressed yet. The Writer does
@@ -83,7 +102,12 @@ func (b *Batch) Compress() {
 		if k.data != nil {
 			continue
 		}
-		k.data = s2.Encode(nil, k.text)
+		var z []byte
+		select {
+		case z = <-b.zfree:
+		default:
+		}
+		k.data = s2.Encode(z[:cap(z)], k.text)
 		if cap(k.text) <= 2*blockMaxBytes { // not the buffer of a huge change
 			select {
 			case b.free <- k.text[:0]:
@@ -306,7 +330,7 @@ func (a *Assembler) Take(all bool) Batch {
 		a.storeTx()
 	}
 	out := a.out
-	out.free = a.free
+	out.free, out.zfree = a.free, a.zfree
 	a.out = Batch{}
 	return out
 }

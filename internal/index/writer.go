@@ -94,7 +94,7 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 // newAssembler reads the ids the index holds.
 func newAssembler(ctx context.Context, conn connq) (*Assembler, error) {
 	a := &Assembler{tables: map[string]int64{}, defs: map[defKey]int64{}, versions: map[*change.Table]ids{}, enc: NewEncoder(),
-		free: make(chan []byte, freeBuffers)}
+		free: make(chan []byte, freeBuffers), zfree: make(chan []byte, freeBuffers)}
 	var maxChange, maxTx sql.NullInt64
 	if err := conn.QueryRowContext(ctx, `SELECT (SELECT max(last_change) FROM change_blocks), (SELECT max(tx_id) FROM transactions)`).Scan(&maxChange, &maxTx); err != nil {
 		return nil, err
@@ -208,6 +208,7 @@ func (w *Writer) Store(b *Batch) error {
 	if err := w.store(b); err != nil {
 		return w.abort(err)
 	}
+	b.release()
 	return nil
 }
 
