@@ -38,7 +38,7 @@ func init() {
 }
 
 // defaultBatch is the index's --batch-size when none is given.
-const defaultBatch = 1000
+const defaultBatch = 10000
 
 // ParseRetention parses a retention period: a number followed by d (days),
 // h, m or s, or a Go duration such as 36h30m. Empty means keep everything.
