@@ -114,7 +114,7 @@ var sqliteDDL = []string{
 	// keys dirtied another page of the index, and the writer needed a page
 	// cache as large as the index to keep up (make bench: 106,000 rows/s
 	// and 204 MB peak RSS with a 128 MiB cache; 278,000 rows/s and 75 MB
-	// with length first and a 16 MiB cache). A key lookup names the length
+	// with length first and a 16 MiB cache; see writerCacheKiB). A key lookup names the length
 	// (length(pk) = length(?)) so that it uses the index.
 	`CREATE INDEX IF NOT EXISTS change_keys_by_key ON change_keys (table_id, length(pk), pk)`,
 	`CREATE TABLE IF NOT EXISTS change_old_keys (

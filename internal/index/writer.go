@@ -12,9 +12,16 @@ import (
 	"github.com/bintap/bintap/internal/position"
 )
 
-// writerCacheKiB is the writer connection's SQLite page cache (16 MiB):
-// the peak RSS of a stream into the index is about 60 MB plus this.
-const writerCacheKiB = 16 << 10
+// writerCacheKiB is the writer connection's SQLite page cache (32 MiB):
+// the peak RSS of a stream into the index is about 60 MB plus this (make
+// bench: 75 MB with 16 MiB, 96 MB with 32, 115 MB with 48, 204 MB with
+// 128 before the key index was ordered by length). Changes of random keys
+// dirty a page of the key index each; a cache too small for those pages
+// spills them to the log mid-transaction, again and again: 5,000,000
+// changes over 500,000 random keys (the key-history index of make bench)
+// were built at ~22,000 changes/s with 16 MiB, 32,000 with 32 MiB, 43,000
+// with 48 MiB and 45,000 with 128 MiB.
+const writerCacheKiB = 32 << 10
 
 // Writer stores the Batches of its Assembler inside one open SQLite
 // transaction, which Commit closes together with the checkpoint that covers
@@ -61,11 +68,8 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 		return w, nil
 	}
 	// The page cache is bounded (writerCacheKiB): keys inserted in order
-	// append to the key index (see change_keys_by_key), and for changes of
-	// random keys a larger cache did not measurably help
-	// (BenchmarkDestinationRandomKeys, 3,000,000 changes: 28,000 changes/s
-	// with 16 MiB, 36,000 with 48 MiB, 33,000 with 128 MiB): their cost is
-	// the key-index pages each commit writes to the log.
+	// append to the key index (see change_keys_by_key) and need little of
+	// it; changes of random keys need more as the index grows.
 	// The writer's own autocheckpoint finishes the log's checkpoint when
 	// the log passes its limit (see checkpointLoop).
 	// A multi-row INSERT (the keys of a block) keeps a statement journal
