@@ -44,7 +44,16 @@ type Assembler struct {
 	out      Batch                 // what Take hands over next
 	enc      *Encoder              // for the Writer's Add
 	jsonKeys bool                  // key rows as one JSON text (SQLite), else as keyRows
+	// free holds block text buffers that Batch.Compress is done with, for
+	// the next blocks (a sealed block hands its buffer over with it).
+	free chan []byte
+	// zfree holds buffers for compressed blocks, returned by the Writer
+	// once it has inserted them.
+	zfree chan []byte
 }
+
+// freeBuffers is how many block buffers the free list keeps.
+const freeBuffers = 64
 
 type ids struct{ table, def int64 }
 
@@ -64,6 +73,49 @@ type Batch struct {
 	txs      []txRec
 	since    int64 // commit time of the first transaction ever, when hasSince
 	hasSince bool
+	free     chan []byte // where Compress returns the blocks' text buffers
+	zfree    chan []byte // buffers for compressed blocks
+}
+
+// release hands the compressed blocks' buffers back for reuse once they
+// are stored.
+func (b *Batch) release() {
+	for i := range b.blocks {
+		k := &b.blocks[i]
+		if z := k.data; cap(z) <= 2*blockMaxBytes {
+			select {
+			case b.zfree <- z[:0]:
+			default:
+			}
+		}
+		k.data = nil
+	}
+}
+
+// Compress compresses the blocks of b not compressed yet. The Writer does
+// it when it stores b; the stream calls it on a goroutine of its own, so
+// that compressing overlaps both encoding the next changes and inserting
+// the previous ones.
+func (b *Batch) Compress() {
+	for i := range b.blocks {
+		k := &b.blocks[i]
+		if k.data != nil {
+			continue
+		}
+		var z []byte
+		select {
+		case z = <-b.zfree:
+		default:
+		}
+		k.data = s2.Encode(z[:cap(z)], k.text)
+		if cap(k.text) <= 2*blockMaxBytes { // not the buffer of a huge change
+			select {
+			case b.free <- k.text[:0]:
+			default:
+			}
+		}
+		k.text = nil
+	}
 }
 
 // Empty reports whether b holds nothing to store.
@@ -86,10 +138,11 @@ type defRow struct {
 type sealedBlock struct {
 	first, last int64
 	tables      string
-	data        []byte // S2-compressed JSON array
+	text        []byte // the JSON array, until Compress (then back in the free list)
+	data        []byte // text compressed with S2, once compressed
 	offsets     []byte
-	keys        string   // JSON array of [offset, table_id, "pk"], "" when none (jsonKeys)
-	keyRows     []keyRow // the same as rows (not jsonKeys)
+	keys        []tableKeys // per table, the JSON array of its keys (jsonKeys)
+	keyRows     []keyRow    // the same as rows (not jsonKeys)
 	oldKeys     []oldKey
 }
 
@@ -105,9 +158,26 @@ type block struct {
 	text    []byte // "[" and the elements so far, comma separated
 	offsets []byte // little-endian uint32 offset of each element in text
 	tables  []int64
-	keys    []byte // JSON array of [offset, table_id, "pk"] so far (jsonKeys)
+	keys    []blockKeys // per table, its keys so far (jsonKeys)
 	keyRows []keyRow
 	oldKeys []oldKey
+}
+
+// tableKeys are the keys of one table's changes in a block: element i of
+// the JSON array keys is the key of change first+i, null for changes of
+// other tables or without a key. SQLite reads them with one json_each,
+// one value per change, without parsing an element again.
+type tableKeys struct {
+	table int64
+	keys  string
+}
+
+// blockKeys is a tableKeys being built: next is the offset its array has
+// reached.
+type blockKeys struct {
+	table int64
+	text  []byte
+	next  int
 }
 
 type oldKey struct {
@@ -192,18 +262,34 @@ func (a *Assembler) addKey(id, tableID int64, pk []byte) {
 		b.keyRows = append(b.keyRows, keyRow{id: id, table: tableID, pk: string(pk)})
 		return
 	}
-	if len(b.keys) == 0 {
-		b.keys = append(b.keys, '[')
-	} else {
-		b.keys = append(b.keys, ',')
+	off := int(id - b.first)
+	var k *blockKeys
+	for i := range b.keys {
+		if b.keys[i].table == tableID {
+			k = &b.keys[i]
+			break
+		}
 	}
-	b.keys = append(b.keys, '[')
-	b.keys = strconv.AppendInt(b.keys, id-b.first, 10)
-	b.keys = append(b.keys, ',')
-	b.keys = strconv.AppendInt(b.keys, tableID, 10)
-	b.keys = append(b.keys, ',')
-	b.keys = format.AppendJSONBytes(b.keys, pk)
-	b.keys = append(b.keys, ']')
+	if k == nil {
+		if len(b.keys) < cap(b.keys) {
+			b.keys = b.keys[:len(b.keys)+1] // reuse the buffer of an earlier block
+		} else {
+			b.keys = append(b.keys, blockKeys{})
+		}
+		k = &b.keys[len(b.keys)-1]
+		k.table, k.text, k.next = tableID, append(k.text[:0], '['), 0
+	}
+	for ; k.next < off; k.next++ {
+		if k.next > 0 {
+			k.text = append(k.text, ',')
+		}
+		k.text = append(k.text, "null"...)
+	}
+	if k.next > 0 {
+		k.text = append(k.text, ',')
+	}
+	k.text = format.AppendJSONBytes(k.text, pk)
+	k.next++
 }
 
 // seal compresses the block being filled into the Batch.
@@ -221,9 +307,14 @@ func (a *Assembler) seal() {
 		tables = strconv.AppendInt(tables, id, 10)
 	}
 	sb := sealedBlock{first: b.first, last: b.first + int64(b.n) - 1, tables: string(append(tables, ']')),
-		data: s2.Encode(nil, b.text), offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys), keyRows: slices.Clone(b.keyRows)}
-	if len(b.keys) > 0 {
-		sb.keys = string(append(b.keys, ']'))
+		text: b.text, offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys), keyRows: slices.Clone(b.keyRows)}
+	select {
+	case b.text = <-a.free:
+	default:
+		b.text = make([]byte, 0, blockMaxBytes+4<<10)
+	}
+	for i := range b.keys {
+		sb.keys = append(sb.keys, tableKeys{table: b.keys[i].table, keys: string(append(b.keys[i].text, ']'))})
 	}
 	a.out.blocks = append(a.out.blocks, sb)
 	b.n = 0
@@ -239,6 +330,7 @@ func (a *Assembler) Take(all bool) Batch {
 		a.storeTx()
 	}
 	out := a.out
+	out.free, out.zfree = a.free, a.zfree
 	a.out = Batch{}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -308,5 +309,65 @@ func checkBlocks(t *testing.T, s *Store) {
 	all, err := s.Query(ctx, Filter{Schema: "s", Table: "t", Oldest: true})
 	if err != nil || len(all) != 3 || all[0].ID != n+1 || all[1].ID != n+2 || all[2].ID != n+3 {
 		t.Errorf("changes after restart: %+v, %v", all, err)
+	}
+}
+
+// TestKeysOfMixedTables: the changes of several tables, one without a
+// primary key, interleaved in the same blocks; each key finds exactly the
+// changes of its own table.
+func TestKeysOfMixedTables(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	w, err := s.NewWriter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &change.Table{Schema: "s", Name: "u", Version: 1, PrimaryKey: []int{1, 0}, Columns: testTable.Columns}
+	keyless := &change.Table{Schema: "s", Name: "log", Version: 1, Columns: testTable.Columns}
+	tx := &change.Tx{GTID: "0-1-1", File: "bin.000001", Pos: 100, Timestamp: 1_700_000_000}
+	tables := []*change.Table{testTable, keyless, other, testTable, other}
+	const n = 3*blockMaxChanges + 17
+	want := map[string][]int64{} // table and key → change ids
+	for i := 0; i < n; i++ {
+		tbl := tables[i%len(tables)]
+		id := int64(i % 40)
+		ev := change.Event{Op: change.OpInsert, Table: tbl, Tx: tx, EventNumber: uint64(i + 1), After: row(id, "v\"\\é"+strconv.Itoa(i%3))}
+		if err := w.Add(&ev); err != nil {
+			t.Fatal(err)
+		}
+		if tbl != keyless {
+			k := tbl.Name + " " + strconv.FormatInt(id, 10)
+			if tbl == other {
+				k += " " + strconv.Itoa(i%3)
+			}
+			want[k] = append(want[k], int64(i+1))
+		}
+	}
+	if err := w.Commit(position.Checkpoint{File: "bin.000001", Pos: 200}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	var keys int
+	s.db.QueryRowContext(ctx, `SELECT count(*) FROM change_keys`).Scan(&keys)
+	if wantKeys := n - (n+3)/5; keys != wantKeys {
+		t.Errorf("%d key rows, want %d (one per change of a table with a key)", keys, wantKeys)
+	}
+	for k, ids := range want {
+		f := strings.Fields(k)
+		pk := []string{f[1]}
+		if len(f) == 3 {
+			pk = []string{"v\"\\é" + f[2], f[1]}
+		}
+		got, err := s.Query(ctx, Filter{Schema: "s", Table: f[0], PK: pk, Oldest: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gotIDs []int64
+		for _, c := range got {
+			gotIDs = append(gotIDs, c.ID)
+		}
+		if !slices.Equal(gotIDs, ids) {
+			t.Errorf("key %q: changes %v, want %v", k, gotIDs, ids)
+		}
 	}
 }

@@ -251,7 +251,7 @@ type txInfo struct {
 func (q *query) byKey(ctx context.Context, key string) error {
 	var ids []int64
 	for _, sel := range []string{sqlKeyChanges, sqlOldKeyChanges} {
-		rows, err := q.s.db.QueryContext(ctx, sel, q.table, key)
+		rows, err := q.s.db.QueryContext(ctx, sel, q.table, key, key)
 		if err != nil {
 			return err
 		}
@@ -283,8 +283,8 @@ func (q *query) byKey(ctx context.Context, key string) error {
 
 // The statements behind the queries (plan_test.go checks they use indexes).
 const (
-	sqlKeyChanges    = `SELECT change_id FROM change_keys WHERE table_id = ? AND pk = ?`
-	sqlOldKeyChanges = `SELECT change_id FROM change_old_keys WHERE table_id = ? AND old_pk = ?`
+	sqlKeyChanges    = `SELECT change_id FROM change_keys WHERE table_id = ? AND length(pk) = length(?) AND pk = ?`
+	sqlOldKeyChanges = `SELECT change_id FROM change_old_keys WHERE table_id = ? AND length(old_pk) = length(?) AND old_pk = ?`
 	sqlTx            = `SELECT tx_id, gtid, binlog_file, binlog_pos, commit_time, first_change, last_change FROM transactions WHERE tx_id = ?`
 	sqlBlockOf       = `SELECT first_change, last_change, changes, offsets FROM change_blocks WHERE first_change <= ? ORDER BY first_change DESC LIMIT 1`
 )

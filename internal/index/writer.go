@@ -12,8 +12,16 @@ import (
 	"github.com/bintap/bintap/internal/position"
 )
 
-// writerCacheKiB is the writer connection's SQLite page cache (128 MiB).
-const writerCacheKiB = 128 << 10
+// writerCacheKiB is the writer connection's SQLite page cache (32 MiB):
+// the peak RSS of a stream into the index is about 60 MB plus this (make
+// bench: 75 MB with 16 MiB, 96 MB with 32, 115 MB with 48, 204 MB with
+// 128 before the key index was ordered by length). Changes of random keys
+// dirty a page of the key index each; a cache too small for those pages
+// spills them to the log mid-transaction, again and again: 5,000,000
+// changes over 500,000 random keys (the key-history index of make bench)
+// were built at ~22,000 changes/s with 16 MiB, 32,000 with 32 MiB, 43,000
+// with 48 MiB and 45,000 with 128 MiB.
+const writerCacheKiB = 32 << 10
 
 // Writer stores the Batches of its Assembler inside one open SQLite
 // transaction, which Commit closes together with the checkpoint that covers
@@ -59,9 +67,9 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 	if s.dialect != sqliteDB {
 		return w, nil
 	}
-	// Changes of random keys insert all over the key index; a page cache
-	// that holds more of it keeps ingest fast as the index grows. At most
-	// this much memory is used, only as the index grows.
+	// The page cache is bounded (writerCacheKiB): keys inserted in order
+	// append to the key index (see change_keys_by_key) and need little of
+	// it; changes of random keys need more as the index grows.
 	// The writer's own autocheckpoint finishes the log's checkpoint when
 	// the log passes its limit (see checkpointLoop).
 	// A multi-row INSERT (the keys of a block) keeps a statement journal
@@ -92,7 +100,8 @@ func (s *Store) NewWriter(ctx context.Context) (*Writer, error) {
 
 // newAssembler reads the ids the index holds.
 func newAssembler(ctx context.Context, conn connq) (*Assembler, error) {
-	a := &Assembler{tables: map[string]int64{}, defs: map[defKey]int64{}, versions: map[*change.Table]ids{}, enc: NewEncoder()}
+	a := &Assembler{tables: map[string]int64{}, defs: map[defKey]int64{}, versions: map[*change.Table]ids{}, enc: NewEncoder(),
+		free: make(chan []byte, freeBuffers), zfree: make(chan []byte, freeBuffers)}
 	var maxChange, maxTx sql.NullInt64
 	if err := conn.QueryRowContext(ctx, `SELECT (SELECT max(last_change) FROM change_blocks), (SELECT max(tx_id) FROM transactions)`).Scan(&maxChange, &maxTx); err != nil {
 		return nil, err
@@ -206,10 +215,12 @@ func (w *Writer) Store(b *Batch) error {
 	if err := w.store(b); err != nil {
 		return w.abort(err)
 	}
+	b.release()
 	return nil
 }
 
 func (w *Writer) store(b *Batch) error {
+	b.Compress()
 	for _, t := range b.tables {
 		if _, err := w.exec(`INSERT INTO tables (table_id, schema_name, table_name) VALUES (?, ?, ?)`, t.id, t.schema, t.name); err != nil {
 			return fmt.Errorf("record table %s.%s: %w", t.schema, t.name, err)
@@ -231,12 +242,13 @@ func (w *Writer) store(b *Batch) error {
 			k.first, k.last, k.tables, k.data, k.offsets); err != nil {
 			return fmt.Errorf("insert changes: %w", err)
 		}
-		if k.keys != "" {
-			// One statement for the keys of the whole block: SQLite reads
-			// them from one JSON text, instead of three bound values per
-			// change.
+		for _, tk := range k.keys {
+			// One statement for the keys of a table in the block: SQLite
+			// reads them from one JSON array, instead of three bound values
+			// per change. (An array of [offset, table, key] arrays cost
+			// twice the JSON work: each element was parsed again.)
 			if _, err := w.exec(`INSERT INTO change_keys (change_id, table_id, pk)
-				SELECT ? + (j.value ->> 0), j.value ->> 1, j.value ->> 2 FROM json_each(?) j`, k.first, k.keys); err != nil {
+				SELECT ? + j.key, ?, j.value FROM json_each(?) j WHERE j.type = 'text'`, k.first, tk.table, tk.keys); err != nil {
 				return fmt.Errorf("insert change keys: %w", err)
 			}
 		}

@@ -38,7 +38,7 @@ func init() {
 }
 
 // defaultBatch is the index's --batch-size when none is given.
-const defaultBatch = 1000
+const defaultBatch = 10000
 
 // ParseRetention parses a retention period: a number followed by d (days),
 // h, m or s, or a Go duration such as 36h30m. Empty means keep everything.
@@ -138,11 +138,12 @@ func (o output) Open(_ context.Context, env sink.Env) (pipeline.Destination, err
 // an index Store.
 //
 // Write encodes the events (their values are only valid during the call)
-// and assembles them into compressed blocks (index.Assembler), which it
-// hands to an inserter goroutine that owns the SQLite connection, so that
-// encoding and compressing the next batch overlaps inserting this one.
-// Commits go down the same channel after the blocks they cover; Flush waits
-// for its commit.
+// and assembles them into blocks (index.Assembler) on the pipeline's
+// goroutine; a compressor goroutine compresses the blocks and hands them to
+// an inserter goroutine that owns the SQLite connection, so that encoding
+// the next batch, compressing this one and inserting the one before
+// overlap. Commits go down the same channels after the blocks they cover,
+// in order; Flush waits for its commit.
 type Destination struct {
 	store     *idx.Store
 	w         *idx.Writer    // its Store and CommitBatch: the inserter goroutine only
@@ -154,7 +155,8 @@ type Destination struct {
 	last    position.Checkpoint
 	pending int
 
-	work     chan request
+	work     chan request  // to the compressor
+	ready    chan request  // compressed, to the inserter
 	inserted chan struct{} // closed when the inserter goroutine ends
 	mu       sync.Mutex
 	err      error // the inserter's first error
@@ -192,7 +194,8 @@ func New(store *idx.Store, o Options) (*Destination, error) {
 		return nil, err
 	}
 	d := &Destination{store: store, w: w, asm: w.Assembler(), enc: idx.NewEncoder(), batchSize: batchSize,
-		work: make(chan request, 2), inserted: make(chan struct{}), lease: o.Lease}
+		work: make(chan request, 2), ready: make(chan request, 2), inserted: make(chan struct{}), lease: o.Lease}
+	go d.compress()
 	go d.insert()
 	if o.Log != nil {
 		interval := o.StatsInterval
@@ -227,10 +230,19 @@ type request struct {
 	reply  chan error
 }
 
+// compress is the compressor goroutine.
+func (d *Destination) compress() {
+	defer close(d.ready)
+	for req := range d.work {
+		req.batch.Compress()
+		d.ready <- req
+	}
+}
+
 // insert is the inserter goroutine.
 func (d *Destination) insert() {
 	defer close(d.inserted)
-	for req := range d.work {
+	for req := range d.ready {
 		err := d.failed()
 		if err == nil {
 			if req.commit.File != "" {

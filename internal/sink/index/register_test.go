@@ -21,7 +21,7 @@ func TestIndexOptions(t *testing.T) {
 		t.Errorf("outputs %v: %+v", c.Outputs, o)
 	}
 	c, err = config.Load("stream", []string{"--source", "mysql://u@h", "--output", "index+postgres://u:secret@h/idx"}, noEnv)
-	if o := c.Outputs[0].(output); err != nil || o.opt.BatchSize != 1000 || o.opt.Retain != 0 || strings.Contains(o.Name(), "secret") {
+	if o := c.Outputs[0].(output); err != nil || o.opt.BatchSize != defaultBatch || o.opt.Retain != 0 || strings.Contains(o.Name(), "secret") {
 		t.Errorf("defaults: %+v, %v", o, err)
 	}
 	for _, tc := range []struct {
