@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bintap/bintap/internal/position"
@@ -180,6 +181,9 @@ func Open(path string) (*Store, error) {
 	s := &Store{db: dbq{db, sqliteDB}, path: path}
 	if err := s.init(); err != nil {
 		db.Close()
+		if msg := err.Error(); strings.Contains(msg, "not a database") || strings.Contains(msg, "malformed") {
+			return nil, fmt.Errorf("change index %s is damaged (%v): restore it from a backup, or move it away and start over with --reset", path, err)
+		}
 		return nil, fmt.Errorf("change index %s: %w", path, err)
 	}
 	return s, nil
