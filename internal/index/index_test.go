@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -308,5 +309,28 @@ func checkBlocks(t *testing.T, s *Store) {
 	all, err := s.Query(ctx, Filter{Schema: "s", Table: "t", Oldest: true})
 	if err != nil || len(all) != 3 || all[0].ID != n+1 || all[1].ID != n+2 || all[2].ID != n+3 {
 		t.Errorf("changes after restart: %+v, %v", all, err)
+	}
+}
+
+// TestIndexFilesArePrivate: the index holds every change and its
+// positions: its file and SQLite's -wal and -shm files are created 0600,
+// whatever the umask lets through.
+func TestIndexFilesArePrivate(t *testing.T) {
+	s, path := openTemp(t)
+	w, err := s.NewWriter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(writeTx(t, w, 1, 1000, 1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s is %04o, want 0600", p, st.Mode().Perm())
+		}
 	}
 }
