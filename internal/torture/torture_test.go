@@ -61,9 +61,10 @@ type size struct {
 	pace           time.Duration // between the workload's transactions
 	outage         time.Duration // how long the brokers, then the target, are down
 	long           bool
-	// gap scales the random wait between faults: the workload is slowed
-	// to a trickle while the outputs catch up after each, so the long
-	// run waits longer to reach its size with about its faults.
+	// gap/2 scales the random wait between faults (0.3-2.8 s): the
+	// workload is slowed to a trickle while the outputs catch up after
+	// each, so the long run waits longer to reach its size with about its
+	// faults; the short run waits less, to stay short.
 	gap int
 }
 
@@ -83,7 +84,7 @@ const rssAllowance = 2*kafkaBuffer + 48<<20
 
 func runSize() size {
 	if os.Getenv("BINTAP_TORTURE") == "long" {
-		s := size{changes: 1000000, kills: 50, sourceRestarts: 20, ddlEach: 25000, pace: 5 * time.Millisecond, outage: 60 * time.Second, long: true, gap: 4}
+		s := size{changes: 1000000, kills: 50, sourceRestarts: 20, ddlEach: 25000, pace: 5 * time.Millisecond, outage: 60 * time.Second, long: true, gap: 8}
 		if v, _ := strconv.ParseInt(os.Getenv("BINTAP_TORTURE_CHANGES"), 10, 64); v > 0 {
 			s.changes = v
 		}
@@ -434,7 +435,7 @@ func TestTortureKillsCutsRestarts(t *testing.T) {
 	every := max(1, sz.kills/max(1, sz.sourceRestarts))
 	brokersDown, targetDown := false, false
 	for kills < sz.kills || w.Changes.Load() < sz.changes {
-		time.Sleep(time.Duration(300+rng.Intn(2500)) * time.Millisecond * time.Duration(sz.gap))
+		time.Sleep(time.Duration(300+rng.Intn(2500)) * time.Millisecond * time.Duration(sz.gap) / 2)
 		for _, p := range procs {
 			p.restartIfStopped(t)
 			normalPeak[p.short] = max(normalPeak[p.short], p.peak())
