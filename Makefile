@@ -74,7 +74,7 @@ fuzz:
 # BINTAP_TORTURE_CHANGES and BINTAP_TORTURE_SEED change the run.
 torture: setup
 	@BINTAP_TORTURE=long $(GO) test -count=1 -timeout 3h -v -run . ./internal/torture/ > torture.log 2>&1; rc=$$?; \
-	grep -E '^(--- |\s+\S+\.go:[0-9]+: (TORTURE|DISKFULL|disk full|seed|faults|workload|w\.))|^(ok|FAIL)' torture.log; \
+	grep -E '^(--- |\s+\S+\.go:[0-9]+: (TORTURE|OUTAGE|DISKFULL|disk full|seed|faults|workload|w\.))|^(ok|FAIL)' torture.log; \
 	echo "(full log: torture.log)"; exit $$rc
 
 bench: setup build

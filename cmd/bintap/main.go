@@ -84,7 +84,17 @@ func run(args []string, out, errOut io.Writer) int {
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: errorText}))
+}
+
+// errorText logs an error as its message. The text handler formats other
+// values with %+v, which makes the errors of go-mysql (pingcap/errors)
+// print their stack trace into the log line.
+func errorText(_ []string, a slog.Attr) slog.Attr {
+	if err, ok := a.Value.Any().(error); ok && a.Value.Kind() == slog.KindAny {
+		return slog.String(a.Key, err.Error())
+	}
+	return a
 }
 
 func runStream(args []string, out, errOut io.Writer) int {

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -368,6 +369,29 @@ func TestKeysOfMixedTables(t *testing.T) {
 		}
 		if !slices.Equal(gotIDs, ids) {
 			t.Errorf("key %q: changes %v, want %v", k, gotIDs, ids)
+		}
+	}
+}
+
+// TestIndexFilesArePrivate: the index holds every change and its
+// positions: its file and SQLite's -wal and -shm files are created 0600,
+// whatever the umask lets through.
+func TestIndexFilesArePrivate(t *testing.T) {
+	s, path := openTemp(t)
+	w, err := s.NewWriter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(writeTx(t, w, 1, 1000, 1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s is %04o, want 0600", p, st.Mode().Perm())
 		}
 	}
 }

@@ -197,8 +197,17 @@ func Open(path string) (*Store, error) {
 const pageSize = 8192
 
 // create makes a new, empty index file with its page size; the page size
-// of a file in WAL mode is fixed once it exists.
+// of a file in WAL mode is fixed once it exists. The file is created 0600
+// first (it holds every change and their positions; SQLite would create it
+// 0644), and SQLite gives its -wal and -shm files the same mode.
 func create(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
 	db, err := sql.Open(driverName, "file:"+path)
 	if err != nil {
 		return err

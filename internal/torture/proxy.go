@@ -29,6 +29,8 @@ type Proxy struct {
 	stalled atomic.Bool
 
 	Cuts, Stalls atomic.Int64
+	// Quiet holds Chaos back (no new cut, stall or latency) while set.
+	Quiet atomic.Bool
 }
 
 // NewProxy listens on a free loopback port and forwards to upstream.
@@ -138,7 +140,12 @@ func (p *Proxy) Chaos(rng *rand.Rand, stop <-chan struct{}) {
 			return
 		case <-time.After(time.Duration(500+rng.Intn(2500)) * time.Millisecond):
 		}
-		switch rng.Intn(4) {
+		what := rng.Intn(4)
+		if p.Quiet.Load() {
+			p.SetLatency(0)
+			continue
+		}
+		switch what {
 		case 0, 1:
 			p.CutAll()
 		case 2:

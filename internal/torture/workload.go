@@ -40,7 +40,9 @@ type Workload struct {
 	DDLEach int64         // a DDL after this many changes
 
 	Changes, Txs, DDLs, Errors atomic.Int64
-	nextDel                    int64
+	// Paused slows the workload to a transaction every 400 ms while set.
+	Paused  atomic.Bool
+	nextDel int64
 }
 
 // Setup creates the tables (and acc's rows).
@@ -72,7 +74,12 @@ func (w *Workload) Run(ctx context.Context, stop <-chan struct{}) {
 			return
 		default:
 		}
-		if w.DDLEach > 0 && w.Changes.Load()-lastDDL >= w.DDLEach {
+		paused := w.Paused.Load()
+		if paused {
+			// A trickle: a later change closes the files output's
+			// time window, and heartbeats alone take longer.
+			time.Sleep(400 * time.Millisecond)
+		} else if w.DDLEach > 0 && w.Changes.Load()-lastDDL >= w.DDLEach {
 			col++
 			if _, err := w.DB.ExecContext(ctx, fmt.Sprintf("ALTER TABLE w.ev ADD COLUMN c%d INT NULL", col)); err != nil {
 				// a restart may have cut it after it was done
@@ -86,7 +93,7 @@ func (w *Workload) Run(ctx context.Context, stop <-chan struct{}) {
 			w.DDLs.Add(1)
 			lastDDL = w.Changes.Load()
 		}
-		if w.Pace > 0 {
+		if w.Pace > 0 && !paused {
 			time.Sleep(w.Pace)
 		}
 		n, err := w.tx(ctx)
