@@ -145,6 +145,9 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer unlock()
+	if err := position.RemoveTemporaries(cfg.StateDir); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
 	if cfg.HTTP != "" {
 		// The snapshot handlers are set before the first request is
 		// served: until the stream can take one they answer 503 (not ready).

@@ -227,6 +227,22 @@ func WriteFileAtomic(path string, data []byte) error {
 	return d.Sync()
 }
 
+// RemoveTemporaries deletes the temporary copies WriteFileAtomic left in
+// dir when the process died between writing one and renaming it. Call it
+// only while holding the dir (its lock): a live writer's copy would go too.
+func RemoveTemporaries(dir string) error {
+	names, err := filepath.Glob(filepath.Join(dir, ".*.tmp*"))
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := os.Remove(n); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
 // Covers reports whether the checkpoint already includes the row image group
 // numbered num (images long: 2 for an update) of the transaction that starts
 // at file:pos. A destination that stores its own checkpoint with its data

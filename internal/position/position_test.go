@@ -3,6 +3,7 @@ package position
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -138,5 +139,31 @@ func TestStateFilesArePrivate(t *testing.T) {
 		if got := st.Mode().Perm(); got != want {
 			t.Errorf("%s: mode %o, want %o", path, got, want)
 		}
+	}
+}
+
+// TestRemoveTemporaries: the copies a killed writer left are removed, the
+// state files and other files stay.
+func TestRemoveTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	c := &Checkpoint{File: "mysql-bin.000001", Pos: 4}
+	if err := c.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{".checkpoint.json.tmp123", ".schema-history.json.tmp9", "keep.tmp", "lock"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemoveTemporaries(dir); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := "checkpoint.json keep.tmp lock"; strings.Join(names, " ") != want {
+		t.Errorf("left %v, want %s", names, want)
 	}
 }

@@ -110,8 +110,8 @@ type process struct {
 	err    error         // how it ended
 	stderr *testutil.SyncBuffer
 	kills  int
-	// startStops counts exits because the source was unreachable while
-	// bintap started (see connectionStop).
+	// startStops counts exits on a connection fault to the source that
+	// bintap does not retry (see connectionStop).
 	startStops int
 	// outageStops counts exits while a broker or the target was down.
 	outageStops int
@@ -149,10 +149,10 @@ func (p *process) kill() {
 }
 
 // connectionStop tells the stops bintap makes when a connection fault hits
-// one of its SQL queries to the source (at start-up, or after the
-// replication connection was re-established): it does not retry those (it
-// retries the replication connection), it exits 1 for a supervisor to
-// start it again. Reported; the harness starts it again and counts them.
+// the source at a moment it does not retry: while it reads an initial
+// snapshot (it exits 1 for a supervisor to start it again, and the snapshot
+// resumes). Faults while starting and while streaming are retried. The
+// harness starts it again and counts these.
 var connectionStop = []string{"invalid connection", "bad connection", "cannot reach the source", "read the server greeting", "connection reset", "EOF", "broken pipe"}
 
 // restartIfStopped starts the process again when it stopped because the

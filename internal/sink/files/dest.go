@@ -152,6 +152,10 @@ func New(dir string, opt Options, zone *time.Location, log *slog.Logger) (*Desti
 		lock.Close()
 		return nil, errorf("another bintap writes into %s (its %s is locked)", dir, lockName)
 	}
+	if err := position.RemoveTemporaries(dir); err != nil { // a killed writer's copy of _state.json
+		lock.Close()
+		return nil, errorf("%w", err)
+	}
 	d := &Destination{dir: dir, opt: opt, zone: zone.String(), log: log, lock: lock, lastEvent: time.Now(), disk: newDisk()}
 	if err := d.recover(); err != nil {
 		d.disk.close()
