@@ -410,6 +410,9 @@ func (e *Engine) produce(ctx context.Context, plan snapshotPlan, src *source.Str
 			if ctx.Err() != nil {
 				return nil // stopped by a signal: progress is saved by the final checkpoint
 			}
+			if source.Transient(err) {
+				return &SnapshotInterrupted{err}
+			}
 			return err
 		}
 	}
@@ -426,6 +429,18 @@ func (e *Engine) produce(ctx context.Context, plan snapshotPlan, src *source.Str
 	e.setState(StateStreaming)
 	return src.Run(ctx, start, batches, free)
 }
+
+// SnapshotInterrupted is what Run returns when a connection fault cut the
+// initial snapshot (the server restarted, a connection was cut): its
+// consistent views are gone, but its progress up to the last checkpoint is
+// saved, so a new run resumes it. The caller runs the stream again after a
+// pause, as a supervisor would.
+type SnapshotInterrupted struct{ Err error }
+
+func (e *SnapshotInterrupted) Error() string {
+	return "the connection to the source was lost during the initial snapshot: " + e.Err.Error()
+}
+func (e *SnapshotInterrupted) Unwrap() error { return e.Err }
 
 // requestSnapshot is POST /snapshot.
 func (e *Engine) requestSnapshot(tables []string) error {
