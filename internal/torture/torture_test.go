@@ -148,11 +148,10 @@ func (p *process) kill() {
 	<-p.done
 }
 
-// connectionStop tells the stops bintap makes when a connection fault hits
-// the source at a moment it does not retry: while it reads an initial
-// snapshot (it exits 1 for a supervisor to start it again, and the snapshot
-// resumes). Faults while starting and while streaming are retried. The
-// harness starts it again and counts these.
+// connectionStop tells a stop on a connection fault to the source. bintap
+// retries those while starting and while streaming, and starts its run
+// again when one cuts the initial snapshot, so none is expected; the
+// harness starts such a stream again and counts them (reported).
 var connectionStop = []string{"invalid connection", "bad connection", "cannot reach the source", "read the server greeting", "connection reset", "EOF", "broken pipe"}
 
 // restartIfStopped starts the process again when it stopped because the
