@@ -129,6 +129,9 @@ func runStream(args []string, out, errOut io.Writer) int {
 			}
 			continue
 		}
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return 0 // a signal while it waited for the source to start: nothing was streamed yet
+		}
 		return streamExit(err, log, errOut)
 	}
 }

@@ -277,3 +277,26 @@ func TestSourceDownAtStart(t *testing.T) {
 		}
 	}
 }
+
+// TestSignalWhileWaitingForTheSource: SIGTERM while bintap waits for a
+// source that is not there is a clean stop (exit 0), like one while it
+// streams.
+func TestSignalWhileWaitingForTheSource(t *testing.T) {
+	var errOut testutil.SyncBuffer
+	cmd := exec.Command(binary, "stream", "--source", "mysql://root@127.0.0.1:1", "--state-dir", t.TempDir(), "--output", "file://"+t.TempDir())
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(errOut.String(), "source unreachable while starting; retrying"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("bintap did not say it waits for the source:\n%s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bintap exited with %v after SIGTERM:\n%s", err, errOut.String())
+	}
+}

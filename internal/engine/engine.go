@@ -321,8 +321,8 @@ func (e *Engine) connect(ctx context.Context, hist *schema.History, ckpt *positi
 		}
 		e.sourceState(err)
 		e.log.Warn("source unreachable while starting; retrying", "err", err, "retry_in", retry.Delay().String())
-		if retry.Wait(ctx) != nil {
-			return nil, snapshotPlan{}, source.Start{}, err
+		if werr := retry.Wait(ctx); werr != nil {
+			return nil, snapshotPlan{}, source.Start{}, werr // stopped by a signal while waiting
 		}
 	}
 }
