@@ -55,7 +55,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	stateDir, fileDir, filesDir := filepath.Join(fs, "state"), filepath.Join(fs, "file"), filepath.Join(fs, "files")
 	p := &process{name: "disk full", stderr: &testutil.SyncBuffer{}, args: []string{"--source", src.URL(), "--schemas", "w", "--start", "oldest",
-		"--state-dir", stateDir, "--output", "file://" + fileDir + ",files://" + filesDir, "--file-window", "1s", "--checkpoint-interval", "200ms"}}
+		"--state-dir", stateDir, "--output", "file://" + fileDir + ",files://" + filesDir + ",index", "--file-window", "1s", "--checkpoint-interval", "200ms"}}
 	p.start(t)
 	defer p.kill()
 
@@ -72,7 +72,7 @@ func TestDiskFull(t *testing.T) {
 			}
 		}
 		for _, line := range strings.Split(p.stderr.String(), "\n") {
-			if strings.Contains(line, "no space left on device") {
+			if strings.Contains(line, "no space left on device") || strings.Contains(line, "disk is full") {
 				said = line
 				break
 			}
@@ -122,26 +122,30 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	want["acc:i:1000"] = true
-	var fileRes, filesRes Result
+	var fileRes, filesRes, indexRes Result
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
 		a, err1 := readJSONLines(fileDir)
 		b, err2 := readFiles(filesDir)
-		if err1 == nil && err2 == nil {
-			fileRes, filesRes = a.Compare(want), b.Compare(want)
-			if fileRes.Missing == 0 && filesRes.Missing == 0 {
+		c, err3 := readIndex(stateDir)
+		if err1 == nil && err2 == nil && err3 == nil {
+			fileRes, filesRes, indexRes = a.Compare(want), b.Compare(want), c.Compare(want)
+			if fileRes.Missing == 0 && filesRes.Missing == 0 && indexRes.Missing == 0 {
 				break
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after space was freed: file output misses %d (%v), files output %d (%v); errors %v %v\n%s",
-				fileRes.Missing, fileRes.MissingSample, filesRes.Missing, filesRes.MissingSample, err1, err2, tail(p.stderr.String()))
+			t.Fatalf("after space was freed: file output misses %d (%v), files output %d (%v), index %d (%v); errors %v %v %v\n%s",
+				fileRes.Missing, fileRes.MissingSample, filesRes.Missing, filesRes.MissingSample, indexRes.Missing, indexRes.MissingSample, err1, err2, err3, tail(p.stderr.String()))
 		}
+	}
+	if indexRes.Repeats > 0 {
+		t.Errorf("change index: %d changes twice", indexRes.Repeats)
 	}
 	if filesRes.Repeats > 0 {
 		t.Errorf("files output: %d changes twice", filesRes.Repeats)
 	}
 	p.stop(t)
-	t.Logf("DISKFULL: %d changes checked; file output repeats %d, files output repeats %d", len(want), fileRes.Repeats, filesRes.Repeats)
+	t.Logf("DISKFULL: %d changes checked; file output repeats %d, files output repeats %d, change index repeats %d", len(want), fileRes.Repeats, filesRes.Repeats, indexRes.Repeats)
 }
 
 // TestDamagedStateFiles: a checkpoint, schema history or snapshot state
@@ -197,4 +201,76 @@ func TestDamagedStateFiles(t *testing.T) {
 			os.Remove(path)
 		}
 	}
+}
+
+// TestDiskFullIndex: the change index alone on a 1 MiB tmpfs (its state
+// dir) that the workload fills. SQLite reports the full disk; bintap
+// stops naming the index file, and once there is room again a restart
+// holds every change exactly once.
+func TestDiskFullIndex(t *testing.T) {
+	ctx := context.Background()
+	fs := t.TempDir()
+	mountTmpfs(t, fs, 1<<20)
+	src := testutil.NewMariaDB(t)
+	wdb, err := src.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wdb.Close()
+	w := &Workload{DB: wdb, Rng: rand.New(rand.NewSource(2))}
+	if err := w.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := filepath.Join(fs, "state")
+	p := &process{name: "disk full (index)", stderr: &testutil.SyncBuffer{}, args: []string{"--source", src.URL(), "--schemas", "w", "--start", "oldest",
+		"--state-dir", stateDir, "--output", "index", "--checkpoint-interval", "200ms"}}
+	p.start(t)
+	defer p.kill()
+	var said string
+	for deadline := time.Now().Add(3 * time.Minute); said == ""; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the 1 MiB filesystem never filled, or bintap said nothing of it:\n%s", tail(p.stderr.String()))
+		}
+		for i := 0; i < 20; i++ {
+			if _, err := w.tx(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			if strings.Contains(line, "disk is full") || strings.Contains(line, "no space left on device") {
+				said = line
+				break
+			}
+		}
+	}
+	time.Sleep(2 * time.Second)
+	t.Logf("disk full (index): bintap %s; it said: %s", map[bool]string{true: "stopped", false: "keeps running (waiting)"}[p.exited()], said)
+	if !strings.Contains(said, stateDir) {
+		t.Errorf("the message does not name the path (under %s): %s", stateDir, said)
+	}
+	resizeTmpfs(t, fs, 256<<20)
+	if p.exited() {
+		p.start(t)
+	}
+	want, err := Expected(ctx, wdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		c, err := readIndex(stateDir)
+		if err == nil {
+			if res = c.Compare(want); res.Missing == 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after space was freed: the index misses %d (%v); %v\n%s", res.Missing, res.MissingSample, err, tail(p.stderr.String()))
+		}
+	}
+	if res.Repeats > 0 {
+		t.Errorf("change index: %d changes twice", res.Repeats)
+	}
+	p.stop(t)
+	t.Logf("DISKFULL: index: %d changes checked, repeats %d", len(want), res.Repeats)
 }

@@ -253,6 +253,8 @@ func (d *Destination) insert() {
 		}
 		if errors.Is(err, idx.ErrEpoch) {
 			err = fmt.Errorf("index: %w: %v", pipeline.ErrDeposed, err)
+		} else if err != nil && err != d.failed() {
+			err = fmt.Errorf("change index %s: %w", d.store.Path(), err) // a full disk: say where
 		}
 		if err != nil {
 			d.mu.Lock()
