@@ -102,3 +102,33 @@ func FuzzStateFiles(f *testing.F) {
 		inc.db.Close()
 	})
 }
+
+// TestStopUnqueuedTable: POST /snapshot/stop (Control) of a table that has
+// no incremental snapshot queued is refused naming it and what is queued
+// (409 over HTTP); one that is queued is stopped.
+func TestStopUnqueuedTable(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load("stream", []string{"--source", "mysql://fz@127.0.0.1:1", "--state-dir", dir}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc, err := OpenIncremental(Options{Source: cfg.Source, Flavor: "mariadb", Filter: cfg.Filter(), StateDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inc.db.Close()
+	inc.enqueue([]string{"w.t"})
+	err = inc.Control("stop", []string{"w.t", "w.nosuch"})
+	if err == nil || !strings.Contains(err.Error(), "w.nosuch") || !strings.Contains(err.Error(), "queued: w.t") {
+		t.Fatalf("stop of an unqueued table: %v", err)
+	}
+	if err := inc.Control("stop", []string{"w.t"}); err != nil {
+		t.Fatal(err)
+	}
+	if q := inc.queued(); strings.Join(q, ",") != "none" {
+		t.Errorf("queued after stop: %v", q)
+	}
+	if err := inc.Control("stop", nil); err != nil {
+		t.Errorf("stop of every table with none queued: %v", err)
+	}
+}

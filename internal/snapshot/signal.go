@@ -129,12 +129,40 @@ func (inc *Incremental) Control(action string, tables []string) error {
 	default:
 		return fmt.Errorf("snapshot action %q: accepted actions are pause, resume and stop", action)
 	}
+	if action == "stop" {
+		// Stopping a table that is not queued would do nothing: say so.
+		var idle []string
+		inc.mu.Lock()
+		for _, t := range tables {
+			if !slices.ContainsFunc(inc.state.Tables, func(ts *TableState) bool { return ts.Name == t }) && inc.cursor[t] == nil {
+				idle = append(idle, t)
+			}
+		}
+		inc.mu.Unlock()
+		if len(idle) > 0 {
+			return fmt.Errorf("no incremental snapshot of %s to stop (queued: %s)", strings.Join(idle, ", "), strings.Join(inc.queued(), ", "))
+		}
+	}
 	data, err := json.Marshal(signalData{DataCollections: tables})
 	if err != nil {
 		return err
 	}
 	inc.handle(signal{typ: action + "-snapshot", data: string(data)})
 	return nil
+}
+
+// queued names the tables queued for an incremental snapshot, or "none".
+func (inc *Incremental) queued() []string {
+	inc.mu.Lock()
+	defer inc.mu.Unlock()
+	var names []string
+	for _, ts := range inc.state.Tables {
+		names = append(names, ts.Name)
+	}
+	if len(names) == 0 {
+		return []string{"none"}
+	}
+	return names
 }
 
 // stop drops the tables (all when none are named) from the queue and
