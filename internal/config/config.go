@@ -29,6 +29,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/bintap/bintap/internal/dburl"
 	"github.com/bintap/bintap/internal/schema"
 	"github.com/bintap/bintap/internal/sink"
 )
@@ -1016,7 +1017,7 @@ func settingError(err error, field, value string) error {
 		return fe
 	}
 	reason := err.Error()
-	if _, pw, _ := splitPassword(value); pw != "" {
+	if _, pw, _ := dburl.SplitPassword(value); pw != "" {
 		// A kind's reason may quote part of the URL: never the password
 		// (as it stands in a URL: after ':' or before '@'; the reason's own
 		// words, such as PASSWORD for a password PASS, stay).
@@ -1030,35 +1031,11 @@ func settingError(err error, field, value string) error {
 // malformed around its password (a '/' or '?' in it, no "://") is still
 // redacted: it errs on hiding too much.
 func Redact(v string) string {
-	before, pw, after := splitPassword(v)
+	before, pw, after := dburl.SplitPassword(v)
 	if pw == "" {
 		return v
 	}
 	return before + "xxxxx" + after
-}
-
-// splitPassword cuts a URL around its password ("" for none).
-func splitPassword(v string) (before, pw, after string) {
-	prefix, rest := "", v
-	if i := strings.Index(v, "//"); i >= 0 {
-		prefix, rest = v[:i+2], v[i+2:]
-	}
-	at := -1
-	if slash := strings.IndexAny(rest, "/?"); slash >= 0 {
-		at = strings.LastIndexByte(rest[:slash], '@')
-	}
-	if at < 0 {
-		// No '@' before the path: the password may hold a '/' or '?'.
-		at = strings.LastIndexByte(rest, '@')
-	}
-	if at < 0 {
-		return v, "", ""
-	}
-	user, pw, ok := strings.Cut(rest[:at], ":")
-	if !ok || pw == "" {
-		return v, "", ""
-	}
-	return prefix + user + ":", pw, rest[at:]
 }
 
 func yamlString(v any) string {

@@ -26,7 +26,7 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		for _, v := range []string{source, output} {
-			_, pw, _ := splitPassword(v)
+			_, pw, _ := dburl.SplitPassword(v)
 			if len(pw) < 6 || strings.Contains(strings.ReplaceAll(v, pw, ""), pw) || strings.Contains(value, pw) || strings.Contains(flag, pw) {
 				continue // too short to tell, or also elsewhere in the input
 			}
@@ -47,7 +47,7 @@ func FuzzDBURL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		u, err := dburl.Parse(raw, "target URL")
-		_, pw, _ := splitPassword(raw)
+		_, pw, _ := dburl.SplitPassword(raw)
 		if len(pw) < 6 || strings.Count(raw, pw) > 1 {
 			return
 		}

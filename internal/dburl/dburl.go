@@ -54,13 +54,24 @@ func Redact(raw string) string {
 	return u.Redacted()
 }
 
-// redactLoose hides what follows the first ':' up to the last '@' before
-// the path (or the last '@' of all), after "//" when there is one (else
-// the scheme may be hidden too: it errs on hiding).
+// redactLoose hides the password of a URL that url.Parse refused (see
+// SplitPassword): it errs on hiding.
 func redactLoose(raw string) string {
-	prefix, rest := "", raw
-	if i := strings.Index(raw, "//"); i >= 0 {
-		prefix, rest = raw[:i+2], raw[i+2:]
+	before, pw, after := SplitPassword(raw)
+	if pw == "" {
+		return raw
+	}
+	return before + "xxxxx" + after
+}
+
+// SplitPassword cuts a URL (scheme://user:password@host..., or without
+// "://") around its password, "" for none. The password ends at the last
+// '@' before the path, or at the last '@' of all when there is none before
+// it: a password may hold a '/' or '?'.
+func SplitPassword(v string) (before, pw, after string) {
+	prefix, rest := "", v
+	if i := strings.Index(v, "//"); i >= 0 {
+		prefix, rest = v[:i+2], v[i+2:]
 	}
 	at := -1
 	if slash := strings.IndexAny(rest, "/?"); slash >= 0 {
@@ -70,13 +81,13 @@ func redactLoose(raw string) string {
 		at = strings.LastIndexByte(rest, '@')
 	}
 	if at < 0 {
-		return raw
+		return v, "", ""
 	}
-	user, _, ok := strings.Cut(rest[:at], ":")
-	if !ok {
-		return raw
+	user, pw, ok := strings.Cut(rest[:at], ":")
+	if !ok || pw == "" {
+		return v, "", ""
 	}
-	return prefix + user + ":xxxxx" + rest[at:]
+	return prefix + user + ":", pw, rest[at:]
 }
 
 // Parse checks and parses a server URL. what names it in errors ("index
