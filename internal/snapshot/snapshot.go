@@ -411,25 +411,35 @@ func (s *Initial) mariaDBSnapshotPos(ctx context.Context, c *sql.Conn) (position
 		return position.Checkpoint{}, fmt.Errorf("snapshot: read binlog_snapshot_file/position: %w", err)
 	}
 	defer rows.Close()
-	p := position.Checkpoint{Flavor: "mariadb"}
+	var kv [][2]string
 	for rows.Next() {
 		var k, v string
 		if err := rows.Scan(&k, &v); err != nil {
-			return p, err
+			return position.Checkpoint{}, err
 		}
-		switch strings.ToLower(k) {
+		kv = append(kv, [2]string{k, v})
+	}
+	if err := rows.Err(); err != nil {
+		return position.Checkpoint{}, err
+	}
+	return snapshotStatus(kv)
+}
+
+// snapshotStatus reads the position from the rows of SHOW STATUS LIKE
+// 'binlog_snapshot_%'.
+func snapshotStatus(kv [][2]string) (position.Checkpoint, error) {
+	p := position.Checkpoint{Flavor: "mariadb"}
+	for _, r := range kv {
+		switch strings.ToLower(r[0]) {
 		case "binlog_snapshot_file":
-			p.File = v
+			p.File = r[1]
 		case "binlog_snapshot_position":
-			n, err := strconv.ParseUint(v, 10, 32)
+			n, err := strconv.ParseUint(r[1], 10, 32)
 			if err != nil {
-				return p, fmt.Errorf("snapshot: binlog_snapshot_position %q", v)
+				return p, fmt.Errorf("snapshot: binlog_snapshot_position %q", r[1])
 			}
 			p.Pos = uint32(n)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return p, err
 	}
 	if p.File == "" || p.Pos < 4 {
 		return p, errors.New("snapshot: the server reports no binlog_snapshot_file/position: is log_bin on?")
@@ -443,27 +453,13 @@ func (s *Initial) viewPos(ctx context.Context, c *viewConn) (position.Checkpoint
 	if err != nil {
 		return position.Checkpoint{}, fmt.Errorf("snapshot: read binlog_snapshot_file/position: %w", err)
 	}
-	p := position.Checkpoint{Flavor: "mariadb"}
+	var kv [][2]string
 	for _, row := range rows {
-		if len(row) < 2 {
-			continue
-		}
-		k, v := string(row[0]), string(row[1])
-		switch strings.ToLower(k) {
-		case "binlog_snapshot_file":
-			p.File = v
-		case "binlog_snapshot_position":
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil {
-				return p, fmt.Errorf("snapshot: binlog_snapshot_position %q", v)
-			}
-			p.Pos = uint32(n)
+		if len(row) >= 2 {
+			kv = append(kv, [2]string{string(row[0]), string(row[1])})
 		}
 	}
-	if p.File == "" || p.Pos < 4 {
-		return p, errors.New("snapshot: the server reports no binlog_snapshot_file/position: is log_bin on?")
-	}
-	return p, nil
+	return snapshotStatus(kv)
 }
 
 // withGTID adds the MariaDB GTID state at the position.
