@@ -298,19 +298,29 @@ func (v *viewConn) execute(id uint32, fn func(cols []cell) error) error {
 	return err
 }
 
+// columnCount reads the first packet of a query's answer: the number of
+// columns of a result set, or the server's error.
+func (v *viewConn) columnCount(data []byte) (uint64, error) {
+	switch data[0] {
+	case mysql.ERR_HEADER:
+		return 0, v.c.HandleErrorPacket(data)
+	case mysql.OK_HEADER, mysql.LocalInFile_HEADER:
+		return 0, errors.New("the query returned no rows")
+	}
+	count, _, _ := mysql.LengthEncodedInt(data)
+	return count, nil
+}
+
 func (v *viewConn) executeRows(pr *packetReader, fn func(cols []cell) error) error {
 	c := v.c
 	data, err := pr.next()
 	if err != nil {
 		return err
 	}
-	switch data[0] {
-	case mysql.ERR_HEADER:
-		return c.HandleErrorPacket(data)
-	case mysql.OK_HEADER, mysql.LocalInFile_HEADER:
-		return errors.New("the query returned no rows")
+	count, err := v.columnCount(data)
+	if err != nil {
+		return err
 	}
-	count, _, _ := mysql.LengthEncodedInt(data)
 	fields := make([]binField, count)
 	for i := range fields {
 		if data, err = pr.next(); err != nil {
@@ -634,13 +644,10 @@ func (v *viewConn) rowsText(q string, fn func(cols []cell) error) error {
 	if err != nil {
 		return err
 	}
-	switch data[0] {
-	case mysql.ERR_HEADER:
-		return c.HandleErrorPacket(data)
-	case mysql.OK_HEADER, mysql.LocalInFile_HEADER:
-		return errors.New("the query returned no rows")
+	count, err := v.columnCount(data)
+	if err != nil {
+		return err
 	}
-	count, _, _ := mysql.LengthEncodedInt(data)
 	skip := int(count) // the column definitions: the columns are the ones selected
 	if !v.deprecateEOF {
 		skip++ // and the EOF after them
