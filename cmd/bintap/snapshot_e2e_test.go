@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -572,15 +571,7 @@ func TestSnapshotSourceRestart(t *testing.T) {
 	}
 	s.Kill() // at once: a clean shutdown lets the snapshot finish first
 	time.Sleep(2 * time.Second)
-	if err := s.Restart(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	db, err := s.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	s.DB = db
+	s.RestartServer()
 	s.Exec("UPDATE w.t SET v = v + 1, note = 'after' WHERE id <= 100", "DELETE FROM w.t WHERE id BETWEEN 101 AND 110")
 	waitCaughtUp(t, s, out, table, &errOut)
 	select {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -184,15 +183,7 @@ func TestSourceOutage(t *testing.T) {
 		t.Errorf("status while the source is down: %v %s", err, body)
 	}
 
-	if err := s.Restart(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	db, err := s.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	s.DB = db
+	s.RestartServer()
 	insert(51, 100)
 	waitFor("200 after the source is back", func() bool { code, _ := get("/healthz"); return code == 200 })
 	waitFor("bintap_up 1", metric("bintap_up 1\n"))
@@ -254,15 +245,7 @@ func TestSourceDownAtStart(t *testing.T) {
 		var st server.Status
 		return json.NewDecoder(resp.Body).Decode(&st) == nil && st.State == "retrying" && strings.Contains(st.Reason, "source unreachable")
 	})
-	if err := s.Restart(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	db, err := s.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	s.DB = db
+	s.RestartServer()
 	s.Exec("INSERT INTO o.t VALUES (4),(5)")
 	waitFor("5 rows delivered", func() bool { return countIDs(t, outDir, nil) >= 5 })
 	cmd.Process.Signal(syscall.SIGTERM)

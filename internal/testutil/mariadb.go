@@ -306,6 +306,24 @@ func NewMariaDB(t testing.TB, args ...string) *Server {
 	return s
 }
 
+// RestartServer starts the stopped or killed server again and gives s a
+// new connection pool to it (the old one is closed), failing the test on
+// error.
+func (s *Server) RestartServer() {
+	s.t.Helper()
+	if err := s.Restart(context.Background()); err != nil {
+		s.t.Fatalf("restart private MariaDB: %v", err)
+	}
+	db, err := s.Open("")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	db.SetMaxOpenConns(4)
+	s.DB.Close()
+	s.DB = db
+	s.t.Cleanup(func() { db.Close() })
+}
+
 // Exec runs statements (separated by ";" is allowed) and fails the test on error.
 func (s *Server) Exec(stmts ...string) {
 	s.t.Helper()
