@@ -250,11 +250,12 @@ func (d *Destination) insert() {
 			} else {
 				err = d.w.Store(&req.batch)
 			}
-		}
-		if errors.Is(err, idx.ErrEpoch) {
-			err = fmt.Errorf("index: %w: %v", pipeline.ErrDeposed, err)
-		} else if err != nil && err != d.failed() {
-			err = fmt.Errorf("change index %s: %w", d.store.Path(), err) // a full disk: say where
+			switch {
+			case errors.Is(err, idx.ErrEpoch):
+				err = fmt.Errorf("index: %w: %v", pipeline.ErrDeposed, err)
+			case err != nil:
+				err = fmt.Errorf("change index %s: %w", d.store.Path(), err) // a full disk: say where
+			}
 		}
 		if err != nil {
 			d.mu.Lock()
