@@ -95,17 +95,21 @@ func (b *Batch) CopyRow(row []change.Value) []change.Value {
 	out := b.values[start:len(b.values):len(b.values)]
 	for i := range out {
 		if t := out[i].Text; t != nil {
-			if len(b.arena)+len(t) <= cap(b.arena) {
-				s := len(b.arena)
-				b.arena = append(b.arena, t...)
-				out[i].Text = b.arena[s:len(b.arena):len(b.arena)]
-			} else {
-				// Larger than what is left of the arena (a big BLOB): its own copy.
-				out[i].Text = append([]byte(nil), t...)
-			}
+			out[i].Text = b.copyText(t)
 		}
 	}
 	return out
+}
+
+// copyText copies t into the arena, or into a slice of its own when it is
+// larger than what is left of the arena (a big BLOB).
+func (b *Batch) copyText(t []byte) []byte {
+	if len(b.arena)+len(t) > cap(b.arena) {
+		return append([]byte(nil), t...)
+	}
+	s := len(b.arena)
+	b.arena = append(b.arena, t...)
+	return b.arena[s:len(b.arena):len(b.arena)]
 }
 
 // CopyRowHolding is CopyRow for a row whose text may point into stable, a
@@ -133,13 +137,7 @@ func (b *Batch) CopyRowHolding(row []change.Value, stable []byte) []change.Value
 			b.held += len(t)
 			continue
 		}
-		if len(b.arena)+len(t) <= cap(b.arena) {
-			s := len(b.arena)
-			b.arena = append(b.arena, t...)
-			out[i].Text = b.arena[s:len(b.arena):len(b.arena)]
-		} else {
-			out[i].Text = append([]byte(nil), t...)
-		}
+		out[i].Text = b.copyText(t)
 	}
 	return out
 }
