@@ -273,3 +273,39 @@ func duckdbReadsParquet(t *testing.T, dir string, want []string) {
 		t.Fatalf("DuckDB reads the Parquet files differently from the source:\n%s", firstDiff(want, got))
 	}
 }
+
+// TestFilesStopAtEndAlreadyAtTheEnd: a --stop-at-end run that starts at
+// the binlog's end (nothing new: a scheduled run after the last one) still
+// closes the windows whose time has passed. It did not: no batch said the
+// stream was caught up, and a load after it missed the last window.
+func TestFilesStopAtEndAlreadyAtTheEnd(t *testing.T) {
+	src := testutil.NewMariaDB(t)
+	src.Exec("CREATE DATABASE w", "CREATE TABLE w.t (id INT PRIMARY KEY)", "INSERT INTO w.t VALUES (1),(2),(3)")
+	dir, state := t.TempDir(), t.TempDir()
+	run := func() {
+		mustRun(t, "stream", "--source", src.URL(), "--state-dir", state, "--output", "files://"+dir, "--schemas", "w",
+			"--start", "oldest", "--snapshot", "never", "--file-window", "2s", "--stop-at-end")
+	}
+	open := func() int {
+		es, _ := os.ReadDir(filepath.Join(dir, "_open"))
+		return len(es)
+	}
+	for try := 0; ; try++ {
+		run()
+		if open() > 0 {
+			break // the window is still open, as wanted
+		}
+		if try == 3 {
+			t.Fatal("every run closed its window at once: the machine is too slow for a 2 s window")
+		}
+		src.Exec(fmt.Sprintf("INSERT INTO w.t VALUES (%d)", 10+try))
+	}
+	time.Sleep(4500 * time.Millisecond) // past the window's end and its grace (2 s)
+	run()                               // starts at the end: no event
+	if n := open(); n > 0 {
+		t.Fatalf("%d files still open after a --stop-at-end run past their window", n)
+	}
+	if fs := manifestFiles(t, dir); len(fs) == 0 {
+		t.Fatal("no file closed")
+	}
+}

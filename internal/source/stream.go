@@ -408,6 +408,7 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- *pipeline.Batc
 		s.end = &Start{File: f, Pos: p}
 		s.log.Info("will stop at the current end of the binary log", "file", f, "pos", p)
 		if gtidStart == "" && position.Compare(s.file, s.pos, f, p) >= 0 {
+			s.done = true // already at the end: the outputs hear that nothing more is coming
 			return s.finish()
 		}
 	}
