@@ -325,7 +325,9 @@ func TestSnapshotKillResumeRanges(t *testing.T) { snapshotKillResume(t, 2) }
 func snapshotKillResume(t *testing.T, parallelism int) {
 	s := testutil.NewMariaDB(t, "--innodb-buffer-pool-size=512M")
 	const table = "w.t"
-	n := 200000
+	// Enough rows, in small chunks, that the snapshot (about 1.5 M rows/s
+	// on a quiet machine) is still running after the first checkpoints.
+	n := 600000
 	if v, err := strconv.Atoi(os.Getenv("BINTAP_SNAPSHOT_TEST_ROWS")); err == nil && v > 0 {
 		n = v
 	}
@@ -334,7 +336,7 @@ func snapshotKillResume(t *testing.T, parallelism int) {
 	w := startWorkload(t, s, table, n)
 	var errOut testutil.SyncBuffer
 	args := []string{"--source", s.URL(), "--state-dir", state, "--output", "file://" + out,
-		"--snapshot-chunk-size", "2000", "--checkpoint-interval", "100ms", "--snapshot-parallelism", strconv.Itoa(parallelism)}
+		"--snapshot-chunk-size", "500", "--checkpoint-interval", "100ms", "--snapshot-parallelism", strconv.Itoa(parallelism)}
 	cmd := startBintap(t, &errOut, args...)
 	// Kill once some chunks are durable but the snapshot is not complete.
 	deadline := time.Now().Add(2 * time.Minute)
@@ -539,11 +541,11 @@ func checkSnapshotNumbers(t *testing.T, dir string) {
 func TestSnapshotSourceRestart(t *testing.T) {
 	s := testutil.NewMariaDB(t, "--innodb-buffer-pool-size=512M")
 	const table = "w.t"
-	loadTable(t, s, table, 500000)
+	loadTable(t, s, table, 600000)
 	out, state := t.TempDir(), t.TempDir()
 	var errOut testutil.SyncBuffer
 	cmd := startBintap(t, &errOut, "--source", s.URL(), "--state-dir", state, "--output", "file://"+out,
-		"--snapshot-chunk-size", "1000", "--checkpoint-interval", "100ms", "--snapshot-parallelism", "1")
+		"--snapshot-chunk-size", "500", "--checkpoint-interval", "100ms", "--snapshot-parallelism", "1")
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(2 * time.Minute)
