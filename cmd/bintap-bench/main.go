@@ -613,7 +613,7 @@ func compare(out io.Writer, rs map[string]result, x, y, what string, target floa
 	}
 	fmt.Fprintf(out, "%s/%s (%s): %.2f%s\n", x, y, what, r, cpu)
 	if target > 0 {
-		fmt.Fprintf(out, "target %s/%s >= %.1f: %s\n", x, y, target, verdict(r >= target))
+		fmt.Fprintf(out, "target %s/%s >= %g: %s\n", x, y, target, verdict(r >= target))
 	}
 }
 

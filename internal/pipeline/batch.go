@@ -30,6 +30,19 @@ type Batch struct {
 	// (CopyRowHolding): they count against the arena's size, so a batch
 	// holds as many bytes either way.
 	held int
+	// holders are the buffers the batch references text in, held until
+	// the batch is reset (see Holder).
+	holders []Holder
+}
+
+// A Holder is a reused buffer that batches reference text in instead of
+// copying it (CopyRowHolding): a batch calls Hold when its first row
+// references the buffer, and Release when it is reset, after the consumer
+// handed it back. The buffer is not written again until every batch that
+// holds it has released it.
+type Holder interface {
+	Hold()
+	Release()
 }
 
 // Batch capacity: a batch is sent when either fills.
@@ -37,6 +50,10 @@ const (
 	batchValues = 4096
 	batchArena  = 256 << 10
 	batchEvents = 1024
+	// batchHolders bounds the buffers a batch holds: when the rows of a
+	// batch lie far apart in the binlog (the tables between them are not
+	// captured), each may be in a buffer of its own.
+	batchHolders = 4
 )
 
 // NewBatches returns a channel holding n empty batches.
@@ -59,6 +76,11 @@ func (b *Batch) Reset() {
 	b.values = b.values[:0]
 	b.arena = b.arena[:0]
 	b.held = 0
+	for _, h := range b.holders {
+		h.Release()
+	}
+	clear(b.holders)
+	b.holders = b.holders[:0]
 	b.Checkpoint = position.Checkpoint{}
 	b.Done = nil
 	b.CaughtUp = time.Time{}
@@ -80,7 +102,7 @@ func (b *Batch) Add(ev change.Event) {
 // Room reports whether a row image pair of nValues values and textBytes
 // bytes of text fits; an empty batch takes any.
 func (b *Batch) Room(nValues, textBytes int) bool {
-	return len(b.Events) < cap(b.Events) && len(b.values)+nValues <= cap(b.values) &&
+	return len(b.Events) < cap(b.Events) && len(b.values)+nValues <= cap(b.values) && len(b.holders) < batchHolders &&
 		(len(b.arena)+b.held+textBytes <= cap(b.arena) || len(b.Events) == 0)
 }
 
@@ -113,10 +135,12 @@ func (b *Batch) copyText(t []byte) []byte {
 }
 
 // CopyRowHolding is CopyRow for a row whose text may point into stable, a
-// buffer that nobody writes to again (a rows event read from the network):
-// such text is referenced rather than copied, which keeps stable alive
-// until the batch is reset. Other text is copied.
-func (b *Batch) CopyRowHolding(row []change.Value, stable []byte) []change.Value {
+// buffer that nobody writes to again while the batch holds it (a rows event
+// read from the network): such text is referenced rather than copied. With
+// a Holder (the reused buffer stable lies in), the batch holds it from the
+// first referenced text until it is reset; without one, stable is a
+// buffer of its own, which the reference keeps alive. Other text is copied.
+func (b *Batch) CopyRowHolding(row []change.Value, stable []byte, h Holder) []change.Value {
 	if row == nil {
 		return nil
 	}
@@ -135,6 +159,10 @@ func (b *Batch) CopyRowHolding(row []change.Value, stable []byte) []change.Value
 		}
 		if p := uintptr(unsafe.Pointer(unsafe.SliceData(t))); p >= lo && p+uintptr(len(t)) <= hi {
 			b.held += len(t)
+			if h != nil && (len(b.holders) == 0 || b.holders[len(b.holders)-1] != h) {
+				h.Hold()
+				b.holders = append(b.holders, h)
+			}
 			continue
 		}
 		out[i].Text = b.copyText(t)

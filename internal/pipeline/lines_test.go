@@ -98,7 +98,7 @@ func TestCopyRowHolding(t *testing.T) {
 	stable := bytes.Repeat([]byte("s"), batchArena-100)
 	scratch := []byte("scratch")
 	row := []change.Value{{Kind: change.KindString, Text: stable[10:20]}, {Kind: change.KindDecimal, Text: scratch}, {Kind: change.KindInt, Int: 3}}
-	out := b.CopyRowHolding(row, stable)
+	out := b.CopyRowHolding(row, stable, nil)
 	if &out[0].Text[0] != &stable[10] {
 		t.Error("text inside the stable buffer was copied")
 	}
@@ -122,5 +122,50 @@ func TestCopyRowHolding(t *testing.T) {
 	b.Reset()
 	if b.held != 0 {
 		t.Error("Reset left held bytes")
+	}
+}
+
+type countingHolder struct{ holds, releases int }
+
+func (h *countingHolder) Hold()    { h.holds++ }
+func (h *countingHolder) Release() { h.releases++ }
+
+// TestCopyRowHolder: a batch holds a Holder once, from the first row whose
+// text it references, releases it on Reset, and takes no more rows once it
+// holds batchHolders of them.
+func TestCopyRowHolder(t *testing.T) {
+	b := <-NewBatches(1)
+	var hs [batchHolders]countingHolder
+	noText := &countingHolder{}
+	for i := range hs {
+		stable := []byte("abcdef")
+		if !b.Room(1, 3) {
+			t.Fatalf("no room after %d holders", i)
+		}
+		for range 2 { // two rows in the same buffer: held once
+			out := b.CopyRowHolding([]change.Value{{Kind: change.KindString, Text: stable[1:4]}}, stable, &hs[i])
+			b.Events = append(b.Events, change.Event{After: out})
+		}
+		b.CopyRowHolding([]change.Value{{Kind: change.KindInt, Int: 1}}, stable, noText)
+	}
+	if b.Room(1, 3) {
+		t.Errorf("room for a row after %d holders", batchHolders)
+	}
+	for i, h := range hs {
+		if h.holds != 1 || h.releases != 0 {
+			t.Errorf("holder %d: %d holds, %d releases before Reset; want 1, 0", i, h.holds, h.releases)
+		}
+	}
+	if noText.holds != 0 {
+		t.Error("a row with no text in the buffer held it")
+	}
+	b.Reset()
+	for i, h := range hs {
+		if h.releases != 1 {
+			t.Errorf("holder %d: %d releases after Reset, want 1", i, h.releases)
+		}
+	}
+	if !b.Room(1, 3) {
+		t.Error("no room after Reset")
 	}
 }

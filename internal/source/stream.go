@@ -101,6 +101,10 @@ type Stream struct {
 
 	tables map[uint64]*tableState
 	obs    Observer // optional: incremental snapshots
+	// slabs are the buffers the replication stream is read into, reused
+	// across sessions; slab is the one the current event lies in, or nil.
+	slabs slabPool
+	slab  pipeline.Holder
 	// liveEngines are the server's MEMORY and BLACKHOLE tables at Open.
 	liveEngines map[string]string
 
@@ -500,10 +504,6 @@ func (s *Stream) resumePoint() position.Checkpoint {
 
 func (s *Stream) session(ctx context.Context, gtidStart string) error {
 	src := s.opt.Conn
-	goMySQLLog := slog.New(slog.NewTextHandler(discard{}, nil))
-	if s.log.Enabled(ctx, slog.LevelDebug) {
-		goMySQLLog = s.log.With("component", "go-mysql")
-	}
 	ep := s.router.Target()
 	tlsConfig, preferred := src.TLSFor(ep.Host)
 	if preferred {
@@ -515,35 +515,6 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 			tlsConfig = nil
 		}
 	}
-	cfg := replication.BinlogSyncerConfig{
-		ServerID:        s.opt.ServerID,
-		Flavor:          s.flavor,
-		Host:            ep.Host,
-		Port:            uint16(ep.Port),
-		Dialer:          s.router.DialContext,
-		User:            src.User,
-		Password:        src.Password,
-		Charset:         "utf8mb4",
-		HeartbeatPeriod: time.Second,
-		// No read deadline per packet (it costs two timer updates an event,
-		// a sixth of the reader's CPU): watch stalls instead.
-		DisableRetrySync:        true,
-		Logger:                  goMySQLLog,
-		RowsEventDecodeFunc:     binlog.HeaderOnly,
-		SynchronousEventHandler: handlerFunc(s.handle),
-		DiscardGTIDSet:          true,
-		VerifyChecksum:          true,
-		Localhost:               "bintap",
-		TLSConfig:               tlsConfig,
-	}
-	cfg.FillZeroLogPos = s.zeroLogPos
-	if s.opt.IncludeQuery && s.flavor == "mariadb" {
-		// MariaDB sends its Annotate_rows events only when asked.
-		cfg.DumpCommandFlag |= replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
-	}
-	syncer := replication.NewBinlogSyncer(cfg)
-	defer syncer.Close()
-
 	// A new session restarts the open transaction from its beginning.
 	resume := s.resumePoint()
 	s.tx, s.eventNum = nil, 0
@@ -552,11 +523,10 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 	s.resumeAt, s.failed = resume, nil
 	clear(s.tables)
 
-	var streamer *replication.BinlogStreamer
-	var err error
+	var set mysql.GTIDSet
 	s.byGTID = gtidStart != ""
 	if gtidStart != "" {
-		var set mysql.GTIDSet
+		var err error
 		if s.flavor == "mariadb" {
 			set, err = mysql.ParseMariadbGTIDSet(gtidStart)
 		} else {
@@ -565,11 +535,30 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 		if err != nil {
 			return &PermanentError{fmt.Errorf("--start GTID set %q: %w", gtidStart, err)}
 		}
+	}
+	rc, err := dialRepl(ctx, replOptions{
+		Source:   src,
+		Endpoint: ep,
+		Dial:     s.router.DialContext,
+		TLS:      tlsConfig,
+		ServerID: s.opt.ServerID,
+		Flavor:   s.flavor,
+		// No read deadline per packet (it costs two timer updates an
+		// event): watchStall closes a connection that went quiet.
+		Heartbeat:      time.Second,
+		AnnotateRows:   s.opt.IncludeQuery && s.flavor == "mariadb", // MariaDB sends them only when asked
+		FillZeroLogPos: s.zeroLogPos,
+	}, &s.slabs)
+	if err != nil {
+		return classify(err, resume)
+	}
+	defer rc.kill(ctx)
+	if gtidStart != "" {
 		s.log.Info("replication starting", "gtid", gtidStart)
-		streamer, err = syncer.StartSyncGTID(set)
+		err = rc.dumpGTID(set)
 	} else {
 		s.log.Info("replication starting", "file", s.file, "pos", s.pos, "skip", s.skip)
-		streamer, err = syncer.StartSync(mysql.Position{Name: s.file, Pos: s.pos})
+		err = rc.dumpPosition(s.file, s.pos)
 	}
 	if err != nil {
 		return classify(err, resume)
@@ -577,8 +566,35 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 	if s.opt.OnState != nil {
 		s.opt.OnState(nil)
 	}
-	stop := s.watchStall(syncer)
-	_, err = streamer.GetEvent(ctx) // synchronous handler: returns only on error or ctx end
+	stop := s.watchStall(rc)
+	cancelled := context.AfterFunc(ctx, rc.Close)
+	chunks := rc.read()
+	for c := range chunks {
+		for i, e := range c.events {
+			if err == nil {
+				s.slab = nil
+				if c.slabs[i] != nil {
+					s.slab = c.slabs[i]
+				}
+				err = s.handle(e)
+			}
+			if c.slabs[i] != nil {
+				c.slabs[i].Release() // batches hold it now where they reference it
+			}
+		}
+		if err == nil {
+			if err = c.err; err != nil {
+				if _, ok := errors.AsType[*PermanentError](err); ok {
+					err = fmt.Errorf("after %s:%d: %w", s.file, s.pos, err)
+				}
+			}
+		}
+		rc.Recycle(c)
+		if err != nil {
+			rc.Close() // the reader ends; what it sent yet is released
+		}
+	}
+	cancelled()
 	stalled := stop()
 	if s.done {
 		return errStop
@@ -592,11 +608,8 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 	if stalled {
 		return fmt.Errorf("the source sent nothing for %s, not even a heartbeat: the connection is taken for dead (--source-timeout)", s.opt.Conn.ConnectTimeout())
 	}
-	if err != nil && strings.HasPrefix(err.Error(), "panic ") {
-		// go-mysql's syncer recovered a panic of its own event parser:
-		// the same event would fail again on every retry.
-		msg, _, _ := strings.Cut(err.Error(), "\n") // its stack trace is not for users
-		return &PermanentError{fmt.Errorf("cannot parse the binlog event after %s:%d (%s; please report it with the binlog)", s.file, s.pos, msg)}
+	if _, ok := errors.AsType[*PermanentError](err); ok {
+		return err // an event the parser cannot read: it would fail again on every retry
 	}
 	return classify(err, resume)
 }
@@ -623,19 +636,11 @@ func classify(err error, at position.Checkpoint) error {
 	return err
 }
 
-type handlerFunc func(*replication.BinlogEvent) error
-
-func (f handlerFunc) HandleEvent(e *replication.BinlogEvent) error { return f(e) }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-// watchStall closes the syncer when no event arrived for --source-timeout
-// (the server sends a heartbeat every second while it has no events), so
-// that the session ends and reconnects. The returned stop ends the watch
-// and reports whether it closed the syncer.
-func (s *Stream) watchStall(syncer *replication.BinlogSyncer) (stop func() bool) {
+// watchStall closes the connection when no event arrived for
+// --source-timeout (the server sends a heartbeat every second while it has
+// no events), so that the session ends and reconnects. The returned stop
+// ends the watch and reports whether it closed the connection.
+func (s *Stream) watchStall(rc *replConn) (stop func() bool) {
 	done := make(chan struct{})
 	var fired atomic.Bool
 	stallTimeout := s.opt.Conn.ConnectTimeout()
@@ -652,7 +657,7 @@ func (s *Stream) watchStall(syncer *replication.BinlogSyncer) (stop func() bool)
 					seen, since = n, now
 				} else if now.Sub(since) >= stallTimeout {
 					fired.Store(true)
-					syncer.Close()
+					rc.Close()
 					return
 				}
 			}
@@ -1085,10 +1090,10 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 		images = 2
 	}
 	tx, table := s.tx, st.table
-	// The body of a rows event read from the network is a buffer of its
-	// own that go-mysql never reuses: batches reference its text instead
-	// of copying it. An inflated body (compressed events, a MySQL
-	// transaction payload) is copied.
+	// The body of a rows event read from the network lies in a slab that
+	// is not read into again while a batch holds it: batches reference its
+	// text instead of copying it. An inflated body (compressed events, a
+	// MySQL transaction payload) is copied.
 	var stable []byte
 	if !s.inPayload && !binlog.IsCompressed(h.EventType) {
 		stable = binlog.RawBody(re)
@@ -1116,7 +1121,7 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 		b := s.cur
 		b.Events = append(b.Events, change.Event{
 			Op: op, Table: table, Tx: tx, EventNumber: num,
-			Before: b.CopyRowHolding(before, stable), After: b.CopyRowHolding(after, stable), Query: s.stmt,
+			Before: b.CopyRowHolding(before, stable, s.slab), After: b.CopyRowHolding(after, stable, s.slab), Query: s.stmt,
 		})
 		s.eventNum += images
 		if cp := &b.Checkpoint; cp.Pos == tx.Pos && cp.File == tx.File && cp.GTID == tx.GTID && cp.GTIDState == s.gtidText && cp.Flavor == s.flavor {
