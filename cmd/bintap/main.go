@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bintap/bintap/internal/backoff"
 	"github.com/bintap/bintap/internal/config"
 	"github.com/bintap/bintap/internal/engine"
 	"github.com/bintap/bintap/internal/sink"
@@ -117,23 +116,11 @@ func runStream(args []string, out, errOut io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	retry := backoff.Backoff{Initial: time.Second, Max: 10 * time.Second}
-	for {
-		err := engine.New(cfg, engine.Options{Version: version, Stdout: out, Progress: terminal(os.Stderr), Log: log}).Run(ctx)
-		if _, ok := errors.AsType[*engine.SnapshotInterrupted](err); ok && ctx.Err() == nil {
-			// Its progress is saved: a new run resumes the snapshot once
-			// the source answers (it waits for it while starting).
-			log.Warn("initial snapshot interrupted; starting again to resume it", "err", err, "retry_in", retry.Delay().String())
-			if retry.Wait(ctx) != nil {
-				return 0 // stopped by a signal while waiting: the run before wrote its checkpoint
-			}
-			continue
-		}
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-			return 0 // a signal while it waited for the source to start: nothing was streamed yet
-		}
-		return streamExit(err, log, errOut)
+	err = engine.New(cfg, engine.Options{Version: version, Stdout: out, Progress: terminal(os.Stderr), Log: log}).Run(ctx)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return 0 // a signal while it waited for the source to start: nothing was streamed yet
 	}
+	return streamExit(err, log, errOut)
 }
 
 // streamExit reports how a stream ended and gives its exit status.

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -535,19 +537,64 @@ func checkSnapshotNumbers(t *testing.T, dir string) {
 }
 
 // TestSnapshotSourceRestart: the source restarts in the middle of the
-// initial snapshot. bintap does not exit: it starts its run again, waits
-// for the server, resumes the snapshot from its durable progress and then
-// streams; the table rebuilt from the output equals the server's.
+// initial snapshot. bintap does not exit: it starts its run again (with
+// the same HTTP server, saying it is retrying meanwhile, and without
+// doing --reset again), waits for the server, resumes the snapshot from
+// its durable progress and then streams; the table rebuilt from the
+// output equals the server's.
 func TestSnapshotSourceRestart(t *testing.T) {
 	s := testutil.NewMariaDB(t, "--innodb-buffer-pool-size=512M")
 	const table = "w.t"
 	loadTable(t, s, table, 600000)
 	out, state := t.TempDir(), t.TempDir()
 	var errOut testutil.SyncBuffer
+	addr := freePort(t)
 	cmd := startBintap(t, &errOut, "--source", s.URL(), "--state-dir", state, "--output", "file://"+out,
-		"--snapshot-chunk-size", "500", "--checkpoint-interval", "100ms", "--snapshot-parallelism", "1")
+		"--snapshot-chunk-size", "500", "--checkpoint-interval", "100ms", "--snapshot-parallelism", "1", "--http", addr,
+		"--reset") // done once: the second run resumes what the first did
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	// The HTTP API stays up through the restart, with the same process
+	// start, and says it is retrying while the source is down.
+	type status struct {
+		State   string    `json:"state"`
+		Started time.Time `json:"started"`
+	}
+	var (
+		mu       sync.Mutex
+		states   = map[string]bool{}
+		starts   = map[time.Time]bool{}
+		downs    []string
+		answered bool
+	)
+	stopPolling := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			select {
+			case <-stopPolling:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			resp, err := http.Get("http://" + addr + "/status")
+			mu.Lock()
+			if err != nil {
+				if answered {
+					downs = append(downs, err.Error())
+				}
+			} else {
+				var st status
+				if json.NewDecoder(resp.Body).Decode(&st) == nil {
+					answered = true
+					states[st.State] = true
+					starts[st.Started] = true
+				}
+				resp.Body.Close()
+			}
+			mu.Unlock()
+		}
+	}()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		raw, _ := os.ReadFile(filepath.Join(state, "snapshot.json"))
@@ -581,12 +628,20 @@ func TestSnapshotSourceRestart(t *testing.T) {
 		t.Fatalf("bintap exited (%v):\n%s", err, errOut.String())
 	default:
 	}
+	close(stopPolling)
+	<-polled
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-exited; err != nil {
 		t.Fatalf("bintap: %v\n%s", err, errOut.String())
 	}
 	compareState(t, rebuild(t, out, table), serverRows(t, s, table))
 	checkSnapshotNumbers(t, out)
+	if len(downs) > 0 {
+		t.Errorf("the HTTP API did not answer %d times during the restart, first: %s", len(downs), downs[0])
+	}
+	if !states["retrying"] || !states["streaming"] || len(starts) != 1 {
+		t.Errorf("states seen %v and process starts %v; want retrying and streaming, one start", states, starts)
+	}
 	for _, want := range []string{"initial snapshot interrupted; starting again to resume it", "resuming an interrupted snapshot"} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("bintap did not say %q:\n%s", want, errOut.String())

@@ -177,7 +177,23 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	if cfg.HAGroup != "" {
 		return e.runGroup(ctx)
 	}
-	return e.stream(ctx, nil)
+	retry := backoff.Backoff{Initial: time.Second, Max: 10 * time.Second}
+	for {
+		err := e.stream(ctx, nil)
+		if _, ok := errors.AsType[*SnapshotInterrupted](err); !ok || ctx.Err() != nil {
+			return err
+		}
+		// Its progress is saved: the stream starts again, with the same
+		// HTTP server, lock and history, and resumes the snapshot once the
+		// source answers (it waits for it while starting).
+		cfg.Reset = false // done once: the progress since is kept
+		e.setState(StateStarting)
+		e.sourceState(err) // the status says retrying, and why
+		e.log.Warn("initial snapshot interrupted; starting again to resume it", "err", err, "retry_in", retry.Delay().String())
+		if retry.Wait(ctx) != nil {
+			return nil // stopped by a signal while waiting: the run before wrote its checkpoint
+		}
+	}
 }
 
 // stream runs the stream once: outputs, resume point, source, snapshot,
@@ -430,11 +446,11 @@ func (e *Engine) produce(ctx context.Context, plan snapshotPlan, src *source.Str
 	return src.Run(ctx, start, batches, free)
 }
 
-// SnapshotInterrupted is what Run returns when a connection fault cut the
-// initial snapshot (the server restarted, a connection was cut): its
-// consistent views are gone, but its progress up to the last checkpoint is
-// saved, so a new run resumes it. The caller runs the stream again after a
-// pause, as a supervisor would.
+// SnapshotInterrupted is what a run of the stream ends with when a
+// connection fault cut the initial snapshot (the server restarted, a
+// connection was cut): its consistent views are gone, but its progress up
+// to the last checkpoint is saved, so a new run resumes it. Run starts the
+// stream again after a pause, as a supervisor would.
 type SnapshotInterrupted struct{ Err error }
 
 func (e *SnapshotInterrupted) Error() string {
