@@ -648,3 +648,27 @@ func TestSnapshotSourceRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPreparedStatements: a server that allows no prepared statements
+// (max_prepared_stmt_count=0, as some hosted servers and proxies) is
+// snapshotted and streamed all the same: metadata queries interpolate their
+// arguments, and the snapshot's view connections read with the text
+// protocol when the server refuses to prepare.
+func TestNoPreparedStatements(t *testing.T) {
+	s := testutil.NewMariaDB(t, "--max-prepared-stmt-count=0")
+	const table = "w.t"
+	loadTable(t, s, table, 3000)
+	out, state := t.TempDir(), t.TempDir()
+	var errOut testutil.SyncBuffer
+	cmd := startBintap(t, &errOut, "--source", s.URL(), "--state-dir", state, "--output", "file://"+out,
+		"--snapshot-chunk-size", "500", "--checkpoint-interval", "100ms")
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	s.Exec("UPDATE w.t SET v = v + 1, note = 'after' WHERE id <= 100", "DELETE FROM w.t WHERE id BETWEEN 101 AND 110")
+	waitCaughtUp(t, s, out, table, &errOut)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Fatalf("bintap: %v\n%s", err, errOut.String())
+	}
+	compareState(t, rebuild(t, out, table), serverRows(t, s, table))
+}

@@ -124,10 +124,14 @@ func OpenDB(src config.Source) (*sql.DB, error) {
 // OpenDBWith opens a database/sql handle on the source. Each new connection
 // goes to the server that is the target at that moment, through the tunnel if
 // there is one, with the source's TLS setting (checked against that server's
-// name). Values arrive as text (no prepared statements, no parsed times).
+// name). Values arrive as text (no prepared statements, no parsed times):
+// the arguments of a query are interpolated by the driver, so a server
+// that allows no prepared statements (max_prepared_stmt_count=0) is served
+// too, in one round trip.
 func OpenDBWith(src config.Source, o DBOptions) (*sql.DB, error) {
 	c := driver.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr = src.User, src.Password, "tcp", src.Addr()
+	c.InterpolateParams = true
 	c.Timeout, c.ReadTimeout = src.ConnectTimeout(), o.ReadTimeout
 	c.DialFunc = func(ctx context.Context, _, addr string) (net.Conn, error) {
 		conn, err := dial(ctx, src, addr)
