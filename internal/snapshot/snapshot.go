@@ -558,9 +558,13 @@ func (s *Initial) prepare(ctx context.Context) error {
 		est += rows.Int64
 		// With several connections, a table of at least two chunks that
 		// has not been started is read in key ranges, one per connection.
-		// A table started on one range (an earlier run) stays so.
+		// A table started on one range (an earlier run) stays so. The
+		// estimate is InnoDB's statistics, which can be far too low (a
+		// table just loaded in bulk: 29 rows for 1,000,000): a key led by an
+		// integer is split whatever it says, when its MIN and MAX are two
+		// chunks apart (splitInt).
 		if t := s.tables[name]; t != nil && len(s.conns) > 1 && ts.Ranges == nil && ts.LastKey == nil && ts.Rows == 0 &&
-			rows.Int64 >= 2*int64(s.opt.ChunkSize) {
+			(rows.Int64 >= 2*int64(s.opt.ChunkSize) || intLed(t)) {
 			r, err := s.split(ctx, t, len(s.conns), rows.Int64)
 			if err != nil {
 				return err
@@ -865,15 +869,25 @@ func (s *Initial) split(ctx context.Context, t *change.Table, n int, est int64) 
 			return nil, nil // read whole (see table)
 		}
 	}
-	c := &t.Columns[t.PrimaryKey[0]]
-	switch change.BaseType(c.Type) {
-	case "tinyint", "smallint", "mediumint", "int", "bigint", "serial":
-		return s.splitInt(ctx, t, c, n)
+	if intLed(t) {
+		return s.splitInt(ctx, t, &t.Columns[t.PrimaryKey[0]], n, est)
 	}
 	return s.splitSampled(ctx, t, n, est)
 }
 
-func (s *Initial) splitInt(ctx context.Context, t *change.Table, c *change.Column, n int) ([]*RangeState, error) {
+// intLed reports whether t's primary key starts with an integer column.
+func intLed(t *change.Table) bool {
+	if len(t.PrimaryKey) == 0 {
+		return false
+	}
+	switch change.BaseType(t.Columns[t.PrimaryKey[0]].Type) {
+	case "tinyint", "smallint", "mediumint", "int", "bigint", "serial":
+		return true
+	}
+	return false
+}
+
+func (s *Initial) splitInt(ctx context.Context, t *change.Table, c *change.Column, n int, est int64) ([]*RangeState, error) {
 	col := quoteIdent(c.Name)
 	q := "SELECT MIN(" + col + "), MAX(" + col + ") FROM " + quoteIdent(t.Schema) + "." + quoteIdent(t.Name)
 	res, err := s.conns[0].query(ctx, q)
@@ -890,6 +904,11 @@ func (s *Initial) splitInt(ctx context.Context, t *change.Table, c *change.Colum
 	}
 	width := new(big.Int).Sub(maxK, minK)
 	if width.Cmp(big.NewInt(int64(n))) < 0 {
+		return nil, nil
+	}
+	if est < 2*int64(s.opt.ChunkSize) && width.Cmp(big.NewInt(2*int64(s.opt.ChunkSize)-1)) < 0 {
+		// The estimate says under two chunks and the keys cannot hold
+		// more (a composite key may: its estimate is believed then).
 		return nil, nil
 	}
 	out := make([]*RangeState, n)
