@@ -113,12 +113,20 @@ type Initial struct {
 // numberReserve is how many event numbers snapshot.json reserves at a time.
 const numberReserve = 1 << 20
 
-// number hands out the next event number of a snapshot row, reserving
-// more in snapshot.json first when the reserved ones are used up.
-func (s *Initial) number() (uint64, error) {
-	n := s.seq.Add(1)
+// numberBlock is how many event numbers a worker takes at a time: one
+// shared counter per row made the connections' goroutines contend for it.
+// With one connection the numbers are consecutive as before; with several,
+// each connection's rows count up in blocks, and the numbers left unused in
+// a connection's last block are skipped (numbers are unique, not dense).
+const numberBlock = 1024
+
+// numbers hands out k consecutive event numbers of snapshot rows and
+// returns the first, reserving more in snapshot.json first when the
+// reserved ones are used up.
+func (s *Initial) numbers(k uint64) (uint64, error) {
+	n := s.seq.Add(k) // the last one
 	if n <= s.reserved.Load() {
-		return n, nil
+		return n - k + 1, nil
 	}
 	s.reserve.Lock()
 	defer s.reserve.Unlock()
@@ -129,7 +137,7 @@ func (s *Initial) number() (uint64, error) {
 		}
 		s.reserved.Store(upTo)
 	}
-	return n, nil
+	return n - k + 1, nil
 }
 
 // Begin takes a new snapshot: lists the captured tables, opens the
@@ -695,8 +703,23 @@ type worker struct {
 	out  chan<- *pipeline.Batch
 	free <-chan *pipeline.Batch
 	cur  *pipeline.Batch
-	row  []change.Value
 	left map[string]*atomic.Int32
+	// next and end are the event numbers this worker may hand out, next
+	// up to end (excluded); see numberBlock.
+	next, end uint64
+}
+
+// number hands out the next event number of a row.
+func (w *worker) number() (uint64, error) {
+	if w.next == w.end {
+		n, err := w.s.numbers(numberBlock)
+		if err != nil {
+			return 0, err
+		}
+		w.next, w.end = n, n+numberBlock
+	}
+	w.next++
+	return w.next - 1, nil
 }
 
 func (w *worker) run(ctx context.Context, work <-chan unit) error {
@@ -1030,12 +1053,17 @@ func atMost(t *change.Table, upto []string) string {
 func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *converter, key []int,
 	mark func(key []string, rows int64) error) (int64, []string, error) {
 	var n, marked int64
+	// The key of the row emitted last, as the server sent it: numbers are
+	// rendered as text only when a chunk ends (keyLiteral).
+	keyCell := make([]cell, len(key))
+	keyBuf := make([][]byte, len(key))
 	keyRaw := make([][]byte, len(key))
 	name := t.FullName()
 	chunk := int64(w.s.opt.ChunkSize)
 	literals := func() ([]string, error) {
 		out := make([]string, len(key))
 		for i, k := range key {
+			keyRaw[i] = keyCell[i].appendText(keyRaw[i][:0])
 			lit, ok := keyLiteral(&t.Columns[k], keyRaw[i])
 			if !ok {
 				return nil, fmt.Errorf("primary key column %s value %q cannot be paged", t.Columns[k].Name, keyRaw[i])
@@ -1044,27 +1072,20 @@ func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *conve
 		}
 		return out, nil
 	}
-	if cap(w.row) < len(t.Columns) {
-		w.row = make([]change.Value, len(t.Columns))
-	}
-	row := w.row[:len(t.Columns)]
+	ev := change.Event{Op: change.OpRead, Table: t, Tx: w.s.tx, Snapshot: true}
 	var failed error // the callback's own error, returned as it is
 	err := w.conn.rows(ctx, q, func(cols []cell) error {
-		if len(cols) != len(row) {
-			failed = fmt.Errorf("the query returned %d columns, the table has %d", len(cols), len(row))
+		if len(cols) != len(t.Columns) {
+			failed = fmt.Errorf("the query returned %d columns, the table has %d", len(cols), len(t.Columns))
 			return failed
 		}
-		cv.arena = cv.arena[:0]
+		// The row is converted straight into the batch's storage. Its text
+		// is at most the cells' (conversions keep or shorten it).
+		text := 0
 		for i := range cols {
-			if err := cv.cell(&cv.convs[i], &cols[i], &row[i]); err != nil {
-				failed = fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
-				return failed
-			}
+			text += len(cols[i].text)
 		}
-		for i, k := range key {
-			keyRaw[i] = cols[k].appendText(keyRaw[i][:0])
-		}
-		if w.cur == nil || !w.cur.Fits(nil, row) {
+		if w.cur == nil || !w.cur.Room(len(cols), text) {
 			if failed = w.send(ctx); failed != nil {
 				return failed
 			}
@@ -1072,12 +1093,34 @@ func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *conve
 				return failed
 			}
 		}
-		num, err := w.s.number()
+		b := w.cur
+		row := b.Values(len(cols))
+		cv.arena = cv.arena[:0]
+		for i := range cols {
+			v := &row[i]
+			if err := cv.cell(&cv.convs[i], &cols[i], v); err != nil {
+				failed = fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
+				return failed
+			}
+			if v.Text != nil {
+				v.Text = b.Text(v.Text)
+			}
+		}
+		for i, k := range key {
+			c := cols[k]
+			if c.num == 0 && c.text != nil { // the packet's bytes: copied
+				keyBuf[i] = append(keyBuf[i][:0], c.text...)
+				c.text = keyBuf[i]
+			}
+			keyCell[i] = c
+		}
+		num, err := w.number()
 		if err != nil {
 			failed = err
 			return failed
 		}
-		w.cur.Add(change.Event{Op: change.OpRead, Table: t, After: row, Tx: w.s.tx, EventNumber: num, Snapshot: true})
+		ev.After, ev.EventNumber = row, num
+		b.AddOwned(&ev)
 		n++
 		if n&1023 == 0 {
 			w.s.prog.add(name, 1024)
