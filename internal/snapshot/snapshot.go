@@ -275,12 +275,25 @@ func (s *Initial) newConn(ctx context.Context) (*viewConn, error) {
 // transaction at one and the same binlog position, which it returns.
 func (s *Initial) views(ctx context.Context) (position.Checkpoint, error) {
 	n := s.opt.Parallelism
-	for i := 0; i < n; i++ {
-		c, err := s.newConn(ctx)
-		if err != nil {
-			return position.Checkpoint{}, err
+	// Connected at once: each connection is a few round trips of its own.
+	conns := make([]*viewConn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conns[i], errs[i] = s.newConn(ctx)
+		}()
+	}
+	wg.Wait()
+	for i, c := range conns {
+		if errs[i] == nil {
+			s.conns = append(s.conns, c) // closed by Close, also on an error
 		}
-		s.conns = append(s.conns, c)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return position.Checkpoint{}, err
 	}
 	if s.opt.Flavor != "mariadb" {
 		return s.viewsLocked(ctx, "MySQL: START TRANSACTION WITH CONSISTENT SNAPSHOT is not atomic with the binlog there")
@@ -293,7 +306,7 @@ func (s *Initial) views(ctx context.Context) (position.Checkpoint, error) {
 		attempts = max(s.opt.lockFreeAttempts, 0)
 	}
 	for attempt := 0; attempt < attempts; attempt++ {
-		pos, err := s.startViews(ctx)
+		pos, err := s.startViews(ctx, attempt > 0)
 		if err != nil {
 			return position.Checkpoint{}, err
 		}
@@ -317,10 +330,14 @@ func (s *Initial) views(ctx context.Context) (position.Checkpoint, error) {
 	return s.viewsLocked(ctx, "the connections' views did not agree on one binlog position while the server was busy")
 }
 
-// startViews ends any open view and starts a consistent snapshot on every
-// connection at once, and returns the binlog position each reports.
-func (s *Initial) startViews(ctx context.Context) ([]position.Checkpoint, error) {
+// startViews ends the views of an earlier attempt (again) and starts a
+// consistent snapshot on every connection at once, and returns the binlog
+// position each reports.
+func (s *Initial) startViews(ctx context.Context, again bool) ([]position.Checkpoint, error) {
 	for _, c := range s.conns {
+		if !again {
+			break
+		}
 		if err := c.exec(ctx, "ROLLBACK"); err != nil {
 			return nil, err
 		}
