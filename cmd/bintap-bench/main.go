@@ -12,7 +12,9 @@
 //
 // The throughput rows (keys a, b, c, k, i, j, q, l, d, e, e1, f, and p, p0 below) read a
 // loaded workload of -rows rows; -runs and -interleave apply to them, and
-// to the merge rows m and n below.
+// to the merge rows m and n below. The table rows d, e, e1 and f (and e0,
+// the -baseline binary's default snapshot) print the source MariaDB's CPU
+// time during each run, read from /proc/PID/stat of mariadbd.
 //
 // The latency rows measure commit → delivered while the source is live:
 // ls, bintap's stdout output (a pipe into this process, read line by line),
