@@ -12,7 +12,9 @@
 //
 // The throughput rows (keys a, b, c, k, i, j, q, l, d, e, e1, f, and p, p0 below) read a
 // loaded workload of -rows rows; -runs and -interleave apply to them, and
-// to the merge rows m and n below.
+// to the merge rows m and n below. The table rows d, e, e1 and f (and e0,
+// the -baseline binary's default snapshot) print the source MariaDB's CPU
+// time during each run, read from /proc/PID/stat of mariadbd.
 //
 // The latency rows measure commit → delivered while the source is live:
 // ls, bintap's stdout output (a pipe into this process, read line by line),
@@ -135,7 +137,7 @@ type options struct {
 	latencyRates []int
 	// latencyMeasure is how long each latency run is measured.
 	latencyMeasure time.Duration
-	// baseline is an older bintap binary measured as rows c0 and m0 ("": none).
+	// baseline is an older bintap binary measured as rows c0, k0, e0 and m0 ("": none).
 	baseline string
 	// mixChanges is the size of the mixed workload of rows m and n.
 	mixChanges int
@@ -148,14 +150,14 @@ type options struct {
 
 // keys are the measurements -only accepts: the throughput and PostgreSQL
 // rows, then the latency rows.
-var keys = []string{"a", "b", "c", "c0", "k", "k0", "i", "j", "q", "l", "d", "e", "e1", "f", "p", "p0", "m", "m0", "n", "ls", "lk"}
+var keys = []string{"a", "b", "c", "c0", "k", "k0", "i", "j", "q", "l", "d", "e", "e0", "e1", "f", "p", "p0", "m", "m0", "n", "ls", "lk"}
 
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bintap-bench", flag.ContinueOnError)
 	fs.IntVar(&o.rows, "rows", 1_000_000, "rows to insert and then read back")
 	fs.StringVar(&o.bintap, "bintap", "bin/bintap", "path of the bintap binary to measure")
-	fs.StringVar(&o.baseline, "baseline", "", "path of an older bintap binary: rows c0 and m0 measure it as rows c and m, in the same run (c/c0 and m/m0 are the change)")
+	fs.StringVar(&o.baseline, "baseline", "", "path of an older bintap binary: rows c0, k0, e0 and m0 measure it as rows c, k, e and m, in the same run (c/c0, e/e0 and m/m0 are the change)")
 	fs.Func("kafka-flags", "extra bintap flags of row k only (not of k0), space-separated, such as \"--kafka-compression lz4\"", func(v string) error {
 		o.kafkaFlags = strings.Fields(v)
 		return nil
@@ -287,10 +289,10 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		{key: "j", name: "bintap stream → files, JSON lines, 5s windows (--output files://)", run: bintapFiles(bintapPath, "jsonl")},
 		{key: "q", name: "bintap stream → files, Parquet, 5s windows", run: bintapFiles(bintapPath, "parquet")},
 		{key: "l", name: "bintap load of row j's closed files → PostgreSQL", run: bintapLoad(bintapPath, pg)},
-		{key: "d", name: "mariadb-dump --single-transaction --quick → /dev/null", run: dumpTable, table: true},
-		{key: "e", name: "bintap initial snapshot → /dev/null (default settings)", run: bintapSnapshot(bintapPath, o.verify, 0), table: true},
-		{key: "e1", name: "bintap initial snapshot, --snapshot-parallelism 1", run: bintapSnapshot(bintapPath, o.verify, 1), table: true},
-		{key: "f", name: "bintap initial snapshot, --snapshot-parallelism 2", run: bintapSnapshot(bintapPath, o.verify, 2), table: true},
+		{key: "d", name: "mariadb-dump --single-transaction --quick → /dev/null", run: withSourceCPU(dumpTable), table: true},
+		{key: "e", name: "bintap initial snapshot → /dev/null (default settings)", run: withSourceCPU(bintapSnapshot(bintapPath, o.verify, 0)), table: true},
+		{key: "e1", name: "bintap initial snapshot, --snapshot-parallelism 1", run: withSourceCPU(bintapSnapshot(bintapPath, o.verify, 1)), table: true},
+		{key: "f", name: "bintap initial snapshot, --snapshot-parallelism 2", run: withSourceCPU(bintapSnapshot(bintapPath, o.verify, 2)), table: true},
 		{key: "p", name: "bintap initial snapshot → PostgreSQL (--output postgres://)", run: bintapPostgresLoad(bintapPath, pg), table: true},
 		{key: "p0", name: "pgloader mysql:// → postgresql://, this table only", run: pgloaderLoad(pg), table: true},
 	}
@@ -301,6 +303,13 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		}
 		measurements = slices.Insert(measurements, 3, measurement{key: "c0", name: cName + " (-baseline binary)", run: bintapStream(base, o.verify)})
 		measurements = slices.Insert(measurements, 5, measurement{key: "k0", name: "bintap stream → Kafka (-baseline binary, default flags)", run: bintapKafka(base, "state-kafka0", nil)})
+		for i, m := range measurements {
+			if m.key == "e" {
+				measurements = slices.Insert(measurements, i+1, measurement{key: "e0", name: "bintap initial snapshot, default settings (-baseline binary)",
+					run: withSourceCPU(bintapSnapshot(base, o.verify, 0)), table: true})
+				break
+			}
+		}
 	}
 	mixed := []measurement{
 		{key: "m", name: "bintap stream → PostgreSQL (merge, --output postgres://)", run: bintapPostgresMerge(bintapPath, pg, "m", 4248)},
@@ -545,6 +554,8 @@ func printReport(out io.Writer, o options, w *workload, ms []measurement, rs map
 	compare(out, rs, "c", "a", "bintap vs raw transfer", 0.85)
 	compare(out, rs, "k", "c", "Kafka vs /dev/null; the gap is producing and the broker, which shares the CPUs", 0.8)
 	compare(out, rs, "e", "d", "bintap snapshot vs mariadb-dump", 1.5)
+	compare(out, rs, "e0", "d", "the -baseline binary's snapshot vs mariadb-dump", 0)
+	compare(out, rs, "e", "e0", "this binary's snapshot vs the -baseline binary's", 0)
 	compare(out, rs, "e1", "d", "bintap snapshot on 1 connection vs mariadb-dump", 0)
 	compare(out, rs, "f", "d", "bintap snapshot on 2 connections vs mariadb-dump", 1)
 	compare(out, rs, "p", "p0", "bintap initial load into PostgreSQL vs pgloader", 1)

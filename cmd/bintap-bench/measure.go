@@ -49,6 +49,7 @@ type result struct {
 	elapsed     time.Duration
 	cpu         time.Duration // user + system CPU time of the measured process, when known
 	serverCPU   time.Duration // the same of the database server it wrote to, when known
+	sourceCPU   time.Duration // the same of the source MariaDB during the run (table rows), when known
 	brokerCPU   time.Duration // the same of the Kafka broker (kfake) it wrote to, when known
 	unavailable string        // set when the measured thing does not exist (yet)
 	err         error         // set when it ran and failed
@@ -71,7 +72,37 @@ func (r result) cpuNote() string {
 	if r.brokerCPU > 0 {
 		s += fmt.Sprintf(", broker (kfake) %.2fs CPU", r.brokerCPU.Seconds())
 	}
+	if r.sourceCPU > 0 {
+		s += fmt.Sprintf(", MariaDB %.2fs CPU", r.sourceCPU.Seconds())
+	}
 	return s
+}
+
+// sourceTicks is the CPU time (user + system) the private MariaDB has used
+// so far, from /proc/PID/stat; 0 when it cannot be read.
+func sourceTicks(w *workload) time.Duration {
+	raw, err := os.ReadFile(filepath.Join(w.tmpDir, "mysqld.pid"))
+	if err != nil {
+		return 0
+	}
+	t, ok := procTicks(strings.TrimSpace(string(raw)), false)
+	if !ok {
+		return 0
+	}
+	return time.Duration(t) * time.Second / 100 // USER_HZ
+}
+
+// withSourceCPU wraps a table row's run: the result carries the MariaDB
+// server's CPU time during the run (it serves the rows, on the same cores).
+func withSourceCPU(run func(ctx context.Context, w *workload) result) func(ctx context.Context, w *workload) result {
+	return func(ctx context.Context, w *workload) result {
+		before := sourceTicks(w)
+		r := run(ctx, w)
+		if after := sourceTicks(w); before > 0 && after > before {
+			r.sourceCPU = after - before
+		}
+		return r
+	}
 }
 
 // timeBinary is GNU time, which reports a command's peak RSS.

@@ -208,9 +208,9 @@ func appendValue(dst []byte, v *change.Value, bin BinaryEncoding) []byte {
 	case change.KindNull, change.KindMissing:
 		return append(dst, "null"...)
 	case change.KindInt, change.KindYear:
-		return strconv.AppendInt(dst, v.Int, 10)
+		return AppendInt(dst, v.Int)
 	case change.KindUint, change.KindBit:
-		return strconv.AppendUint(dst, v.Uint, 10)
+		return AppendUint(dst, v.Uint)
 	case change.KindFloat:
 		return appendFloat(dst, v.Float, 32)
 	case change.KindDouble:

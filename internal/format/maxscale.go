@@ -13,8 +13,10 @@ import (
 type MaxScale struct {
 	binary     BinaryEncoding
 	sendSchema bool
-	// sent holds the table versions whose schema record was written.
-	sent map[*change.Table]bool
+	// sent holds the table versions whose schema record was written;
+	// lastSent is one of them (or nil).
+	sent     map[*change.Table]bool
+	lastSent *change.Table
 	// keys holds each table version's names and column keys, escaped once.
 	keys      map[*change.Table]*maxScaleKeys
 	lastTable *change.Table
@@ -102,11 +104,22 @@ func (m *MaxScale) Fork() interface {
 // Independent reports whether the records of ev depend on no earlier event:
 // its table's schema record is written already, or none is sent.
 func (m *MaxScale) Independent(ev *change.Event) bool {
-	return !m.sendSchema || ev.Table == nil || m.sent[ev.Table]
+	if !m.sendSchema || ev.Table == nil || ev.Table == m.lastSent {
+		return true
+	}
+	if m.sent[ev.Table] {
+		m.lastSent = ev.Table // asked for every event of a batch: one map lookup per run of a table
+		return true
+	}
+	return false
 }
 
 func (m *MaxScale) schemaOnce(dst []byte, t *change.Table) []byte {
-	if !m.sendSchema || m.sent[t] {
+	if !m.sendSchema || t == m.lastSent {
+		return dst
+	}
+	if m.sent[t] {
+		m.lastSent = t
 		return dst
 	}
 	m.sent[t] = true
@@ -133,7 +146,7 @@ func (m *MaxScale) row(dst []byte, ev *change.Event, typ string, number uint64, 
 		m.head = append(h, `,"event_number":`...)
 	}
 	dst = append(dst, m.head...)
-	dst = strconv.AppendUint(dst, number, 10)
+	dst = AppendUint(dst, number)
 	k := m.keysOf(ev.Table)
 	if mk := (midKey{tx.Timestamp, typ, ev.Table, ev.Snapshot}); m.mid == nil || mk != m.midKey {
 		m.midKey = mk

@@ -106,6 +106,28 @@ func (b *Batch) Room(nValues, textBytes int) bool {
 		(len(b.arena)+b.held+textBytes <= cap(b.arena) || len(b.Events) == 0)
 }
 
+// Values reserves n values of the batch's storage for a row image that
+// the caller fills in place (instead of filling its own and having Add copy
+// it); text the values hold must be the batch's own (Text). Check Room
+// first. Pass the row to AddOwned.
+func (b *Batch) Values(n int) []change.Value {
+	start := len(b.values)
+	if start+n > cap(b.values) { // only a row larger than a batch: Room said no
+		b.values = append(b.values, make([]change.Value, n)...)
+	}
+	b.values = b.values[:start+n]
+	return b.values[start : start+n : start+n]
+}
+
+// Text returns a copy of t in the batch's storage.
+func (b *Batch) Text(t []byte) []byte { return b.copyText(t) }
+
+// AddOwned appends ev, whose row images are already the batch's own
+// (Values, Text).
+func (b *Batch) AddOwned(ev *change.Event) {
+	b.Events = append(b.Events, *ev)
+}
+
 // CopyRow appends a copy of row (values and their text) to the batch
 // storage and returns it.
 func (b *Batch) CopyRow(row []change.Value) []change.Value {

@@ -113,12 +113,20 @@ type Initial struct {
 // numberReserve is how many event numbers snapshot.json reserves at a time.
 const numberReserve = 1 << 20
 
-// number hands out the next event number of a snapshot row, reserving
-// more in snapshot.json first when the reserved ones are used up.
-func (s *Initial) number() (uint64, error) {
-	n := s.seq.Add(1)
+// numberBlock is how many event numbers a worker takes at a time: one
+// shared counter per row made the connections' goroutines contend for it.
+// With one connection the numbers are consecutive as before; with several,
+// each connection's rows count up in blocks, and the numbers left unused in
+// a connection's last block are skipped (numbers are unique, not dense).
+const numberBlock = 1024
+
+// numbers hands out k consecutive event numbers of snapshot rows and
+// returns the first, reserving more in snapshot.json first when the
+// reserved ones are used up.
+func (s *Initial) numbers(k uint64) (uint64, error) {
+	n := s.seq.Add(k) // the last one
 	if n <= s.reserved.Load() {
-		return n, nil
+		return n - k + 1, nil
 	}
 	s.reserve.Lock()
 	defer s.reserve.Unlock()
@@ -129,7 +137,7 @@ func (s *Initial) number() (uint64, error) {
 		}
 		s.reserved.Store(upTo)
 	}
-	return n, nil
+	return n - k + 1, nil
 }
 
 // Begin takes a new snapshot: lists the captured tables, opens the
@@ -267,12 +275,25 @@ func (s *Initial) newConn(ctx context.Context) (*viewConn, error) {
 // transaction at one and the same binlog position, which it returns.
 func (s *Initial) views(ctx context.Context) (position.Checkpoint, error) {
 	n := s.opt.Parallelism
-	for i := 0; i < n; i++ {
-		c, err := s.newConn(ctx)
-		if err != nil {
-			return position.Checkpoint{}, err
+	// Connected at once: each connection is a few round trips of its own.
+	conns := make([]*viewConn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conns[i], errs[i] = s.newConn(ctx)
+		}()
+	}
+	wg.Wait()
+	for i, c := range conns {
+		if errs[i] == nil {
+			s.conns = append(s.conns, c) // closed by Close, also on an error
 		}
-		s.conns = append(s.conns, c)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return position.Checkpoint{}, err
 	}
 	if s.opt.Flavor != "mariadb" {
 		return s.viewsLocked(ctx, "MySQL: START TRANSACTION WITH CONSISTENT SNAPSHOT is not atomic with the binlog there")
@@ -285,7 +306,7 @@ func (s *Initial) views(ctx context.Context) (position.Checkpoint, error) {
 		attempts = max(s.opt.lockFreeAttempts, 0)
 	}
 	for attempt := 0; attempt < attempts; attempt++ {
-		pos, err := s.startViews(ctx)
+		pos, err := s.startViews(ctx, attempt > 0)
 		if err != nil {
 			return position.Checkpoint{}, err
 		}
@@ -309,10 +330,14 @@ func (s *Initial) views(ctx context.Context) (position.Checkpoint, error) {
 	return s.viewsLocked(ctx, "the connections' views did not agree on one binlog position while the server was busy")
 }
 
-// startViews ends any open view and starts a consistent snapshot on every
-// connection at once, and returns the binlog position each reports.
-func (s *Initial) startViews(ctx context.Context) ([]position.Checkpoint, error) {
+// startViews ends the views of an earlier attempt (again) and starts a
+// consistent snapshot on every connection at once, and returns the binlog
+// position each reports.
+func (s *Initial) startViews(ctx context.Context, again bool) ([]position.Checkpoint, error) {
 	for _, c := range s.conns {
+		if !again {
+			break
+		}
 		if err := c.exec(ctx, "ROLLBACK"); err != nil {
 			return nil, err
 		}
@@ -558,9 +583,13 @@ func (s *Initial) prepare(ctx context.Context) error {
 		est += rows.Int64
 		// With several connections, a table of at least two chunks that
 		// has not been started is read in key ranges, one per connection.
-		// A table started on one range (an earlier run) stays so.
+		// A table started on one range (an earlier run) stays so. The
+		// estimate is InnoDB's statistics, which can be far too low (a
+		// table just loaded in bulk: 29 rows for 1,000,000): a key led by an
+		// integer is split whatever it says, when its MIN and MAX are two
+		// chunks apart (splitInt).
 		if t := s.tables[name]; t != nil && len(s.conns) > 1 && ts.Ranges == nil && ts.LastKey == nil && ts.Rows == 0 &&
-			rows.Int64 >= 2*int64(s.opt.ChunkSize) {
+			(rows.Int64 >= 2*int64(s.opt.ChunkSize) || intLed(t)) {
 			r, err := s.split(ctx, t, len(s.conns), rows.Int64)
 			if err != nil {
 				return err
@@ -691,8 +720,23 @@ type worker struct {
 	out  chan<- *pipeline.Batch
 	free <-chan *pipeline.Batch
 	cur  *pipeline.Batch
-	row  []change.Value
 	left map[string]*atomic.Int32
+	// next and end are the event numbers this worker may hand out, next
+	// up to end (excluded); see numberBlock.
+	next, end uint64
+}
+
+// number hands out the next event number of a row.
+func (w *worker) number() (uint64, error) {
+	if w.next == w.end {
+		n, err := w.s.numbers(numberBlock)
+		if err != nil {
+			return 0, err
+		}
+		w.next, w.end = n, n+numberBlock
+	}
+	w.next++
+	return w.next - 1, nil
 }
 
 func (w *worker) run(ctx context.Context, work <-chan unit) error {
@@ -865,15 +909,25 @@ func (s *Initial) split(ctx context.Context, t *change.Table, n int, est int64) 
 			return nil, nil // read whole (see table)
 		}
 	}
-	c := &t.Columns[t.PrimaryKey[0]]
-	switch change.BaseType(c.Type) {
-	case "tinyint", "smallint", "mediumint", "int", "bigint", "serial":
-		return s.splitInt(ctx, t, c, n)
+	if intLed(t) {
+		return s.splitInt(ctx, t, &t.Columns[t.PrimaryKey[0]], n, est)
 	}
 	return s.splitSampled(ctx, t, n, est)
 }
 
-func (s *Initial) splitInt(ctx context.Context, t *change.Table, c *change.Column, n int) ([]*RangeState, error) {
+// intLed reports whether t's primary key starts with an integer column.
+func intLed(t *change.Table) bool {
+	if len(t.PrimaryKey) == 0 {
+		return false
+	}
+	switch change.BaseType(t.Columns[t.PrimaryKey[0]].Type) {
+	case "tinyint", "smallint", "mediumint", "int", "bigint", "serial":
+		return true
+	}
+	return false
+}
+
+func (s *Initial) splitInt(ctx context.Context, t *change.Table, c *change.Column, n int, est int64) ([]*RangeState, error) {
 	col := quoteIdent(c.Name)
 	q := "SELECT MIN(" + col + "), MAX(" + col + ") FROM " + quoteIdent(t.Schema) + "." + quoteIdent(t.Name)
 	res, err := s.conns[0].query(ctx, q)
@@ -890,6 +944,11 @@ func (s *Initial) splitInt(ctx context.Context, t *change.Table, c *change.Colum
 	}
 	width := new(big.Int).Sub(maxK, minK)
 	if width.Cmp(big.NewInt(int64(n))) < 0 {
+		return nil, nil
+	}
+	if est < 2*int64(s.opt.ChunkSize) && width.Cmp(big.NewInt(2*int64(s.opt.ChunkSize)-1)) < 0 {
+		// The estimate says under two chunks and the keys cannot hold
+		// more (a composite key may: its estimate is believed then).
 		return nil, nil
 	}
 	out := make([]*RangeState, n)
@@ -1011,12 +1070,17 @@ func atMost(t *change.Table, upto []string) string {
 func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *converter, key []int,
 	mark func(key []string, rows int64) error) (int64, []string, error) {
 	var n, marked int64
+	// The key of the row emitted last, as the server sent it: numbers are
+	// rendered as text only when a chunk ends (keyLiteral).
+	keyCell := make([]cell, len(key))
+	keyBuf := make([][]byte, len(key))
 	keyRaw := make([][]byte, len(key))
 	name := t.FullName()
 	chunk := int64(w.s.opt.ChunkSize)
 	literals := func() ([]string, error) {
 		out := make([]string, len(key))
 		for i, k := range key {
+			keyRaw[i] = keyCell[i].appendText(keyRaw[i][:0])
 			lit, ok := keyLiteral(&t.Columns[k], keyRaw[i])
 			if !ok {
 				return nil, fmt.Errorf("primary key column %s value %q cannot be paged", t.Columns[k].Name, keyRaw[i])
@@ -1025,27 +1089,20 @@ func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *conve
 		}
 		return out, nil
 	}
-	if cap(w.row) < len(t.Columns) {
-		w.row = make([]change.Value, len(t.Columns))
-	}
-	row := w.row[:len(t.Columns)]
+	ev := change.Event{Op: change.OpRead, Table: t, Tx: w.s.tx, Snapshot: true}
 	var failed error // the callback's own error, returned as it is
 	err := w.conn.rows(ctx, q, func(cols []cell) error {
-		if len(cols) != len(row) {
-			failed = fmt.Errorf("the query returned %d columns, the table has %d", len(cols), len(row))
+		if len(cols) != len(t.Columns) {
+			failed = fmt.Errorf("the query returned %d columns, the table has %d", len(cols), len(t.Columns))
 			return failed
 		}
-		cv.arena = cv.arena[:0]
+		// The row is converted straight into the batch's storage. Its text
+		// is at most the cells' (conversions keep or shorten it).
+		text := 0
 		for i := range cols {
-			if err := cv.cell(&cv.convs[i], &cols[i], &row[i]); err != nil {
-				failed = fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
-				return failed
-			}
+			text += len(cols[i].text)
 		}
-		for i, k := range key {
-			keyRaw[i] = cols[k].appendText(keyRaw[i][:0])
-		}
-		if w.cur == nil || !w.cur.Fits(nil, row) {
+		if w.cur == nil || !w.cur.Room(len(cols), text) {
 			if failed = w.send(ctx); failed != nil {
 				return failed
 			}
@@ -1053,12 +1110,34 @@ func (w *worker) query(ctx context.Context, q string, t *change.Table, cv *conve
 				return failed
 			}
 		}
-		num, err := w.s.number()
+		b := w.cur
+		row := b.Values(len(cols))
+		cv.arena = cv.arena[:0]
+		for i := range cols {
+			v := &row[i]
+			if err := cv.cell(&cv.convs[i], &cols[i], v); err != nil {
+				failed = fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
+				return failed
+			}
+			if v.Text != nil {
+				v.Text = b.Text(v.Text)
+			}
+		}
+		for i, k := range key {
+			c := cols[k]
+			if c.num == 0 && c.text != nil { // the packet's bytes: copied
+				keyBuf[i] = append(keyBuf[i][:0], c.text...)
+				c.text = keyBuf[i]
+			}
+			keyCell[i] = c
+		}
+		num, err := w.number()
 		if err != nil {
 			failed = err
 			return failed
 		}
-		w.cur.Add(change.Event{Op: change.OpRead, Table: t, After: row, Tx: w.s.tx, EventNumber: num, Snapshot: true})
+		ev.After, ev.EventNumber = row, num
+		b.AddOwned(&ev)
 		n++
 		if n&1023 == 0 {
 			w.s.prog.add(name, 1024)

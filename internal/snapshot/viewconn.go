@@ -536,22 +536,40 @@ func binaryRow(data []byte, fields []binField, cols []cell, text []byte) ([]byte
 
 // appendFraction appends ".ffffff" cut to decimals digits (none for 0).
 func appendFraction(dst []byte, usec uint32, decimals int) []byte {
+	var d [7]byte
+	n := putFraction(d[:], usec, decimals)
+	return append(dst, d[:n]...)
+}
+
+// putFraction writes ".ffffff" cut to decimals digits (none for 0) into d
+// (7 bytes at least) and returns its length.
+func putFraction(d []byte, usec uint32, decimals int) int {
 	if decimals <= 0 {
-		return dst
+		return 0
 	}
 	if decimals > 6 { // not a column's precision: what the value holds
 		if usec == 0 {
-			return dst
+			return 0
 		}
 		decimals = 6
 	}
-	var d [7]byte
 	d[0] = '.'
-	for i := 6; i >= 1; i-- {
-		d[i] = byte('0' + usec%10)
-		usec /= 10
-	}
-	return append(dst, d[:1+decimals]...)
+	u := usec % 1000000
+	put2(d[1:], int(u/10000))
+	put2(d[3:], int(u/100%100))
+	put2(d[5:], int(u%100))
+	return 1 + decimals
+}
+
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"4041424344454647484950515253545556575859606162636465666768697071727374757677787980818283848586878889" +
+	"90919293949596979899"
+
+// put2 writes n mod 100 as two digits.
+func put2(d []byte, n int) {
+	n = n % 100 * 2
+	d[0], d[1] = digitPairs[n], digitPairs[n+1]
 }
 
 func append2(dst []byte, n int) []byte {
@@ -576,20 +594,25 @@ func appendBinaryDateTime(dst []byte, b []byte, typ byte, decimals int) ([]byte,
 	default:
 		return dst, fmt.Errorf("temporal value of %d bytes", len(b))
 	}
-	dst = append(dst, byte('0'+year/1000%10), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
-	dst = append2(dst, month)
-	dst = append(dst, '-')
-	dst = append2(dst, day)
+	// Written in place, appended once.
+	var t [26]byte
+	put2(t[0:], year/100)
+	put2(t[2:], year)
+	t[4] = '-'
+	put2(t[5:], month)
+	t[7] = '-'
+	put2(t[8:], day)
 	if typ == mysql.MYSQL_TYPE_DATE || typ == mysql.MYSQL_TYPE_NEWDATE {
-		return dst, nil
+		return append(dst, t[:10]...), nil
 	}
-	dst = append(dst, ' ')
-	dst = append2(dst, hour)
-	dst = append(dst, ':')
-	dst = append2(dst, minute)
-	dst = append(dst, ':')
-	dst = append2(dst, second)
-	return appendFraction(dst, usec, decimals), nil
+	t[10] = ' '
+	put2(t[11:], hour)
+	t[13] = ':'
+	put2(t[14:], minute)
+	t[16] = ':'
+	put2(t[17:], second)
+	n := 19 + putFraction(t[19:], usec, decimals)
+	return append(dst, t[:n]...), nil
 }
 
 // appendBinaryTime appends a binary TIME (length 0, 8 or 12 bytes) as the

@@ -1,0 +1,49 @@
+package format
+
+import (
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+)
+
+// TestAppendInt: the same text as strconv for every number of digits, its
+// edges and random values, appended after existing bytes.
+func TestAppendInt(t *testing.T) {
+	var us []uint64
+	for _, p := range pow10 {
+		us = append(us, p-1, p, p+1)
+	}
+	us = append(us, 0, math.MaxUint64, math.MaxInt64, 1<<63)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		us = append(us, rng.Uint64()>>rng.IntN(64))
+	}
+	for _, u := range us {
+		if got, want := string(AppendUint([]byte("x"), u)), "x"+strconv.FormatUint(u, 10); got != want {
+			t.Fatalf("AppendUint(%d) = %q, want %q", u, got, want)
+		}
+		for _, n := range []int64{int64(u), -int64(u)} {
+			if got, want := string(AppendInt(make([]byte, 1, 2), n)), "\x00"+strconv.FormatInt(n, 10); got != want {
+				t.Fatalf("AppendInt(%d) = %q, want %q", n, got, want)
+			}
+		}
+	}
+	if got := string(AppendInt(nil, math.MinInt64)); got != "-9223372036854775808" {
+		t.Fatalf("AppendInt(MinInt64) = %q", got)
+	}
+}
+
+func BenchmarkAppendUint(b *testing.B) {
+	buf := make([]byte, 0, 64)
+	for i := 0; b.Loop(); i++ {
+		buf = AppendUint(buf[:0], uint64(i)*7919)
+	}
+}
+
+func BenchmarkStrconvAppendUint(b *testing.B) {
+	buf := make([]byte, 0, 64)
+	for i := 0; b.Loop(); i++ {
+		buf = strconv.AppendUint(buf[:0], uint64(i)*7919, 10)
+	}
+}
