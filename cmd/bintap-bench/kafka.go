@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,7 +25,9 @@ import (
 // time while bintap runs, which is kfake's, as the harness only waits).
 // extra are more bintap flags (-kafka-flags).
 func bintapKafka(binary, state string, extra []string) func(ctx context.Context, w *workload) result {
+	run := 0
 	return func(ctx context.Context, w *workload) result {
+		run++
 		if why := bintapMissing(binary); why != "" {
 			return result{unavailable: why}
 		}
@@ -42,16 +46,26 @@ func bintapKafka(binary, state string, extra []string) func(ctx context.Context,
 		if err != nil {
 			return result{err: err}
 		}
-		if p := os.Getenv("BINTAP_BENCH_CPUPROFILE"); p != "" {
-			cmd.Env = append(os.Environ(), "BINTAP_CPUPROFILE="+p)
+		// BINTAP_BENCH_CPUPROFILE=PATH: bintap's profile of run N goes to
+		// PATH.k.N (row k0: PATH.k0.N), the broker's (this process's) to
+		// PATH.k.N.broker.
+		prof := os.Getenv("BINTAP_BENCH_CPUPROFILE")
+		if prof != "" {
+			prof += fmt.Sprintf(".k%s.%d", strings.TrimPrefix(state, "state-kafka"), run)
+			cmd.Env = append(os.Environ(), "BINTAP_CPUPROFILE="+prof)
 		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
+		stopProfile, err := profileSelf(prof)
+		if err != nil {
+			return result{err: err}
+		}
 		self := selfCPU()
 		start := time.Now()
 		err = cmd.Run()
 		elapsed := time.Since(start)
 		broker := selfCPU() - self
+		stopProfile()
 		if err != nil {
 			return result{err: fmt.Errorf("bintap stream: %w", err), detail: stderr.String()}
 		}
@@ -65,6 +79,26 @@ func bintapKafka(binary, state string, extra []string) func(ctx context.Context,
 		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		return result{rows: int64(w.rows), elapsed: elapsed, cpu: cpu, brokerCPU: broker, rss: peakRSS(cmd)}
 	}
+}
+
+// profileSelf starts a CPU profile of this process (the broker's side)
+// into path+".broker" when path is set; the returned function stops it.
+func profileSelf(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path + ".broker")
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // selfCPU is the user and system CPU time of this process so far.
