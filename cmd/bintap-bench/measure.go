@@ -50,6 +50,7 @@ type result struct {
 	cpu         time.Duration // user + system CPU time of the measured process, when known
 	serverCPU   time.Duration // the same of the database server it wrote to, when known
 	brokerCPU   time.Duration // the same of the Kafka broker (kfake) it wrote to, when known
+	brokerGOGC  int           // the broker process's GOGC during the run (-broker-gogc)
 	unavailable string        // set when the measured thing does not exist (yet)
 	err         error         // set when it ran and failed
 	detail      string        // captured output worth showing on failure
@@ -68,7 +69,9 @@ func (r result) cpuNote() string {
 	if r.serverCPU > 0 {
 		s += fmt.Sprintf(", PostgreSQL %.2fs CPU", r.serverCPU.Seconds())
 	}
-	if r.brokerCPU > 0 {
+	if r.brokerCPU > 0 && r.brokerGOGC != 100 {
+		s += fmt.Sprintf(", broker (kfake, GOGC %d) %.2fs CPU", r.brokerGOGC, r.brokerCPU.Seconds())
+	} else if r.brokerCPU > 0 {
 		s += fmt.Sprintf(", broker (kfake) %.2fs CPU", r.brokerCPU.Seconds())
 	}
 	return s
