@@ -68,6 +68,14 @@ func (d *Destination) arena() *arena {
 			d.done(a)
 		}
 	}
+	// Record and header slices too: growing them copies records (with
+	// write barriers while the collector runs) and allocates each step.
+	if cap(a.recs) < d.recHint {
+		a.recs = make([]kgo.Record, 0, d.recHint+d.recHint/4)
+	}
+	if cap(a.headers) < d.hdrHint {
+		a.headers = make([]kgo.RecordHeader, 0, d.hdrHint+d.hdrHint/4)
+	}
 	a.left.Store(1)
 	a.now = time.Now()
 	return a
@@ -124,7 +132,7 @@ func (d *Destination) queue(a *arena) error {
 		d.release(a)
 		return err
 	}
-	d.bufHint = len(a.buf)
+	d.bufHint, d.recHint, d.hdrHint = len(a.buf), len(a.recs), len(a.headers)
 	n, size := uint64(len(a.recs)), a.bytes
 	select {
 	case d.jobs <- a:

@@ -164,10 +164,11 @@ type Destination struct {
 	poolMu     sync.Mutex
 	pool       []*arena // delivered arenas, for reuse
 	pooled     int64    // their size
-	bufHint    int      // bytes of the last arena, the size of a new one
-	posTopic   string
-	posKey     []byte
-	msgs       []format.Message
+	// The last arena's bytes, records and headers: the size of a new one.
+	bufHint, recHint, hdrHint int
+	posTopic                  string
+	posKey                    []byte
+	msgs                      []format.Message
 	// fork encodes the second half of large batches (writeParallel) into
 	// forkMsgs; forkEnds marks where each event's messages end.
 	fork        format.MessageEncoder
