@@ -34,8 +34,10 @@ type arena struct {
 
 const (
 	// queuedArenas is how many filled arenas may wait for the producing
-	// goroutine; beyond that Write blocks (back-pressure).
-	queuedArenas = 2
+	// goroutine; beyond that Write blocks (back-pressure). A split batch
+	// (writeParallel) fills two arenas of half the size: four hold two
+	// batches, as two did before batches were split.
+	queuedArenas = 4
 	// maxPooledBuf is the largest buffer an arena keeps when pooled: an
 	// arena that held a huge row does not pin its memory.
 	maxPooledBuf = 4 << 20
