@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,9 +24,14 @@ import (
 // delivered messages are counted. The broker shares the CPUs with bintap:
 // the run reports bintap's CPU time and the broker's (this process's CPU
 // time while bintap runs, which is kfake's, as the harness only waits).
-// extra are more bintap flags (-kafka-flags).
-func bintapKafka(binary, state string, extra []string) func(ctx context.Context, w *workload) result {
+// extra are more bintap flags (-kafka-flags). gogc is this process's GOGC
+// during the run (-broker-gogc): kfake allocates a buffer for each produce
+// request, and with this process's live heap of about 1 MB Go's default
+// (100) collects garbage every 4 MB, some 220 times per run of 578 MB.
+func bintapKafka(binary, state string, extra []string, gogc int) func(ctx context.Context, w *workload) result {
+	run := 0
 	return func(ctx context.Context, w *workload) result {
+		run++
 		if why := bintapMissing(binary); why != "" {
 			return result{unavailable: why}
 		}
@@ -42,16 +50,29 @@ func bintapKafka(binary, state string, extra []string) func(ctx context.Context,
 		if err != nil {
 			return result{err: err}
 		}
-		if p := os.Getenv("BINTAP_BENCH_CPUPROFILE"); p != "" {
-			cmd.Env = append(os.Environ(), "BINTAP_CPUPROFILE="+p)
+		// BINTAP_BENCH_CPUPROFILE=PATH: bintap's profile of run N goes to
+		// PATH.k.N (row k0: PATH.k0.N), the broker's (this process's) to
+		// PATH.k.N.broker.
+		prof := os.Getenv("BINTAP_BENCH_CPUPROFILE")
+		if prof != "" {
+			prof += fmt.Sprintf(".k%s.%d", strings.TrimPrefix(state, "state-kafka"), run)
+			cmd.Env = append(os.Environ(), "BINTAP_CPUPROFILE="+prof)
 		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
+		stopProfile, err := profileSelf(prof)
+		if err != nil {
+			return result{err: err}
+		}
+		if gogc != 100 {
+			defer debug.SetGCPercent(debug.SetGCPercent(gogc))
+		}
 		self := selfCPU()
 		start := time.Now()
 		err = cmd.Run()
 		elapsed := time.Since(start)
 		broker := selfCPU() - self
+		stopProfile()
 		if err != nil {
 			return result{err: fmt.Errorf("bintap stream: %w", err), detail: stderr.String()}
 		}
@@ -63,8 +84,28 @@ func bintapKafka(binary, state string, extra []string) func(ctx context.Context,
 			return result{err: fmt.Errorf("Kafka holds %d messages, want at least %d", n, w.rows), detail: stderr.String()}
 		}
 		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-		return result{rows: int64(w.rows), elapsed: elapsed, cpu: cpu, brokerCPU: broker, rss: peakRSS(cmd)}
+		return result{rows: int64(w.rows), elapsed: elapsed, cpu: cpu, brokerCPU: broker, brokerGOGC: gogc, rss: peakRSS(cmd)}
 	}
+}
+
+// profileSelf starts a CPU profile of this process (the broker's side)
+// into path+".broker" when path is set; the returned function stops it.
+func profileSelf(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path + ".broker")
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // selfCPU is the user and system CPU time of this process so far.

@@ -51,6 +51,7 @@ type result struct {
 	serverCPU   time.Duration // the same of the database server it wrote to, when known
 	sourceCPU   time.Duration // the same of the source MariaDB during the run (table rows), when known
 	brokerCPU   time.Duration // the same of the Kafka broker (kfake) it wrote to, when known
+	brokerGOGC  int           // the broker process's GOGC during the run (-broker-gogc)
 	unavailable string        // set when the measured thing does not exist (yet)
 	err         error         // set when it ran and failed
 	detail      string        // captured output worth showing on failure
@@ -69,7 +70,9 @@ func (r result) cpuNote() string {
 	if r.serverCPU > 0 {
 		s += fmt.Sprintf(", PostgreSQL %.2fs CPU", r.serverCPU.Seconds())
 	}
-	if r.brokerCPU > 0 {
+	if r.brokerCPU > 0 && r.brokerGOGC != 100 {
+		s += fmt.Sprintf(", broker (kfake, GOGC %d) %.2fs CPU", r.brokerGOGC, r.brokerCPU.Seconds())
+	} else if r.brokerCPU > 0 {
 		s += fmt.Sprintf(", broker (kfake) %.2fs CPU", r.brokerCPU.Seconds())
 	}
 	if r.sourceCPU > 0 {

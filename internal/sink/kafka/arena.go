@@ -21,6 +21,8 @@ type arena struct {
 	// (the producer would call time.Now for each record without one).
 	now     time.Time
 	headers []kgo.RecordHeader
+	// bytes counts the keys and values of recs (Counts).
+	bytes uint64
 	// left counts the records handed to the producer and not yet
 	// delivered, plus one while the arena is being filled or produced.
 	left    atomic.Int32
@@ -32,8 +34,10 @@ type arena struct {
 
 const (
 	// queuedArenas is how many filled arenas may wait for the producing
-	// goroutine; beyond that Write blocks (back-pressure).
-	queuedArenas = 2
+	// goroutine; beyond that Write blocks (back-pressure). A split batch
+	// (writeParallel) fills two arenas of half the size: four hold two
+	// batches, as two did before batches were split.
+	queuedArenas = 4
 	// maxPooledBuf is the largest buffer an arena keeps when pooled: an
 	// arena that held a huge row does not pin its memory.
 	maxPooledBuf = 4 << 20
@@ -65,6 +69,14 @@ func (d *Destination) arena() *arena {
 			d.promise(r, err)
 			d.done(a)
 		}
+	}
+	// Record and header slices too: growing them copies records (with
+	// write barriers while the collector runs) and allocates each step.
+	if cap(a.recs) < d.recHint {
+		a.recs = make([]kgo.Record, 0, d.recHint+d.recHint/4)
+	}
+	if cap(a.headers) < d.hdrHint {
+		a.headers = make([]kgo.RecordHeader, 0, d.hdrHint+d.hdrHint/4)
 	}
 	a.left.Store(1)
 	a.now = time.Now()
@@ -98,7 +110,7 @@ func (d *Destination) release(a *arena) {
 	}
 	clear(a.recs) // drop the references to topics and buffers
 	clear(a.headers)
-	a.buf, a.recs, a.headers = a.buf[:0], a.recs[:0], a.headers[:0]
+	a.buf, a.recs, a.headers, a.bytes = a.buf[:0], a.recs[:0], a.headers[:0], 0
 	d.poolMu.Lock()
 	if n := a.size(); d.pooled+n <= d.o.MaxBufferedBytes/poolShare {
 		d.pool = append(d.pool, a)
@@ -122,10 +134,13 @@ func (d *Destination) queue(a *arena) error {
 		d.release(a)
 		return err
 	}
-	d.bufHint = len(a.buf)
+	d.bufHint, d.recHint, d.hdrHint = len(a.buf), len(a.recs), len(a.headers)
+	n, size := uint64(len(a.recs)), a.bytes
 	select {
 	case d.jobs <- a:
 		d.queued = true
+		d.messages.Add(n)
+		d.bytes.Add(size)
 		return nil
 	case <-d.ctx.Done():
 		d.release(a)
@@ -144,11 +159,15 @@ func (d *Destination) producing() {
 			close(a.barrier)
 			continue
 		}
+		// One reference per record, taken at once; the arena's own
+		// reference keeps it from the pool until the loop is done.
+		a.left.Add(int32(len(a.recs)))
 		for i := range a.recs {
 			if d.ctx.Err() != nil {
-				break // failed or closed: the rest is not sent, Write reports why
+				// Failed or closed: the rest is not sent, Write reports why.
+				a.left.Add(-int32(len(a.recs) - i))
+				break
 			}
-			a.left.Add(1)
 			d.cl.Produce(d.ctx, &a.recs[i], a.promise)
 		}
 		d.done(a)

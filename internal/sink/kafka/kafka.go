@@ -142,11 +142,14 @@ type Destination struct {
 	closed chan struct{}
 	hbDone chan struct{}
 
-	topics    map[*change.Table]string // rendered topic of each table version
-	known     map[string]bool          // topics that exist
-	parts     map[string]int32         // partitions of each topic written to
-	lastTopic string                   // partitionOf's cache of parts
-	lastParts int32
+	topics map[*change.Table]string // rendered topic of each table version
+	// topicOf's cache of topics: the table of the previous message.
+	lastTable      *change.Table
+	lastTableTopic string
+	known          map[string]bool  // topics that exist
+	parts          map[string]int32 // partitions of each topic written to
+	lastTopic      string           // partitionOf's cache of parts
+	lastParts      int32
 	// addHeaders' cache of the position header's "FILE:POS:" part.
 	hdrFile   string
 	hdrPos    uint32
@@ -156,15 +159,21 @@ type Destination struct {
 	dropped   uint64              // messages not sent again because their partition held them
 	// jobs carries filled arenas (and barriers) to the producing goroutine,
 	// in order; free holds arenas whose records were all delivered.
-	jobs        chan *arena
-	workerDone  chan struct{}
-	poolMu      sync.Mutex
-	pool        []*arena // delivered arenas, for reuse
-	pooled      int64    // their size
-	bufHint     int      // bytes of the last arena, the size of a new one
-	posTopic    string
-	posKey      []byte
-	msgs        []format.Message
+	jobs       chan *arena
+	workerDone chan struct{}
+	poolMu     sync.Mutex
+	pool       []*arena // delivered arenas, for reuse
+	pooled     int64    // their size
+	// The last arena's bytes, records and headers: the size of a new one.
+	bufHint, recHint, hdrHint int
+	posTopic                  string
+	posKey                    []byte
+	msgs                      []format.Message
+	// fork encodes the second half of large batches (writeParallel) into
+	// forkMsgs; forkEnds marks where each event's messages end.
+	fork        format.MessageEncoder
+	forkMsgs    []format.Message
+	forkEnds    []int
 	messages    atomic.Uint64 // produced, for Counts (read by the status)
 	bytes       atomic.Uint64
 	pending     position.Checkpoint // latest checkpoint written
@@ -357,6 +366,34 @@ func (d *Destination) Write(_ context.Context, events []change.Event, cp positio
 			return err
 		}
 	}
+	if err := d.write(events); err != nil {
+		return err
+	}
+	if cp.File != "" {
+		d.pending, d.dirty = cp, true
+	}
+	return nil
+}
+
+// write encodes events into arenas and queues them. A large batch whose
+// second half depends on nothing encoded before it (pipeline.Forker) is
+// split: a second goroutine encodes the second half into an arena of its
+// own while this one encodes the first, as the byte-stream outputs do.
+// The records (topics, keys, partitions, headers) are then added in order
+// here: they use the destination's caches and recovery state.
+func (d *Destination) write(events []change.Event) error {
+	if len(events) >= parallelMin {
+		if f, ok := d.o.Encoder.(pipeline.Forker); ok {
+			if mid := len(events) / 2; independent(f, events[mid:]) {
+				if d.fork == nil {
+					d.fork, _ = f.Fork().(format.MessageEncoder)
+				}
+				if d.fork != nil {
+					return d.writeParallel(events, mid)
+				}
+			}
+		}
+	}
 	// The records point into the arena until they are delivered, after
 	// the events themselves are gone.
 	a := d.arena()
@@ -368,13 +405,68 @@ func (d *Destination) Write(_ context.Context, events []change.Event, cp positio
 			return err
 		}
 	}
-	if err := d.queue(a); err != nil {
+	return d.queue(a)
+}
+
+// parallelMin is the smallest batch write splits between two goroutines:
+// below it, handing work over costs more than it saves (as in
+// pipeline.Lines).
+const parallelMin = 64
+
+func independent(f pipeline.Forker, events []change.Event) bool {
+	for i := range events {
+		if !f.Independent(&events[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// writeParallel encodes events[:mid] here and events[mid:] on d.fork at
+// the same time, each into its own arena, and queues both in order.
+func (d *Destination) writeParallel(events []change.Event, mid int) error {
+	a, b := d.arena(), d.arena()
+	done := make(chan struct{})
+	go func() {
+		// The messages of every event, in order; ends[i] is where the
+		// messages of events[mid+i] end in msgs.
+		buf, msgs, ends := b.buf, d.forkMsgs[:0], d.forkEnds[:0]
+		for i := mid; i < len(events); i++ {
+			buf, msgs = d.fork.AppendMessages(buf, msgs, &events[i])
+			ends = append(ends, len(msgs))
+		}
+		b.buf, d.forkMsgs, d.forkEnds = buf, msgs, ends
+		close(done)
+	}()
+	var err error
+	for i := range events[:mid] {
+		ev := &events[i]
+		a.buf, d.msgs = d.o.Encoder.AppendMessages(a.buf, d.msgs[:0], ev)
+		if err = d.send(a, d.msgs, ev); err != nil {
+			break
+		}
+	}
+	<-done
+	if err != nil {
+		d.release(a)
+		d.release(b)
 		return err
 	}
-	if cp.File != "" {
-		d.pending, d.dirty = cp, true
+	start := 0
+	for i, end := range d.forkEnds {
+		if err := d.send(b, d.forkMsgs[start:end], &events[mid+i]); err != nil {
+			d.release(a)
+			d.release(b)
+			return err
+		}
+		start = end
 	}
-	return nil
+	clear(d.forkMsgs) // drop the references into b's buffer
+	if err := d.queue(a); err != nil {
+		d.release(b)
+		return err
+	}
+	return d.queue(b)
 }
 
 // EndTransaction writes the encoder's transaction END records (Debezium),
@@ -404,7 +496,6 @@ func (d *Destination) Reset(context.Context) error {
 // belong to no row, which carry their own keys), to the arena.
 func (d *Destination) send(a *arena, msgs []format.Message, ev *change.Event) error {
 	data := 0
-	var n, size uint64
 	for j := range msgs {
 		m := &msgs[j]
 		topic, err := d.topicOf(m)
@@ -435,12 +526,9 @@ func (d *Destination) send(a *arena, msgs []format.Message, ev *change.Event) er
 		if m.Kind == format.MessageData {
 			data++
 		}
-		n++
-		size += uint64(len(key) + len(m.Value))
+		a.bytes += uint64(len(key) + len(m.Value))
 		a.recs = append(a.recs, r)
 	}
-	d.messages.Add(n)
-	d.bytes.Add(size)
 	return nil
 }
 
@@ -656,7 +744,10 @@ func (d *Destination) topicOf(m *format.Message) (string, error) {
 	var topic string
 	if m.Kind == format.MessageTransaction || m.Table == nil {
 		topic = d.o.Prefix + ".transaction"
+	} else if m.Table == d.lastTable {
+		return d.lastTableTopic, nil // most often the previous message's
 	} else if t, ok := d.topics[m.Table]; ok {
+		d.lastTable, d.lastTableTopic = m.Table, t
 		return t, nil
 	} else {
 		topic = RenderTopic(d.o.Topic, d.o.Prefix, m.Table.Schema, m.Table.Name)

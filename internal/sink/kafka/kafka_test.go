@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -744,6 +746,77 @@ func TestCompression(t *testing.T) {
 		// A write after Close fails; it does not panic.
 		if err := d.Write(context.Background(), evs, cp); err == nil {
 			t.Errorf("%s: a write after Close succeeded", codec)
+		}
+	}
+}
+
+// TestParallelEncodingSameRecords: a large batch, whose second half a second
+// goroutine encodes (writeParallel), gives the same records in the same
+// order as the events written one at a time (never split): keys, values,
+// headers and partitions, over two tables, three partitions and every
+// operation.
+func TestParallelEncodingSameRecords(t *testing.T) {
+	_, addr := testutil.NewKafka(t)
+	var evs []change.Event
+	for seq := uint64(1); seq <= 3; seq++ {
+		t1 := tx(seq)
+		num := uint64(1)
+		for i := int64(0); i < 100; i++ {
+			id := int64(seq)*1000 + i
+			ev := change.Event{Table: users, Tx: t1, EventNumber: num}
+			switch i % 4 {
+			case 0, 1:
+				ev.Op, ev.After = change.OpInsert, []change.Value{intV(id), strV(fmt.Sprintf("user \"%d\"\n", id))}
+			case 2:
+				ev.Op, ev.Before, ev.After = change.OpUpdate, []change.Value{intV(id - 1), strV("old")}, []change.Value{intV(id), strV("new")}
+				num++
+			default:
+				ev.Op, ev.Before = change.OpDelete, []change.Value{intV(id - 3), strV("gone")}
+			}
+			if i%10 == 9 {
+				ev.Table, ev.Op, ev.Before, ev.After = logs, change.OpInsert, nil, []change.Value{strV(fmt.Sprint("line ", id))}
+			}
+			evs = append(evs, ev)
+			num++
+		}
+	}
+	cp := position.Checkpoint{Flavor: "mariadb", File: "bin.000001", Pos: 9000}
+	mod := func(topic string) func(*Options) {
+		return func(o *Options) { o.Topic, o.Partitions = topic, 3 }
+	}
+	// The first batch sends the schema records; the second half of the
+	// next ones depends on nothing before it, so they are split.
+	split := newDest(t, addr, mod("split"))
+	write(t, split, evs[:10], cp)
+	write(t, split, evs[10:200], cp)
+	write(t, split, evs[200:], cp)
+	flush(t, split)
+	if split.fork == nil {
+		t.Fatal("the large batches were not split")
+	}
+	one := newDest(t, addr, mod("one"))
+	for i := range evs {
+		write(t, one, evs[i:i+1], cp)
+	}
+	flush(t, one)
+
+	got := testutil.ReadTopic(t, false, "split", kgo.SeedBrokers(addr))
+	want := testutil.ReadTopic(t, false, "one", kgo.SeedBrokers(addr))
+	if len(got) != len(want) || len(want) < len(evs) {
+		t.Fatalf("split: %d records, one at a time: %d, events %d", len(got), len(want), len(evs))
+	}
+	// ReadTopic returns each partition's records in order, the partitions
+	// interleaved as they were fetched.
+	byPlace := func(a, b *kgo.Record) int {
+		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+	}
+	slices.SortFunc(got, byPlace)
+	slices.SortFunc(want, byPlace)
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Partition != w.Partition || g.Offset != w.Offset || string(g.Key) != string(w.Key) || string(g.Value) != string(w.Value) || fmt.Sprint(g.Headers) != fmt.Sprint(w.Headers) {
+			t.Fatalf("record %d differs:\nsplit %d@%d %s %s %v\none   %d@%d %s %s %v", i,
+				g.Partition, g.Offset, g.Key, g.Value, g.Headers, w.Partition, w.Offset, w.Key, w.Value, w.Headers)
 		}
 	}
 }
