@@ -39,3 +39,11 @@ func TestAppendDateTime2Digits(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkAppendDateTime2(b *testing.B) {
+	data := []byte{0x99, 0xb2, 0x82, 0x3a, 0x1f, 0x01, 0xe2, 0x40} // 2024-09-02 03:40:31.123456
+	var dst []byte
+	for i := 0; i < b.N; i++ {
+		dst, _, _ = appendDateTime2(dst[:0], data, 6)
+	}
+}
