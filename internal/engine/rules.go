@@ -46,7 +46,13 @@ func reset(ctx context.Context, dir string, outputs []pipeline.Output) error {
 // dir's checkpoint and the positions stored by the outputs that keep their
 // own. Each such output is told what it holds (Output.Holds), so the
 // pipeline drops those events for it and none sees a change twice.
+//
+// An output that keeps a position but holds none while the state dir has a
+// checkpoint is new to the stream (or was emptied): it gets the changes
+// from the checkpoint on, and a warning says so and how to give it the
+// rest.
 func resumeFrom(ctx context.Context, ckpt *position.Checkpoint, outputs []pipeline.Output, log *slog.Logger) (*position.Checkpoint, error) {
+	stateDir := ckpt
 	for i := range outputs {
 		o := &outputs[i]
 		p, ok := o.Dest.(pipeline.Positioned)
@@ -58,6 +64,12 @@ func resumeFrom(ctx context.Context, ckpt *position.Checkpoint, outputs []pipeli
 			return nil, fmt.Errorf("output %s: read its position: %w", o.Name, err)
 		}
 		if c == nil {
+			if stateDir != nil {
+				log.Warn("output holds no position, but the stream resumes from a checkpoint: it gets the changes from there on, not the ones before "+
+					"(a new output, or one emptied). To give it the captured tables as they are now, run an incremental snapshot of them "+
+					"(bintap snapshot --table DB.T, or POST /snapshot); to start every output over, --reset",
+					"output", o.Name, "checkpoint", stateDir.String())
+			}
 			continue
 		}
 		log.Info("output holds a position", "output", o.Name, "position", c.String())

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,9 +64,16 @@ func TestResumeFromOldestPosition(t *testing.T) {
 			for _, p := range tc.positions {
 				outputs = append(outputs, pipeline.Output{Name: "positioned", Dest: &dest{pos: p}})
 			}
-			got, err := resumeFrom(ctx, tc.state, outputs, log)
+			var logs strings.Builder
+			got, err := resumeFrom(ctx, tc.state, outputs, slog.New(slog.NewTextHandler(&logs, nil)))
 			if err != nil {
 				t.Fatal(err)
+			}
+			// An output with no position, while the state dir has one, is
+			// fed from the checkpoint on: said, with what to do.
+			warned := strings.Contains(logs.String(), `level=WARN msg="output holds no position`) && strings.Contains(logs.String(), "bintap snapshot --table")
+			if want := tc.state != nil && slices.Contains(tc.positions, nil); warned != want {
+				t.Errorf("warned %v, want %v:\n%s", warned, want, logs.String())
 			}
 			if (got == nil) != (tc.want == nil) || got != nil && got.String() != tc.want.String() {
 				t.Fatalf("resume from %v, want %v", got, tc.want)
