@@ -143,7 +143,61 @@ type sealedBlock struct {
 	offsets     []byte
 	keys        []tableKeys // per table, the JSON array of its keys (jsonKeys)
 	keyRows     []keyRow    // the same as rows (not jsonKeys)
+	runs        []keyRun    // runs of integer keys (jsonKeys), instead of their keys
 	oldKeys     []oldKey
+}
+
+// keyRun is a change_key_runs row: changes first..first+n-1 of one table,
+// in one block, whose keys are the integers key..key+n-1 in that order
+// (rows inserted or updated in key order). It stands for their n
+// change_keys rows: a bulk insert of ascending ids adds one run row per
+// block instead of one key row per change.
+type keyRun struct {
+	first, table, key int64
+	n                 int
+}
+
+// minRun is the fewest changes a run is stored for; shorter ones go to
+// change_keys (a run is one INSERT of its own, a key one json_each value).
+const minRun = 8
+
+// maxRunKey bounds the keys runs hold, so that key-blockMaxChanges and
+// key+n stay within int64 (SQLite's integers) on both sides.
+const maxRunKey = 1 << 62
+
+// intKey returns the integer of a key text that is one canonical integer
+// ("[42]", "[-7]"; not "[042]", "[-0]" or "[1.5]"), within ±maxRunKey.
+// Canonical texts and integers correspond one to one, so a run of
+// integers stands for exactly the key texts of those integers.
+func intKey(pk []byte) (int64, bool) {
+	if len(pk) < 3 || len(pk) > 22 || pk[0] != '[' || pk[len(pk)-1] != ']' {
+		return 0, false
+	}
+	d := pk[1 : len(pk)-1]
+	neg := d[0] == '-'
+	if neg {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 19 || (d[0] == '0' && (len(d) > 1 || neg)) {
+		return 0, false
+	}
+	var v int64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if v > maxRunKey/10 {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+		if v > maxRunKey {
+			return 0, false
+		}
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 type keyRow struct {
@@ -160,6 +214,8 @@ type block struct {
 	tables  []int64
 	keys    []blockKeys // per table, its keys so far (jsonKeys)
 	keyRows []keyRow
+	run     keyRun   // the run of integer keys the last changes extend (jsonKeys; n 0: none)
+	runs    []keyRun // finished runs
 	oldKeys []oldKey
 }
 
@@ -255,13 +311,48 @@ func (a *Assembler) Add(r *Row) error {
 	return nil
 }
 
-// addKey records the change_keys row of change id in the block.
+// addKey records the key of change id in the block: as part of a run of
+// integer keys, or as a change_keys row.
 func (a *Assembler) addKey(id, tableID int64, pk []byte) {
 	b := &a.blk
 	if !a.jsonKeys {
 		b.keyRows = append(b.keyRows, keyRow{id: id, table: tableID, pk: string(pk)})
 		return
 	}
+	k, ok := intKey(pk)
+	if r := &b.run; ok && r.n > 0 && r.table == tableID && id == r.first+int64(r.n) && k == r.key+int64(r.n) {
+		r.n++
+		return
+	}
+	a.endRun()
+	if ok {
+		b.run = keyRun{first: id, table: tableID, key: k, n: 1}
+		return
+	}
+	a.addJSONKey(id, tableID, pk)
+}
+
+// endRun ends the block's run of integer keys: stored as a run when long
+// enough, else as key rows.
+func (a *Assembler) endRun() {
+	b := &a.blk
+	r := b.run
+	b.run.n = 0
+	if r.n >= minRun {
+		b.runs = append(b.runs, r)
+		return
+	}
+	var buf [24]byte
+	for i := 0; i < r.n; i++ {
+		t := append(buf[:0], '[')
+		t = strconv.AppendInt(t, r.key+int64(i), 10)
+		a.addJSONKey(r.first+int64(i), r.table, append(t, ']'))
+	}
+}
+
+// addJSONKey adds the key of change id to its table's JSON array of keys.
+func (a *Assembler) addJSONKey(id, tableID int64, pk []byte) {
+	b := &a.blk
 	off := int(id - b.first)
 	var k *blockKeys
 	for i := range b.keys {
@@ -298,6 +389,7 @@ func (a *Assembler) seal() {
 	if b.n == 0 {
 		return
 	}
+	a.endRun()
 	b.text = append(b.text, ']')
 	tables := []byte{'['}
 	for i, id := range b.tables {
@@ -307,7 +399,7 @@ func (a *Assembler) seal() {
 		tables = strconv.AppendInt(tables, id, 10)
 	}
 	sb := sealedBlock{first: b.first, last: b.first + int64(b.n) - 1, tables: string(append(tables, ']')),
-		text: b.text, offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys), keyRows: slices.Clone(b.keyRows)}
+		text: b.text, offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys), keyRows: slices.Clone(b.keyRows), runs: slices.Clone(b.runs)}
 	select {
 	case b.text = <-a.free:
 	default:
@@ -318,7 +410,7 @@ func (a *Assembler) seal() {
 	}
 	a.out.blocks = append(a.out.blocks, sb)
 	b.n = 0
-	b.text, b.offsets, b.keys, b.tables, b.oldKeys, b.keyRows = b.text[:0], b.offsets[:0], b.keys[:0], b.tables[:0], b.oldKeys[:0], b.keyRows[:0]
+	b.text, b.offsets, b.keys, b.tables, b.oldKeys, b.keyRows, b.runs = b.text[:0], b.offsets[:0], b.keys[:0], b.tables[:0], b.oldKeys[:0], b.keyRows[:0], b.runs[:0]
 }
 
 // Take hands over the work gathered since the last Take. With all set

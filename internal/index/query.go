@@ -268,6 +268,24 @@ func (q *query) byKey(ctx context.Context, key string) error {
 			return err
 		}
 	}
+	if k, ok := intKey([]byte(key)); ok && q.s.keyRuns {
+		rows, err := q.s.db.QueryContext(ctx, sqlKeyRuns, k, q.table, k-(blockMaxChanges-1), k, k)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	if !q.f.Oldest {
@@ -285,8 +303,12 @@ func (q *query) byKey(ctx context.Context, key string) error {
 const (
 	sqlKeyChanges    = `SELECT change_id FROM change_keys WHERE table_id = ? AND length(pk) = length(?) AND pk = ?`
 	sqlOldKeyChanges = `SELECT change_id FROM change_old_keys WHERE table_id = ? AND length(old_pk) = length(?) AND old_pk = ?`
-	sqlTx            = `SELECT tx_id, gtid, binlog_file, binlog_pos, commit_time, first_change, last_change FROM transactions WHERE tx_id = ?`
-	sqlBlockOf       = `SELECT first_change, last_change, changes, offsets FROM change_blocks WHERE first_change <= ? ORDER BY first_change DESC LIMIT 1`
+	// sqlKeyRuns: the change of key K (the first argument, again the last
+	// two) in the runs that hold it; a run lies within a block, so it
+	// starts at most blockMaxChanges-1 keys before K (the third).
+	sqlKeyRuns = `SELECT first_change + (? - first_key) FROM change_key_runs WHERE table_id = ? AND first_key BETWEEN ? AND ? AND first_key + n > ?`
+	sqlTx      = `SELECT tx_id, gtid, binlog_file, binlog_pos, commit_time, first_change, last_change FROM transactions WHERE tx_id = ?`
+	sqlBlockOf = `SELECT first_change, last_change, changes, offsets FROM change_blocks WHERE first_change <= ? ORDER BY first_change DESC LIMIT 1`
 )
 
 // byWindow reads the changes of the transactions in the time or GTID

@@ -32,7 +32,19 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time, batch int) (
 	}
 	x := maxChange.Int64
 	d := s.dialect
-	for _, q := range []string{d.deleteFirst("change_keys", "change_id"), d.deleteFirst("change_old_keys", "change_id")} {
+	if s.keyRuns {
+		// The run that holds x and later changes keeps the later ones; the
+		// runs before it go with the keys.
+		if _, err := s.db.ExecContext(ctx, `UPDATE change_key_runs SET first_key = first_key + (? + 1 - first_change), n = n - (? + 1 - first_change), first_change = ? + 1
+			WHERE first_change = (SELECT max(first_change) FROM change_key_runs WHERE first_change <= ?) AND first_change + n - 1 > ?`, x, x, x, x, x); err != nil {
+			return 0, fmt.Errorf("retention: %w", err)
+		}
+	}
+	qs := []string{d.deleteFirst("change_keys", "change_id"), d.deleteFirst("change_old_keys", "change_id")}
+	if s.keyRuns {
+		qs = append(qs, d.deleteFirst("change_key_runs", "first_change"))
+	}
+	for _, q := range qs {
 		if _, err := s.deleteUpTo(ctx, q, x, batch); err != nil {
 			return 0, err
 		}

@@ -28,8 +28,29 @@ const FileName = "index.db"
 
 // formatVersion is the schema version of the index file; a file of another
 // version is refused rather than misread. Version 1 (bintap before
-// 2026-11-21) kept one SQL row per change.
-const formatVersion = "2"
+// 2026-11-21) kept one SQL row per change. Version 3 (SQLite files since
+// 2026-11-28; indexes on servers stay at 2) adds change_key_runs: a file
+// of version 2 is read as it is (it has no runs) and upgraded when opened
+// for writing, which adds the table; bintap before version 3 refuses the
+// upgraded file, since it would not look at the runs.
+const (
+	formatVersion       = "3"
+	serverFormatVersion = "2"
+)
+
+// formatVersion is the version this dialect writes.
+func (d dialect) formatVersion() string {
+	if d == sqliteDB {
+		return formatVersion
+	}
+	return serverFormatVersion
+}
+
+// reads reports whether this bintap reads (and upgrades) an index of
+// version v in this dialect.
+func (d dialect) reads(v string) bool {
+	return v == d.formatVersion() || (d == sqliteDB && v == "2")
+}
 
 // ddl creates the index.
 //
@@ -124,6 +145,19 @@ var sqliteDDL = []string{
 		old_pk    TEXT NOT NULL
 	)`,
 	`CREATE INDEX IF NOT EXISTS change_old_keys_by_key ON change_old_keys (table_id, length(old_pk), old_pk)`,
+	// A run stands for the change_keys rows of changes first_change ..
+	// first_change+n-1 of a table, whose keys are the integers first_key ..
+	// first_key+n-1 ("[42]" is 42): rows inserted or updated in key order.
+	// A run lies within one block, so n <= 256 and the runs that may hold
+	// key K are those with first_key between K-255 and K, one range of the
+	// index (see sqlKeyRuns).
+	`CREATE TABLE IF NOT EXISTS change_key_runs (
+		first_change INTEGER PRIMARY KEY,
+		table_id     INTEGER NOT NULL,
+		first_key    INTEGER NOT NULL,
+		n            INTEGER NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS change_key_runs_by_key ON change_key_runs (table_id, first_key)`,
 }
 
 // Store is an open change index.
@@ -131,6 +165,9 @@ type Store struct {
 	db      dbq
 	path    string // the file, or the server's URL without its password
 	dialect dialect
+	// keyRuns: the index has change_key_runs (SQLite, format version 3;
+	// not a version 2 file opened read only).
+	keyRuns bool
 }
 
 // Path is the index file of a state dir.
@@ -240,6 +277,12 @@ func OpenReadOnly(path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	var n int
+	if err := s.db.QueryRowContext(context.Background(), `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'change_key_runs'`).Scan(&n); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("change index %s: %w", path, err)
+	}
+	s.keyRuns = n > 0
 	return s, nil
 }
 
@@ -249,8 +292,8 @@ func (s *Store) checkVersion() error {
 	if err := s.db.QueryRowContext(context.Background(), `SELECT value FROM meta WHERE name = 'format_version'`).Scan(&v); err != nil {
 		return fmt.Errorf("%s is not a bintap change index: %w", s.path, err)
 	}
-	if v != formatVersion {
-		return fmt.Errorf("change index %s has format version %s; this bintap reads version %s", s.path, v, formatVersion)
+	if !s.dialect.reads(v) {
+		return fmt.Errorf("change index %s has format version %s; this bintap reads version %s", s.path, v, s.dialect.formatVersion())
 	}
 	return nil
 }
@@ -274,13 +317,19 @@ func (s *Store) init() error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if _, err := tx.ExecContext(ctx, s.dialect.rebind(`INSERT INTO meta (name, value) VALUES ('format_version', ?), ('created_at', ?)`),
-			formatVersion, time.Now().UTC().Format(time.RFC3339)); err != nil {
+			s.dialect.formatVersion(), time.Now().UTC().Format(time.RFC3339)); err != nil {
 			return err
 		}
 	case err != nil:
 		return err
-	case v != formatVersion:
-		return fmt.Errorf("the index has format version %s; this bintap writes version %s: move it away (or delete it) and index again from the binlog with --start", v, formatVersion)
+	case !s.dialect.reads(v):
+		return fmt.Errorf("the index has format version %s; this bintap writes version %s: move it away (or delete it) and index again from the binlog with --start", v, s.dialect.formatVersion())
+	case v != s.dialect.formatVersion():
+		// An older version this bintap upgrades: the statements below add
+		// what it lacks.
+		if _, err := tx.ExecContext(ctx, s.dialect.rebind(`UPDATE meta SET value = ? WHERE name = 'format_version'`), s.dialect.formatVersion()); err != nil {
+			return fmt.Errorf("upgrade the index from format version %s: %w", v, err)
+		}
 	}
 	for _, q := range ddl[1:] {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
@@ -297,7 +346,11 @@ func (s *Store) init() error {
 			}
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.keyRuns = s.dialect == sqliteDB
+	return nil
 }
 
 // Path is the index file, or the server's URL without its password.
@@ -349,7 +402,11 @@ func (s *Store) Reset() error {
 		return err
 	}
 	defer tx.Rollback()
-	for _, q := range []string{`DELETE FROM change_blocks`, `DELETE FROM change_keys`, `DELETE FROM change_old_keys`, `DELETE FROM transactions`, `DELETE FROM stream_state`, `DELETE FROM meta WHERE name = 'covered_since'`} {
+	qs := []string{`DELETE FROM change_blocks`, `DELETE FROM change_keys`, `DELETE FROM change_old_keys`, `DELETE FROM transactions`, `DELETE FROM stream_state`, `DELETE FROM meta WHERE name = 'covered_since'`}
+	if s.keyRuns {
+		qs = append(qs, `DELETE FROM change_key_runs`)
+	}
+	for _, q := range qs {
 		if _, err := tx.Exec(q); err != nil {
 			return err
 		}
