@@ -143,7 +143,7 @@ type sealedBlock struct {
 	offsets     []byte
 	keys        []tableKeys // per table, the JSON array of its keys (jsonKeys)
 	keyRows     []keyRow    // the same as rows (not jsonKeys)
-	runs        []keyRun    // runs of integer keys (jsonKeys), instead of their keys
+	runs        []keyRun    // runs of integer keys, instead of their key rows
 	oldKeys     []oldKey
 }
 
@@ -214,7 +214,7 @@ type block struct {
 	tables  []int64
 	keys    []blockKeys // per table, its keys so far (jsonKeys)
 	keyRows []keyRow
-	run     keyRun   // the run of integer keys the last changes extend (jsonKeys; n 0: none)
+	run     keyRun   // the run of integer keys the last changes extend (n 0: none)
 	runs    []keyRun // finished runs
 	oldKeys []oldKey
 }
@@ -315,10 +315,6 @@ func (a *Assembler) Add(r *Row) error {
 // integer keys, or as a change_keys row.
 func (a *Assembler) addKey(id, tableID int64, pk []byte) {
 	b := &a.blk
-	if !a.jsonKeys {
-		b.keyRows = append(b.keyRows, keyRow{id: id, table: tableID, pk: string(pk)})
-		return
-	}
 	k, ok := intKey(pk)
 	if r := &b.run; ok && r.n > 0 && r.table == tableID && id == r.first+int64(r.n) && k == r.key+int64(r.n) {
 		r.n++
@@ -329,7 +325,7 @@ func (a *Assembler) addKey(id, tableID int64, pk []byte) {
 		b.run = keyRun{first: id, table: tableID, key: k, n: 1}
 		return
 	}
-	a.addJSONKey(id, tableID, pk)
+	a.addKeyRow(id, tableID, pk)
 }
 
 // endRun ends the block's run of integer keys: stored as a run when long
@@ -346,13 +342,18 @@ func (a *Assembler) endRun() {
 	for i := 0; i < r.n; i++ {
 		t := append(buf[:0], '[')
 		t = strconv.AppendInt(t, r.key+int64(i), 10)
-		a.addJSONKey(r.first+int64(i), r.table, append(t, ']'))
+		a.addKeyRow(r.first+int64(i), r.table, append(t, ']'))
 	}
 }
 
-// addJSONKey adds the key of change id to its table's JSON array of keys.
-func (a *Assembler) addJSONKey(id, tableID int64, pk []byte) {
+// addKeyRow adds the change_keys row of change id: to its table's JSON
+// array of keys (SQLite), or as a row.
+func (a *Assembler) addKeyRow(id, tableID int64, pk []byte) {
 	b := &a.blk
+	if !a.jsonKeys {
+		b.keyRows = append(b.keyRows, keyRow{id: id, table: tableID, pk: string(pk)})
+		return
+	}
 	off := int(id - b.first)
 	var k *blockKeys
 	for i := range b.keys {

@@ -264,37 +264,10 @@ func TestCompatFixture(t *testing.T) {
 		}
 		return
 	}
-	zf, err := os.Open(answers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zf.Close()
-	zr, err := gzip.NewReader(zf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want map[string]compatAnswer
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
+	want := compatWant(t)
 	check := func(what string, s *Store) {
 		t.Helper()
-		got := compatAnswers(t, s)
-		if len(got) != len(want) {
-			t.Errorf("%s: %d answers, want %d", what, len(got), len(want))
-		}
-		for name, w := range want {
-			g := got[name]
-			gb, _ := json.Marshal(g)
-			wb, _ := json.Marshal(w)
-			if string(gb) != string(wb) {
-				t.Errorf("%s: %s:\n got %s\nwant %s", what, name, gb, wb)
-			}
-		}
+		checkCompat(t, what, s, want)
 	}
 	copyFixture := func() string {
 		t.Helper()
@@ -382,6 +355,45 @@ func TestCompatFixture(t *testing.T) {
 	compatWorkload(t, w)
 	w.Close()
 	check("new file", s)
+}
+
+// compatWant reads the answers of the fixture.
+func compatWant(t *testing.T) map[string]compatAnswer {
+	t.Helper()
+	zf, err := os.Open(filepath.Join("testdata", "v2-queries.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zf.Close()
+	zr, err := gzip.NewReader(zf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]compatAnswer
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// checkCompat compares the answers of s with want.
+func checkCompat(t *testing.T, what string, s *Store, want map[string]compatAnswer) {
+	t.Helper()
+	got := compatAnswers(t, s)
+	if len(got) != len(want) {
+		t.Errorf("%s: %d answers, want %d", what, len(got), len(want))
+	}
+	for name, w := range want {
+		gb, _ := json.Marshal(got[name])
+		wb, _ := json.Marshal(w)
+		if string(gb) != string(wb) {
+			t.Errorf("%s: %s:\n got %s\nwant %s", what, name, gb, wb)
+		}
+	}
 }
 
 func errString(err error) string {

@@ -35,9 +35,16 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time, batch int) (
 	if s.keyRuns {
 		// The run that holds x and later changes keeps the later ones; the
 		// runs before it go with the keys.
-		if _, err := s.db.ExecContext(ctx, `UPDATE change_key_runs SET first_key = first_key + (? + 1 - first_change), n = n - (? + 1 - first_change), first_change = ? + 1
-			WHERE first_change = (SELECT max(first_change) FROM change_key_runs WHERE first_change <= ?) AND first_change + n - 1 > ?`, x, x, x, x, x); err != nil {
+		var first, n int64
+		err := s.db.QueryRowContext(ctx, `SELECT first_change, n FROM change_key_runs WHERE first_change <= ? ORDER BY first_change DESC LIMIT 1`, x).Scan(&first, &n)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("retention: %w", err)
+		}
+		if err == nil && first+n-1 > x {
+			cut := x + 1 - first
+			if _, err := s.db.ExecContext(ctx, `UPDATE change_key_runs SET first_change = ?, first_key = first_key + ?, n = ? WHERE first_change = ?`, x+1, cut, n-cut, first); err != nil {
+				return 0, fmt.Errorf("retention: %w", err)
+			}
 		}
 	}
 	qs := []string{d.deleteFirst("change_keys", "change_id"), d.deleteFirst("change_old_keys", "change_id")}

@@ -32,10 +32,22 @@ func TestServerIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
+			// The fixture's workload answers as the SQLite index of format
+			// version 2 did.
+			w, err := s.NewWriter(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compatWorkload(t, w)
+			w.Close()
+			checkCompat(t, name, s, compatWant(t))
+			if err := s.Reset(); err != nil {
+				t.Fatal(err)
+			}
 			checkBlocks(t, s)
 			// The checkpoint is stored with the changes; a second writer
 			// is refused while the first holds the index.
-			w, err := s.NewWriter(ctx)
+			w, err = s.NewWriter(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

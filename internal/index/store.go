@@ -26,31 +26,18 @@ import (
 // FileName is the index file inside the state dir.
 const FileName = "index.db"
 
-// formatVersion is the schema version of the index file; a file of another
+// formatVersion is the schema version of the index; an index of another
 // version is refused rather than misread. Version 1 (bintap before
-// 2026-11-21) kept one SQL row per change. Version 3 (SQLite files since
-// 2026-11-28; indexes on servers stay at 2) adds change_key_runs: a file
-// of version 2 is read as it is (it has no runs) and upgraded when opened
-// for writing, which adds the table; bintap before version 3 refuses the
-// upgraded file, since it would not look at the runs.
-const (
-	formatVersion       = "3"
-	serverFormatVersion = "2"
-)
+// 2026-11-21) kept one SQL row per change. Version 3 (2026-11-28) adds
+// change_key_runs and elements in the binary layout (see sqliteDDL): an
+// index of version 2 is read as it is (it has no runs, and its elements are
+// all JSON) and upgraded when opened for writing; bintap before version 3
+// refuses an upgraded index, which it would misread.
+const formatVersion = "3"
 
-// formatVersion is the version this dialect writes.
-func (d dialect) formatVersion() string {
-	if d == sqliteDB {
-		return formatVersion
-	}
-	return serverFormatVersion
-}
-
-// reads reports whether this bintap reads (and upgrades) an index of
-// version v in this dialect.
-func (d dialect) reads(v string) bool {
-	return v == d.formatVersion() || (d == sqliteDB && v == "2")
-}
+// readsVersion reports whether this bintap reads (and upgrades) an index of
+// format version v.
+func readsVersion(v string) bool { return v == formatVersion || v == "2" }
 
 // ddl creates the index.
 //
@@ -165,8 +152,8 @@ type Store struct {
 	db      dbq
 	path    string // the file, or the server's URL without its password
 	dialect dialect
-	// keyRuns: the index has change_key_runs (SQLite, format version 3;
-	// not a version 2 file opened read only).
+	// keyRuns: the index has change_key_runs (format version 3; not an
+	// index of version 2 opened read only).
 	keyRuns bool
 }
 
@@ -277,12 +264,6 @@ func OpenReadOnly(path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	var n int
-	if err := s.db.QueryRowContext(context.Background(), `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'change_key_runs'`).Scan(&n); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("change index %s: %w", path, err)
-	}
-	s.keyRuns = n > 0
 	return s, nil
 }
 
@@ -292,9 +273,10 @@ func (s *Store) checkVersion() error {
 	if err := s.db.QueryRowContext(context.Background(), `SELECT value FROM meta WHERE name = 'format_version'`).Scan(&v); err != nil {
 		return fmt.Errorf("%s is not a bintap change index: %w", s.path, err)
 	}
-	if !s.dialect.reads(v) {
-		return fmt.Errorf("change index %s has format version %s; this bintap reads version %s", s.path, v, s.dialect.formatVersion())
+	if !readsVersion(v) {
+		return fmt.Errorf("change index %s has format version %s; this bintap reads version %s", s.path, v, formatVersion)
 	}
+	s.keyRuns = v == formatVersion
 	return nil
 }
 
@@ -317,17 +299,17 @@ func (s *Store) init() error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if _, err := tx.ExecContext(ctx, s.dialect.rebind(`INSERT INTO meta (name, value) VALUES ('format_version', ?), ('created_at', ?)`),
-			s.dialect.formatVersion(), time.Now().UTC().Format(time.RFC3339)); err != nil {
+			formatVersion, time.Now().UTC().Format(time.RFC3339)); err != nil {
 			return err
 		}
 	case err != nil:
 		return err
-	case !s.dialect.reads(v):
-		return fmt.Errorf("the index has format version %s; this bintap writes version %s: move it away (or delete it) and index again from the binlog with --start", v, s.dialect.formatVersion())
-	case v != s.dialect.formatVersion():
+	case !readsVersion(v):
+		return fmt.Errorf("the index has format version %s; this bintap writes version %s: move it away (or delete it) and index again from the binlog with --start", v, formatVersion)
+	case v != formatVersion:
 		// An older version this bintap upgrades: the statements below add
 		// what it lacks.
-		if _, err := tx.ExecContext(ctx, s.dialect.rebind(`UPDATE meta SET value = ? WHERE name = 'format_version'`), s.dialect.formatVersion()); err != nil {
+		if _, err := tx.ExecContext(ctx, s.dialect.rebind(`UPDATE meta SET value = ? WHERE name = 'format_version'`), formatVersion); err != nil {
 			return fmt.Errorf("upgrade the index from format version %s: %w", v, err)
 		}
 	}
@@ -349,7 +331,7 @@ func (s *Store) init() error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	s.keyRuns = s.dialect == sqliteDB
+	s.keyRuns = true
 	return nil
 }
 
@@ -442,11 +424,11 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		}
 	case mysqlDB:
 		s.db.QueryRowContext(ctx, `SELECT coalesce(sum(data_length + index_length), 0) FROM information_schema.tables
-			WHERE table_schema = DATABASE() AND table_name IN ('meta', 'stream_state', 'tables', 'table_versions', 'transactions', 'change_blocks', 'change_keys', 'change_old_keys')`).Scan(&st.Bytes)
+			WHERE table_schema = DATABASE() AND table_name IN ('meta', 'stream_state', 'tables', 'table_versions', 'transactions', 'change_blocks', 'change_keys', 'change_old_keys', 'change_key_runs')`).Scan(&st.Bytes)
 	case postgresDB:
 		s.db.QueryRowContext(ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
 			WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
-			AND c.relname IN ('meta', 'stream_state', 'tables', 'table_versions', 'transactions', 'change_blocks', 'change_keys', 'change_old_keys')`).Scan(&st.Bytes)
+			AND c.relname IN ('meta', 'stream_state', 'tables', 'table_versions', 'transactions', 'change_blocks', 'change_keys', 'change_old_keys', 'change_key_runs')`).Scan(&st.Bytes)
 	}
 	var oldest, newest sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT (SELECT commit_time FROM transactions ORDER BY tx_id LIMIT 1),
