@@ -277,7 +277,46 @@ func (a *Assembler) Add(r *Row) error {
 		b.text = append(b.text, ',')
 	}
 	b.offsets = binary.LittleEndian.AppendUint32(b.offsets, uint32(len(b.text)))
-	t := append(b.text, `{"tx":`...)
+	if r.bin {
+		t := append(b.text, elemBinary)
+		t = binary.AppendUvarint(t, uint64(txID))
+		t = binary.AppendUvarint(t, r.EventNumber)
+		t = binary.AppendUvarint(t, uint64(tableID))
+		t = binary.AppendUvarint(t, uint64(defID))
+		t = append(t, r.op, r.flags)
+		if r.flags&flagPK != 0 {
+			t = binary.AppendUvarint(t, uint64(len(r.pk)))
+			t = append(t, r.pk...)
+		}
+		if r.flags&flagOldPK != 0 {
+			t = binary.AppendUvarint(t, uint64(len(r.oldPK)))
+			t = append(t, r.oldPK...)
+		}
+		b.text = append(t, r.body...)
+	} else {
+		b.text = a.appendJSON(b.text, r, txID, tableID, defID)
+	}
+	if r.pk != nil {
+		a.addKey(id, tableID, r.pk)
+	}
+	if r.oldPK != nil {
+		b.oldKeys = append(b.oldKeys, oldKey{id: id, table: tableID, pk: string(r.oldPK)})
+	}
+	if !slices.Contains(b.tables, tableID) {
+		b.tables = append(b.tables, tableID)
+	}
+	b.n++
+	a.nextID++
+	if b.n >= blockMaxChanges || len(b.text) >= blockMaxBytes {
+		a.seal()
+	}
+	return nil
+}
+
+// appendJSON appends a change as a JSON element (the layout of format
+// version 2).
+func (a *Assembler) appendJSON(t []byte, r *Row, txID, tableID, defID int64) []byte {
+	t = append(t, `{"tx":`...)
 	t = strconv.AppendInt(t, txID, 10)
 	t = append(t, `,"n":`...)
 	t = strconv.AppendUint(t, r.EventNumber, 10)
@@ -291,24 +330,13 @@ func (a *Assembler) Add(r *Row) error {
 	if r.pk != nil {
 		t = append(t, `,"pk":`...)
 		t = format.AppendJSONBytes(t, r.pk)
-		a.addKey(id, tableID, r.pk)
 	}
 	if r.oldPK != nil {
 		t = append(t, `,"old_pk":`...)
 		t = format.AppendJSONBytes(t, r.oldPK)
-		b.oldKeys = append(b.oldKeys, oldKey{id: id, table: tableID, pk: string(r.oldPK)})
 	}
 	t = append(t, r.body...)
-	b.text = append(t, '}')
-	if !slices.Contains(b.tables, tableID) {
-		b.tables = append(b.tables, tableID)
-	}
-	b.n++
-	a.nextID++
-	if b.n >= blockMaxChanges || len(b.text) >= blockMaxBytes {
-		a.seal()
-	}
-	return nil
+	return append(t, '}')
 }
 
 // addKey records the key of change id in the block: as part of a run of

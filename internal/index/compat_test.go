@@ -339,6 +339,9 @@ func TestCompatFixture(t *testing.T) {
 			t.Errorf("upgraded file after new changes: %s:\n got %s\nwant %s", name, gb, wb)
 		}
 	}
+	if bin, js := elementLayouts(t, s); bin != 600 || js == 0 {
+		t.Errorf("upgraded file: %d binary and %d JSON elements, want the 600 new ones binary", bin, js)
+	}
 	s.Close()
 	ro, err = OpenReadOnly(path)
 	if err != nil {
@@ -355,6 +358,9 @@ func TestCompatFixture(t *testing.T) {
 	compatWorkload(t, w)
 	w.Close()
 	check("new file", s)
+	if bin, js := elementLayouts(t, s); bin == 0 || js != 0 {
+		t.Errorf("new file: %d binary and %d JSON elements, want only binary", bin, js)
+	}
 }
 
 // compatWant reads the answers of the fixture.

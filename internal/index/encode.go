@@ -2,8 +2,11 @@ package index
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/format"
@@ -17,20 +20,83 @@ type Row struct {
 	Tx          *change.Tx
 	EventNumber uint64
 	typ         string
+	op          byte   // elemInsert, elemUpdate or elemDelete
 	pk, oldPK   []byte // canonical key text; nil when none
-	// body is the rest of the block element: ,"before":{..},"after":{..},"changed":[..]
-	body []byte
+	// bin: body is in the binary layout (elemBinary), with flags; else
+	// it is the rest of a JSON element: ,"before":{..},"after":{..},"changed":[..]
+	bin   bool
+	flags byte
+	body  []byte
 }
+
+// The binary layout of a block element (format version 3). An element
+// starting with elemBinary is
+//
+//	elemBinary, uvarint tx, uvarint event number, uvarint table_id,
+//	uvarint definition_id, op (elemInsert, elemUpdate, elemDelete), flags,
+//	[flagPK: uvarint length, key text], [flagOldPK: uvarint length, key text],
+//	[flagBefore: image], [flagAfter: image],
+//	[flagChanged: uvarint count, uvarint column index × count]
+//
+// and an image is a uvarint count of values, then each value as a uvarint
+// (length+1) and the value's JSON text (0 alone: the column is missing
+// from the row image). Column names are not stored: a reader takes them
+// from the element's table definition (table_versions), in whose column
+// order the values are; the JSON objects it renders are byte for byte those
+// of the JSON layout. With flagKeyOf the key text is not stored either: it
+// is the key columns' values of the after image (the before image of a
+// delete), as AppendKey writes them. An element starting with '{' is a
+// JSON element (version 2, and tables whose definition does not read back
+// the same, see Encoder.binary).
+const (
+	elemBinary = 0x01
+
+	elemInsert = 1
+	elemUpdate = 2
+	elemDelete = 3
+
+	flagBefore  = 1 << 0
+	flagAfter   = 1 << 1
+	flagChanged = 1 << 2
+	flagPK      = 1 << 3
+	flagKeyOf   = 1 << 4
+	flagOldPK   = 1 << 5
+)
 
 // Encoder turns events into Rows. It is separate from the Writer so that
 // encoding can run on another goroutine than the SQLite inserts.
 type Encoder struct {
 	names map[*change.Table][][]byte // table version → its columns' `"name":` JSON prefixes
+	bin   map[*change.Table]bool     // table version → its changes use the binary layout
 	buf   []byte                     // holds the Rows' bytes until Reset
 }
 
 // NewEncoder returns an Encoder.
-func NewEncoder() *Encoder { return &Encoder{names: map[*change.Table][][]byte{}} }
+func NewEncoder() *Encoder {
+	return &Encoder{names: map[*change.Table][][]byte{}, bin: map[*change.Table]bool{}}
+}
+
+// binary reports whether the changes of table version t are stored in the
+// binary layout: only when its stored definition reads back with the same
+// column names and key (it always does for names in UTF-8), since readers
+// take the names and the key columns from it.
+func (e *Encoder) binary(t *change.Table) bool {
+	b, ok := e.bin[t]
+	if ok {
+		return b
+	}
+	def, err := definitionJSON(t)
+	var back change.Table
+	if err == nil {
+		err = json.Unmarshal([]byte(def), &back)
+	}
+	b = err == nil && len(back.Columns) == len(t.Columns) && slices.Equal(back.PrimaryKey, t.PrimaryKey)
+	for i := 0; b && i < len(t.Columns); i++ {
+		b = back.Columns[i].Name == t.Columns[i].Name
+	}
+	e.bin[t] = b
+	return b
+}
 
 // Reset empties the buffer for the next Rows; the Rows encoded before are
 // invalid afterwards (an Assembler copies a Row when it is added). Call it
@@ -41,11 +107,11 @@ func (e *Encoder) Reset() { e.buf = e.buf[:0] }
 func (e *Encoder) Encode(ev *change.Event) (r Row, ok bool, err error) {
 	switch ev.Op {
 	case change.OpInsert:
-		r.typ = "insert"
+		r.typ, r.op = "insert", elemInsert
 	case change.OpUpdate:
-		r.typ = "update"
+		r.typ, r.op = "update", elemUpdate
 	case change.OpDelete:
-		r.typ = "delete"
+		r.typ, r.op = "delete", elemDelete
 	default:
 		return r, false, nil
 	}
@@ -72,6 +138,10 @@ func (e *Encoder) Encode(ev *change.Event) (r Row, ok bool, err error) {
 			}
 		}
 	}
+	if e.binary(t) {
+		e.encodeBinary(&r, ev, keyRow)
+		return r, true, nil
+	}
 	start := len(e.buf)
 	if ev.Before != nil {
 		e.buf = append(e.buf, `,"before":`...)
@@ -87,6 +157,104 @@ func (e *Encoder) Encode(ev *change.Event) (r Row, ok bool, err error) {
 	}
 	r.body = e.buf[start:]
 	return r, true, nil
+}
+
+// encodeBinary encodes the flags and the images of a change in the binary
+// layout.
+func (e *Encoder) encodeBinary(r *Row, ev *change.Event, keyRow []change.Value) {
+	t := ev.Table
+	r.bin = true
+	if r.pk != nil {
+		// The key is the key columns' values of keyRow when they are all in
+		// the image: the same AppendValue text, joined as AppendKey does.
+		derived := true
+		for _, c := range t.PrimaryKey {
+			if c >= len(keyRow) || c >= len(t.Columns) || keyRow[c].Kind == change.KindMissing {
+				derived = false
+				break
+			}
+		}
+		if derived {
+			r.flags |= flagKeyOf
+		} else {
+			r.flags |= flagPK
+		}
+	}
+	if r.oldPK != nil {
+		r.flags |= flagOldPK
+	}
+	start := len(e.buf)
+	if ev.Before != nil {
+		r.flags |= flagBefore
+		e.buf = appendImageBinary(e.buf, len(t.Columns), ev.Before)
+	}
+	if ev.After != nil {
+		r.flags |= flagAfter
+		e.buf = appendImageBinary(e.buf, len(t.Columns), ev.After)
+	}
+	if ev.Op == change.OpUpdate {
+		r.flags |= flagChanged
+		e.buf = appendChangedBinary(e.buf, t.Columns, ev.Before, ev.After)
+	}
+	r.body = e.buf[start:]
+}
+
+// appendImageBinary appends a row image in the binary layout: the values
+// of the first ncols columns (the JSON image leaves the others out too).
+func appendImageBinary(dst []byte, ncols int, row []change.Value) []byte {
+	n := min(len(row), ncols)
+	dst = binary.AppendUvarint(dst, uint64(n))
+	for i := 0; i < n; i++ {
+		v := &row[i]
+		if v.Kind == change.KindMissing {
+			dst = append(dst, 0)
+			continue
+		}
+		at := len(dst)
+		dst = append(dst, 0) // the length, once known
+		dst = format.AppendValue(dst, v, format.BinaryHex)
+		l := uint64(len(dst)-at-1) + 1
+		if l < 0x80 {
+			dst[at] = byte(l)
+			continue
+		}
+		// A longer value: its length takes more bytes; move the value.
+		var vb [binary.MaxVarintLen64]byte
+		k := binary.PutUvarint(vb[:], l)
+		dst = append(dst, vb[:k-1]...)
+		copy(dst[at+k:], dst[at+1:len(dst)-(k-1)])
+		copy(dst[at:], vb[:k])
+	}
+	return dst
+}
+
+// appendChangedBinary appends the indexes of the columns appendChanged
+// names.
+func appendChangedBinary(buf []byte, cols []change.Column, before, after []change.Value) []byte {
+	at := len(buf)
+	buf = append(buf, 0) // the count, once known
+	n := 0
+	for i := range before {
+		if i >= len(after) || i >= len(cols) {
+			break
+		}
+		b, a := &before[i], &after[i]
+		if b.Kind == change.KindMissing || a.Kind == change.KindMissing || sameValue(b, a) {
+			continue
+		}
+		n++
+		buf = binary.AppendUvarint(buf, uint64(i))
+	}
+	if n < 0x80 {
+		buf[at] = byte(n)
+		return buf
+	}
+	var vb [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(vb[:], uint64(n))
+	buf = append(buf, vb[:k-1]...)
+	copy(buf[at+k:], buf[at+1:len(buf)-(k-1)])
+	copy(buf[at:], vb[:k])
+	return buf
 }
 
 // appendImage writes a row image as format.AppendRowObject does, with the

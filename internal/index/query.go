@@ -203,7 +203,7 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := &query{s: s, f: f, table: ref.ID, blocks: blockReader{q: s.db}, txs: map[int64]*txInfo{}}
+	q := &query{s: s, f: f, table: ref.ID, blocks: blockReader{q: s.db}, txs: map[int64]*txInfo{}, defs: map[int64]*columns{}}
 	switch {
 	case f.PK != nil:
 		key, err := KeyText(ref.Latest, f.PK)
@@ -234,6 +234,7 @@ type query struct {
 	table  int64
 	blocks blockReader
 	txs    map[int64]*txInfo
+	defs   map[int64]*columns // definitions of binary elements read
 	out    []Change
 }
 
@@ -470,7 +471,7 @@ func (q *query) change(ctx context.Context, id int64) error {
 		(f.GTID != "" && t.gtid != f.GTID) {
 		return nil
 	}
-	bd, err := parseBody(h.rest)
+	bd, err := q.body(ctx, &h)
 	if err != nil {
 		return fmt.Errorf("change %d: %w", id, err)
 	}
@@ -505,6 +506,24 @@ func (q *query) change(ctx context.Context, id int64) error {
 		return errEnough
 	}
 	return nil
+}
+
+// body decodes the rest of an element, JSON or binary (with the columns of
+// its table definition).
+func (q *query) body(ctx context.Context, h *header) (body, error) {
+	if !h.bin {
+		return parseBody(h.rest)
+	}
+	cols, ok := q.defs[h.def]
+	if !ok {
+		t, err := q.s.Definition(ctx, h.def)
+		if err != nil {
+			return body{}, err
+		}
+		cols = newColumns(t)
+		q.defs[h.def] = cols
+	}
+	return parseBinaryBody(h, cols)
 }
 
 // imageHas reports whether a row image has value in column: strings

@@ -115,3 +115,118 @@ func TestKeyRuns(t *testing.T) {
 	check("after retention")
 	w.Close()
 }
+
+// elementLayouts counts the elements of each layout in the index: binary
+// and JSON.
+func elementLayouts(t *testing.T, s *Store) (bin, js int) {
+	t.Helper()
+	rows, err := s.db.Query(`SELECT first_change, last_change FROM change_blocks`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spans [][2]int64
+	for rows.Next() {
+		var a, b int64
+		rows.Scan(&a, &b)
+		spans = append(spans, [2]int64{a, b})
+	}
+	rows.Close()
+	r := blockReader{q: s.db}
+	for _, sp := range spans {
+		for id := sp[0]; id <= sp[1]; id++ {
+			b, err := r.block(context.Background(), id)
+			if err != nil || b == nil {
+				t.Fatalf("block of %d: %v", id, err)
+			}
+			switch e := b.element(id); {
+			case len(e) > 0 && e[0] == elemBinary:
+				bin++
+			case len(e) > 0 && e[0] == '{':
+				js++
+			default:
+				t.Fatalf("change %d: element %q", id, e)
+			}
+		}
+	}
+	return bin, js
+}
+
+// TestElementLayouts: changes are stored in the binary layout, except
+// those of a table whose definition does not read back with the same
+// column names (not UTF-8): JSON, as before; both answer as the JSON
+// layout did.
+func TestElementLayouts(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	w, err := s.NewWriter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := &change.Table{Schema: "s", Name: "odd", Version: 1, PrimaryKey: []int{0},
+		Columns: []change.Column{{Name: "id", Type: "bigint"}, {Name: "v\xff", Type: "varchar"}}}
+	tx := &change.Tx{GTID: "0-1-1", File: "bin.000001", Pos: 100, Timestamp: 1_700_000_000}
+	evs := []change.Event{
+		{Op: change.OpInsert, Table: testTable, After: row(1, "a\"b")},
+		{Op: change.OpUpdate, Table: testTable, Before: row(1, "a\"b"), After: row(1, "c")},
+		{Op: change.OpUpdate, Table: testTable, Before: row(1, "c"), After: row(2, "c")},
+		{Op: change.OpDelete, Table: testTable, Before: []change.Value{{Kind: change.KindInt, Int: 2}, {Kind: change.KindMissing}}},
+		{Op: change.OpDelete, Table: testTable, Before: []change.Value{{Kind: change.KindMissing}, {Kind: change.KindString, Text: []byte("c")}}},
+		{Op: change.OpInsert, Table: odd, After: row(1, "x")},
+		{Op: change.OpUpdate, Table: odd, Before: row(1, "x"), After: row(1, "y")},
+	}
+	enc := NewEncoder()
+	var want []Change
+	for i := range evs {
+		ev := &evs[i]
+		ev.Tx, ev.EventNumber = tx, uint64(i+1)
+		if err := w.Add(ev); err != nil {
+			t.Fatal(err)
+		}
+		// What the JSON layout holds.
+		c := Change{Type: ev.Op.String()}
+		if ev.Before != nil {
+			c.Before = string(enc.appendImage(nil, ev.Table, ev.Before))
+		}
+		if ev.After != nil {
+			c.After = string(enc.appendImage(nil, ev.Table, ev.After))
+		}
+		if ev.Op == change.OpUpdate {
+			c.Changed = string(appendChanged(nil, ev.Table.Columns, ev.Before, ev.After))
+		}
+		key := ev.After
+		if ev.Op == change.OpDelete {
+			key = ev.Before
+		}
+		c.PK = string(AppendKey(nil, ev.Table, key))
+		if ev.Op == change.OpUpdate {
+			if old := string(AppendKey(nil, ev.Table, ev.Before)); old != c.PK {
+				c.OldPK = old
+			}
+		}
+		want = append(want, c)
+	}
+	if err := w.Commit(position.Checkpoint{File: "bin.000001", Pos: 200}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if bin, js := elementLayouts(t, s); bin != 5 || js != 2 {
+		t.Errorf("%d binary and %d JSON elements, want 5 and 2", bin, js)
+	}
+	var got []Change
+	for _, tbl := range []string{"t", "odd"} {
+		cs, err := s.Query(ctx, Filter{Schema: "s", Table: tbl, Oldest: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, cs...)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d changes, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Type != w.Type || g.Before != w.Before || g.After != w.After || g.Changed != w.Changed || g.PK != w.PK || g.OldPK != w.OldPK {
+			t.Errorf("change %d:\n got %+v\nwant %+v", i+1, g, w)
+		}
+	}
+}
