@@ -239,14 +239,24 @@ func parseBinaryBody(h *header, cols *columns) (body, error) {
 		p = p[k:]
 		vals := make([][]byte, n)
 		for i := range vals {
-			l, k := binary.Uvarint(p)
-			if k <= 0 || l > uint64(len(p)-k)+1 {
+			h, k := binary.Uvarint(p)
+			if k <= 0 {
 				return nil, false
 			}
-			if l > 0 {
-				vals[i] = p[k : k+int(l-1) : k+int(l-1)]
+			p = p[k:]
+			if h == 0 {
+				continue // missing: nil
 			}
-			p = p[k+int(max(l, 1)-1):]
+			l := (h - 1) >> 1
+			if l > uint64(len(p)) {
+				return nil, false
+			}
+			if (h-1)&1 == 0 {
+				vals[i] = p[:l:l]
+			} else {
+				vals[i] = format.AppendJSONBytes(make([]byte, 0, l+2), p[:l])
+			}
+			p = p[l:]
 		}
 		return vals, true
 	}

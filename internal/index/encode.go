@@ -39,8 +39,11 @@ type Row struct {
 //	[flagChanged: uvarint count, uvarint column index × count]
 //
 // and an image is a uvarint count of values, then each value as a uvarint
-// (length+1) and the value's JSON text (0 alone: the column is missing
-// from the row image). Column names are not stored: a reader takes them
+// h and h-1 >> 1 bytes (h 0 alone: the column is missing from the row
+// image): with h-1 even the value's JSON text as format.AppendValue writes
+// it, with h-1 odd the text of a value of a text kind (textKind), which
+// format.AppendValue writes as a JSON string (format.AppendJSONBytes): a
+// reader escapes it, the writer only copies it. Column names are not stored: a reader takes them
 // from the element's table definition (table_versions), in whose column
 // order the values are; the JSON objects it renders are byte for byte those
 // of the JSON layout. With flagKeyOf the key text is not stored either: it
@@ -210,10 +213,15 @@ func appendImageBinary(dst []byte, ncols int, row []change.Value) []byte {
 			dst = append(dst, 0)
 			continue
 		}
+		if textKind(v.Kind) {
+			dst = binary.AppendUvarint(dst, uint64(len(v.Text))<<1|1+1)
+			dst = append(dst, v.Text...)
+			continue
+		}
 		at := len(dst)
 		dst = append(dst, 0) // the length, once known
 		dst = format.AppendValue(dst, v, format.BinaryHex)
-		l := uint64(len(dst)-at-1) + 1
+		l := uint64(len(dst)-at-1)<<1 + 1
 		if l < 0x80 {
 			dst[at] = byte(l)
 			continue
@@ -226,6 +234,16 @@ func appendImageBinary(dst []byte, ncols int, row []change.Value) []byte {
 		copy(dst[at:], vb[:k])
 	}
 	return dst
+}
+
+// textKind reports whether format.AppendValue writes values of kind k as
+// format.AppendJSONBytes of their text (its default case).
+func textKind(k change.Kind) bool {
+	switch k {
+	case change.KindString, change.KindEnum, change.KindSet, change.KindJSON, change.KindGeometry, change.KindUUID, change.KindInet:
+		return true
+	}
+	return false
 }
 
 // appendChangedBinary appends the indexes of the columns appendChanged
