@@ -239,24 +239,14 @@ func parseBinaryBody(h *header, cols *columns) (body, error) {
 		p = p[k:]
 		vals := make([][]byte, n)
 		for i := range vals {
-			h, k := binary.Uvarint(p)
-			if k <= 0 {
+			v, rest, missing, err := readValueBinary(nil, p)
+			if err != nil {
 				return nil, false
 			}
-			p = p[k:]
-			if h == 0 {
-				continue // missing: nil
+			if !missing {
+				vals[i] = v[:len(v):len(v)]
 			}
-			l := (h - 1) >> 1
-			if l > uint64(len(p)) {
-				return nil, false
-			}
-			if (h-1)&1 == 0 {
-				vals[i] = p[:l:l]
-			} else {
-				vals[i] = format.AppendJSONBytes(make([]byte, 0, l+2), p[:l])
-			}
-			p = p[l:]
+			p = rest
 		}
 		return vals, true
 	}

@@ -38,15 +38,13 @@ type Row struct {
 //	[flagBefore: image], [flagAfter: image],
 //	[flagChanged: uvarint count, uvarint column index × count]
 //
-// and an image is a uvarint count of values, then each value as a uvarint
-// h and h-1 >> 1 bytes (h 0 alone: the column is missing from the row
-// image): with h-1 even the value's JSON text as format.AppendValue writes
-// it, with h-1 odd the text of a value of a text kind (textKind), which
-// format.AppendValue writes as a JSON string (format.AppendJSONBytes): a
-// reader escapes it, the writer only copies it. Column names are not stored: a reader takes them
-// from the element's table definition (table_versions), in whose column
-// order the values are; the JSON objects it renders are byte for byte those
-// of the JSON layout. With flagKeyOf the key text is not stored either: it
+// and an image is a uvarint count of values, then each value as
+// appendValueBinary writes it (its kind, then the fields of the Value that
+// format.AppendValue reads). Column names are not stored: a reader takes
+// them from the element's table definition (table_versions), in whose
+// column order the values are; the JSON objects it renders are byte for
+// byte those of the JSON layout. With flagKeyOf the key text is not stored
+// either: it
 // is the key columns' values of the after image (the before image of a
 // delete), as AppendKey writes them. An element starting with '{' is a
 // JSON element (version 2, and tables whose definition does not read back
@@ -200,50 +198,6 @@ func (e *Encoder) encodeBinary(r *Row, ev *change.Event, keyRow []change.Value) 
 		e.buf = appendChangedBinary(e.buf, t.Columns, ev.Before, ev.After)
 	}
 	r.body = e.buf[start:]
-}
-
-// appendImageBinary appends a row image in the binary layout: the values
-// of the first ncols columns (the JSON image leaves the others out too).
-func appendImageBinary(dst []byte, ncols int, row []change.Value) []byte {
-	n := min(len(row), ncols)
-	dst = binary.AppendUvarint(dst, uint64(n))
-	for i := 0; i < n; i++ {
-		v := &row[i]
-		if v.Kind == change.KindMissing {
-			dst = append(dst, 0)
-			continue
-		}
-		if textKind(v.Kind) {
-			dst = binary.AppendUvarint(dst, uint64(len(v.Text))<<1|1+1)
-			dst = append(dst, v.Text...)
-			continue
-		}
-		at := len(dst)
-		dst = append(dst, 0) // the length, once known
-		dst = format.AppendValue(dst, v, format.BinaryHex)
-		l := uint64(len(dst)-at-1)<<1 + 1
-		if l < 0x80 {
-			dst[at] = byte(l)
-			continue
-		}
-		// A longer value: its length takes more bytes; move the value.
-		var vb [binary.MaxVarintLen64]byte
-		k := binary.PutUvarint(vb[:], l)
-		dst = append(dst, vb[:k-1]...)
-		copy(dst[at+k:], dst[at+1:len(dst)-(k-1)])
-		copy(dst[at:], vb[:k])
-	}
-	return dst
-}
-
-// textKind reports whether format.AppendValue writes values of kind k as
-// format.AppendJSONBytes of their text (its default case).
-func textKind(k change.Kind) bool {
-	switch k {
-	case change.KindString, change.KindEnum, change.KindSet, change.KindJSON, change.KindGeometry, change.KindUUID, change.KindInet:
-		return true
-	}
-	return false
 }
 
 // appendChangedBinary appends the indexes of the columns appendChanged
