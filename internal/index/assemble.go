@@ -11,14 +11,24 @@ import (
 )
 
 // A block is sealed when it reaches blockMaxChanges changes or
-// blockMaxBytes of JSON, and at every commit. A lookup of one change reads
-// and decompresses its whole block: with 256 KiB blocks a key history of 10
-// versions took 3.1 ms (median, p99 9.2 ms) on the benchmark's 5,000,000
-// changes, with 64 KiB 1.1 ms (p99 4.0 ms), and ingest did not slow down.
+// blockMaxBytes of elements, and at every commit. A lookup of one change
+// reads and decompresses its whole block: with 256 KiB blocks a key history
+// of 10 versions took 3.1 ms (median, p99 9.2 ms) on the benchmark's
+// 5,000,000 changes, with 64 KiB 1.1 ms (p99 4.0 ms), and ingest did not
+// slow down. Binary elements are small (the narrow bench table's ~60 bytes
+// against ~200 in JSON): blockMaxChanges was 256, which made blocks of
+// 15 KiB of them, with a row, a run row and a statement each per 256
+// changes.
 const (
-	blockMaxChanges = 256
+	blockMaxChanges = 1024
 	blockMaxBytes   = 64 << 10
 )
+
+// maxRunChanges bounds the changes of a key run, so that a lookup of key K
+// looks at the runs starting from K-maxRunChanges+1 on (sqlKeyRuns). Runs
+// written by a bintap with a larger bound would not all be found: it must
+// never decrease.
+const maxRunChanges = 1024
 
 // Assembler turns encoded changes into what the Writer stores: compressed
 // blocks, key rows, transaction records, and the table and definition rows
@@ -161,7 +171,7 @@ type keyRun struct {
 // change_keys (a run is one INSERT of its own, a key one json_each value).
 const minRun = 8
 
-// maxRunKey bounds the keys runs hold, so that key-blockMaxChanges and
+// maxRunKey bounds the keys runs hold, so that key-maxRunChanges and
 // key+n stay within int64 (SQLite's integers) on both sides.
 const maxRunKey = 1 << 62
 
@@ -344,7 +354,7 @@ func (a *Assembler) appendJSON(t []byte, r *Row, txID, tableID, defID int64) []b
 func (a *Assembler) addKey(id, tableID int64, pk []byte) {
 	b := &a.blk
 	k, ok := intKey(pk)
-	if r := &b.run; ok && r.n > 0 && r.table == tableID && id == r.first+int64(r.n) && k == r.key+int64(r.n) {
+	if r := &b.run; ok && r.n > 0 && r.n < maxRunChanges && r.table == tableID && id == r.first+int64(r.n) && k == r.key+int64(r.n) {
 		r.n++
 		return
 	}

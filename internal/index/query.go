@@ -270,7 +270,7 @@ func (q *query) byKey(ctx context.Context, key string) error {
 		}
 	}
 	if k, ok := intKey([]byte(key)); ok && q.s.keyRuns {
-		rows, err := q.s.db.QueryContext(ctx, sqlKeyRuns, k, q.table, k-(blockMaxChanges-1), k, k)
+		rows, err := q.s.db.QueryContext(ctx, sqlKeyRuns, k, q.table, k-(maxRunChanges-1), k, k)
 		if err != nil {
 			return err
 		}
@@ -306,7 +306,7 @@ const (
 	sqlOldKeyChanges = `SELECT change_id FROM change_old_keys WHERE table_id = ? AND length(old_pk) = length(?) AND old_pk = ?`
 	// sqlKeyRuns: the change of key K (the first argument, again the last
 	// two) in the runs that hold it; a run lies within a block, so it
-	// starts at most blockMaxChanges-1 keys before K (the third).
+	// starts at most maxRunChanges-1 keys before K (the third).
 	sqlKeyRuns = `SELECT first_change + (? - first_key) FROM change_key_runs WHERE table_id = ? AND first_key BETWEEN ? AND ? AND first_key + n > ?`
 	sqlTx      = `SELECT tx_id, gtid, binlog_file, binlog_pos, commit_time, first_change, last_change FROM transactions WHERE tx_id = ?`
 	sqlBlockOf = `SELECT first_change, last_change, changes, offsets FROM change_blocks WHERE first_change <= ? ORDER BY first_change DESC LIMIT 1`

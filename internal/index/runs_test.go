@@ -98,8 +98,8 @@ func TestKeyRuns(t *testing.T) {
 		}
 	}
 	check("written")
-	// Transactions 1 and 2 (changes 1..200) go: the run of the block from
-	// change 129 is cut at 200.
+	// Transactions 1 and 2 (changes 1..200) go: the run of the first block
+	// (changes 1..251, up to the first commit) is cut at 200.
 	n, err := s.DeleteBefore(ctx, time.Unix(1_700_000_000+2*3600, 0), 7)
 	if err != nil || n != 200 {
 		t.Fatalf("retention removed %d changes, %v; want 200", n, err)

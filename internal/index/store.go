@@ -42,8 +42,8 @@ func readsVersion(v string) bool { return v == formatVersion || v == "2" }
 // ddl creates the index.
 //
 // Changes are stored in blocks: each change_blocks row holds the changes
-// first_change..last_change (their ids follow binlog order; at most 256
-// changes or 64 KiB of elements) as one array compressed with S2 (github.com/klauspost/compress/s2, a faster
+// first_change..last_change (their ids follow binlog order; at most 1024
+// changes (256 before format version 3) or 64 KiB of elements) as one array compressed with S2 (github.com/klauspost/compress/s2, a faster
 // Snappy), written with one INSERT, and change_keys holds one small row per
 // change of a table with a primary key — (table, key) → change id — which is
 // all the per-change indexing ingest pays for; changes of consecutive
@@ -140,9 +140,9 @@ var sqliteDDL = []string{
 	// A run stands for the change_keys rows of changes first_change ..
 	// first_change+n-1 of a table, whose keys are the integers first_key ..
 	// first_key+n-1 ("[42]" is 42): rows inserted or updated in key order.
-	// A run lies within one block, so n <= 256 and the runs that may hold
-	// key K are those with first_key between K-255 and K, one range of the
-	// index (see sqlKeyRuns).
+	// A run lies within one block and n <= maxRunChanges (1024), so the
+	// runs that may hold key K are those with first_key between K-1023 and
+	// K, one range of the index (see sqlKeyRuns).
 	`CREATE TABLE IF NOT EXISTS change_key_runs (
 		first_change INTEGER PRIMARY KEY,
 		table_id     INTEGER NOT NULL,
