@@ -306,8 +306,8 @@ func (a *Assembler) Add(r *Row) error {
 	} else {
 		b.text = a.appendJSON(b.text, r, txID, tableID, defID)
 	}
-	if r.pk != nil {
-		a.addKey(id, tableID, r.pk)
+	if r.hasKey {
+		a.addKey(id, tableID, r)
 	}
 	if r.oldPK != nil {
 		b.oldKeys = append(b.oldKeys, oldKey{id: id, table: tableID, pk: string(r.oldPK)})
@@ -351,11 +351,14 @@ func (a *Assembler) appendJSON(t []byte, r *Row, txID, tableID, defID int64) []b
 
 // addKey records the key of change id in the block: as part of a run of
 // integer keys, or as a change_keys row.
-func (a *Assembler) addKey(id, tableID int64, pk []byte) {
+func (a *Assembler) addKey(id, tableID int64, r *Row) {
 	b := &a.blk
-	k, ok := intKey(pk)
-	if r := &b.run; ok && r.n > 0 && r.n < maxRunChanges && r.table == tableID && id == r.first+int64(r.n) && k == r.key+int64(r.n) {
-		r.n++
+	k, ok := r.intKey, r.isInt
+	if !ok {
+		k, ok = intKey(r.pk)
+	}
+	if run := &b.run; ok && run.n > 0 && run.n < maxRunChanges && run.table == tableID && id == run.first+int64(run.n) && k == run.key+int64(run.n) {
+		run.n++
 		return
 	}
 	a.endRun()
@@ -363,7 +366,7 @@ func (a *Assembler) addKey(id, tableID int64, pk []byte) {
 		b.run = keyRun{first: id, table: tableID, key: k, n: 1}
 		return
 	}
-	a.addKeyRow(id, tableID, pk)
+	a.addKeyRow(id, tableID, r.pk)
 }
 
 // endRun ends the block's run of integer keys: stored as a run when long

@@ -21,7 +21,12 @@ type Row struct {
 	EventNumber uint64
 	typ         string
 	op          byte   // elemInsert, elemUpdate or elemDelete
-	pk, oldPK   []byte // canonical key text; nil when none
+	pk, oldPK   []byte // canonical key text; nil when none (or, with isInt, not made)
+	hasKey      bool   // the change has a key: pk, or intKey
+	// isInt: the key is the integer intKey (one integer key column, within
+	// ±maxRunKey), its text "[intKey]", made only if a key row needs it.
+	isInt  bool
+	intKey int64
 	// bin: body is in the binary layout (elemBinary), with flags; else
 	// it is the rest of a JSON element: ,"before":{..},"after":{..},"changed":[..]
 	bin   bool
@@ -125,7 +130,24 @@ func (e *Encoder) Encode(ev *change.Event) (r Row, ok bool, err error) {
 	if ev.Op == change.OpDelete {
 		keyRow = ev.Before
 	}
-	if len(t.PrimaryKey) > 0 && keyRow != nil {
+	bin := e.binary(t)
+	if k, ok := intKeyOf(t, keyRow); ok && bin {
+		// One integer column: no text to write and parse back.
+		r.hasKey, r.isInt, r.intKey = true, true, k
+		if ev.Op == change.OpUpdate && ev.Before != nil {
+			if kb, ok := intKeyOf(t, ev.Before); !ok || kb != k {
+				start := len(e.buf)
+				e.buf = AppendKey(e.buf, t, keyRow)
+				r.pk = e.buf[start:]
+				start = len(e.buf)
+				e.buf = AppendKey(e.buf, t, ev.Before)
+				if !bytes.Equal(e.buf[start:], r.pk) {
+					r.oldPK = e.buf[start:]
+				}
+			}
+		}
+	} else if len(t.PrimaryKey) > 0 && keyRow != nil {
+		r.hasKey = true
 		start := len(e.buf)
 		e.buf = AppendKey(e.buf, t, keyRow)
 		r.pk = e.buf[start:]
@@ -139,7 +161,7 @@ func (e *Encoder) Encode(ev *change.Event) (r Row, ok bool, err error) {
 			}
 		}
 	}
-	if e.binary(t) {
+	if bin {
 		e.encodeBinary(&r, ev, keyRow)
 		return r, true, nil
 	}
@@ -165,7 +187,7 @@ func (e *Encoder) Encode(ev *change.Event) (r Row, ok bool, err error) {
 func (e *Encoder) encodeBinary(r *Row, ev *change.Event, keyRow []change.Value) {
 	t := ev.Table
 	r.bin = true
-	if r.pk != nil {
+	if r.hasKey {
 		// The key is the key columns' values of keyRow when they are all in
 		// the image: the same AppendValue text, joined as AppendKey does.
 		derived := true
@@ -198,6 +220,30 @@ func (e *Encoder) encodeBinary(r *Row, ev *change.Event, keyRow []change.Value) 
 		e.buf = appendChangedBinary(e.buf, t.Columns, ev.Before, ev.After)
 	}
 	r.body = e.buf[start:]
+}
+
+// intKeyOf returns the key of row when it is one integer column within
+// ±maxRunKey: its key text is "[k]" (format.AppendValue writes both kinds
+// as their decimal digits).
+func intKeyOf(t *change.Table, row []change.Value) (int64, bool) {
+	if len(t.PrimaryKey) != 1 {
+		return 0, false
+	}
+	c := t.PrimaryKey[0]
+	if c >= len(row) || c >= len(t.Columns) {
+		return 0, false
+	}
+	switch v := &row[c]; v.Kind {
+	case change.KindInt:
+		if v.Int >= -maxRunKey && v.Int <= maxRunKey {
+			return v.Int, true
+		}
+	case change.KindUint:
+		if v.Uint <= maxRunKey {
+			return int64(v.Uint), true
+		}
+	}
+	return 0, false
 }
 
 // appendChangedBinary appends the indexes of the columns appendChanged

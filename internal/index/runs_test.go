@@ -230,3 +230,39 @@ func TestElementLayouts(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsignedKeys: keys of an unsigned column, in runs, as key rows and
+// beyond the runs' range, are found by their text.
+func TestUnsignedKeys(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	w, err := s.NewWriter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &change.Table{Schema: "s", Name: "u", Version: 1, PrimaryKey: []int{0},
+		Columns: []change.Column{{Name: "id", Type: "bigint", Unsigned: true}, {Name: "v", Type: "varchar"}}}
+	keys := []uint64{5, 3, 1 << 63, 1<<62 + 1, 1 << 62}
+	for k := uint64(100); k < 120; k++ {
+		keys = append(keys, k)
+	}
+	tx := &change.Tx{GTID: "0-1-1", File: "bin.000001", Pos: 100, Timestamp: 1_700_000_000}
+	for i, k := range keys {
+		ev := change.Event{Op: change.OpInsert, Table: u, Tx: tx, EventNumber: uint64(i + 1),
+			After: []change.Value{{Kind: change.KindUint, Uint: k}, {Kind: change.KindString, Text: []byte("x")}}}
+		if err := w.Add(&ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Commit(position.Checkpoint{File: "bin.000001", Pos: 200}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	for i, k := range keys {
+		ks := strconv.FormatUint(k, 10)
+		got, err := s.Query(ctx, Filter{Schema: "s", Table: "u", PK: []string{ks}})
+		if err != nil || len(got) != 1 || got[0].ID != int64(i+1) || got[0].PK != "["+ks+"]" {
+			t.Errorf("key %s: %+v, %v", ks, got, err)
+		}
+	}
+}
