@@ -11,14 +11,24 @@ import (
 )
 
 // A block is sealed when it reaches blockMaxChanges changes or
-// blockMaxBytes of JSON, and at every commit. A lookup of one change reads
-// and decompresses its whole block: with 256 KiB blocks a key history of 10
-// versions took 3.1 ms (median, p99 9.2 ms) on the benchmark's 5,000,000
-// changes, with 64 KiB 1.1 ms (p99 4.0 ms), and ingest did not slow down.
+// blockMaxBytes of elements, and at every commit. A lookup of one change
+// reads and decompresses its whole block: with 256 KiB blocks a key history
+// of 10 versions took 3.1 ms (median, p99 9.2 ms) on the benchmark's
+// 5,000,000 changes, with 64 KiB 1.1 ms (p99 4.0 ms), and ingest did not
+// slow down. Binary elements are small (the narrow bench table's ~60 bytes
+// against ~200 in JSON): blockMaxChanges was 256, which made blocks of
+// 15 KiB of them, with a row, a run row and a statement each per 256
+// changes.
 const (
-	blockMaxChanges = 256
+	blockMaxChanges = 1024
 	blockMaxBytes   = 64 << 10
 )
+
+// maxRunChanges bounds the changes of a key run, so that a lookup of key K
+// looks at the runs starting from K-maxRunChanges+1 on (sqlKeyRuns). Runs
+// written by a bintap with a larger bound would not all be found: it must
+// never decrease.
+const maxRunChanges = 1024
 
 // Assembler turns encoded changes into what the Writer stores: compressed
 // blocks, key rows, transaction records, and the table and definition rows
@@ -143,7 +153,61 @@ type sealedBlock struct {
 	offsets     []byte
 	keys        []tableKeys // per table, the JSON array of its keys (jsonKeys)
 	keyRows     []keyRow    // the same as rows (not jsonKeys)
+	runs        []keyRun    // runs of integer keys, instead of their key rows
 	oldKeys     []oldKey
+}
+
+// keyRun is a change_key_runs row: changes first..first+n-1 of one table,
+// in one block, whose keys are the integers key..key+n-1 in that order
+// (rows inserted or updated in key order). It stands for their n
+// change_keys rows: a bulk insert of ascending ids adds one run row per
+// block instead of one key row per change.
+type keyRun struct {
+	first, table, key int64
+	n                 int
+}
+
+// minRun is the fewest changes a run is stored for; shorter ones go to
+// change_keys (a run is one INSERT of its own, a key one json_each value).
+const minRun = 8
+
+// maxRunKey bounds the keys runs hold, so that key-maxRunChanges and
+// key+n stay within int64 (SQLite's integers) on both sides.
+const maxRunKey = 1 << 62
+
+// intKey returns the integer of a key text that is one canonical integer
+// ("[42]", "[-7]"; not "[042]", "[-0]" or "[1.5]"), within ±maxRunKey.
+// Canonical texts and integers correspond one to one, so a run of
+// integers stands for exactly the key texts of those integers.
+func intKey(pk []byte) (int64, bool) {
+	if len(pk) < 3 || len(pk) > 22 || pk[0] != '[' || pk[len(pk)-1] != ']' {
+		return 0, false
+	}
+	d := pk[1 : len(pk)-1]
+	neg := d[0] == '-'
+	if neg {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 19 || (d[0] == '0' && (len(d) > 1 || neg)) {
+		return 0, false
+	}
+	var v int64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if v > maxRunKey/10 {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+		if v > maxRunKey {
+			return 0, false
+		}
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 type keyRow struct {
@@ -160,6 +224,8 @@ type block struct {
 	tables  []int64
 	keys    []blockKeys // per table, its keys so far (jsonKeys)
 	keyRows []keyRow
+	run     keyRun   // the run of integer keys the last changes extend (n 0: none)
+	runs    []keyRun // finished runs
 	oldKeys []oldKey
 }
 
@@ -221,7 +287,46 @@ func (a *Assembler) Add(r *Row) error {
 		b.text = append(b.text, ',')
 	}
 	b.offsets = binary.LittleEndian.AppendUint32(b.offsets, uint32(len(b.text)))
-	t := append(b.text, `{"tx":`...)
+	if r.bin {
+		t := append(b.text, elemBinary)
+		t = binary.AppendUvarint(t, uint64(txID))
+		t = binary.AppendUvarint(t, r.EventNumber)
+		t = binary.AppendUvarint(t, uint64(tableID))
+		t = binary.AppendUvarint(t, uint64(defID))
+		t = append(t, r.op, r.flags)
+		if r.flags&flagPK != 0 {
+			t = binary.AppendUvarint(t, uint64(len(r.pk)))
+			t = append(t, r.pk...)
+		}
+		if r.flags&flagOldPK != 0 {
+			t = binary.AppendUvarint(t, uint64(len(r.oldPK)))
+			t = append(t, r.oldPK...)
+		}
+		b.text = append(t, r.body...)
+	} else {
+		b.text = a.appendJSON(b.text, r, txID, tableID, defID)
+	}
+	if r.hasKey {
+		a.addKey(id, tableID, r)
+	}
+	if r.oldPK != nil {
+		b.oldKeys = append(b.oldKeys, oldKey{id: id, table: tableID, pk: string(r.oldPK)})
+	}
+	if !slices.Contains(b.tables, tableID) {
+		b.tables = append(b.tables, tableID)
+	}
+	b.n++
+	a.nextID++
+	if b.n >= blockMaxChanges || len(b.text) >= blockMaxBytes {
+		a.seal()
+	}
+	return nil
+}
+
+// appendJSON appends a change as a JSON element (the layout of format
+// version 2).
+func (a *Assembler) appendJSON(t []byte, r *Row, txID, tableID, defID int64) []byte {
+	t = append(t, `{"tx":`...)
 	t = strconv.AppendInt(t, txID, 10)
 	t = append(t, `,"n":`...)
 	t = strconv.AppendUint(t, r.EventNumber, 10)
@@ -235,28 +340,56 @@ func (a *Assembler) Add(r *Row) error {
 	if r.pk != nil {
 		t = append(t, `,"pk":`...)
 		t = format.AppendJSONBytes(t, r.pk)
-		a.addKey(id, tableID, r.pk)
 	}
 	if r.oldPK != nil {
 		t = append(t, `,"old_pk":`...)
 		t = format.AppendJSONBytes(t, r.oldPK)
-		b.oldKeys = append(b.oldKeys, oldKey{id: id, table: tableID, pk: string(r.oldPK)})
 	}
 	t = append(t, r.body...)
-	b.text = append(t, '}')
-	if !slices.Contains(b.tables, tableID) {
-		b.tables = append(b.tables, tableID)
-	}
-	b.n++
-	a.nextID++
-	if b.n >= blockMaxChanges || len(b.text) >= blockMaxBytes {
-		a.seal()
-	}
-	return nil
+	return append(t, '}')
 }
 
-// addKey records the change_keys row of change id in the block.
-func (a *Assembler) addKey(id, tableID int64, pk []byte) {
+// addKey records the key of change id in the block: as part of a run of
+// integer keys, or as a change_keys row.
+func (a *Assembler) addKey(id, tableID int64, r *Row) {
+	b := &a.blk
+	k, ok := r.intKey, r.isInt
+	if !ok {
+		k, ok = intKey(r.pk)
+	}
+	if run := &b.run; ok && run.n > 0 && run.n < maxRunChanges && run.table == tableID && id == run.first+int64(run.n) && k == run.key+int64(run.n) {
+		run.n++
+		return
+	}
+	a.endRun()
+	if ok {
+		b.run = keyRun{first: id, table: tableID, key: k, n: 1}
+		return
+	}
+	a.addKeyRow(id, tableID, r.pk)
+}
+
+// endRun ends the block's run of integer keys: stored as a run when long
+// enough, else as key rows.
+func (a *Assembler) endRun() {
+	b := &a.blk
+	r := b.run
+	b.run.n = 0
+	if r.n >= minRun {
+		b.runs = append(b.runs, r)
+		return
+	}
+	var buf [24]byte
+	for i := 0; i < r.n; i++ {
+		t := append(buf[:0], '[')
+		t = strconv.AppendInt(t, r.key+int64(i), 10)
+		a.addKeyRow(r.first+int64(i), r.table, append(t, ']'))
+	}
+}
+
+// addKeyRow adds the change_keys row of change id: to its table's JSON
+// array of keys (SQLite), or as a row.
+func (a *Assembler) addKeyRow(id, tableID int64, pk []byte) {
 	b := &a.blk
 	if !a.jsonKeys {
 		b.keyRows = append(b.keyRows, keyRow{id: id, table: tableID, pk: string(pk)})
@@ -298,6 +431,7 @@ func (a *Assembler) seal() {
 	if b.n == 0 {
 		return
 	}
+	a.endRun()
 	b.text = append(b.text, ']')
 	tables := []byte{'['}
 	for i, id := range b.tables {
@@ -307,7 +441,7 @@ func (a *Assembler) seal() {
 		tables = strconv.AppendInt(tables, id, 10)
 	}
 	sb := sealedBlock{first: b.first, last: b.first + int64(b.n) - 1, tables: string(append(tables, ']')),
-		text: b.text, offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys), keyRows: slices.Clone(b.keyRows)}
+		text: b.text, offsets: slices.Clone(b.offsets), oldKeys: slices.Clone(b.oldKeys), keyRows: slices.Clone(b.keyRows), runs: slices.Clone(b.runs)}
 	select {
 	case b.text = <-a.free:
 	default:
@@ -318,7 +452,7 @@ func (a *Assembler) seal() {
 	}
 	a.out.blocks = append(a.out.blocks, sb)
 	b.n = 0
-	b.text, b.offsets, b.keys, b.tables, b.oldKeys, b.keyRows = b.text[:0], b.offsets[:0], b.keys[:0], b.tables[:0], b.oldKeys[:0], b.keyRows[:0]
+	b.text, b.offsets, b.keys, b.tables, b.oldKeys, b.keyRows, b.runs = b.text[:0], b.offsets[:0], b.keys[:0], b.tables[:0], b.oldKeys[:0], b.keyRows[:0], b.runs[:0]
 }
 
 // Take hands over the work gathered since the last Take. With all set

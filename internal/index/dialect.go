@@ -121,6 +121,8 @@ var mysqlDDL = []string{
 		KEY change_keys_by_pk (table_id, pk(255)))` + mysqlTable,
 	`CREATE TABLE IF NOT EXISTS change_old_keys (change_id BIGINT PRIMARY KEY, table_id BIGINT NOT NULL, old_pk BLOB NOT NULL,
 		KEY change_old_keys_by_pk (table_id, old_pk(255)))` + mysqlTable,
+	`CREATE TABLE IF NOT EXISTS change_key_runs (first_change BIGINT PRIMARY KEY, table_id BIGINT NOT NULL, first_key BIGINT NOT NULL, n INT NOT NULL,
+		KEY change_key_runs_by_key (table_id, first_key))` + mysqlTable,
 }
 
 var postgresDDL = []string{
@@ -142,6 +144,8 @@ var postgresDDL = []string{
 	`CREATE INDEX IF NOT EXISTS change_keys_by_pk ON change_keys (table_id, pk)`,
 	`CREATE TABLE IF NOT EXISTS change_old_keys (change_id BIGINT PRIMARY KEY, table_id BIGINT NOT NULL, old_pk TEXT NOT NULL)`,
 	`CREATE INDEX IF NOT EXISTS change_old_keys_by_pk ON change_old_keys (table_id, old_pk)`,
+	`CREATE TABLE IF NOT EXISTS change_key_runs (first_change BIGINT PRIMARY KEY, table_id BIGINT NOT NULL, first_key BIGINT NOT NULL, n INT NOT NULL)`,
+	`CREATE INDEX IF NOT EXISTS change_key_runs_by_key ON change_key_runs (table_id, first_key)`,
 }
 
 // lockWaitTimeout is how long lockWriter waits for the writer lock: the

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/bintap/bintap/internal/change"
 	"github.com/klauspost/compress/s2"
 )
 
@@ -22,6 +23,30 @@ func FuzzBlock(f *testing.F) {
 	for id := int64(10); id <= 13; id++ {
 		f.Add(z, offsets, int64(10), int64(12), id)
 	}
+	// The same changes in the binary layout.
+	a := &Assembler{nextID: 10, tables: map[string]int64{}, defs: map[defKey]int64{}, versions: map[*change.Table]ids{}, enc: NewEncoder(),
+		free: make(chan []byte, 1), zfree: make(chan []byte, 1)}
+	tx := &change.Tx{GTID: "0-1-1", File: "f", Pos: 4}
+	for i, ev := range []change.Event{
+		{Op: change.OpInsert, Table: testTable, After: row(1, "x")},
+		{Op: change.OpUpdate, Table: testTable, Before: row(1, "x"), After: row(2, "y\"é")},
+		{Op: change.OpDelete, Table: testTable, Before: []change.Value{{Kind: change.KindMissing}, {Kind: change.KindString, Text: []byte("z")}}},
+	} {
+		ev.Tx, ev.EventNumber = tx, uint64(i+1)
+		r, _, err := a.enc.Encode(&ev)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if err := a.Add(&r); err != nil {
+			f.Fatal(err)
+		}
+	}
+	out := a.Take(true)
+	out.Compress()
+	for id := int64(10); id <= 13; id++ {
+		f.Add(out.blocks[0].data, out.blocks[0].offsets, int64(10), int64(12), id)
+	}
+	cols := newColumns(testTable)
 	f.Fuzz(func(t *testing.T, z, offsets []byte, first, last, id int64) {
 		text, err := s2.Decode(nil, z)
 		if err != nil {
@@ -36,6 +61,10 @@ func FuzzBlock(f *testing.F) {
 		if err != nil {
 			return
 		}
-		parseBody(h.rest)
+		if h.bin {
+			parseBinaryBody(&h, cols)
+		} else {
+			parseBody(h.rest)
+		}
 	})
 }

@@ -27,6 +27,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	}{
 		{func() (string, []any) { return sqlKeyChanges, []any{1, "[1]", "[1]"} }, "USING COVERING INDEX change_keys_by_key (table_id=? AND <expr>=? AND pk=?)"},
 		{func() (string, []any) { return sqlOldKeyChanges, []any{1, "[1]", "[1]"} }, "USING COVERING INDEX change_old_keys_by_key (table_id=? AND <expr>=? AND old_pk=?)"},
+		{func() (string, []any) { return sqlKeyRuns, []any{9, 1, 9 - 1023, 9, 9} }, "USING INDEX change_key_runs_by_key (table_id=? AND first_key>? AND first_key<?)"},
 		{func() (string, []any) { return sqlTx, []any{1} }, "USING INTEGER PRIMARY KEY (rowid=?)"},
 		{func() (string, []any) { return sqlBlockOf, []any{3} }, "USING INTEGER PRIMARY KEY (rowid<?)"},
 		{func() (string, []any) { return window(Filter{GTID: "0-1-1"}) }, "USING INDEX transactions_by_gtid (gtid=?)"},

@@ -203,7 +203,7 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := &query{s: s, f: f, table: ref.ID, blocks: blockReader{q: s.db}, txs: map[int64]*txInfo{}}
+	q := &query{s: s, f: f, table: ref.ID, blocks: blockReader{q: s.db}, txs: map[int64]*txInfo{}, defs: map[int64]*columns{}}
 	switch {
 	case f.PK != nil:
 		key, err := KeyText(ref.Latest, f.PK)
@@ -234,6 +234,7 @@ type query struct {
 	table  int64
 	blocks blockReader
 	txs    map[int64]*txInfo
+	defs   map[int64]*columns // definitions of binary elements read
 	out    []Change
 }
 
@@ -268,6 +269,24 @@ func (q *query) byKey(ctx context.Context, key string) error {
 			return err
 		}
 	}
+	if k, ok := intKey([]byte(key)); ok && q.s.keyRuns {
+		rows, err := q.s.db.QueryContext(ctx, sqlKeyRuns, k, q.table, k-(maxRunChanges-1), k, k)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	if !q.f.Oldest {
@@ -285,8 +304,12 @@ func (q *query) byKey(ctx context.Context, key string) error {
 const (
 	sqlKeyChanges    = `SELECT change_id FROM change_keys WHERE table_id = ? AND length(pk) = length(?) AND pk = ?`
 	sqlOldKeyChanges = `SELECT change_id FROM change_old_keys WHERE table_id = ? AND length(old_pk) = length(?) AND old_pk = ?`
-	sqlTx            = `SELECT tx_id, gtid, binlog_file, binlog_pos, commit_time, first_change, last_change FROM transactions WHERE tx_id = ?`
-	sqlBlockOf       = `SELECT first_change, last_change, changes, offsets FROM change_blocks WHERE first_change <= ? ORDER BY first_change DESC LIMIT 1`
+	// sqlKeyRuns: the change of key K (the first argument, again the last
+	// two) in the runs that hold it; a run lies within a block, so it
+	// starts at most maxRunChanges-1 keys before K (the third).
+	sqlKeyRuns = `SELECT first_change + (? - first_key) FROM change_key_runs WHERE table_id = ? AND first_key BETWEEN ? AND ? AND first_key + n > ?`
+	sqlTx      = `SELECT tx_id, gtid, binlog_file, binlog_pos, commit_time, first_change, last_change FROM transactions WHERE tx_id = ?`
+	sqlBlockOf = `SELECT first_change, last_change, changes, offsets FROM change_blocks WHERE first_change <= ? ORDER BY first_change DESC LIMIT 1`
 )
 
 // byWindow reads the changes of the transactions in the time or GTID
@@ -448,7 +471,7 @@ func (q *query) change(ctx context.Context, id int64) error {
 		(f.GTID != "" && t.gtid != f.GTID) {
 		return nil
 	}
-	bd, err := parseBody(h.rest)
+	bd, err := q.body(ctx, &h)
 	if err != nil {
 		return fmt.Errorf("change %d: %w", id, err)
 	}
@@ -483,6 +506,24 @@ func (q *query) change(ctx context.Context, id int64) error {
 		return errEnough
 	}
 	return nil
+}
+
+// body decodes the rest of an element, JSON or binary (with the columns of
+// its table definition).
+func (q *query) body(ctx context.Context, h *header) (body, error) {
+	if !h.bin {
+		return parseBody(h.rest)
+	}
+	cols, ok := q.defs[h.def]
+	if !ok {
+		t, err := q.s.Definition(ctx, h.def)
+		if err != nil {
+			return body{}, err
+		}
+		cols = newColumns(t)
+		q.defs[h.def] = cols
+	}
+	return parseBinaryBody(h, cols)
 }
 
 // imageHas reports whether a row image has value in column: strings

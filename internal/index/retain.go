@@ -32,7 +32,26 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time, batch int) (
 	}
 	x := maxChange.Int64
 	d := s.dialect
-	for _, q := range []string{d.deleteFirst("change_keys", "change_id"), d.deleteFirst("change_old_keys", "change_id")} {
+	if s.keyRuns {
+		// The run that holds x and later changes keeps the later ones; the
+		// runs before it go with the keys.
+		var first, n int64
+		err := s.db.QueryRowContext(ctx, `SELECT first_change, n FROM change_key_runs WHERE first_change <= ? ORDER BY first_change DESC LIMIT 1`, x).Scan(&first, &n)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("retention: %w", err)
+		}
+		if err == nil && first+n-1 > x {
+			cut := x + 1 - first
+			if _, err := s.db.ExecContext(ctx, `UPDATE change_key_runs SET first_change = ?, first_key = first_key + ?, n = ? WHERE first_change = ?`, x+1, cut, n-cut, first); err != nil {
+				return 0, fmt.Errorf("retention: %w", err)
+			}
+		}
+	}
+	qs := []string{d.deleteFirst("change_keys", "change_id"), d.deleteFirst("change_old_keys", "change_id")}
+	if s.keyRuns {
+		qs = append(qs, d.deleteFirst("change_key_runs", "first_change"))
+	}
+	for _, q := range qs {
 		if _, err := s.deleteUpTo(ctx, q, x, batch); err != nil {
 			return 0, err
 		}

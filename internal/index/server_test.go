@@ -32,10 +32,22 @@ func TestServerIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
+			// The fixture's workload answers as the SQLite index of format
+			// version 2 did.
+			w, err := s.NewWriter(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compatWorkload(t, w)
+			w.Close()
+			checkCompat(t, name, s, compatWant(t))
+			if err := s.Reset(); err != nil {
+				t.Fatal(err)
+			}
 			checkBlocks(t, s)
 			// The checkpoint is stored with the changes; a second writer
 			// is refused while the first holds the index.
-			w, err := s.NewWriter(ctx)
+			w, err = s.NewWriter(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,6 +89,46 @@ func TestServerIndexes(t *testing.T) {
 			}
 			if p, _ := ro.Position(); p != nil {
 				t.Errorf("position after reset: %+v", p)
+			}
+			// An index of format version 2 (no change_key_runs): read as it
+			// is, upgraded by a writer.
+			for _, q := range []string{`DROP TABLE change_key_runs`, `UPDATE meta SET value = '2' WHERE name = 'format_version'`} {
+				if _, err := s.db.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// (The writers' lock stays with their sessions in the pool.)
+			s.Close()
+			ro.Close()
+			old, err := OpenServer(url, true)
+			if err != nil {
+				t.Fatalf("version 2 index, read only: %v", err)
+			}
+			defer old.Close()
+			if old.keyRuns {
+				t.Error("a version 2 index has no key runs")
+			}
+			up, err := OpenServer(url, false)
+			if err != nil {
+				t.Fatalf("version 2 index, opened for writing: %v", err)
+			}
+			defer up.Close()
+			if v, err := up.Meta("format_version"); err != nil || v != formatVersion {
+				t.Errorf("format version after the upgrade %q, %v", v, err)
+			}
+			w, err = up.NewWriter(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Commit(writeTx(t, w, 20, 1_700_200_000, 1000, 50)); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			var runs int
+			up.db.QueryRowContext(ctx, `SELECT count(*) FROM change_key_runs`).Scan(&runs)
+			hist, err := up.Query(ctx, Filter{Schema: "s", Table: "t", PK: []string{"1025"}})
+			if err != nil || runs != 1 || len(hist) != 1 || hist[0].PK != "[1025]" {
+				t.Errorf("upgraded index: %d runs, key 1025: %+v, %v", runs, hist, err)
 			}
 		})
 	}

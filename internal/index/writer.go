@@ -252,6 +252,11 @@ func (w *Writer) store(b *Batch) error {
 				return fmt.Errorf("insert change keys: %w", err)
 			}
 		}
+		for _, r := range k.runs {
+			if _, err := w.exec(`INSERT INTO change_key_runs (first_change, table_id, first_key, n) VALUES (?, ?, ?, ?)`, r.first, r.table, r.key, r.n); err != nil {
+				return fmt.Errorf("insert change keys: %w", err)
+			}
+		}
 		if err := w.insertKeyRows(k.keyRows); err != nil {
 			return err
 		}
