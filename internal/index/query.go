@@ -247,43 +247,35 @@ type txInfo struct {
 	first, last int64
 }
 
+// appendIDs appends the change ids the query sel answers.
+func (q *query) appendIDs(ctx context.Context, ids []int64, sel string, args ...any) ([]int64, error) {
+	rows, err := q.s.db.QueryContext(ctx, sel, args...)
+	if err != nil {
+		return ids, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return ids, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // byKey reads the changes listed under the key (or, for updates that
 // changed it, under the old key), in change order.
 func (q *query) byKey(ctx context.Context, key string) error {
 	var ids []int64
+	var err error
 	for _, sel := range []string{sqlKeyChanges, sqlOldKeyChanges} {
-		rows, err := q.s.db.QueryContext(ctx, sel, q.table, key, key)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if ids, err = q.appendIDs(ctx, ids, sel, q.table, key, key); err != nil {
 			return err
 		}
 	}
 	if k, ok := intKey([]byte(key)); ok && q.s.keyRuns {
-		rows, err := q.s.db.QueryContext(ctx, sqlKeyRuns, k, q.table, k-(maxRunChanges-1), k, k)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if ids, err = q.appendIDs(ctx, ids, sqlKeyRuns, k, q.table, k-(maxRunChanges-1), k, k); err != nil {
 			return err
 		}
 	}
