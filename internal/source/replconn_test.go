@@ -162,3 +162,59 @@ func reverse(s string) string {
 	}
 	return string(b)
 }
+
+// TestStreamWithoutChecksums: a server that writes its binlog without
+// checksums (binlog_checksum=NONE) is read all the same: the replica says
+// it understands checksums, and the events come without them.
+func TestStreamWithoutChecksums(t *testing.T) {
+	s := testutil.NewMariaDB(t, "--binlog-checksum=NONE")
+	var alg string
+	if err := s.DB.QueryRow("SELECT @@binlog_checksum").Scan(&alg); err != nil || alg != "NONE" {
+		t.Fatalf("binlog_checksum %q, %v; want NONE", alg, err)
+	}
+	s.Exec("CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20))")
+	for i := 1; i <= 500; i++ {
+		s.Exec(fmt.Sprintf("INSERT INTO d.t VALUES (%d, 'v%d')", i, i))
+	}
+	s.Exec("UPDATE d.t SET v = CONCAT(v, '!') WHERE id <= 10", "DELETE FROM d.t WHERE id > 490")
+	conn, err := config.ParseSource(s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := schema.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	src, err := source.Open(ctx, source.Options{Conn: conn, ServerID: 4344, Flavor: "mariadb", Filter: (&config.Config{Tables: []string{"d.t"}}).Filter(), StopAtEnd: true}, hist, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	start, err := src.Resolve(ctx, config.StartPoint{Kind: config.StartOldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, out := pipeline.NewBatches(8), make(chan *pipeline.Batch, 8)
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, start, out, free) }() // Run closes out
+	ops := map[change.Op]int{}
+	for b := range out {
+		for _, ev := range b.Events {
+			ops[ev.Op]++
+			if ev.Op == change.OpInsert {
+				if id := ev.After[0].Int; string(ev.After[1].Text) != fmt.Sprintf("v%d", id) {
+					t.Fatalf("insert of row %d: v = %q", id, ev.After[1].Text)
+				}
+			}
+		}
+		free <- b
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ops[change.OpInsert] != 500 || ops[change.OpUpdate] != 10 || ops[change.OpDelete] != 10 {
+		t.Errorf("changes by operation %v, want 500 inserts, 10 updates, 10 deletes", ops)
+	}
+}
