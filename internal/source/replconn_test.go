@@ -79,29 +79,7 @@ func TestStreamReusedSlabs(t *testing.T) {
 	}
 	updates := 12000 / 7
 
-	dir := t.TempDir()
-	conn, err := config.ParseSource(s.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hist, err := schema.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	src, err := source.Open(ctx, source.Options{Conn: conn, ServerID: 4343, Flavor: "mariadb", Filter: (&config.Config{Tables: []string{"d.t"}}).Filter(), StopAtEnd: true}, hist, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	start, err := src.Resolve(ctx, config.StartPoint{Kind: config.StartOldest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	free, out := pipeline.NewBatches(8), make(chan *pipeline.Batch, 8)
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, start, out, free) }() // Run closes out
+	out, free, done := streamTable(t, s, "d.t")
 
 	inserts, updated := 0, 0
 	check := func(b *pipeline.Batch) {
@@ -177,28 +155,7 @@ func TestStreamWithoutChecksums(t *testing.T) {
 		s.Exec(fmt.Sprintf("INSERT INTO d.t VALUES (%d, 'v%d')", i, i))
 	}
 	s.Exec("UPDATE d.t SET v = CONCAT(v, '!') WHERE id <= 10", "DELETE FROM d.t WHERE id > 490")
-	conn, err := config.ParseSource(s.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hist, err := schema.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	src, err := source.Open(ctx, source.Options{Conn: conn, ServerID: 4344, Flavor: "mariadb", Filter: (&config.Config{Tables: []string{"d.t"}}).Filter(), StopAtEnd: true}, hist, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	start, err := src.Resolve(ctx, config.StartPoint{Kind: config.StartOldest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	free, out := pipeline.NewBatches(8), make(chan *pipeline.Batch, 8)
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, start, out, free) }() // Run closes out
+	out, free, done := streamTable(t, s, "d.t")
 	ops := map[change.Op]int{}
 	for b := range out {
 		for _, ev := range b.Events {
@@ -217,4 +174,36 @@ func TestStreamWithoutChecksums(t *testing.T) {
 	if ops[change.OpInsert] != 500 || ops[change.OpUpdate] != 10 || ops[change.OpDelete] != 10 {
 		t.Errorf("changes by operation %v, want 500 inserts, 10 updates, 10 deletes", ops)
 	}
+}
+
+// streamTable runs a stream of table from the oldest binlog to the end of
+// the binlog as of its start, through the replication reader. The caller
+// takes the batches from out and hands each back on free; done says how Run
+// ended once out is closed.
+func streamTable(t *testing.T, s *testutil.Server, table string) (out chan *pipeline.Batch, free chan *pipeline.Batch, done chan error) {
+	t.Helper()
+	conn, err := config.ParseSource(s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := schema.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	src, err := source.Open(ctx, source.Options{Conn: conn, ServerID: 4343, Flavor: "mariadb", Filter: (&config.Config{Tables: []string{table}}).Filter(), StopAtEnd: true},
+		hist, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	start, err := src.Resolve(ctx, config.StartPoint{Kind: config.StartOldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, out = pipeline.NewBatches(8), make(chan *pipeline.Batch, 8)
+	done = make(chan error, 1)
+	go func() { done <- src.Run(ctx, start, out, free) }() // Run closes out
+	return out, free, done
 }
