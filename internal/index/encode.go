@@ -247,31 +247,21 @@ func intKeyOf(t *change.Table, row []change.Value) (int64, bool) {
 }
 
 // appendChangedBinary appends the indexes of the columns appendChanged
-// names.
+// names: their count, then each, as uvarints.
 func appendChangedBinary(buf []byte, cols []change.Column, before, after []change.Value) []byte {
-	at := len(buf)
-	buf = append(buf, 0) // the count, once known
-	n := 0
-	for i := range before {
-		if i >= len(after) || i >= len(cols) {
-			break
+	n := min(len(before), len(after), len(cols))
+	count := 0
+	for i := range n {
+		if changed(before, after, i) {
+			count++
 		}
-		b, a := &before[i], &after[i]
-		if b.Kind == change.KindMissing || a.Kind == change.KindMissing || sameValue(b, a) {
-			continue
+	}
+	buf = binary.AppendUvarint(buf, uint64(count))
+	for i := range n {
+		if changed(before, after, i) {
+			buf = binary.AppendUvarint(buf, uint64(i))
 		}
-		n++
-		buf = binary.AppendUvarint(buf, uint64(i))
 	}
-	if n < 0x80 {
-		buf[at] = byte(n)
-		return buf
-	}
-	var vb [binary.MaxVarintLen64]byte
-	k := binary.PutUvarint(vb[:], uint64(n))
-	buf = append(buf, vb[:k-1]...)
-	copy(buf[at+k:], buf[at+1:len(buf)-(k-1)])
-	copy(buf[at:], vb[:k])
 	return buf
 }
 
@@ -322,22 +312,25 @@ func AppendKey(dst []byte, t *change.Table, row []change.Value) []byte {
 // out).
 func appendChanged(buf []byte, cols []change.Column, before, after []change.Value) []byte {
 	buf = append(buf, '[')
-	n := 0
-	for i := range before {
-		if i >= len(after) || i >= len(cols) {
-			break
-		}
-		b, a := &before[i], &after[i]
-		if b.Kind == change.KindMissing || a.Kind == change.KindMissing || sameValue(b, a) {
+	first := true
+	for i := range min(len(before), len(after), len(cols)) {
+		if !changed(before, after, i) {
 			continue
 		}
-		if n > 0 {
+		if !first {
 			buf = append(buf, ',')
 		}
-		n++
+		first = false
 		buf = format.AppendJSONString(buf, cols[i].Name)
 	}
 	return append(buf, ']')
+}
+
+// changed reports whether column i differs between the images; a column
+// missing from either is not counted as changed.
+func changed(before, after []change.Value, i int) bool {
+	b, a := &before[i], &after[i]
+	return b.Kind != change.KindMissing && a.Kind != change.KindMissing && !sameValue(b, a)
 }
 
 func sameValue(a, b *change.Value) bool {
