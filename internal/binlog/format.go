@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/bintap/bintap/internal/format"
 )
 
 var dig2bytes = [10]int{0, 1, 1, 2, 2, 3, 3, 4, 4, 4}
@@ -161,11 +163,6 @@ func appendTime(dst []byte, neg bool, h, m, s, usec, fsp int) []byte {
 
 var pow10 = [7]int{1, 10, 100, 1000, 10000, 100000, 1000000}
 
-// digitPairs holds "00" to "99".
-const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
-	"4041424344454647484950515253545556575859606162636465666768697071727374757677787980818283848586878889" +
-	"90919293949596979899"
-
 func appendFrac(dst []byte, usec, fsp int) []byte {
 	if fsp <= 0 {
 		return dst
@@ -240,19 +237,26 @@ func appendDateTime2(dst, data []byte, fsp int) ([]byte, int, error) {
 	y, mo, d := ym/13, ym%13, ymd%32
 	h, mi, sec := hms>>12, hms>>6%64, hms%64
 	var b [26]byte
-	hi, lo := y/100%100*2, y%100*2 // a year above 9999 (not in a real binlog) keeps 4 digits
-	b[0], b[1], b[2], b[3], b[4] = digitPairs[hi], digitPairs[hi+1], digitPairs[lo], digitPairs[lo+1], '-'
-	b[5], b[6], b[7] = digitPairs[mo*2], digitPairs[mo*2+1], '-'
-	b[8], b[9], b[10] = digitPairs[d*2], digitPairs[d*2+1], ' '
-	b[11], b[12], b[13] = digitPairs[h*2], digitPairs[h*2+1], ':'
-	b[14], b[15], b[16] = digitPairs[mi*2], digitPairs[mi*2+1], ':'
-	b[17], b[18] = digitPairs[sec*2], digitPairs[sec*2+1]
+	format.Put2(b[0:], int(y/100)) // a year above 9999 (not in a real binlog) keeps 4 digits
+	format.Put2(b[2:], int(y))
+	b[4] = '-'
+	format.Put2(b[5:], int(mo))
+	b[7] = '-'
+	format.Put2(b[8:], int(d))
+	b[10] = ' '
+	format.Put2(b[11:], int(h))
+	b[13] = ':'
+	format.Put2(b[14:], int(mi))
+	b[16] = ':'
+	format.Put2(b[17:], int(sec))
 	end := 19
 	if fsp > 0 {
 		// The first fsp of the six digits of the microseconds.
-		u := uint(usec) % 1000000
-		p1, p2, p3 := u/10000*2, u/100%100*2, u%100*2
-		b[19], b[20], b[21], b[22], b[23], b[24], b[25] = '.', digitPairs[p1], digitPairs[p1+1], digitPairs[p2], digitPairs[p2+1], digitPairs[p3], digitPairs[p3+1]
+		u := int(uint(usec) % 1000000)
+		b[19] = '.'
+		format.Put2(b[20:], u/10000)
+		format.Put2(b[22:], u/100)
+		format.Put2(b[24:], u)
 		end = 20 + fsp
 	}
 	return append(dst, b[:end]...), n, nil

@@ -14,6 +14,13 @@ const pairs = "00010203040506070809" +
 	"80818283848586878889" +
 	"90919293949596979899"
 
+// Put2 writes n mod 100 (n >= 0) as two digits into d[0] and d[1]: dates
+// and times written in place.
+func Put2(d []byte, n int) {
+	n = n % 100 * 2
+	d[0], d[1] = pairs[n], pairs[n+1]
+}
+
 // pow10 are the powers of 10 that fit a uint64.
 var pow10 = [...]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}

@@ -18,6 +18,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/bintap/bintap/internal/config"
+	"github.com/bintap/bintap/internal/format"
 )
 
 // viewConn is one connection holding a consistent view. It is go-mysql's
@@ -555,21 +556,10 @@ func putFraction(d []byte, usec uint32, decimals int) int {
 	}
 	d[0] = '.'
 	u := usec % 1000000
-	put2(d[1:], int(u/10000))
-	put2(d[3:], int(u/100%100))
-	put2(d[5:], int(u%100))
+	format.Put2(d[1:], int(u/10000))
+	format.Put2(d[3:], int(u/100%100))
+	format.Put2(d[5:], int(u%100))
 	return 1 + decimals
-}
-
-// digitPairs holds "00" to "99".
-const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
-	"4041424344454647484950515253545556575859606162636465666768697071727374757677787980818283848586878889" +
-	"90919293949596979899"
-
-// put2 writes n mod 100 as two digits.
-func put2(d []byte, n int) {
-	n = n % 100 * 2
-	d[0], d[1] = digitPairs[n], digitPairs[n+1]
 }
 
 func append2(dst []byte, n int) []byte {
@@ -596,21 +586,21 @@ func appendBinaryDateTime(dst []byte, b []byte, typ byte, decimals int) ([]byte,
 	}
 	// Written in place, appended once.
 	var t [26]byte
-	put2(t[0:], year/100)
-	put2(t[2:], year)
+	format.Put2(t[0:], year/100)
+	format.Put2(t[2:], year)
 	t[4] = '-'
-	put2(t[5:], month)
+	format.Put2(t[5:], month)
 	t[7] = '-'
-	put2(t[8:], day)
+	format.Put2(t[8:], day)
 	if typ == mysql.MYSQL_TYPE_DATE || typ == mysql.MYSQL_TYPE_NEWDATE {
 		return append(dst, t[:10]...), nil
 	}
 	t[10] = ' '
-	put2(t[11:], hour)
+	format.Put2(t[11:], hour)
 	t[13] = ':'
-	put2(t[14:], minute)
+	format.Put2(t[14:], minute)
 	t[16] = ':'
-	put2(t[17:], second)
+	format.Put2(t[17:], second)
 	n := 19 + putFraction(t[19:], usec, decimals)
 	return append(dst, t[:n]...), nil
 }
