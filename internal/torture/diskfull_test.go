@@ -125,7 +125,7 @@ func TestDiskFull(t *testing.T) {
 	var fileRes, filesRes, indexRes Result
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
 		a, err1 := readJSONLines(fileDir)
-		b, err2 := readFiles(filesDir)
+		b, err2 := newFilesReader(filesDir).read()
 		c, err3 := readIndex(stateDir)
 		if err1 == nil && err2 == nil && err3 == nil {
 			fileRes, filesRes, indexRes = a.Compare(want), b.Compare(want), c.Compare(want)

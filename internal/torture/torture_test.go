@@ -21,7 +21,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/bintap/bintap/internal/sink/files"
 	"github.com/bintap/bintap/internal/sink/kafka"
 	"github.com/bintap/bintap/internal/testutil"
 )
@@ -636,44 +635,6 @@ func readJSONLines(dir string) (*Tally, error) {
 			if json.Unmarshal(sc.Bytes(), &r) == nil {
 				tl.add(r.identity())
 			}
-		}
-	}
-	return tl, nil
-}
-
-func readFiles(dir string) (*Tally, error) {
-	tl := &Tally{Seen: map[string]int{}}
-	es, err := files.ReadManifest(dir)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range es {
-		if e.Database != "w" {
-			continue
-		}
-		idCol, nCol := -1, -1
-		for i, c := range e.Definition.Columns {
-			switch c.Name {
-			case "id":
-				idCol = i
-			case "n":
-				nCol = i
-			}
-		}
-		err := files.Read(dir, e, func(r *files.Record) error {
-			if r.Row == nil || idCol < 0 {
-				return nil
-			}
-			var n int64
-			if nCol >= 0 {
-				n = r.Row[nCol].Int
-			}
-			typ := map[byte]string{'c': "insert", 'u': "update_after", 'd': "delete"}[r.Op]
-			tl.add(Identity(e.Table, typ, r.Row[idCol].Int, n))
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
 	}
 	return tl, nil
