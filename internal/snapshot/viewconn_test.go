@@ -158,16 +158,8 @@ func TestViewConnProtocolsAgree(t *testing.T) {
 			 '838:59:59', '100:00:00.000001', b'0', '', '', 'null', '', '', NULL, NULL),
 			(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 			 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
-	cfg, err := config.Load("stream", []string{"--source", s.URL()}, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	v, err := dialView(ctx, cfg.Source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := openView(t, s)
 	if err := v.exec(ctx, "SET time_zone = '+00:00'"); err != nil {
 		t.Fatal(err)
 	}
@@ -237,16 +229,8 @@ func TestViewConnLargeValues(t *testing.T) {
 	s := testutil.NewMariaDB(t, "--max-allowed-packet=64M")
 	s.Exec("CREATE DATABASE p", "CREATE TABLE p.big (id INT PRIMARY KEY, b LONGBLOB)",
 		"INSERT INTO p.big VALUES (1, REPEAT('a', 300000)), (2, REPEAT('b', 17000000)), (3, 'c')")
-	cfg, err := config.Load("stream", []string{"--source", s.URL()}, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	v, err := dialView(ctx, cfg.Source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := openView(t, s)
 	want := map[int64]string{1: strings.Repeat("a", 300000), 2: strings.Repeat("b", 17000000), 3: "c"}
 	for _, textOnly := range []bool{false, true, false} {
 		v.textOnly = textOnly
@@ -263,4 +247,19 @@ func TestViewConnLargeValues(t *testing.T) {
 			t.Fatalf("text only %v: %d rows, %v", textOnly, n, err)
 		}
 	}
+}
+
+// openView opens a view connection to s, closed when the test ends.
+func openView(t *testing.T, s *testutil.Server) *viewConn {
+	t.Helper()
+	cfg, err := config.Load("stream", []string{"--source", s.URL()}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := dialView(context.Background(), cfg.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v
 }
