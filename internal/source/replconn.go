@@ -20,6 +20,7 @@ import (
 
 	"github.com/bintap/bintap/internal/binlog"
 	"github.com/bintap/bintap/internal/config"
+	"github.com/bintap/bintap/internal/pipeline"
 )
 
 // replConn is the connection of one replication session. go-mysql's client
@@ -235,7 +236,7 @@ func (r *replConn) dumpGTID(set mysql.GTIDSet) error {
 // when its data is a slice of its own.
 type eventChunk struct {
 	events []*replication.BinlogEvent
-	slabs  []*slab
+	slabs  []pipeline.Holder
 	err    error // the reading ended with this error after the events
 }
 
@@ -286,10 +287,10 @@ func (r *replConn) loop() (err error) {
 			if err != nil {
 				return err
 			}
-			var in *slab
+			var in pipeline.Holder // nil: the event's data is a slice of its own
 			if r.inSlab {
+				r.cur.Hold() // for the stream, until it has handled the event
 				in = r.cur
-				in.Hold() // for the stream, until it has handled the event
 			}
 			r.chunk.events = append(r.chunk.events, e)
 			r.chunk.slabs = append(r.chunk.slabs, in)

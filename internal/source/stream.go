@@ -572,10 +572,7 @@ func (s *Stream) session(ctx context.Context, gtidStart string) error {
 	for c := range chunks {
 		for i, e := range c.events {
 			if err == nil {
-				s.slab = nil
-				if c.slabs[i] != nil {
-					s.slab = c.slabs[i]
-				}
+				s.slab = c.slabs[i]
 				err = s.handle(e)
 			}
 			if c.slabs[i] != nil {
