@@ -12,9 +12,11 @@
 //
 // The throughput rows (keys a, b, c, k, i, j, q, l, d, e, e1, f, and p, p0 below) read a
 // loaded workload of -rows rows; -runs and -interleave apply to them, and
-// to the merge rows m and n below. The table rows d, e, e1 and f (and e0,
-// the -baseline binary's default snapshot) print the source MariaDB's CPU
-// time during each run, read from /proc/PID/stat of mariadbd.
+// to the merge rows m and n below. Rows a, c, k, i (and c0, k0) and the
+// table rows d, e, e1 and f (and e0, the -baseline binary's default
+// snapshot) print the source MariaDB's CPU time during each run (its binlog
+// dump thread, or the threads serving the table's rows), read from
+// /proc/PID/stat of mariadbd: it shares the two cores with the row's client.
 //
 // The latency rows measure commit → delivered while the source is live:
 // ls, bintap's stdout output (a pipe into this process, read line by line),
@@ -295,11 +297,11 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		cName = "bintap stream → line counter"
 	}
 	measurements := []measurement{
-		{key: "a", name: "raw transfer (mariadb-binlog --raw)", run: rawTransfer},
+		{key: "a", name: "raw transfer (mariadb-binlog --raw)", run: withSourceCPU(rawTransfer)},
 		{key: "b", name: "go-mysql BinlogSyncer, generic decode", run: goMySQL},
-		{key: "c", name: cName, run: bintapStream(bintapPath, o.verify)},
-		{key: "k", name: "bintap stream → Kafka (kfake broker in this process)", run: bintapKafka(bintapPath, "state-kafka", o.kafkaFlags, o.brokerGOGC)},
-		{key: "i", name: "bintap stream → change index (--output index)", run: bintapRun(bintapPath, false, "index")},
+		{key: "c", name: cName, run: withSourceCPU(bintapStream(bintapPath, o.verify))},
+		{key: "k", name: "bintap stream → Kafka (kfake broker in this process)", run: withSourceCPU(bintapKafka(bintapPath, "state-kafka", o.kafkaFlags, o.brokerGOGC))},
+		{key: "i", name: "bintap stream → change index (--output index)", run: withSourceCPU(bintapRun(bintapPath, false, "index"))},
 		{key: "j", name: "bintap stream → files, JSON lines, 5s windows (--output files://)", run: bintapFiles(bintapPath, "jsonl")},
 		{key: "q", name: "bintap stream → files, Parquet, 5s windows", run: bintapFiles(bintapPath, "parquet")},
 		{key: "l", name: "bintap load of row j's closed files → PostgreSQL", run: bintapLoad(bintapPath, pg)},
@@ -315,8 +317,8 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		if abs, err := filepath.Abs(base); err == nil {
 			base = abs
 		}
-		measurements = slices.Insert(measurements, 3, measurement{key: "c0", name: cName + " (-baseline binary)", run: bintapStream(base, o.verify)})
-		measurements = slices.Insert(measurements, 5, measurement{key: "k0", name: "bintap stream → Kafka (-baseline binary, default flags)", run: bintapKafka(base, "state-kafka0", nil, o.brokerGOGC)})
+		measurements = slices.Insert(measurements, 3, measurement{key: "c0", name: cName + " (-baseline binary)", run: withSourceCPU(bintapStream(base, o.verify))})
+		measurements = slices.Insert(measurements, 5, measurement{key: "k0", name: "bintap stream → Kafka (-baseline binary, default flags)", run: withSourceCPU(bintapKafka(base, "state-kafka0", nil, o.brokerGOGC))})
 		for i, m := range measurements {
 			if m.key == "e" {
 				measurements = slices.Insert(measurements, i+1, measurement{key: "e0", name: "bintap initial snapshot, default settings (-baseline binary)",

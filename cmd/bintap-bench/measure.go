@@ -49,7 +49,7 @@ type result struct {
 	elapsed     time.Duration
 	cpu         time.Duration // user + system CPU time of the measured process, when known
 	serverCPU   time.Duration // the same of the database server it wrote to, when known
-	sourceCPU   time.Duration // the same of the source MariaDB during the run (table rows), when known
+	sourceCPU   time.Duration // the same of the source MariaDB during the run, when known
 	brokerCPU   time.Duration // the same of the Kafka broker (kfake) it wrote to, when known
 	brokerGOGC  int           // the broker process's GOGC during the run (-broker-gogc)
 	unavailable string        // set when the measured thing does not exist (yet)
