@@ -569,6 +569,7 @@ func printReport(out io.Writer, o options, w *workload, ms []measurement, rs map
 	compare(out, rs, "k", "k0", "row k vs the -baseline binary's, to Kafka", 0)
 	compare(out, rs, "c", "a", "bintap vs raw transfer", 0.85)
 	compare(out, rs, "k", "c", "Kafka vs /dev/null; the gap is producing and the broker, which shares the CPUs", 0.8)
+	coreBound(out, rs, "k", "c")
 	compare(out, rs, "e", "d", "bintap snapshot vs mariadb-dump", 1.5)
 	compare(out, rs, "e0", "d", "the -baseline binary's snapshot vs mariadb-dump", 0)
 	compare(out, rs, "e", "e0", "this binary's snapshot vs the -baseline binary's", 0)
@@ -642,6 +643,23 @@ func compare(out io.Writer, rs map[string]result, x, y, what string, target floa
 	if target > 0 {
 		fmt.Fprintf(out, "target %s/%s >= %g: %s\n", x, y, target, verdict(r >= target))
 	}
+}
+
+// coreBound prints the highest x/y the machine's cores allow given the CPU
+// time x's run took: x's processes (bintap, the broker, the source MariaDB)
+// cannot finish faster than their CPU time spread over every core, so x/y
+// <= cores × y's seconds / x's CPU seconds, whatever x's parallelism.
+func coreBound(out io.Writer, rs map[string]result, x, y string) {
+	rx, okx := rs[x]
+	ry, oky := rs[y]
+	if !okx || !oky || !rx.ok() || !ry.ok() || rx.cpu == 0 || rx.rows != ry.rows {
+		return
+	}
+	total := rx.cpu + rx.brokerCPU + rx.sourceCPU
+	cores := runtime.NumCPU()
+	fmt.Fprintf(out, "%s/%s ceiling from %s's CPU (bintap %.2fs + broker %.2fs + MariaDB %.2fs over %d cores): %.2f\n",
+		x, y, x, rx.cpu.Seconds(), rx.brokerCPU.Seconds(), rx.sourceCPU.Seconds(), cores,
+		float64(cores)*ry.elapsed.Seconds()/total.Seconds())
 }
 
 // rateTarget prints whether x reached min units/s, and x/y, when x ran and
