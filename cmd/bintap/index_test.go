@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bintap/bintap/internal/index"
+	"github.com/bintap/bintap/internal/position"
 	"github.com/bintap/bintap/internal/testutil"
 )
 
@@ -695,5 +696,63 @@ func TestIndexInHTTPStatus(t *testing.T) {
 	}
 	if section.Bytes == 0 || section.NewestChange.Before(section.OldestChange) || time.Since(section.OldestChange) > time.Hour {
 		t.Errorf("index section: %+v", section)
+	}
+}
+
+// TestStopBeforeFirstCheckpoint: a stream killed before its first
+// checkpoint, after one output that keeps its own position (files)
+// committed, must not resume from that output's position when another
+// (here the index, added on the restart) holds nothing: the stream's first
+// checkpoint is where it began, so the index gets every change and the
+// files output none twice.
+func TestStopBeforeFirstCheckpoint(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE k", "CREATE TABLE k.t (id INT PRIMARY KEY, v INT NOT NULL)")
+	for b := 0; b < 10; b++ {
+		var vals []string
+		for i := b * 20; i < (b+1)*20; i++ {
+			vals = append(vals, fmt.Sprintf("(%d, %d)", i, i))
+		}
+		s.Exec("INSERT INTO k.t VALUES " + strings.Join(vals, ","))
+	}
+	state, dir := t.TempDir(), filepath.Join(t.TempDir(), "files")
+	args := []string{"--source", s.URL(), "--start", "oldest", "--state-dir", state, "--file-window", "1s",
+		"--checkpoint-interval", "1h"} // no checkpoint before the kill but the first
+
+	var errOut testutil.SyncBuffer
+	cmd := startBintap(t, &errOut, append(args, "--output", "files://"+dir)...)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if rows, _ := replayFiles(t, dir, "k", "t"); len(rows) == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the files output never held the 200 rows; bintap said:\n%s", errOut.String())
+		}
+	}
+	cmd.Process.Kill() // SIGKILL: no checkpoint at exit
+	cmd.Wait()
+	ckpt, err := position.Load(state)
+	if err != nil || ckpt == nil || !ckpt.Start || ckpt.Pos != 4 {
+		t.Fatalf("checkpoint after the kill: %+v, %v; want the start (oldest binlog, position 4)", ckpt, err)
+	}
+
+	var out, errOut2 bytes.Buffer
+	if code := run(append([]string{"stream"}, append(args, "--output", "files://"+dir+",index", "--stop-at-end")...), &out, &errOut2); code != 0 {
+		t.Fatalf("restart exited %d:\n%s", code, errOut2.String())
+	}
+	if strings.Contains(errOut2.String(), "holds no position") {
+		t.Errorf("a warning that the new output misses changes, though it gets them all:\n%s", errOut2.String())
+	}
+	st, err := index.Open(filepath.Join(state, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, err := st.Count(context.Background()); err != nil || n != 200 {
+		t.Errorf("the index holds %d changes (%v), want all 200:\n%s", n, err, errOut2.String())
+	}
+	rows, dups := replayFiles(t, dir, "k", "t")
+	if len(rows) != 200 || len(dups) != 0 {
+		t.Errorf("files output: %d rows, %d changes twice (%v); want 200 and none", len(rows), len(dups), dups)
 	}
 }

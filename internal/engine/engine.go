@@ -412,6 +412,20 @@ func (e *Engine) startPoint(ctx context.Context, src *source.Stream, ckpt *posit
 		return source.Start{}, err
 	}
 	e.log.Info("no checkpoint; starting", "start", e.cfg.Start, "file", start.File, "pos", start.Pos, "gtid", start.GTIDSet, "flavor", src.Flavor())
+	// The stream's first checkpoint is where it begins, written before
+	// anything is delivered. Outputs that keep their own position commit
+	// on their own schedule: without it, a stream stopped before its first
+	// checkpoint (a full disk, a kill) would resume from the position of
+	// the output that committed first, and the others (nothing committed)
+	// would miss what came before. With --start newest the start cannot be
+	// found again later. A start by GTID alone has no file position to
+	// record; it resumes as before.
+	if start.File != "" {
+		cp := position.Checkpoint{Flavor: src.Flavor(), File: start.File, Pos: start.Pos, GTIDState: start.GTIDState, Start: true}
+		if err := cp.Save(e.cfg.StateDir); err != nil {
+			return source.Start{}, fmt.Errorf("write the first checkpoint in %s: %w", e.cfg.StateDir, err)
+		}
+	}
 	return start, nil
 }
 

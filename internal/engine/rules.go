@@ -50,7 +50,8 @@ func reset(ctx context.Context, dir string, outputs []pipeline.Output) error {
 // An output that keeps a position but holds none while the state dir has a
 // checkpoint is new to the stream (or was emptied): it gets the changes
 // from the checkpoint on, and a warning says so and how to give it the
-// rest.
+// rest. A start checkpoint (the stream stopped before its first one) is
+// no such case: the output is fed from where the stream began.
 func resumeFrom(ctx context.Context, ckpt *position.Checkpoint, outputs []pipeline.Output, log *slog.Logger) (*position.Checkpoint, error) {
 	stateDir := ckpt
 	for i := range outputs {
@@ -64,7 +65,7 @@ func resumeFrom(ctx context.Context, ckpt *position.Checkpoint, outputs []pipeli
 			return nil, fmt.Errorf("output %s: read its position: %w", o.Name, err)
 		}
 		if c == nil {
-			if stateDir != nil {
+			if stateDir != nil && !stateDir.Start {
 				log.Warn("output holds no position, but the stream resumes from a checkpoint: it gets the changes from there on, not the ones before "+
 					"(a new output, or one emptied). To give it the captured tables as they are now, run an incremental snapshot of them "+
 					"(bintap snapshot --table DB.T, or POST /snapshot); to start every output over, --reset",

@@ -149,8 +149,12 @@ type Checkpoint struct {
 	// GTID of the transaction at File:Pos when Skip > 0 (a check on resume).
 	GTID string `json:"gtid,omitempty"`
 	// GTIDState is the executed GTID state of every transaction before File:Pos.
-	GTIDState string    `json:"gtid_state,omitempty"`
-	Written   time.Time `json:"written"`
+	GTIDState string `json:"gtid_state,omitempty"`
+	// Start marks the checkpoint written where a new stream began (no
+	// checkpoint, no snapshot): nothing before it was to be delivered, so
+	// an output that holds no position past it lost nothing.
+	Start   bool      `json:"start,omitempty"`
+	Written time.Time `json:"written"`
 }
 
 func (c Checkpoint) String() string {
