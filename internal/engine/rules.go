@@ -47,13 +47,15 @@ func reset(ctx context.Context, dir string, outputs []pipeline.Output) error {
 // own. Each such output is told what it holds (Output.Holds), so the
 // pipeline drops those events for it and none sees a change twice.
 //
-// An output that keeps a position but holds none while the state dir has a
-// checkpoint is new to the stream (or was emptied): it gets the changes
-// from the checkpoint on, and a warning says so and how to give it the
-// rest. A start checkpoint (the stream stopped before its first one) is
-// no such case: the output is fed from where the stream began.
+// An output that keeps a position but holds none, while the stream
+// resumes from a checkpoint or from another output's position, is new to
+// the stream (or was emptied, or the state dir was lost): it gets the
+// changes from there on, and a warning says so and how to give it the
+// rest. A start checkpoint (the stream stopped before its first one) is no
+// such case: every output is fed from where the stream began.
 func resumeFrom(ctx context.Context, ckpt *position.Checkpoint, outputs []pipeline.Output, log *slog.Logger) (*position.Checkpoint, error) {
-	stateDir := ckpt
+	started := ckpt != nil && ckpt.Start
+	var empty []string
 	for i := range outputs {
 		o := &outputs[i]
 		p, ok := o.Dest.(pipeline.Positioned)
@@ -65,18 +67,21 @@ func resumeFrom(ctx context.Context, ckpt *position.Checkpoint, outputs []pipeli
 			return nil, fmt.Errorf("output %s: read its position: %w", o.Name, err)
 		}
 		if c == nil {
-			if stateDir != nil && !stateDir.Start {
-				log.Warn("output holds no position, but the stream resumes from a checkpoint: it gets the changes from there on, not the ones before "+
-					"(a new output, or one emptied). To give it the captured tables as they are now, run an incremental snapshot of them "+
-					"(bintap snapshot --table DB.T, or POST /snapshot); to start every output over, --reset",
-					"output", o.Name, "checkpoint", stateDir.String())
-			}
+			empty = append(empty, o.Name)
 			continue
 		}
 		log.Info("output holds a position", "output", o.Name, "position", c.String())
 		o.Holds = c
 		if ckpt == nil || c.Before(ckpt) {
 			ckpt = c
+		}
+	}
+	if ckpt != nil && !started {
+		for _, name := range empty {
+			log.Warn("output holds no position, but the stream resumes from a checkpoint: it gets the changes from there on, not the ones before "+
+				"(a new output, one emptied, or the state dir lost). To give it the captured tables as they are now, run an incremental snapshot of them "+
+				"(bintap snapshot --table DB.T, or POST /snapshot); to start every output over, --reset",
+				"output", name, "checkpoint", ckpt.String())
 		}
 	}
 	return ckpt, nil
