@@ -301,3 +301,22 @@ func TestMaxScaleLongColumnKeys(t *testing.T) {
 		t.Errorf("short keys:\ngot  %s\nwant %s", got, want)
 	}
 }
+
+// FuzzAppendString: appendString writes what the byte-at-a-time reference
+// writes, after bytes already in the buffer and whatever its spare capacity.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "a", "plain ascii text of some length", `{"id":1,"tag":"new"}`, "café naïve 日本 données",
+		"\xc3", "abcdefg\xc3", "\xed\xa0\x80", "\x00\x1f\x7f\"\\\n\r\t", "\xf0\x9f\x98\x80\xff"} {
+		f.Add([]byte(s), 3)
+	}
+	f.Fuzz(func(t *testing.T, s []byte, spare int) {
+		dst := make([]byte, 2, 2+spare&63)
+		got := appendString(dst, s)
+		if want := "\x00\x00" + referenceString(s); string(got) != want {
+			t.Fatalf("%q: got %q want %q", s, got, want)
+		}
+		if !utf8.Valid(got) {
+			t.Fatalf("%q: invalid UTF-8 out: %q", s, got)
+		}
+	})
+}
