@@ -142,6 +142,9 @@ func appendFloat(dst []byte, f float64, bits int) []byte {
 		return append(dst, "null"...)
 	}
 	abs := math.Abs(f)
+	if bits == 64 && abs >= 1e-6 && abs < 1e21 {
+		return appendShortest64(dst, f) // the same text, written in place
+	}
 	fmtByte := byte('f')
 	if abs != 0 {
 		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
