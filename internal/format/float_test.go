@@ -97,3 +97,24 @@ func TestAppendShortest64Random(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAppendFloat: DOUBLE values like the bench table's (a normal
+// distribution times 1000), through appendFloat and through strconv.
+func BenchmarkAppendFloat(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	fs := make([]float64, 1024)
+	for i := range fs {
+		fs[i] = rng.NormFloat64() * 1000
+	}
+	var dst []byte
+	b.Run("appendFloat", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			dst = appendFloat(dst[:0], fs[i&1023], 64)
+		}
+	})
+	b.Run("strconv", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			dst = strconv.AppendFloat(dst[:0], fs[i&1023], 'f', -1, 64)
+		}
+	})
+}
