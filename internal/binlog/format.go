@@ -108,29 +108,11 @@ func appendDecimal(dst, data []byte, prec, scale int) ([]byte, int, error) {
 	return dst, size, nil
 }
 
-func appendUint(dst []byte, u uint64) []byte {
-	var tmp [20]byte
-	i := len(tmp)
-	for {
-		i--
-		tmp[i] = byte('0' + u%10)
-		u /= 10
-		if u == 0 {
-			break
-		}
-	}
-	return append(dst, tmp[i:]...)
-}
+// appendUint appends u in decimal, two digits at a time.
+func appendUint(dst []byte, u uint64) []byte { return format.AppendUint(dst, u) }
 
 // appendPadded appends u as exactly width digits (zero-padded; width <= 20).
-func appendPadded(dst []byte, u uint64, width int) []byte {
-	var tmp [20]byte
-	for i := width - 1; i >= 0; i-- {
-		tmp[i] = byte('0' + u%10)
-		u /= 10
-	}
-	return append(dst, tmp[:width]...)
-}
+func appendPadded(dst []byte, u uint64, width int) []byte { return format.AppendPadded(dst, u, width) }
 
 func append2(dst []byte, v int) []byte {
 	return append(dst, byte('0'+v/10%10), byte('0'+v%10))

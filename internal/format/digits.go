@@ -72,3 +72,28 @@ func AppendInt(dst []byte, n int64) []byte {
 	}
 	return AppendUint(dst, uint64(n))
 }
+
+// AppendPadded appends the last width digits of u (width <= 20), zero-padded:
+// a DECIMAL's groups of nine digits, fractions of a second.
+func AppendPadded(dst []byte, u uint64, width int) []byte {
+	if width <= 0 {
+		return dst
+	}
+	l := len(dst)
+	if cap(dst)-l < width {
+		dst = append(dst, make([]byte, width)...)[:l]
+	}
+	dst = dst[:l+width]
+	b := dst[l:]
+	i := width
+	for ; i >= 2; i -= 2 {
+		q := u / 100
+		r := (u - q*100) * 2
+		b[i-2], b[i-1] = pairs[r], pairs[r+1]
+		u = q
+	}
+	if i == 1 {
+		b[0] = byte('0' + u%10)
+	}
+	return dst
+}

@@ -47,3 +47,32 @@ func BenchmarkStrconvAppendUint(b *testing.B) {
 		buf = strconv.AppendUint(buf[:0], uint64(i)*7919, 10)
 	}
 }
+
+// TestAppendPadded: the last width digits of u, as a digit-by-digit loop
+// writes them, for every width and digit count.
+func TestAppendPadded(t *testing.T) {
+	ref := func(u uint64, width int) string {
+		b := make([]byte, width)
+		for i := width - 1; i >= 0; i-- {
+			b[i] = byte('0' + u%10)
+			u /= 10
+		}
+		return string(b)
+	}
+	var us []uint64
+	for _, p := range pow10 {
+		us = append(us, p-1, p, p+1)
+	}
+	us = append(us, 0, math.MaxUint64, math.MaxInt64, 1<<63)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 10000 {
+		us = append(us, rng.Uint64()>>rng.IntN(64))
+	}
+	for _, u := range us {
+		for width := 0; width <= 20; width++ {
+			if got, want := string(AppendPadded([]byte("x"), u, width)), "x"+ref(u, width); got != want {
+				t.Fatalf("AppendPadded(%d, %d) = %q, want %q", u, width, got, want)
+			}
+		}
+	}
+}

@@ -24,6 +24,10 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// shortEscape[b] is the letter of b's 2-byte escape ('"', '\\', 'n', 'r',
+// 't'), or 0.
+var shortEscape = [utf8.RuneSelf]byte{'"': '"', '\\': '\\', '\n': 'n', '\r': 'r', '\t': 't'}
+
 // Word-at-a-time tests on 8 bytes (the classic "has zero byte" bit tricks).
 const (
 	ones  = 0x0101010101010101
@@ -86,6 +90,20 @@ func appendString(dst []byte, s []byte) []byte {
 				i++
 				continue
 			}
+			if e := shortEscape[b]; e != 0 && i-start <= 16 && start+16 <= len(s) && cap(dst)-len(dst) >= 18 {
+				// The bytes since the last stop (at most 16) and a 2-byte
+				// escape, stored as words: JSON text stops at every '"',
+				// a few bytes apart, and a copy call each time costs.
+				n, seg := len(dst), i-start
+				w := dst[n : n+18]
+				binary.LittleEndian.PutUint64(w, binary.LittleEndian.Uint64(s[start:]))
+				binary.LittleEndian.PutUint64(w[8:], binary.LittleEndian.Uint64(s[start+8:]))
+				w[seg], w[seg+1] = '\\', e
+				dst = dst[:n+seg+2]
+				i++
+				start = i
+				continue
+			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '"', '\\':
@@ -126,6 +144,15 @@ func appendString(dst []byte, s []byte) []byte {
 		}
 		i += size
 	}
+	if rest := len(s) - start; rest >= 8 && rest <= 16 && cap(dst)-len(dst) > rest {
+		// The last 8 to 16 bytes as two overlapping words, and the quote.
+		n := len(dst)
+		w := dst[n : n+rest+1]
+		binary.LittleEndian.PutUint64(w, binary.LittleEndian.Uint64(s[start:]))
+		binary.LittleEndian.PutUint64(w[rest-8:], binary.LittleEndian.Uint64(s[len(s)-8:]))
+		w[rest] = '"'
+		return dst[:n+rest+1]
+	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
@@ -142,6 +169,9 @@ func appendFloat(dst []byte, f float64, bits int) []byte {
 		return append(dst, "null"...)
 	}
 	abs := math.Abs(f)
+	if bits == 64 && abs >= 1e-6 && abs < 1e21 {
+		return appendShortest64(dst, f) // the same text, written in place
+	}
 	fmtByte := byte('f')
 	if abs != 0 {
 		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {

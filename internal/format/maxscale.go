@@ -2,6 +2,7 @@ package format
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strconv"
 
 	"github.com/bintap/bintap/internal/change"
@@ -43,6 +44,16 @@ type midKey struct {
 type maxScaleKeys struct {
 	names []byte   // ,"table_schema":"db","table_name":"t"
 	cols  [][]byte // ,"col": for each column
+	// short holds cols as two little-endian words each, when every one is
+	// at most 16 bytes (most names): row stores them whole at the end of
+	// its output and advances by their length, without a copy call.
+	short []shortKey
+}
+
+// shortKey is a column key of at most 16 bytes, zero-padded.
+type shortKey struct {
+	lo, hi uint64
+	n      int
 }
 
 func (m *MaxScale) keysOf(t *change.Table) *maxScaleKeys {
@@ -59,6 +70,16 @@ func (m *MaxScale) keysOf(t *change.Table) *maxScaleKeys {
 		for i := range t.Columns {
 			c := append([]byte{','}, appendStringS(nil, t.Columns[i].Name)...)
 			k.cols[i] = append(c, ':')
+		}
+		k.short = make([]shortKey, len(k.cols))
+		for i, c := range k.cols {
+			if len(c) > 16 {
+				k.short = nil
+				break
+			}
+			var b [16]byte
+			copy(b[:], c)
+			k.short[i] = shortKey{binary.LittleEndian.Uint64(b[:]), binary.LittleEndian.Uint64(b[8:]), len(c)}
 		}
 		if m.keys == nil {
 			m.keys = map[*change.Table]*maxScaleKeys{}
@@ -162,6 +183,21 @@ func (m *MaxScale) row(dst []byte, ev *change.Event, typ string, number uint64, 
 		m.mid = h
 	}
 	dst = append(dst, m.mid...)
+	if short := k.short; len(short) >= len(row) {
+		short = short[:len(row)]
+		for i := range row {
+			if cap(dst)-len(dst) < 16 {
+				dst = grow(dst, 16)
+			}
+			n := len(dst)
+			b := dst[n : n+16]
+			binary.LittleEndian.PutUint64(b, short[i].lo)
+			binary.LittleEndian.PutUint64(b[8:], short[i].hi)
+			dst = dst[:n+short[i].n]
+			dst = appendValue(dst, &row[i], m.binary)
+		}
+		return append(dst, '}', '\n')
+	}
 	for i := range row {
 		dst = append(dst, k.cols[i]...)
 		dst = appendValue(dst, &row[i], m.binary)

@@ -282,3 +282,41 @@ func TestMaxScaleCachedParts(t *testing.T) {
 		t.Errorf("snapshot row: %s", got)
 	}
 }
+
+// TestMaxScaleLongColumnKeys: column keys longer than 16 bytes (written by
+// append) and up to 16 (written as two words) give the same record, from an
+// empty buffer that grows.
+func TestMaxScaleLongColumnKeys(t *testing.T) {
+	tbl := &change.Table{Schema: "s", Name: "t", Columns: []change.Column{
+		{Name: "a", Type: "int"}, {Name: "exactly_12ch", Type: "int"}, {Name: "a_column_name_of_twenty", Type: "varchar"}}}
+	tx := &change.Tx{Sequence: 1, ServerID: 1}
+	row := []change.Value{{Kind: change.KindInt, Int: 1}, {Kind: change.KindInt, Int: -2}, {Kind: change.KindString, Text: []byte("x\"y")}}
+	want := `{"domain":0,"server_id":1,"sequence":1,"event_number":1,"timestamp":0,"event_type":"insert","table_schema":"s","table_name":"t","a":1,"exactly_12ch":-2,"a_column_name_of_twenty":"x\"y"}` + "\n"
+	if got := string(NewMaxScale("hex", false).Append(nil, &change.Event{Op: change.OpInsert, Table: tbl, Tx: tx, EventNumber: 1, After: row})); got != want {
+		t.Errorf("long key:\ngot  %s\nwant %s", got, want)
+	}
+	short := &change.Table{Schema: "s", Name: "t", Columns: tbl.Columns[:2]}
+	want = `{"domain":0,"server_id":1,"sequence":1,"event_number":1,"timestamp":0,"event_type":"insert","table_schema":"s","table_name":"t","a":1,"exactly_12ch":-2}` + "\n"
+	if got := string(NewMaxScale("hex", false).Append(nil, &change.Event{Op: change.OpInsert, Table: short, Tx: tx, EventNumber: 1, After: row[:2]})); got != want {
+		t.Errorf("short keys:\ngot  %s\nwant %s", got, want)
+	}
+}
+
+// FuzzAppendString: appendString writes what the byte-at-a-time reference
+// writes, after bytes already in the buffer and whatever its spare capacity.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "a", "plain ascii text of some length", `{"id":1,"tag":"new"}`, "café naïve 日本 données",
+		"\xc3", "abcdefg\xc3", "\xed\xa0\x80", "\x00\x1f\x7f\"\\\n\r\t", "\xf0\x9f\x98\x80\xff"} {
+		f.Add([]byte(s), 3)
+	}
+	f.Fuzz(func(t *testing.T, s []byte, spare int) {
+		dst := make([]byte, 2, 2+spare&63)
+		got := appendString(dst, s)
+		if want := "\x00\x00" + referenceString(s); string(got) != want {
+			t.Fatalf("%q: got %q want %q", s, got, want)
+		}
+		if !utf8.Valid(got) {
+			t.Fatalf("%q: invalid UTF-8 out: %q", s, got)
+		}
+	})
+}
