@@ -77,6 +77,10 @@
 // MB, so at Go's default GOGC (100) most of the broker's CPU is this
 // process collecting garbage every 4 MB; -broker-gogc sets this process's
 // GOGC while rows k and k0 run (the rows print it when it is not 100).
+// Below k/c the bench prints the highest k/c the cores allow given what
+// row k's run cost: bintap's, the broker's and the source MariaDB's CPU
+// seconds spread over every core can finish no sooner than their sum
+// divided by the cores, so k/c <= cores × c's seconds / that sum.
 // BINTAP_BENCH_CPUPROFILE=PATH writes bintap's profile of run N of row k to
 // PATH.k.N (k0: PATH.k0.N) and this process's (the broker's) to
 // PATH.k.N.broker.
