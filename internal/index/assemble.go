@@ -47,13 +47,15 @@ type Assembler struct {
 	tables   map[string]int64      // "schema\x00name" → table_id
 	defs     map[defKey]int64      // stored definitions → definition_id
 	versions map[*change.Table]ids // table versions seen → their ids
-	maxTable int64                 // highest table_id given
-	maxDef   int64                 // highest definition_id given
-	sinceSet bool                  // covered_since is recorded
-	blk      block                 // the block being filled
-	out      Batch                 // what Take hands over next
-	enc      *Encoder              // for the Writer's Add
-	jsonKeys bool                  // key rows as one JSON text (SQLite), else as keyRows
+	lastT    *change.Table         // the table version of the last change, and its ids
+	lastIDs  ids
+	maxTable int64    // highest table_id given
+	maxDef   int64    // highest definition_id given
+	sinceSet bool     // covered_since is recorded
+	blk      block    // the block being filled
+	out      Batch    // what Take hands over next
+	enc      *Encoder // for the Writer's Add
+	jsonKeys bool     // key rows as one JSON text (SQLite), else as keyRows
 	// free holds block text buffers that Batch.Compress is done with, for
 	// the next blocks (a sealed block hands its buffer over with it).
 	free chan []byte
@@ -510,7 +512,11 @@ func (a *Assembler) storeTx() {
 // table returns the ids of a table and of this version of its definition,
 // giving new ones (queued for insert) to tables and definitions not seen.
 func (a *Assembler) table(t *change.Table) (tableID, defID int64, err error) {
+	if t == a.lastT && t != nil {
+		return a.lastIDs.table, a.lastIDs.def, nil
+	}
 	if v, ok := a.versions[t]; ok {
+		a.lastT, a.lastIDs = t, v
 		return v.table, v.def, nil
 	}
 	name := t.Schema + "\x00" + t.Name
@@ -534,5 +540,6 @@ func (a *Assembler) table(t *change.Table) (tableID, defID int64, err error) {
 		a.out.defs = append(a.out.defs, defRow{id: defID, table: tableID, version: t.Version, def: def})
 	}
 	a.versions[t] = ids{table: tableID, def: defID}
+	a.lastT, a.lastIDs = t, a.versions[t]
 	return tableID, defID, nil
 }
