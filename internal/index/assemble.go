@@ -52,6 +52,7 @@ type Assembler struct {
 	maxTable int64    // highest table_id given
 	maxDef   int64    // highest definition_id given
 	sinceSet bool     // covered_since is recorded
+	added    int64    // bytes of elements added, in all
 	blk      block    // the block being filled
 	out      Batch    // what Take hands over next
 	enc      *Encoder // for the Writer's Add
@@ -289,6 +290,7 @@ func (a *Assembler) Add(r *Row) error {
 		b.text = append(b.text, ',')
 	}
 	b.offsets = binary.LittleEndian.AppendUint32(b.offsets, uint32(len(b.text)))
+	start := len(b.text)
 	if r.bin {
 		t := append(b.text, elemBinary)
 		t = binary.AppendUvarint(t, uint64(txID))
@@ -317,6 +319,7 @@ func (a *Assembler) Add(r *Row) error {
 	if !slices.Contains(b.tables, tableID) {
 		b.tables = append(b.tables, tableID)
 	}
+	a.added += int64(len(b.text) - start)
 	b.n++
 	a.nextID++
 	if b.n >= blockMaxChanges || len(b.text) >= blockMaxBytes {
@@ -456,6 +459,10 @@ func (a *Assembler) seal() {
 	b.n = 0
 	b.text, b.offsets, b.keys, b.tables, b.oldKeys, b.keyRows, b.runs = b.text[:0], b.offsets[:0], b.keys[:0], b.tables[:0], b.oldKeys[:0], b.keyRows[:0], b.runs[:0]
 }
+
+// Added returns how many bytes of block elements (before compression) the
+// changes added so far make.
+func (a *Assembler) Added() int64 { return a.added }
 
 // Take hands over the work gathered since the last Take. With all set
 // (before a commit) the open block is sealed and the current transaction's
