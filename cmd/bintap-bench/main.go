@@ -150,7 +150,7 @@ type options struct {
 	latencyRates []int
 	// latencyMeasure is how long each latency run is measured.
 	latencyMeasure time.Duration
-	// baseline is an older bintap binary measured as rows c0, k0, e0 and m0 ("": none).
+	// baseline is an older bintap binary measured as rows c0, k0, i0, e0 and m0 ("": none).
 	baseline string
 	// mixChanges is the size of the mixed workload of rows m and n.
 	mixChanges int
@@ -166,14 +166,14 @@ type options struct {
 
 // keys are the measurements -only accepts: the throughput and PostgreSQL
 // rows, then the latency rows.
-var keys = []string{"a", "b", "c", "c0", "k", "k0", "i", "j", "q", "l", "d", "e", "e0", "e1", "f", "p", "p0", "m", "m0", "n", "ls", "lk"}
+var keys = []string{"a", "b", "c", "c0", "k", "k0", "i", "i0", "j", "q", "l", "d", "e", "e0", "e1", "f", "p", "p0", "m", "m0", "n", "ls", "lk"}
 
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bintap-bench", flag.ContinueOnError)
 	fs.IntVar(&o.rows, "rows", 1_000_000, "rows to insert and then read back")
 	fs.StringVar(&o.bintap, "bintap", "bin/bintap", "path of the bintap binary to measure")
-	fs.StringVar(&o.baseline, "baseline", "", "path of an older bintap binary: rows c0, k0, e0 and m0 measure it as rows c, k, e and m, in the same run (c/c0, e/e0 and m/m0 are the change)")
+	fs.StringVar(&o.baseline, "baseline", "", "path of an older bintap binary: rows c0, k0, i0, e0 and m0 measure it as rows c, k, i, e and m, in the same run (c/c0, i/i0, e/e0 and m/m0 are the change)")
 	fs.Func("kafka-flags", "extra bintap flags of row k only (not of k0), space-separated, such as \"--kafka-compression lz4\"", func(v string) error {
 		o.kafkaFlags = strings.Fields(v)
 		return nil
@@ -323,6 +323,12 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		}
 		measurements = slices.Insert(measurements, 3, measurement{key: "c0", name: cName + " (-baseline binary)", run: withSourceCPU(bintapStream(base, o.verify))})
 		measurements = slices.Insert(measurements, 5, measurement{key: "k0", name: "bintap stream → Kafka (-baseline binary, default flags)", run: withSourceCPU(bintapKafka(base, "state-kafka0", nil, o.brokerGOGC))})
+		for i, m := range measurements {
+			if m.key == "i" {
+				measurements = slices.Insert(measurements, i+1, measurement{key: "i0", name: "bintap stream → change index (-baseline binary)", run: bintapRun(base, false, "index")})
+				break
+			}
+		}
 		for i, m := range measurements {
 			if m.key == "e" {
 				measurements = slices.Insert(measurements, i+1, measurement{key: "e0", name: "bintap initial snapshot, default settings (-baseline binary)",
@@ -582,6 +588,8 @@ func printReport(out io.Writer, o options, w *workload, ms []measurement, rs map
 	compare(out, rs, "p", "p0", "bintap initial load into PostgreSQL vs pgloader", 1)
 	rateTarget(out, rs, "i", "change index ingest", 400_000, "rows", "c")
 	compare(out, rs, "i", "c", "change index vs /dev/null", 0.5)
+	compare(out, rs, "i0", "c0", "the -baseline binary's change index vs its /dev/null", 0)
+	compare(out, rs, "i", "i0", "this binary's change index vs the -baseline binary's", 0)
 	compare(out, rs, "j", "c", "files (JSON lines) vs /dev/null", 0.8)
 	compare(out, rs, "q", "c", "files (Parquet) vs /dev/null", 0.5)
 }

@@ -474,7 +474,7 @@ var streamOptions = []option{
 		c.DebeziumIncludeQuery, err = sink.ParseBool(v)
 		return err
 	}},
-	{name: "batch-size", usage: "changes per transaction of the change index and of database targets (default 10000); a transaction also ends at each checkpoint", set: func(c *Config, v string) error {
+	{name: "batch-size", usage: "changes per transaction of the change index (default 30000; its transactions also end at 3 MiB of changes) and of database targets (default 10000); a transaction also ends at each checkpoint", set: func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000000 {
 			return errors.New("accepted values are integers from 1 to 1000000")

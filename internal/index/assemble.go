@@ -47,13 +47,16 @@ type Assembler struct {
 	tables   map[string]int64      // "schema\x00name" → table_id
 	defs     map[defKey]int64      // stored definitions → definition_id
 	versions map[*change.Table]ids // table versions seen → their ids
-	maxTable int64                 // highest table_id given
-	maxDef   int64                 // highest definition_id given
-	sinceSet bool                  // covered_since is recorded
-	blk      block                 // the block being filled
-	out      Batch                 // what Take hands over next
-	enc      *Encoder              // for the Writer's Add
-	jsonKeys bool                  // key rows as one JSON text (SQLite), else as keyRows
+	lastT    *change.Table         // the table version of the last change, and its ids
+	lastIDs  ids
+	maxTable int64    // highest table_id given
+	maxDef   int64    // highest definition_id given
+	sinceSet bool     // covered_since is recorded
+	added    int64    // bytes of elements added, in all
+	blk      block    // the block being filled
+	out      Batch    // what Take hands over next
+	enc      *Encoder // for the Writer's Add
+	jsonKeys bool     // key rows as one JSON text (SQLite), else as keyRows
 	// free holds block text buffers that Batch.Compress is done with, for
 	// the next blocks (a sealed block hands its buffer over with it).
 	free chan []byte
@@ -287,6 +290,7 @@ func (a *Assembler) Add(r *Row) error {
 		b.text = append(b.text, ',')
 	}
 	b.offsets = binary.LittleEndian.AppendUint32(b.offsets, uint32(len(b.text)))
+	start := len(b.text)
 	if r.bin {
 		t := append(b.text, elemBinary)
 		t = binary.AppendUvarint(t, uint64(txID))
@@ -315,6 +319,7 @@ func (a *Assembler) Add(r *Row) error {
 	if !slices.Contains(b.tables, tableID) {
 		b.tables = append(b.tables, tableID)
 	}
+	a.added += int64(len(b.text) - start)
 	b.n++
 	a.nextID++
 	if b.n >= blockMaxChanges || len(b.text) >= blockMaxBytes {
@@ -455,6 +460,10 @@ func (a *Assembler) seal() {
 	b.text, b.offsets, b.keys, b.tables, b.oldKeys, b.keyRows, b.runs = b.text[:0], b.offsets[:0], b.keys[:0], b.tables[:0], b.oldKeys[:0], b.keyRows[:0], b.runs[:0]
 }
 
+// Added returns how many bytes of block elements (before compression) the
+// changes added so far make.
+func (a *Assembler) Added() int64 { return a.added }
+
 // Take hands over the work gathered since the last Take. With all set
 // (before a commit) the open block is sealed and the current transaction's
 // record included; else only finished blocks and transactions go.
@@ -510,7 +519,11 @@ func (a *Assembler) storeTx() {
 // table returns the ids of a table and of this version of its definition,
 // giving new ones (queued for insert) to tables and definitions not seen.
 func (a *Assembler) table(t *change.Table) (tableID, defID int64, err error) {
+	if t == a.lastT && t != nil {
+		return a.lastIDs.table, a.lastIDs.def, nil
+	}
 	if v, ok := a.versions[t]; ok {
+		a.lastT, a.lastIDs = t, v
 		return v.table, v.def, nil
 	}
 	name := t.Schema + "\x00" + t.Name
@@ -534,5 +547,6 @@ func (a *Assembler) table(t *change.Table) (tableID, defID int64, err error) {
 		a.out.defs = append(a.out.defs, defRow{id: defID, table: tableID, version: t.Version, def: def})
 	}
 	a.versions[t] = ids{table: tableID, def: defID}
+	a.lastT, a.lastIDs = t, a.versions[t]
 	return tableID, defID, nil
 }

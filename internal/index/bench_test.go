@@ -71,3 +71,45 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkAssemble encodes and assembles narrow inserts (the stream's
+// goroutine's share of the index work), without compressing or storing.
+func BenchmarkAssemble(b *testing.B) {
+	narrow := &change.Table{Schema: "bench", Name: "items", Version: 1, PrimaryKey: []int{0}, Columns: benchTable.Columns[:5]}
+	a := &Assembler{tables: map[string]int64{}, defs: map[defKey]int64{}, versions: map[*change.Table]ids{}, enc: NewEncoder(),
+		free: make(chan []byte, freeBuffers), zfree: make(chan []byte, freeBuffers), nextID: 1, nextTx: 1, jsonKeys: true}
+	e := NewEncoder()
+	tx := &change.Tx{GTID: "0-1-1", File: "bin.000001", Pos: 4, Timestamp: 1_790_000_000}
+	vals := make([]change.Value, 5*1024)
+	evs := make([]change.Event, 1024)
+	b.ResetTimer()
+	for n := 0; n < b.N; n += len(evs) {
+		for i := range evs {
+			id := int64(n + i)
+			row := vals[5*i : 5*i+5 : 5*i+5]
+			row[0] = change.Value{Kind: change.KindInt, Int: id}
+			row[1] = change.Value{Kind: change.KindInt, Int: id % 1000}
+			row[2] = change.Value{Kind: change.KindString, Text: []byte("warehouse blue café 42")}
+			row[3] = change.Value{Kind: change.KindDecimal, Text: []byte("1234.56")}
+			row[4] = change.Value{Kind: change.KindDateTime, Text: []byte("2026-11-21 10:00:00.123456")}
+			evs[i] = change.Event{Op: change.OpInsert, Table: narrow, Tx: tx, EventNumber: uint64(n + i + 1), After: row}
+		}
+		e.Reset()
+		for i := range evs {
+			r, _, err := e.Encode(&evs[i])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := a.Add(&r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		out := a.Take(false)
+		for _, k := range out.blocks {
+			select {
+			case a.free <- k.text[:0]:
+			default:
+			}
+		}
+	}
+}

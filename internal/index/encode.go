@@ -74,7 +74,9 @@ const (
 type Encoder struct {
 	names map[*change.Table][][]byte // table version → its columns' `"name":` JSON prefixes
 	bin   map[*change.Table]bool     // table version → its changes use the binary layout
-	buf   []byte                     // holds the Rows' bytes until Reset
+	lastT *change.Table              // the table version binary answered last, and its answer
+	lastB bool
+	buf   []byte // holds the Rows' bytes until Reset
 }
 
 // NewEncoder returns an Encoder.
@@ -87,8 +89,12 @@ func NewEncoder() *Encoder {
 // column names and key (it always does for names in UTF-8), since readers
 // take the names and the key columns from it.
 func (e *Encoder) binary(t *change.Table) bool {
+	if t == e.lastT {
+		return e.lastB
+	}
 	b, ok := e.bin[t]
 	if ok {
+		e.lastT, e.lastB = t, b
 		return b
 	}
 	def, err := definitionJSON(t)
@@ -101,6 +107,7 @@ func (e *Encoder) binary(t *change.Table) bool {
 		b = back.Columns[i].Name == t.Columns[i].Name
 	}
 	e.bin[t] = b
+	e.lastT, e.lastB = t, b
 	return b
 }
 

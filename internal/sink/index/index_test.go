@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +98,58 @@ func TestDestinationDropsWhatItHolds(t *testing.T) {
 	}
 	if n := count(t, path); n != 10 {
 		t.Errorf("index holds %d changes, want 10 (each event number of the transaction once)", n)
+	}
+}
+
+// A transaction ends at commitBytes of changes even when it has fewer than
+// --batch-size changes: large rows commit sooner.
+func TestDestinationCommitsByBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), idx.FileName)
+	s, err := idx.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(s, Options{BatchSize: 1000000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	wide := &change.Table{Schema: "s", Name: "w", Version: 1, PrimaryKey: []int{0}, Columns: []change.Column{{Name: "id", Type: "int"}, {Name: "v", Type: "text"}}}
+	text := []byte(strings.Repeat("0123456789abcdef", 1<<10)) // 16 KiB a row
+	write := func(from, to int) {
+		tx := &change.Tx{GTID: "0-1-" + strconv.Itoa(to), File: "bin.000001", Pos: uint32(100 * to), Timestamp: 1}
+		var evs []change.Event
+		for i := from; i <= to; i++ {
+			evs = append(evs, change.Event{Op: change.OpInsert, Table: wide, Tx: tx, EventNumber: uint64(i - from + 1),
+				After: []change.Value{{Kind: change.KindInt, Int: int64(i)}, {Kind: change.KindString, Text: text}}})
+		}
+		if err := d.Write(context.Background(), evs, position.Checkpoint{File: "bin.000001", Pos: uint32(100*to + 50)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	committed := func() int {
+		r, err := idx.OpenReadOnly(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		n, err := r.Count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(n)
+	}
+	write(1, 64) // 1 MiB: below commitBytes
+	time.Sleep(200 * time.Millisecond)
+	if n := committed(); n != 0 {
+		t.Fatalf("%d changes committed after 1 MiB, want none yet", n)
+	}
+	write(65, 192) // 3 MiB in all
+	deadline := time.Now().Add(10 * time.Second)
+	for committed() != 192 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d changes committed after 3 MiB, want 192", committed())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
