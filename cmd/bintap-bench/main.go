@@ -12,7 +12,7 @@
 //
 // The throughput rows (keys a, b, c, k, i, j, q, l, d, e, e1, f, and p, p0 below) read a
 // loaded workload of -rows rows; -runs and -interleave apply to them, and
-// to the merge rows m and n below. Rows a, c, k, i (and c0, k0) and the
+// to the merge rows m and n below. Rows a, c, k, i (and c0, k0, i0) and the
 // table rows d, e, e1 and f (and e0, the -baseline binary's default
 // snapshot) print the source MariaDB's CPU time during each run (its binlog
 // dump thread, or the threads serving the table's rows), read from
@@ -325,7 +325,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		measurements = slices.Insert(measurements, 5, measurement{key: "k0", name: "bintap stream → Kafka (-baseline binary, default flags)", run: withSourceCPU(bintapKafka(base, "state-kafka0", nil, o.brokerGOGC))})
 		for i, m := range measurements {
 			if m.key == "i" {
-				measurements = slices.Insert(measurements, i+1, measurement{key: "i0", name: "bintap stream → change index (-baseline binary)", run: bintapRun(base, false, "index")})
+				measurements = slices.Insert(measurements, i+1, measurement{key: "i0", name: "bintap stream → change index (-baseline binary)", run: withSourceCPU(bintapRun(base, false, "index"))})
 				break
 			}
 		}
