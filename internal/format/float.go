@@ -31,19 +31,7 @@ func appendShortest64(dst []byte, f float64) []byte {
 	// The digits of q (at most 17) at the start of d; the rest of d is
 	// room for whole-word copies.
 	var d [48]byte
-	nd := decimalDigits(q)
-	for i := nd; q >= 100; {
-		h := q / 100
-		r := (q - h*100) * 2
-		i -= 2
-		d[i], d[i+1] = pairs[r], pairs[r+1]
-		q = h
-	}
-	if q >= 10 {
-		d[0], d[1] = pairs[q*2], pairs[q*2+1]
-	} else {
-		d[0] = byte('0' + q)
-	}
+	nd := len(AppendUint(d[:0], q)) // in d: its room is enough
 
 	// The text is at most 25 bytes: a sign and 21 digits of the integer
 	// part (below 1e21), or a sign, "0.", 5 zeros and 17 digits (1e-6 and
