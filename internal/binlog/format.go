@@ -61,7 +61,7 @@ func appendDecimal(dst, data []byte, prec, scale int) ([]byte, int, error) {
 		u := beUint(b[:n])
 		pos = n
 		if u != 0 {
-			dst = appendUint(dst, uint64(u))
+			dst = format.AppendUint(dst, uint64(u))
 			lead = false
 		}
 	}
@@ -70,11 +70,11 @@ func appendDecimal(dst, data []byte, prec, scale int) ([]byte, int, error) {
 		pos += 4
 		if lead {
 			if u != 0 {
-				dst = appendUint(dst, uint64(u))
+				dst = format.AppendUint(dst, uint64(u))
 				lead = false
 			}
 		} else {
-			dst = appendPadded(dst, uint64(u), 9)
+			dst = format.AppendPadded(dst, uint64(u), 9)
 		}
 	}
 	if lead {
@@ -89,7 +89,7 @@ func appendDecimal(dst, data []byte, prec, scale int) ([]byte, int, error) {
 			if u != 0 {
 				allZero = false
 			}
-			dst = appendPadded(dst, uint64(u), 9)
+			dst = format.AppendPadded(dst, uint64(u), 9)
 		}
 		if n := dig2bytes[fracx]; n > 0 {
 			u := beUint(b[pos : pos+n])
@@ -97,7 +97,7 @@ func appendDecimal(dst, data []byte, prec, scale int) ([]byte, int, error) {
 			if u != 0 {
 				allZero = false
 			}
-			dst = appendPadded(dst, uint64(u), fracx)
+			dst = format.AppendPadded(dst, uint64(u), fracx)
 		}
 	}
 	if neg && allZero {
@@ -108,18 +108,12 @@ func appendDecimal(dst, data []byte, prec, scale int) ([]byte, int, error) {
 	return dst, size, nil
 }
 
-// appendUint appends u in decimal, two digits at a time.
-func appendUint(dst []byte, u uint64) []byte { return format.AppendUint(dst, u) }
-
-// appendPadded appends u as exactly width digits (zero-padded; width <= 20).
-func appendPadded(dst []byte, u uint64, width int) []byte { return format.AppendPadded(dst, u, width) }
-
 func append2(dst []byte, v int) []byte {
 	return append(dst, byte('0'+v/10%10), byte('0'+v%10))
 }
 
 func appendDate(dst []byte, y, m, d int) []byte {
-	dst = appendPadded(dst, uint64(y), 4)
+	dst = format.AppendPadded(dst, uint64(y), 4)
 	dst = append(dst, '-')
 	dst = append2(dst, m)
 	dst = append(dst, '-')
@@ -132,7 +126,7 @@ func appendTime(dst []byte, neg bool, h, m, s, usec, fsp int) []byte {
 		dst = append(dst, '-')
 	}
 	if h >= 100 {
-		dst = appendUint(dst, uint64(h))
+		dst = format.AppendUint(dst, uint64(h))
 	} else {
 		dst = append2(dst, h)
 	}
@@ -150,7 +144,7 @@ func appendFrac(dst []byte, usec, fsp int) []byte {
 		return dst
 	}
 	dst = append(dst, '.')
-	return appendPadded(dst, uint64(usec/pow10[6-fsp]), fsp)
+	return format.AppendPadded(dst, uint64(usec/pow10[6-fsp]), fsp)
 }
 
 // fracMicros reads the fractional seconds of a TIME2/DATETIME2/TIMESTAMP2.
@@ -319,7 +313,7 @@ func appendInet4(dst, b []byte) []byte {
 		if i > 0 {
 			dst = append(dst, '.')
 		}
-		dst = appendUint(dst, uint64(b[i]))
+		dst = format.AppendUint(dst, uint64(b[i]))
 	}
 	return dst
 }

@@ -3,6 +3,8 @@ package binlog
 import (
 	"math"
 	"strconv"
+
+	"github.com/bintap/bintap/internal/format"
 )
 
 // gcvtWidth is MySQL's MY_GCVT_MAX_FIELD_WIDTH (DBL_DIG + 4 + max(5, DBL_DIG)).
@@ -96,5 +98,5 @@ func appendGcvt(dst []byte, x float64, width int) []byte {
 		dst = append(dst, '-')
 		e = -e
 	}
-	return appendUint(dst, uint64(e))
+	return format.AppendUint(dst, uint64(e))
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/bintap/bintap/internal/format"
 )
 
 // MySQL binary JSON type tags (sql-common/json_binary.h).
@@ -62,7 +64,7 @@ func appendJSONValue(dst []byte, tp byte, data []byte, depth int) ([]byte, error
 		if len(data) < 2 {
 			return dst, errJSON
 		}
-		return appendUint(dst, uint64(binary.LittleEndian.Uint16(data))), nil
+		return format.AppendUint(dst, uint64(binary.LittleEndian.Uint16(data))), nil
 	case jsonInt32:
 		if len(data) < 4 {
 			return dst, errJSON
@@ -72,7 +74,7 @@ func appendJSONValue(dst []byte, tp byte, data []byte, depth int) ([]byte, error
 		if len(data) < 4 {
 			return dst, errJSON
 		}
-		return appendUint(dst, uint64(binary.LittleEndian.Uint32(data))), nil
+		return format.AppendUint(dst, uint64(binary.LittleEndian.Uint32(data))), nil
 	case jsonInt64:
 		if len(data) < 8 {
 			return dst, errJSON
@@ -82,7 +84,7 @@ func appendJSONValue(dst []byte, tp byte, data []byte, depth int) ([]byte, error
 		if len(data) < 8 {
 			return dst, errJSON
 		}
-		return appendUint(dst, binary.LittleEndian.Uint64(data)), nil
+		return format.AppendUint(dst, binary.LittleEndian.Uint64(data)), nil
 	case jsonDouble:
 		if len(data) < 8 {
 			return dst, errJSON
@@ -136,9 +138,9 @@ func appendJSONDouble(dst []byte, f float64) []byte {
 func appendInt(dst []byte, v int64) []byte {
 	if v < 0 {
 		dst = append(dst, '-')
-		return appendUint(dst, uint64(-v))
+		return format.AppendUint(dst, uint64(-v))
 	}
-	return appendUint(dst, uint64(v))
+	return format.AppendUint(dst, uint64(v))
 }
 
 func jsonVarLen(data []byte) (int, int, error) {
@@ -317,7 +319,7 @@ func appendJSONOpaque(dst []byte, ft byte, b []byte) ([]byte, error) {
 		return append(dst, '"'), nil
 	}
 	dst = append(dst, `"base64:type`...)
-	dst = appendUint(dst, uint64(ft))
+	dst = format.AppendUint(dst, uint64(ft))
 	dst = append(dst, ':')
 	n := base64.StdEncoding.EncodedLen(len(b))
 	dst = growBytes(dst, n+1)
