@@ -418,13 +418,22 @@ func (e *Engine) startPoint(ctx context.Context, src *source.Stream, ckpt *posit
 	// checkpoint (a full disk, a kill) would resume from the position of
 	// the output that committed first, and the others (nothing committed)
 	// would miss what came before. With --start newest the start cannot be
-	// found again later. A start by GTID alone has no file position to
-	// record; it resumes as before.
-	if start.File != "" {
-		cp := position.Checkpoint{Flavor: src.Flavor(), File: start.File, Pos: start.Pos, GTIDState: start.GTIDState, Start: true}
+	// found again later. A start by GTID set alone has no file position
+	// yet: the stream writes it when it reaches its first transaction,
+	// before delivering anything of it.
+	save := func(cp position.Checkpoint) error {
 		if err := cp.Save(e.cfg.StateDir); err != nil {
-			return source.Start{}, fmt.Errorf("write the first checkpoint in %s: %w", e.cfg.StateDir, err)
+			return fmt.Errorf("write the first checkpoint in %s: %w", e.cfg.StateDir, err)
 		}
+		e.log.Debug("first checkpoint written", "position", cp.String())
+		return nil
+	}
+	if start.File == "" {
+		src.SetStartCheckpoint(save)
+		return start, nil
+	}
+	if err := save(position.Checkpoint{Flavor: src.Flavor(), File: start.File, Pos: start.Pos, GTIDState: start.GTIDState, Start: true}); err != nil {
+		return source.Start{}, err
 	}
 	return start, nil
 }

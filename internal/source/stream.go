@@ -101,6 +101,9 @@ type Stream struct {
 
 	tables map[uint64]*tableState
 	obs    Observer // optional: incremental snapshots
+	// onStart, when set, is given the first transaction's position
+	// (SetStartCheckpoint).
+	onStart func(position.Checkpoint) error
 	// slabs are the buffers the replication stream is read into, reused
 	// across sessions; slab is the one the current event lies in, or nil.
 	slabs slabPool
@@ -741,6 +744,7 @@ func (s *Stream) event(e *replication.BinlogEvent) error {
 			ServerID: g.ServerID,
 			Sequence: g.SequenceNumber,
 		}, h)
+		return s.started()
 	case *replication.GTIDEvent:
 		tx := &change.Tx{ServerID: h.ServerID, Sequence: uint64(ev.GNO)}
 		if h.EventType == replication.GTID_EVENT || h.EventType == replication.GTID_TAGGED_LOG_EVENT {
@@ -749,6 +753,7 @@ func (s *Stream) event(e *replication.BinlogEvent) error {
 			}
 		}
 		s.beginTx(tx, h)
+		return s.started()
 	case *replication.QueryEvent:
 		return s.query(ev, h)
 	case *replication.XIDEvent:
@@ -798,6 +803,26 @@ func (s *Stream) beginTx(tx *change.Tx, h *replication.EventHeader) {
 			s.skip, s.skipGTID = 0, ""
 		}
 	}
+}
+
+// SetStartCheckpoint has fn called once, when the stream reaches its first
+// transaction, with the position where that transaction begins, before
+// anything of it is delivered. A stream started by a GTID set alone learns
+// its first file position only then; the engine saves it as the stream's
+// first checkpoint. An error stops the stream. Call it before Run.
+func (s *Stream) SetStartCheckpoint(fn func(position.Checkpoint) error) { s.onStart = fn }
+
+// started calls the onStart hook at the first transaction whose file
+// position is known.
+func (s *Stream) started() error {
+	if s.onStart == nil || s.tx == nil || s.tx.File == "" {
+		return nil
+	}
+	if err := s.onStart(position.Checkpoint{Flavor: s.flavor, File: s.tx.File, Pos: s.tx.Pos, GTIDState: s.gtidText, Start: true}); err != nil {
+		return &PermanentError{err}
+	}
+	s.onStart = nil
+	return nil
 }
 
 func (s *Stream) query(ev *replication.QueryEvent, h *replication.EventHeader) error {
