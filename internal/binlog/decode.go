@@ -109,6 +109,11 @@ func (d *TableDecoder) DecodeBody(eventType replication.EventType, re *replicati
 			return fmt.Errorf("table %s: update event without an after-image bitmap", d.tableErr)
 		}
 	}
+	ncol := len(d.plans)
+	if len(bm1) < (ncol+7)/8 || len(bm2) > 0 && len(bm2) < (ncol+7)/8 {
+		return fmt.Errorf("table %s: column bitmap too short", d.tableErr)
+	}
+	img1, img2 := newImageBitmap(bm1, ncol), newImageBitmap(bm2, ncol)
 	d.arena = d.arena[:0]
 	pos := 0
 	for pos < len(body) {
@@ -116,7 +121,7 @@ func (d *TableDecoder) DecodeBody(eventType replication.EventType, re *replicati
 		start := pos
 		switch images {
 		case imagesAfter:
-			if n, err = d.decodeImage(body[pos:], bm1, d.after, false); err != nil {
+			if n, err = d.decodeImage(body[pos:], &img1, d.after, false); err != nil {
 				return err
 			}
 			pos += n
@@ -124,7 +129,7 @@ func (d *TableDecoder) DecodeBody(eventType replication.EventType, re *replicati
 				return err
 			}
 		case imagesBefore:
-			if n, err = d.decodeImage(body[pos:], bm1, d.before, false); err != nil {
+			if n, err = d.decodeImage(body[pos:], &img1, d.before, false); err != nil {
 				return err
 			}
 			pos += n
@@ -132,11 +137,11 @@ func (d *TableDecoder) DecodeBody(eventType replication.EventType, re *replicati
 				return err
 			}
 		default:
-			if n, err = d.decodeImage(body[pos:], bm1, d.before, false); err != nil {
+			if n, err = d.decodeImage(body[pos:], &img1, d.before, false); err != nil {
 				return err
 			}
 			pos += n
-			if n, err = d.decodeImage(body[pos:], bm2, d.after, images == imagesPartial); err != nil {
+			if n, err = d.decodeImage(body[pos:], &img2, d.after, images == imagesPartial); err != nil {
 				return err
 			}
 			pos += n
@@ -157,12 +162,31 @@ var errShort = errors.New("row image is shorter than its columns")
 
 func bitSet(bm []byte, i int) bool { return bm[i>>3]&(1<<(uint(i)&7)) != 0 }
 
-// decodeImage decodes one row image into row and returns its length.
-func (d *TableDecoder) decodeImage(data []byte, bitmap []byte, row []change.Value, partial bool) (n int, err error) {
-	ncol := len(d.plans)
-	if len(bitmap) < (ncol+7)/8 {
-		return 0, fmt.Errorf("table %s: column bitmap too short", d.tableErr)
+// imageBitmap is a rows event's bitmap of the columns its row images hold,
+// read once for every row of the event.
+type imageBitmap struct {
+	bits    []byte
+	present int  // columns present
+	full    bool // every column is present (binlog_row_image FULL)
+}
+
+func newImageBitmap(bm []byte, ncol int) imageBitmap {
+	b := imageBitmap{bits: bm}
+	if len(bm) < (ncol+7)/8 {
+		return b // no such image (checked where it is used)
 	}
+	for i := 0; i+8 <= ncol; i += 8 {
+		b.present += bits.OnesCount8(bm[i>>3])
+	}
+	if r := ncol & 7; r != 0 {
+		b.present += bits.OnesCount8(bm[ncol>>3] & byte(1<<r-1))
+	}
+	b.full = b.present == ncol
+	return b
+}
+
+// decodeImage decodes one row image into row and returns its length.
+func (d *TableDecoder) decodeImage(data []byte, bm *imageBitmap, row []change.Value, partial bool) (n int, err error) {
 	pos := 0
 	var partialBits []byte
 	if partial {
@@ -180,19 +204,28 @@ func (d *TableDecoder) decodeImage(data []byte, bitmap []byte, row []change.Valu
 			pos += nb
 		}
 	}
-	present := 0
-	for i := 0; i+8 <= ncol; i += 8 {
-		present += bits.OnesCount8(bitmap[i>>3])
-	}
-	if r := ncol & 7; r != 0 {
-		present += bits.OnesCount8(bitmap[ncol>>3] & byte(1<<r-1))
-	}
-	nb := (present + 7) / 8
+	nb := (bm.present + 7) / 8
 	if pos+nb > len(data) {
 		return 0, fmt.Errorf("table %s: %w", d.tableErr, errShort)
 	}
 	nulls := data[pos : pos+nb]
 	pos += nb
+	if bm.full && partialBits == nil {
+		// Every column is in the image: the null bits are the columns'.
+		for i := range d.plans {
+			if nulls[i>>3]&(1<<(uint(i)&7)) != 0 {
+				row[i] = change.Value{Kind: change.KindNull}
+				continue
+			}
+			m, err := d.decodeValue(data[pos:], &d.plans[i], &row[i])
+			if err != nil {
+				return 0, fmt.Errorf("table %s column %d (%s): %w", d.tableErr, i+1, d.plans[i].name, err)
+			}
+			pos += m
+		}
+		return pos, nil
+	}
+	bitmap := bm.bits
 	ni := 0
 	for i := range d.plans {
 		p := &d.plans[i]

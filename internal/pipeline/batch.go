@@ -174,20 +174,24 @@ func (b *Batch) CopyRowHolding(row []change.Value, stable []byte, h Holder) []ch
 	start := len(b.values)
 	b.values = append(b.values, row...)
 	out := b.values[start:len(b.values):len(b.values)]
+	held := 0
 	for i := range out {
 		t := out[i].Text
 		if len(t) == 0 {
 			continue
 		}
 		if p := uintptr(unsafe.Pointer(unsafe.SliceData(t))); p >= lo && p+uintptr(len(t)) <= hi {
-			b.held += len(t)
-			if h != nil && (len(b.holders) == 0 || b.holders[len(b.holders)-1] != h) {
-				h.Hold()
-				b.holders = append(b.holders, h)
-			}
+			held += len(t)
 			continue
 		}
 		out[i].Text = b.copyText(t)
+	}
+	if held > 0 {
+		b.held += held
+		if h != nil && (len(b.holders) == 0 || b.holders[len(b.holders)-1] != h) {
+			h.Hold()
+			b.holders = append(b.holders, h)
+		}
 	}
 	return out
 }
