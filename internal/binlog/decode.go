@@ -22,15 +22,18 @@ type Options struct {
 // TableDecoder decodes the rows of one table version. It is not safe for
 // concurrent use: it owns the buffers the decoded values point into.
 type TableDecoder struct {
-	table    *change.Table
-	tm       *replication.TableMapEvent
-	plans    []colPlan
-	loc      *time.Location
-	utc      bool
-	nJSON    int
-	before   []change.Value
-	after    []change.Value
+	table  *change.Table
+	tm     *replication.TableMapEvent
+	plans  []colPlan
+	loc    *time.Location
+	utc    bool
+	nJSON  int
+	before []change.Value
+	after  []change.Value
+	// arena is where decoded text goes while a body is decoded: own, the
+	// decoder's buffer, or the caller's (DecodeBodyInto).
 	arena    []byte
+	own      []byte
 	tableErr string
 	zip      inflater // COMPRESSED columns
 	zbuf     []byte   // an inflated value before its charset conversion
@@ -50,7 +53,7 @@ func NewTableDecoder(tm *replication.TableMapEvent, t *change.Table, opt Options
 		loc:    opt.TimeZone,
 		before: make([]change.Value, len(plans)),
 		after:  make([]change.Value, len(plans)),
-		arena:  make([]byte, 0, 4096),
+		own:    make([]byte, 0, 4096),
 	}
 	if d.loc == nil || d.loc == time.UTC {
 		d.utc = true
@@ -95,6 +98,25 @@ func (d *TableDecoder) DecodeRows(eventType replication.EventType, re *replicati
 // DecodeBody is DecodeRows on a rows body that is already at hand (and
 // inflated): body is the part of the event after its header, as Body returns it.
 func (d *TableDecoder) DecodeBody(eventType replication.EventType, re *replication.RowsEvent, body []byte, fn func(before, after []change.Value) error) error {
+	return d.decodeBody(eventType, re, body, nil, fn)
+}
+
+// Into gives DecodeBodyInto the storage of each row before it is decoded:
+// n values for its images (before then after, as the event holds them) and
+// the arena the text made while decoding them is appended to (dates,
+// decimals, converted strings). The arena may grow past its capacity for a
+// large row. Text the event holds as it is (UTF-8 strings, binary values)
+// is not copied: it points into the body.
+type Into func(n int) (values []change.Value, arena *[]byte, err error)
+
+// DecodeBodyInto is DecodeBody decoding each row into the storage into
+// gives (a pipeline batch), so that the caller has nothing to copy: the
+// images fn gets are that storage, valid as long as it is.
+func (d *TableDecoder) DecodeBodyInto(eventType replication.EventType, re *replication.RowsEvent, body []byte, into Into, fn func(before, after []change.Value) error) error {
+	return d.decodeBody(eventType, re, body, into, fn)
+}
+
+func (d *TableDecoder) decodeBody(eventType replication.EventType, re *replication.RowsEvent, body []byte, into Into, fn func(before, after []change.Value) error) error {
 	images, err := imagesOf(eventType)
 	if err != nil {
 		return err
@@ -104,48 +126,78 @@ func (d *TableDecoder) DecodeBody(eventType replication.EventType, re *replicati
 	}
 	bm1 := re.ColumnBitmap1
 	bm2 := re.ColumnBitmap2
-	if images == imagesBoth || images == imagesPartial {
-		if len(bm2) == 0 {
-			return fmt.Errorf("table %s: update event without an after-image bitmap", d.tableErr)
-		}
+	both := images == imagesBoth || images == imagesPartial
+	if both && len(bm2) == 0 {
+		return fmt.Errorf("table %s: update event without an after-image bitmap", d.tableErr)
 	}
 	ncol := len(d.plans)
 	if len(bm1) < (ncol+7)/8 || len(bm2) > 0 && len(bm2) < (ncol+7)/8 {
 		return fmt.Errorf("table %s: column bitmap too short", d.tableErr)
 	}
 	img1, img2 := newImageBitmap(bm1, ncol), newImageBitmap(bm2, ncol)
-	d.arena = d.arena[:0]
+	nvals := ncol
+	if both {
+		nvals = 2 * ncol
+	}
+	// Without into, rows go to the decoder's own buffers; with it, d.arena
+	// is the caller's arena while a row is decoded, and never kept after.
+	d.arena = d.own[:0]
+	defer func() {
+		if into == nil {
+			d.own = d.arena
+		}
+		d.arena = nil
+	}()
+	before, after := d.before, d.after
+	var arena *[]byte
 	pos := 0
 	for pos < len(body) {
+		if into != nil {
+			var vals []change.Value
+			if vals, arena, err = into(nvals); err != nil {
+				return err
+			}
+			d.arena = *arena
+			before, after = vals[:ncol:ncol], vals[ncol:nvals:nvals]
+		}
 		var n int
 		start := pos
 		switch images {
 		case imagesAfter:
-			if n, err = d.decodeImage(body[pos:], &img1, d.after, false); err != nil {
+			if n, err = d.decodeImage(body[pos:], &img1, before, false); err != nil {
 				return err
 			}
 			pos += n
-			if err = fn(nil, d.after); err != nil {
+			if arena != nil {
+				*arena = d.arena
+			}
+			if err = fn(nil, before); err != nil {
 				return err
 			}
 		case imagesBefore:
-			if n, err = d.decodeImage(body[pos:], &img1, d.before, false); err != nil {
+			if n, err = d.decodeImage(body[pos:], &img1, before, false); err != nil {
 				return err
 			}
 			pos += n
-			if err = fn(d.before, nil); err != nil {
+			if arena != nil {
+				*arena = d.arena
+			}
+			if err = fn(before, nil); err != nil {
 				return err
 			}
 		default:
-			if n, err = d.decodeImage(body[pos:], &img1, d.before, false); err != nil {
+			if n, err = d.decodeImage(body[pos:], &img1, before, false); err != nil {
 				return err
 			}
 			pos += n
-			if n, err = d.decodeImage(body[pos:], &img2, d.after, images == imagesPartial); err != nil {
+			if n, err = d.decodeImage(body[pos:], &img2, after, images == imagesPartial); err != nil {
 				return err
 			}
 			pos += n
-			if err = fn(d.before, d.after); err != nil {
+			if arena != nil {
+				*arena = d.arena
+			}
+			if err = fn(before, after); err != nil {
 				return err
 			}
 		}

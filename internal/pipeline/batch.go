@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"time"
-	"unsafe"
 
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/position"
@@ -27,8 +26,8 @@ type Batch struct {
 	values   []change.Value
 	arena    []byte
 	// held counts the text bytes the batch references outside its arena
-	// (CopyRowHolding): they count against the arena's size, so a batch
-	// holds as many bytes either way.
+	// (Hold): they count against the arena's size, so a batch holds as many
+	// bytes either way.
 	held int
 	// holders are the buffers the batch references text in, held until
 	// the batch is reset (see Holder).
@@ -36,7 +35,7 @@ type Batch struct {
 }
 
 // A Holder is a reused buffer that batches reference text in instead of
-// copying it (CopyRowHolding): a batch calls Hold when its first row
+// copying it (Batch.Hold): a batch calls Hold when its first row
 // references the buffer, and Release when it is reset, after the consumer
 // handed it back. The buffer is not written again until every batch that
 // holds it has released it.
@@ -75,6 +74,9 @@ func (b *Batch) Reset() {
 	b.Events = b.Events[:0]
 	b.values = b.values[:0]
 	b.arena = b.arena[:0]
+	if cap(b.arena) > batchArena { // grown by a large row decoded in place (Into)
+		b.arena = make([]byte, 0, batchArena)
+	}
 	b.held = 0
 	for _, h := range b.holders {
 		h.Release()
@@ -156,44 +158,35 @@ func (b *Batch) copyText(t []byte) []byte {
 	return b.arena[s:len(b.arena):len(b.arena)]
 }
 
-// CopyRowHolding is CopyRow for a row whose text may point into stable, a
-// buffer that nobody writes to again while the batch holds it (a rows event
-// read from the network): such text is referenced rather than copied. With
-// a Holder (the reused buffer stable lies in), the batch holds it from the
-// first referenced text until it is reset; without one, stable is a
-// buffer of its own, which the reference keeps alive. Other text is copied.
-func (b *Batch) CopyRowHolding(row []change.Value, stable []byte, h Holder) []change.Value {
-	if row == nil {
-		return nil
+// Into reserves n values of the batch's storage for a row decoded in place
+// (binlog.TableDecoder.DecodeBodyInto) and returns them with the batch's
+// arena, which the decoder appends the row's text to: it may grow past its
+// size for a large row, until the batch is reset. Check Room first; then
+// add the row (AddOwned, with Hold for the text it references elsewhere)
+// or give its storage back (Unreserve).
+func (b *Batch) Into(n int) ([]change.Value, *[]byte) { return b.Values(n), &b.arena }
+
+// Unreserve gives back the last n values reserved and the arena from its
+// length arena on: a row decoded with Into that is not added.
+func (b *Batch) Unreserve(n, arena int) {
+	b.values = b.values[:len(b.values)-n]
+	b.arena = b.arena[:arena]
+}
+
+// Hold records that the batch's rows reference n more bytes of text that lie
+// in the buffer of h, a reused buffer that is not written again while the
+// batch holds it (a slab of the replication stream): the batch holds it
+// until it is reset. Such text counts against the arena's size, so a batch
+// holds as many bytes either way.
+func (b *Batch) Hold(n int, h Holder) {
+	if n <= 0 {
+		return
 	}
-	if len(stable) == 0 {
-		return b.CopyRow(row)
+	b.held += n
+	if h != nil && (len(b.holders) == 0 || b.holders[len(b.holders)-1] != h) {
+		h.Hold()
+		b.holders = append(b.holders, h)
 	}
-	lo := uintptr(unsafe.Pointer(unsafe.SliceData(stable)))
-	hi := lo + uintptr(len(stable))
-	start := len(b.values)
-	b.values = append(b.values, row...)
-	out := b.values[start:len(b.values):len(b.values)]
-	held := 0
-	for i := range out {
-		t := out[i].Text
-		if len(t) == 0 {
-			continue
-		}
-		if p := uintptr(unsafe.Pointer(unsafe.SliceData(t))); p >= lo && p+uintptr(len(t)) <= hi {
-			held += len(t)
-			continue
-		}
-		out[i].Text = b.copyText(t)
-	}
-	if held > 0 {
-		b.held += held
-		if h != nil && (len(b.holders) == 0 || b.holders[len(b.holders)-1] != h) {
-			h.Hold()
-			b.holders = append(b.holders, h)
-		}
-	}
-	return out
 }
 
 // TextSize is the bytes of text the values of row hold.

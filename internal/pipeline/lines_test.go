@@ -91,37 +91,48 @@ func TestLinesParallelKeepsOrder(t *testing.T) {
 	}
 }
 
-// TestCopyRowHolding: text inside the stable buffer is referenced, other
-// text copied, and referenced bytes count against the batch's room.
-func TestCopyRowHolding(t *testing.T) {
+// TestInto: a row decoded into the batch's storage (Into) is the batch's
+// own; text it references elsewhere (Hold) counts against the batch's room;
+// a row not added gives its storage back (Unreserve); an arena grown past
+// its size by a large row is replaced on Reset.
+func TestInto(t *testing.T) {
 	b := <-NewBatches(1)
-	stable := bytes.Repeat([]byte("s"), batchArena-100)
-	scratch := []byte("scratch")
-	row := []change.Value{{Kind: change.KindString, Text: stable[10:20]}, {Kind: change.KindDecimal, Text: scratch}, {Kind: change.KindInt, Int: 3}}
-	out := b.CopyRowHolding(row, stable, nil)
-	if &out[0].Text[0] != &stable[10] {
-		t.Error("text inside the stable buffer was copied")
+	vals, arena := b.Into(3)
+	if len(vals) != 3 || cap(vals) != 3 || &vals[0] != &b.values[0] {
+		t.Fatalf("Into(3) gave %d values (cap %d), not the batch's", len(vals), cap(vals))
 	}
-	if &out[1].Text[0] == &scratch[0] || string(out[1].Text) != "scratch" {
-		t.Error("text outside the stable buffer was not copied")
+	stable := []byte("0123456789")
+	start := len(*arena)
+	*arena = append(*arena, "12.50"...)
+	vals[0] = change.Value{Kind: change.KindString, Text: stable[2:8]}
+	vals[1] = change.Value{Kind: change.KindDecimal, Text: (*arena)[start:]}
+	vals[2] = change.Value{Kind: change.KindInt, Int: 3}
+	b.Hold(6, nil)
+	b.AddOwned(&change.Event{After: vals})
+	if b.held != 6 || len(b.arena) != 5 || len(b.values) != 3 {
+		t.Errorf("held %d, arena %d, values %d; want 6, 5, 3", b.held, len(b.arena), len(b.values))
 	}
-	scratch[0] = 'X'
-	if string(out[1].Text) != "scratch" {
-		t.Error("the copy changed with its source")
+	if b.Room(1, batchArena-11+1) || !b.Room(1, batchArena-11) {
+		t.Error("room does not count the held text and the arena")
 	}
-	if b.held != 10 || len(b.arena) != 7 {
-		t.Errorf("held %d, arena %d; want 10, 7", b.held, len(b.arena))
+
+	// A skipped row gives its storage back.
+	vals, arena = b.Into(2)
+	*arena = append(*arena, "2024-01-01"...)
+	b.Unreserve(len(vals), 5)
+	if len(b.values) != 3 || len(b.arena) != 5 || string(b.arena) != "12.50" {
+		t.Errorf("after Unreserve: %d values, arena %q; want 3, \"12.50\"", len(b.values), b.arena)
 	}
-	b.Events = append(b.Events, change.Event{After: out})
-	if b.Room(1, batchArena-17+1) {
-		t.Error("room for more text than the arena has left after what the batch holds")
-	}
-	if !b.Room(1, batchArena-17) {
-		t.Error("no room for exactly what is left")
+
+	// A large row grows the arena; the first row's text stays as it was.
+	_, arena = b.Into(1)
+	*arena = append(*arena, bytes.Repeat([]byte("x"), batchArena)...)
+	if string(b.Events[0].After[1].Text) != "12.50" {
+		t.Errorf("text of the first row changed to %q", b.Events[0].After[1].Text)
 	}
 	b.Reset()
-	if b.held != 0 {
-		t.Error("Reset left held bytes")
+	if b.held != 0 || len(b.arena) != 0 || cap(b.arena) != batchArena {
+		t.Errorf("after Reset: held %d, arena %d (cap %d); want 0, 0 (cap %d)", b.held, len(b.arena), cap(b.arena), batchArena)
 	}
 }
 
@@ -130,23 +141,21 @@ type countingHolder struct{ holds, releases int }
 func (h *countingHolder) Hold()    { h.holds++ }
 func (h *countingHolder) Release() { h.releases++ }
 
-// TestCopyRowHolder: a batch holds a Holder once, from the first row whose
-// text it references, releases it on Reset, and takes no more rows once it
+// TestHolder: a batch holds a Holder once, from the first row whose text
+// it references, releases it on Reset, and takes no more rows once it
 // holds batchHolders of them.
-func TestCopyRowHolder(t *testing.T) {
+func TestHolder(t *testing.T) {
 	b := <-NewBatches(1)
 	var hs [batchHolders]countingHolder
 	noText := &countingHolder{}
 	for i := range hs {
-		stable := []byte("abcdef")
 		if !b.Room(1, 3) {
 			t.Fatalf("no room after %d holders", i)
 		}
 		for range 2 { // two rows in the same buffer: held once
-			out := b.CopyRowHolding([]change.Value{{Kind: change.KindString, Text: stable[1:4]}}, stable, &hs[i])
-			b.Events = append(b.Events, change.Event{After: out})
+			b.Hold(3, &hs[i])
 		}
-		b.CopyRowHolding([]change.Value{{Kind: change.KindInt, Int: 1}}, stable, noText)
+		b.Hold(0, noText) // a row with no text in the buffer
 	}
 	if b.Room(1, 3) {
 		t.Errorf("room for a row after %d holders", batchHolders)

@@ -1113,12 +1113,15 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 	}
 	tx, table := s.tx, st.table
 	// The body of a rows event read from the network lies in a slab that
-	// is not read into again while a batch holds it: batches reference its
-	// text instead of copying it. An inflated body (compressed events, a
-	// MySQL transaction payload) is copied.
-	var stable []byte
-	if !s.inPayload && !binlog.IsCompressed(h.EventType) {
-		stable = binlog.RawBody(re)
+	// is not read into again while a batch holds it: its rows are decoded
+	// straight into the batch, whose values reference the body's text
+	// instead of copying it. Rows of an inflated body (compressed events,
+	// a MySQL transaction payload) and rows decoded only for the observer
+	// go through the decoder's own buffers and are copied.
+	if !s.inPayload && !binlog.IsCompressed(h.EventType) && st.captured {
+		if body := binlog.RawBody(re); body != nil {
+			return s.rowsInto(st, re, h, body, op, images)
+		}
 	}
 	return st.dec.DecodeRows(h.EventType, re, func(before, after []change.Value) error {
 		if s.obs != nil {
@@ -1127,9 +1130,7 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 				return nil
 			}
 		}
-		num := s.eventNum + 1
-		if num+images-1 <= s.skip {
-			s.eventNum += images // delivered before the resume
+		if s.skipped(images) {
 			return nil
 		}
 		n := len(before) + len(after)
@@ -1140,19 +1141,74 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 				return err
 			}
 		}
-		b := s.cur
-		b.Events = append(b.Events, change.Event{
-			Op: op, Table: table, Tx: tx, EventNumber: num,
-			Before: b.CopyRowHolding(before, stable, s.slab), After: b.CopyRowHolding(after, stable, s.slab), Query: s.stmt,
-		})
-		s.eventNum += images
-		if cp := &b.Checkpoint; cp.Pos == tx.Pos && cp.File == tx.File && cp.GTID == tx.GTID && cp.GTIDState == s.gtidText && cp.Flavor == s.flavor {
-			cp.Skip = s.eventNum // the next row of the same transaction: the rest is set
-		} else {
-			*cp = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtidText}
-		}
+		s.add(change.Event{Op: op, Table: table, Tx: tx, Before: s.cur.CopyRow(before), After: s.cur.CopyRow(after)}, images)
 		return nil
 	})
+}
+
+// rowSlack is the arena room a batch must have left to take a row decoded
+// into it: most rows' dates, decimals and converted text fit, and a larger
+// one grows the arena until the batch is reset.
+const rowSlack = 4 << 10
+
+// rowsInto decodes the rows of a rows event whose body lies in the current
+// slab straight into the batch (binlog.TableDecoder.DecodeBodyInto).
+func (s *Stream) rowsInto(st *tableState, re *replication.RowsEvent, h *replication.EventHeader, body []byte, op change.Op, images uint64) error {
+	tx, table := s.tx, st.table
+	var arena *[]byte
+	mark := 0 // the arena's length before the row
+	into := func(n int) ([]change.Value, *[]byte, error) {
+		if s.cur == nil || !s.cur.Room(n, rowSlack) {
+			s.flush()
+			if err := s.take(); err != nil {
+				return nil, nil, err
+			}
+		}
+		var vals []change.Value
+		vals, arena = s.cur.Into(n)
+		mark = len(*arena)
+		return vals, arena, nil
+	}
+	return st.dec.DecodeBodyInto(h.EventType, re, body, into, func(before, after []change.Value) error {
+		if s.obs != nil {
+			s.obs.Row(table, op, before, after)
+		}
+		n := len(before) + len(after)
+		if s.skipped(images) {
+			s.cur.Unreserve(n, mark)
+			return nil
+		}
+		// The row's text not in the arena lies in the body: the batch
+		// holds the slab until it is reset.
+		s.cur.Hold(pipeline.TextSize(before)+pipeline.TextSize(after)-(len(*arena)-mark), s.slab)
+		s.add(change.Event{Op: op, Table: table, Tx: tx, Before: before, After: after}, images)
+		return nil
+	})
+}
+
+// skipped counts the next row (images row images long) and reports whether
+// it was delivered before the resume.
+func (s *Stream) skipped(images uint64) bool {
+	if s.eventNum+images <= s.skip {
+		s.eventNum += images
+		return true
+	}
+	return false
+}
+
+// add appends the next row of the open transaction (its row images in the
+// batch's storage) to the current batch, and moves the batch's checkpoint
+// past it.
+func (s *Stream) add(ev change.Event, images uint64) {
+	b, tx := s.cur, s.tx
+	ev.EventNumber, ev.Query = s.eventNum+1, s.stmt
+	b.Events = append(b.Events, ev)
+	s.eventNum += images
+	if cp := &b.Checkpoint; cp.Pos == tx.Pos && cp.File == tx.File && cp.GTID == tx.GTID && cp.GTIDState == s.gtidText && cp.Flavor == s.flavor {
+		cp.Skip = s.eventNum // the next row of the same transaction: the rest is set
+	} else {
+		*cp = position.Checkpoint{Flavor: s.flavor, File: tx.File, Pos: tx.Pos, Skip: s.eventNum, GTID: tx.GTID, GTIDState: s.gtidText}
+	}
 }
 
 // take gets an empty batch, waiting while the consumer is behind (back-pressure).
