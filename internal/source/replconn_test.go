@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +207,81 @@ func streamTable(t *testing.T, s *testutil.Server, table string) (out chan *pipe
 	done = make(chan error, 1)
 	go func() { done <- src.Run(ctx, start, out, free) }() // Run closes out
 	return out, free, done
+}
+
+// TestRowsDecodedIntoBatches: rows are decoded straight into the batches
+// (their text partly in the batch's arena, partly in the slab the event was
+// read into). A batch's values must stay as they were while later rows are
+// decoded into other batches and slabs are read into again, also when a
+// row larger than a batch's arena grows it, and for updates (two images).
+func TestRowsDecodedIntoBatches(t *testing.T) {
+	s := testutil.NewMariaDB(t)
+	s.Exec("CREATE DATABASE d", `CREATE TABLE d.t (id INT PRIMARY KEY, l MEDIUMTEXT CHARACTER SET latin1, u VARCHAR(40) CHARACTER SET utf8mb4,
+		p DECIMAL(12,2), at DATETIME(6), n INT NOT NULL)`)
+	const rows, perStatement = 3000, 250
+	big := func(id int) bool { return id%700 == 0 } // a 300 KB text: more than a batch's arena
+	want := func(id, n int) []string {
+		l := fmt.Sprintf("caf\u00e9 %d", id)
+		if big(id) {
+			l = strings.Repeat("\u00e9", 300<<10) + l
+		}
+		return []string{strconv.Itoa(id), l, fmt.Sprintf("ü%d", id), fmt.Sprintf("%d.%02d", id*3, id%100),
+			fmt.Sprintf("2024-01-02 03:04:05.%06d", id), strconv.Itoa(n)}
+	}
+	for first := 1; first <= rows; first += perStatement {
+		var vals []string
+		for id := first; id < first+perStatement; id++ {
+			w := want(id, 0)
+			vals = append(vals, fmt.Sprintf("(%s, '%s', '%s', %s, '%s', 0)", w[0], w[1], w[2], w[3], w[4]))
+		}
+		s.Exec("INSERT INTO d.t VALUES " + strings.Join(vals, ","))
+	}
+	s.Exec("UPDATE d.t SET n = n + 1")
+	render := func(row []change.Value) []string {
+		return []string{strconv.FormatInt(row[0].Int, 10), string(row[1].Text), string(row[2].Text), string(row[3].Text), string(row[4].Text), strconv.FormatInt(row[5].Int, 10)}
+	}
+	check := func(b *pipeline.Batch, when string) {
+		t.Helper()
+		for _, ev := range b.Events {
+			var rows [][]change.Value
+			var ns []int
+			switch ev.Op {
+			case change.OpInsert:
+				rows, ns = [][]change.Value{ev.After}, []int{0}
+			case change.OpUpdate:
+				rows, ns = [][]change.Value{ev.Before, ev.After}, []int{0, 1}
+			default:
+				t.Fatalf("%s: unexpected %s", when, ev.Op)
+			}
+			for i, row := range rows {
+				got := render(row)
+				id, _ := strconv.Atoi(got[0])
+				if w := want(id, ns[i]); strings.Join(got, "|") != strings.Join(w, "|") {
+					t.Fatalf("%s: %s of row %d is %.80q, want %.80q", when, ev.Op, id, got, w)
+				}
+			}
+		}
+	}
+	out, free, done := streamTable(t, s, "d.t")
+	var held []*pipeline.Batch // handed back 5 batches later: decoding goes on meanwhile
+	events := 0
+	for b := range out {
+		check(b, "on arrival")
+		events += len(b.Events)
+		held = append(held, b)
+		if len(held) > 5 {
+			check(held[0], "five batches later")
+			free <- held[0]
+			held = held[1:]
+		}
+	}
+	for _, b := range held {
+		check(b, "at the end")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if events != 2*rows {
+		t.Errorf("%d events, want %d inserts and %d updates", events, rows, rows)
+	}
 }
