@@ -12,6 +12,10 @@
 //
 //	dec, err := binlog.NewTableDecoder(re.Table, table, binlog.Options{})
 //	err = dec.DecodeRows(ev.Header.EventType, re, func(before, after []change.Value) error { ... })
+//
+// DecodeRows hands out rows in the decoder's own buffers, reused row after
+// row; DecodeBodyInto decodes each row into storage the caller gives (the
+// stream's batches), so that nothing has to be copied to keep it.
 package binlog
 
 import (
