@@ -1,0 +1,111 @@
+package format
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+)
+
+// benchWords are the words of the bench table's text columns
+// (cmd/bintap-bench/load.go): a few accented (2-byte UTF-8) and one CJK.
+var benchWords = []string{
+	"order", "customer", "shipped", "pending", "invoice", "warehouse", "blue", "green",
+	"large", "small", "priority", "returned", "café", "naïve", "über", "Straße", "cotton",
+	"steel", "north", "south", "express", "standard", "gift", "wrapped", "coupon", "refund",
+	"日本", "données", "value", "item", "batch", "delivery", "tracking", "number", "note",
+}
+
+var benchTags = []string{"new", "sale", "clearance", "vip", "backorder", "fragile", "bulk"}
+
+func appendBenchWords(b []byte, rng *rand.Rand, n, maxBytes int) []byte {
+	start := len(b)
+	for j := 0; j < n; j++ {
+		w := benchWords[rng.IntN(len(benchWords))]
+		extra := len(w)
+		if j > 0 {
+			extra++
+		}
+		if len(b)-start+extra > maxBytes {
+			break
+		}
+		if j > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, w...)
+	}
+	return b
+}
+
+// benchTextValues are the text values of n rows of the bench's wide table,
+// as the load generator makes them (fixed seed): the name, the note and the
+// JSON attrs (text on MariaDB) of each row, in row order; every 50th row has
+// no note and no attrs, as there.
+func benchTextValues(n int) (names, notes, attrs [][]byte) {
+	rng := rand.New(rand.NewPCG(42, 4243))
+	for i := 0; i < n; i++ {
+		names = append(names, appendBenchWords(nil, rng, 1+rng.IntN(4), 64))
+		if i%50 == 0 {
+			continue
+		}
+		notes = append(notes, appendBenchWords(nil, rng, 14+rng.IntN(6), 200))
+		a := append([]byte(nil), `{"id":`...)
+		a = strconv.AppendInt(a, int64(i+1), 10)
+		a = append(a, `,"tag":"`...)
+		a = append(a, benchTags[rng.IntN(len(benchTags))]...)
+		a = append(a, `","score":`...)
+		a = strconv.AppendFloat(a, float64(rng.IntN(10000))/100, 'f', -1, 64)
+		a = append(a, `,"active":`...)
+		a = strconv.AppendBool(a, rng.IntN(2) == 0)
+		a = append(a, `,"dims":[`...)
+		for j := 0; j < 3; j++ {
+			if j > 0 {
+				a = append(a, ',')
+			}
+			a = strconv.AppendInt(a, int64(rng.IntN(500)), 10)
+		}
+		attrs = append(attrs, append(a, "]}"...))
+	}
+	return names, notes, attrs
+}
+
+// benchEscape escapes every value of vals into one buffer per round; ns/op
+// is per value.
+func benchEscape(b *testing.B, vals [][]byte) {
+	var bytes int64
+	for _, v := range vals {
+		bytes += int64(len(v))
+	}
+	dst := make([]byte, 0, 64<<10)
+	b.SetBytes(bytes / int64(len(vals)))
+	b.ResetTimer()
+	k := 0
+	for i := 0; i < b.N; i++ {
+		if k == len(vals) {
+			k, dst = 0, dst[:0]
+		}
+		dst = appendString(dst, vals[k])
+		k++
+	}
+}
+
+// BenchmarkEscapeBench: the bench table's text values (3,000 rows, as the
+// load generator makes them); ns/op is per value.
+func BenchmarkEscapeBench(b *testing.B) {
+	names, notes, attrs := benchTextValues(3000)
+	b.Run("name", func(b *testing.B) { benchEscape(b, names) })
+	b.Run("note", func(b *testing.B) { benchEscape(b, notes) })
+	b.Run("attrs", func(b *testing.B) { benchEscape(b, attrs) })
+	b.Run("row", func(b *testing.B) {
+		// The three columns of each row, in row order, as the encoder meets them.
+		var all [][]byte
+		n := 0
+		for i, name := range names {
+			all = append(all, name)
+			if i%50 != 0 {
+				all = append(all, notes[n], attrs[n])
+				n++
+			}
+		}
+		benchEscape(b, all)
+	})
+}
