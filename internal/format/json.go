@@ -10,6 +10,7 @@ import (
 	"math/bits"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/bintap/bintap/internal/change"
 )
@@ -60,101 +61,239 @@ func plainASCII(s []byte) bool {
 	return specialBytes(binary.LittleEndian.Uint64(s[len(s)-8:])) == 0
 }
 
+// Exact per-byte tests: unlike specialBytes, no borrow or carry crosses a
+// byte, so every flag (high bit of a byte) is exact.
+const (
+	lows = 0x7f7f7f7f7f7f7f7f
+	// lead2Bits: the bits 1 to 4 of a byte, of which a 2-byte UTF-8 lead
+	// (110xxxxx) other than the overlong C0 and C1 has one set.
+	lead2Bits = 0x1e1e1e1e1e1e1e1e
+)
+
+// zeroBytes flags the zero bytes of x.
+func zeroBytes(x uint64) uint64 {
+	return ^((x&lows + lows) | x) & highs
+}
+
+// escapeBytes flags the bytes of w that JSON escapes: below 0x20, '"' and
+// '\\'.
+func escapeBytes(w uint64) uint64 {
+	below20 := ^((w&lows + ones*0x60) | w) & highs
+	return below20 | zeroBytes(w^(ones*'"')) | zeroBytes(w^(ones*'\\'))
+}
+
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+//
+// The bytes are written as they are read, 8 at a time, into dst's spare
+// room, which is kept at twice the bytes left plus 24 at every step: plain
+// text costs a load and a store per word and no copy calls. scanString
+// goes through the words (a loop with no calls, so that nothing is saved
+// to the stack on the way) and returns at the first byte to escape or to
+// check, which escapeAt writes.
 func appendString(dst []byte, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if i+8 <= len(s) {
-			// Skip plain bytes 8 at a time, then straight to the first
-			// byte that needs a look (JSON text and UTF-8 have many).
-			m := specialBytes(binary.LittleEndian.Uint64(s[i:]))
-			if m == 0 {
+	if len(s) < 8 {
+		return appendShortString(dst, s)
+	}
+	n := len(dst)
+	if cap(dst)-n < 2*len(s)+25 {
+		dst = grow(dst, 2*len(s)+25)
+	}
+	dst = dst[:cap(dst)]
+	dst[n] = '"'
+	n, i := scanString(dst, n+1, s, 0)
+	for i < len(s) {
+		dst, n, i = escapeAt(dst, n, s, i)
+		n, i = scanString(dst, n, s, i)
+	}
+	dst[n] = '"'
+	return dst[:n+1]
+}
+
+// scanString copies s[i:] (at least 8 bytes long) to dst[n:] up to the
+// first byte that escapeAt must write, and returns the new n and i (len(s)
+// when done). A word whose only special bytes are '"' and '\\' is escaped
+// without a branch per byte, and a word whose only special bytes are 2-byte
+// UTF-8 sequences (accented letters) is taken whole.
+func scanString(dst []byte, n int, s []byte, i int) (int, int) {
+	// The loads and stores below go through unsafe pointers, without
+	// bounds checks (they and the spills they cost made plain text 30%
+	// slower): every one is within s and dst because of this test.
+	if len(s) < 8 || i < 0 || i > len(s) || n < 0 || len(dst)-n < 2*(len(s)-i)+24 {
+		panic("format: scanString out of bounds")
+	}
+	sp, dp := unsafe.Pointer(unsafe.SliceData(s)), unsafe.Pointer(unsafe.SliceData(dst))
+	for i+8 <= len(s) {
+		w := binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(sp, i))[:])
+		binary.LittleEndian.PutUint64((*[8]byte)(unsafe.Add(dp, n))[:], w)
+		m := specialBytes(w)
+		if m == 0 {
+			n += 8
+			i += 8
+			continue
+		}
+		if w&highs == 0 {
+			if ^(w+ones*0x60)&highs == 0 {
+				// Only '"' and '\\': the bytes, each escaped one after a
+				// backslash, without a branch per byte. Byte j goes to j
+				// plus the number of escaped bytes up to j (prefix sums
+				// by a multiply) in room first filled with backslashes, so
+				// those before escaped bytes remain. 16 bytes at most,
+				// from 8: the room kept stays.
+				q := (zeroBytes(w^(ones*'"')) | zeroBytes(w^(ones*'\\'))) >> 7 * ones
+				p := q + 0x0706050403020100
+				d := (*[16]byte)(unsafe.Add(dp, n))
+				binary.LittleEndian.PutUint64(d[:8], ones*'\\')
+				binary.LittleEndian.PutUint64(d[8:], ones*'\\')
+				d[p&15] = byte(w)
+				d[p>>8&15] = byte(w >> 8)
+				d[p>>16&15] = byte(w >> 16)
+				d[p>>24&15] = byte(w >> 24)
+				d[p>>32&15] = byte(w >> 32)
+				d[p>>40&15] = byte(w >> 40)
+				d[p>>48&15] = byte(w >> 48)
+				d[p>>56&15] = byte(w >> 56)
+				n += int(p>>56) + 1
 				i += 8
 				continue
 			}
-			i += bits.TrailingZeros64(m) >> 3
-		} else if len(s) >= 8 {
-			// The last bytes: the word ending at the end of s, without the
-			// bytes before i (a flag from one of those can only add a false
-			// flag above it, which the byte-wise test below clears).
-			m := specialBytes(binary.LittleEndian.Uint64(s[len(s)-8:])) >> (8 * (8 - (len(s) - i)))
-			if m == 0 {
-				break
-			}
-			i += bits.TrailingZeros64(m) >> 3
-		}
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if safeASCII[b] {
-				i++
+		} else if escapeBytes(w) == 0 {
+			// Bytes at or above 0x80 and none to escape: whole 2-byte
+			// UTF-8 sequences (a lead C2..DF, a continuation 80..BF) are
+			// taken without a branch per byte; a lead in byte 7 is left
+			// for the next word. Anything else stops.
+			hi := w & highs
+			b6 := w << 1 & highs // bit 6 of each byte, at bit 7
+			cut := hi & b6 >> 63
+			hi &= ^uint64(0) >> (8 * cut)
+			cont := hi &^ b6
+			lead := hi & b6 &^ (w << 2) & (w&lead2Bits + ones*0x7e)
+			if hi == lead|cont && lead<<8 == cont {
+				n += 8 - int(cut)
+				i += 8 - int(cut)
 				continue
 			}
-			if e := shortEscape[b]; e != 0 && i-start <= 16 && start+16 <= len(s) && cap(dst)-len(dst) >= 18 {
-				// The bytes since the last stop (at most 16) and a 2-byte
-				// escape, stored as words: JSON text stops at every '"',
-				// a few bytes apart, and a copy call each time costs.
-				n, seg := len(dst), i-start
-				w := dst[n : n+18]
-				binary.LittleEndian.PutUint64(w, binary.LittleEndian.Uint64(s[start:]))
-				binary.LittleEndian.PutUint64(w[8:], binary.LittleEndian.Uint64(s[start+8:]))
-				w[seg], w[seg+1] = '\\', e
-				dst = dst[:n+seg+2]
-				i++
-				start = i
+		}
+		// Stop at the first special byte. Valid 2- and 3-byte sequences
+		// (crossing into the next word, CJK) are taken here, the rest
+		// by escapeAt.
+		k := bits.TrailingZeros64(m) >> 3
+		j := i + k
+		if b := s[j]; b >= 0xC2 && b < 0xE0 {
+			if j+1 < len(s) && s[j+1]&0xC0 == 0x80 {
+				dst[n+k], dst[n+k+1] = b, s[j+1]
+				n += k + 2
+				i = j + 2
 				continue
 			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+		} else if b >= 0xE0 && b < 0xF0 && j+2 < len(s) && s[j+1]&0xC0 == 0x80 && s[j+2]&0xC0 == 0x80 {
+			// Not overlong (E0 needs A0..BF next), not a surrogate (ED needs 80..9F).
+			if c1 := s[j+1]; (b != 0xE0 || c1 >= 0xA0) && (b != 0xED || c1 < 0xA0) {
+				dst[n+k], dst[n+k+1], dst[n+k+2] = b, c1, s[j+2]
+				n += k + 3
+				i = j + 3
+				continue
 			}
-			i++
-			start = i
-			continue
 		}
+		return n + k, j
+	}
+	if i == len(s) {
+		return n, i
+	}
+	// The last bytes: the word ending at the end of s, without the bytes
+	// before i (a flag from one of those can only add a false flag above
+	// it, which escapeAt clears).
+	sh := 64 - 8*(len(s)-i)
+	w := binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(sp, len(s)-8))[:])
+	binary.LittleEndian.PutUint64((*[8]byte)(unsafe.Add(dp, n))[:], w>>sh)
+	m := specialBytes(w) >> sh
+	if m == 0 {
+		return n + len(s) - i, len(s)
+	}
+	k := bits.TrailingZeros64(m) >> 3
+	return n + k, i + k
+}
+
+// appendShortString is appendString of fewer than 8 bytes.
+func appendShortString(dst []byte, s []byte) []byte {
+	n := len(dst)
+	if cap(dst)-n < 2*len(s)+25 {
+		dst = grow(dst, 2*len(s)+25)
+	}
+	dst = dst[:cap(dst)]
+	dst[n] = '"'
+	n++
+	if len(s) > 0 {
+		// The bytes as the low bytes of a word, zeros above.
+		r := len(s)
+		var w uint64
+		if r >= 4 {
+			// Two 4-byte loads that overlap by 8-r bytes (the same bytes).
+			w = uint64(binary.LittleEndian.Uint32(s)) | uint64(binary.LittleEndian.Uint32(s[r-4:]))<<(8*(r-4))
+		} else {
+			w = uint64(s[0]) | uint64(s[r/2])<<(8*(r/2)) | uint64(s[r-1])<<(8*(r-1))
+		}
+		binary.LittleEndian.PutUint64(dst[n:], w)
+		if specialBytes(w)&(uint64(highs)>>(64-8*r)) == 0 {
+			n += r
+		} else {
+			for i := 0; i < len(s); {
+				dst, n, i = escapeAt(dst, n, s, i)
+			}
+		}
+	}
+	dst[n] = '"'
+	return dst[:n+1]
+}
+
+// escapeAt writes s[i] (a byte to escape, or the start of a UTF-8 sequence
+// to check; any byte works) at dst[n] and returns dst, the new n and the
+// index after what it took, with the room appendString keeps.
+func escapeAt(dst []byte, n int, s []byte, i int) ([]byte, int, int) {
+	b := s[i]
+	if b < utf8.RuneSelf {
+		if safeASCII[b] {
+			dst[n] = b
+			n++
+		} else if e := shortEscape[b]; e != 0 {
+			dst[n], dst[n+1] = '\\', e
+			n += 2
+		} else {
+			dst[n], dst[n+1], dst[n+2], dst[n+3] = '\\', 'u', '0', '0'
+			dst[n+4], dst[n+5] = hexDigits[b>>4], hexDigits[b&0xF]
+			n += 6
+		}
+		i++
+	} else {
 		// Valid 2- and 3-byte sequences (accented Latin, CJK) inline.
+		size := 0
 		if b < 0xE0 {
 			if b >= 0xC2 && i+1 < len(s) && s[i+1]&0xC0 == 0x80 {
-				i += 2
-				continue
+				dst[n], dst[n+1] = b, s[i+1]
+				size = 2
 			}
 		} else if b < 0xF0 && i+2 < len(s) && s[i+1]&0xC0 == 0x80 && s[i+2]&0xC0 == 0x80 {
 			// Not overlong (E0 needs A0..BF next), not a surrogate (ED needs 80..9F).
 			if c1 := s[i+1]; (b != 0xE0 || c1 >= 0xA0) && (b != 0xED || c1 < 0xA0) {
-				i += 3
-				continue
+				dst[n], dst[n+1], dst[n+2] = b, c1, s[i+2]
+				size = 3
 			}
 		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
+		if size == 0 {
+			if r, sz := utf8.DecodeRune(s[i:]); r == utf8.RuneError && sz == 1 {
+				n += copy(dst[n:], `\ufffd`)
+				i++
+			} else {
+				size = copy(dst[n:], s[i:i+sz])
+			}
 		}
+		n += size
 		i += size
 	}
-	if rest := len(s) - start; rest >= 8 && rest <= 16 && cap(dst)-len(dst) > rest {
-		// The last 8 to 16 bytes as two overlapping words, and the quote.
-		n := len(dst)
-		w := dst[n : n+rest+1]
-		binary.LittleEndian.PutUint64(w, binary.LittleEndian.Uint64(s[start:]))
-		binary.LittleEndian.PutUint64(w[rest-8:], binary.LittleEndian.Uint64(s[len(s)-8:]))
-		w[rest] = '"'
-		return dst[:n+rest+1]
+	if len(dst)-n < 2*(len(s)-i)+24 {
+		dst = grow(dst[:n], 2*(len(s)-i)+24)
+		dst = dst[:cap(dst)]
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return dst, n, i
 }
 
 func appendStringS(dst []byte, s string) []byte {

@@ -159,7 +159,81 @@ func TestAppendStringAgreesWithReference(t *testing.T) {
 			t.Errorf("%q: got %s want %s", s, got, want)
 		}
 	}
+	check := func(s []byte) {
+		t.Helper()
+		if got, want := string(appendString(nil, s)), referenceString(s); got != want {
+			t.Fatalf("%q: got %s want %s", s, got, want)
+		}
+	}
+	// Every pair of interesting bytes (quotes, controls, 2-byte leads and
+	// their overlong forms, continuations, 3- and 4-byte leads, bytes
+	// never valid) at every offset of strings of 9 to 24 bytes: every
+	// alignment within a word, pairs split by a word boundary, and the
+	// last bytes.
+	edge := []byte{0x00, 0x1f, ' ', '"', '#', '\\', ']', 'a', 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xc3, 0xdf,
+		0xe0, 0xe6, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff}
+	for _, b1 := range edge {
+		for _, b2 := range edge {
+			for _, size := range []int{9, 16, 17, 24} {
+				for off := 0; off+1 < size; off++ {
+					s := []byte(strings.Repeat("x", size))
+					s[off], s[off+1] = b1, b2
+					check(s)
+					if off+2 < size {
+						s[off+1], s[off+2] = 'y', b2 // apart by one byte
+						check(s)
+					}
+				}
+			}
+		}
+	}
+	// Words of quotes and backslashes only, every subset of the 8 bytes,
+	// at the start, after an odd offset, and before the last bytes.
+	for mask := 0; mask < 256; mask++ {
+		w := []byte("abcdefgh")
+		for j := range w {
+			if mask>>j&1 != 0 {
+				w[j] = "\"\\"[j%2]
+			}
+		}
+		for _, pre := range []string{"", "x", "abc", "0123456"} {
+			check([]byte(pre + string(w) + "tail"))
+			check([]byte(pre + string(w) + string(w) + "0123456789"))
+		}
+	}
+	// 2- and 3-byte sequences (valid, cut, overlong, lone continuations)
+	// at every offset, between plain bytes and between each other.
+	for _, seq := range []string{"é", "ß", "\u00ff", "\u07ff", "€", "日本", "\ufffd", "😀", "\xc0\x80", "\xc1\xbf", "\xc3", "\xa9", "\xe2\x82",
+		"\xed\xa0\x80", "\xe0\x9f\xbf", "é\xa9", "\xc3\xc3\xa9", "é\"", "\"é", "é\x01"} {
+		for off := 0; off < 17; off++ {
+			for _, size := range []int{8, 16, 23, 40} {
+				if off+len(seq) > size {
+					continue
+				}
+				s := []byte(strings.Repeat("a", size))
+				copy(s[off:], seq)
+				check(s)
+				if off+2*len(seq) <= size {
+					copy(s[off+len(seq):], seq)
+					check(s)
+				}
+			}
+		}
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
+	// Text of accented letters, quotes and plain words, as in the bench
+	// table's values, with now and then a byte of any value.
+	pieces := []string{"café", "naïve", "über", "Straße", "données", "日本", "order", "x", "ab", "\"", "\\", `{"id":`, " ", "1,", "\n"}
+	for n := 0; n < 20000; n++ {
+		var s []byte
+		for len(s) < 90 && rng.IntN(12) != 0 {
+			s = append(s, pieces[rng.IntN(len(pieces))]...)
+			if rng.IntN(20) == 0 {
+				s = append(s, byte(rng.IntN(256)))
+			}
+		}
+		check(s)
+	}
 	alphabet := []byte("ab \"\\\n\x01\x1f\x7f é€😀\xff\xc3")
 	for n := 0; n < 20000; n++ {
 		s := make([]byte, rng.IntN(40))
@@ -306,7 +380,12 @@ func TestMaxScaleLongColumnKeys(t *testing.T) {
 // writes, after bytes already in the buffer and whatever its spare capacity.
 func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "a", "plain ascii text of some length", `{"id":1,"tag":"new"}`, "café naïve 日本 données",
-		"\xc3", "abcdefg\xc3", "\xed\xa0\x80", "\x00\x1f\x7f\"\\\n\r\t", "\xf0\x9f\x98\x80\xff"} {
+		"\xc3", "abcdefg\xc3", "\xed\xa0\x80", "\x00\x1f\x7f\"\\\n\r\t", "\xf0\x9f\x98\x80\xff",
+		// Words of quotes only, 2-byte sequences at each alignment and
+		// across a word boundary, overlong leads, lone continuations.
+		`{"id":2,"tag":"new","score":91.53,"active":false,"dims":[167,169,393]}`, `"\"\"\\"\"\\\\"a"b"`,
+		"abcdefgé0123456", "abcdeéfghijklmno", "éééééééééé", "abcdefg\xc3\xa9abcdefgh", "ab\xc0\x80cdefgh", "abc\xc1\xbfdefgh",
+		"\xa9abcdefghij", "abcdefgh\xa9\xa9", "ab\xc3\xc3\xa9cdefgh", "Straße \"日本\" données\x01"} {
 		f.Add([]byte(s), 3)
 	}
 	f.Fuzz(func(t *testing.T, s []byte, spare int) {
