@@ -50,6 +50,16 @@ func AppendUint(dst []byte, u uint64) []byte {
 	dst = dst[:l+n]
 	b := dst[l:]
 	i := n
+	// Eight digits at a time from the right, each group written as four
+	// pairs from two independent halves: a chain of three divisions per
+	// group rather than one division per pair for the whole number (a
+	// DOUBLE's 17 digits).
+	for u >= 1e8 {
+		q := u / 1e8
+		put8(b[i-8:i], uint32(u-q*1e8))
+		i -= 8
+		u = q
+	}
 	for u >= 100 {
 		q := u / 100
 		r := (u - q*100) * 2
@@ -63,6 +73,20 @@ func AppendUint(dst []byte, u uint64) []byte {
 		b[0] = byte('0' + u)
 	}
 	return dst
+}
+
+// put8 writes x (below 1e8) as 8 digits, zero-padded, into b.
+func put8(b []byte, x uint32) {
+	_ = b[7]
+	hi := x / 10000
+	lo := x - hi*10000
+	h1, l1 := hi/100, lo/100
+	h0, l0 := (hi-h1*100)*2, (lo-l1*100)*2
+	h1, l1 = h1*2, l1*2
+	b[0], b[1] = pairs[h1], pairs[h1+1]
+	b[2], b[3] = pairs[h0], pairs[h0+1]
+	b[4], b[5] = pairs[l1], pairs[l1+1]
+	b[6], b[7] = pairs[l0], pairs[l0+1]
 }
 
 // AppendInt appends n in decimal, as strconv.AppendInt(dst, n, 10) does.

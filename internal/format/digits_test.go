@@ -76,3 +76,30 @@ func TestAppendPadded(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendUintDigitGroups: numbers of every length made of runs of 0s,
+// 9s and random digits, so that the groups of 8 and 4 digits AppendUint
+// writes apart meet zeros and nines at every place; against strconv.
+func TestAppendUintDigitGroups(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		digits := make([]byte, 1+rng.IntN(20))
+		for j := range digits {
+			switch rng.IntN(3) {
+			case 0:
+				digits[j] = '0'
+			case 1:
+				digits[j] = '9'
+			default:
+				digits[j] = byte('0' + rng.IntN(10))
+			}
+		}
+		u, err := strconv.ParseUint(string(digits), 10, 64)
+		if err != nil { // above MaxUint64
+			continue
+		}
+		if got, want := string(AppendUint([]byte("ab"), u)), "ab"+strconv.FormatUint(u, 10); got != want {
+			t.Fatalf("AppendUint(%d) = %q, want %q", u, got, want)
+		}
+	}
+}
