@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -96,7 +97,7 @@ func appendString(dst []byte, s []byte) []byte {
 	}
 	n := len(dst)
 	if cap(dst)-n < 2*len(s)+25 {
-		dst = grow(dst, 2*len(s)+25)
+		dst = slices.Grow(dst, 2*len(s)+25) // as append would grow it
 	}
 	dst = dst[:cap(dst)]
 	dst[n] = '"'
@@ -217,7 +218,7 @@ func scanString(dst []byte, n int, s []byte, i int) (int, int) {
 func appendShortString(dst []byte, s []byte) []byte {
 	n := len(dst)
 	if cap(dst)-n < 2*len(s)+25 {
-		dst = grow(dst, 2*len(s)+25)
+		dst = slices.Grow(dst, 2*len(s)+25)
 	}
 	dst = dst[:cap(dst)]
 	dst[n] = '"'
@@ -290,7 +291,7 @@ func escapeAt(dst []byte, n int, s []byte, i int) ([]byte, int, int) {
 		i += size
 	}
 	if len(dst)-n < 2*(len(s)-i)+24 {
-		dst = grow(dst[:n], 2*(len(s)-i)+24)
+		dst = slices.Grow(dst[:n], 2*(len(s)-i)+24)
 		dst = dst[:cap(dst)]
 	}
 	return dst, n, i
