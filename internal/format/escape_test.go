@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"testing"
+
+	"github.com/bintap/bintap/internal/change"
 )
 
 // benchWords are the words of the bench table's text columns
@@ -108,4 +110,43 @@ func BenchmarkEscapeBench(b *testing.B) {
 		}
 		benchEscape(b, all)
 	})
+}
+
+// BenchmarkMaxScaleBenchRows: MaxScale.Append of 3,000 rows of the bench's
+// wide table (text values as the load generator makes them) into one
+// buffer, as a batch is encoded; ns/op is per row.
+func BenchmarkMaxScaleBenchRows(b *testing.B) {
+	tbl := &change.Table{Schema: "bench", Name: "items", Version: 1, PrimaryKey: []int{0}, Columns: []change.Column{
+		{Name: "id", Type: "bigint"}, {Name: "qty", Type: "int"}, {Name: "name", Type: "varchar"},
+		{Name: "price", Type: "decimal", Precision: 12, Scale: 2}, {Name: "created", Type: "datetime", Scale: 6},
+		{Name: "score", Type: "double"}, {Name: "note", Type: "text", Nullable: true}, {Name: "attrs", Type: "json", Nullable: true}}}
+	names, notes, attrs := benchTextValues(3000)
+	rng := rand.New(rand.NewPCG(5, 6))
+	tx := &change.Tx{GTID: "0-1-3", ServerID: 1, Sequence: 3, Timestamp: 1795870751}
+	events := make([]change.Event, len(names))
+	k := 0
+	for i := range events {
+		row := []change.Value{{Kind: change.KindInt, Int: int64(i + 1)}, {Kind: change.KindInt, Int: int64(rng.IntN(2_000_000) - 1_000_000)},
+			{Kind: change.KindString, Text: names[i]},
+			{Kind: change.KindDecimal, Text: strconv.AppendFloat(nil, float64(rng.IntN(100_000_000))/100, 'f', 2, 64)},
+			{Kind: change.KindDateTime, Text: []byte("2024-01-01 00:00:00.780893")},
+			{Kind: change.KindDouble, Float: rng.NormFloat64() * 1000},
+			{Kind: change.KindNull}, {Kind: change.KindNull}}
+		if i%50 != 0 {
+			row[6] = change.Value{Kind: change.KindString, Text: notes[k]}
+			row[7] = change.Value{Kind: change.KindJSON, Text: attrs[k]}
+			k++
+		}
+		events[i] = change.Event{Op: change.OpInsert, Table: tbl, Tx: tx, EventNumber: uint64(i + 1), After: row}
+	}
+	m := NewMaxScale("hex", false)
+	var buf []byte
+	b.ResetTimer()
+	for i := 0; i < b.N; {
+		buf = buf[:0]
+		for j := range events {
+			buf = m.Append(buf, &events[j])
+		}
+		i += len(events)
+	}
 }

@@ -62,25 +62,13 @@ func plainASCII(s []byte) bool {
 	return specialBytes(binary.LittleEndian.Uint64(s[len(s)-8:])) == 0
 }
 
-// Exact per-byte tests: unlike specialBytes, no borrow or carry crosses a
-// byte, so every flag (high bit of a byte) is exact.
-const (
-	lows = 0x7f7f7f7f7f7f7f7f
-	// lead2Bits: the bits 1 to 4 of a byte, of which a 2-byte UTF-8 lead
-	// (110xxxxx) other than the overlong C0 and C1 has one set.
-	lead2Bits = 0x1e1e1e1e1e1e1e1e
-)
+// lows are the low 7 bits of each byte of a word.
+const lows = 0x7f7f7f7f7f7f7f7f
 
-// zeroBytes flags the zero bytes of x.
+// zeroBytes flags the zero bytes of x exactly: unlike specialBytes, no
+// borrow or carry crosses a byte.
 func zeroBytes(x uint64) uint64 {
 	return ^((x&lows + lows) | x) & highs
-}
-
-// escapeBytes flags the bytes of w that JSON escapes: below 0x20, '"' and
-// '\\'.
-func escapeBytes(w uint64) uint64 {
-	below20 := ^((w&lows + ones*0x60) | w) & highs
-	return below20 | zeroBytes(w^(ones*'"')) | zeroBytes(w^(ones*'\\'))
 }
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
@@ -89,8 +77,8 @@ func escapeBytes(w uint64) uint64 {
 // room, which is kept at twice the bytes left plus 24 at every step: plain
 // text costs a load and a store per word and no copy calls. scanString
 // goes through the words (a loop with no calls, so that nothing is saved
-// to the stack on the way) and returns at the first byte to escape or to
-// check, which escapeAt writes.
+// to the stack on the way) and returns at a byte to escape or an invalid
+// or 4-byte UTF-8 sequence, which escapeAt writes.
 func appendString(dst []byte, s []byte) []byte {
 	if len(s) < 8 {
 		return appendShortString(dst, s)
@@ -101,6 +89,17 @@ func appendString(dst []byte, s []byte) []byte {
 	}
 	dst = dst[:cap(dst)]
 	dst[n] = '"'
+	if len(s) <= 16 {
+		// Short text (names) that needs no escaping: two overlapping
+		// words and no call.
+		w0, w1 := binary.LittleEndian.Uint64(s), binary.LittleEndian.Uint64(s[len(s)-8:])
+		if specialBytes(w0)|specialBytes(w1) == 0 {
+			binary.LittleEndian.PutUint64(dst[n+1:], w0)
+			binary.LittleEndian.PutUint64(dst[n+1+len(s)-8:], w1)
+			dst[n+1+len(s)] = '"'
+			return dst[:n+2+len(s)]
+		}
+	}
 	n, i := scanString(dst, n+1, s, 0)
 	for i < len(s) {
 		dst, n, i = escapeAt(dst, n, s, i)
@@ -110,11 +109,11 @@ func appendString(dst []byte, s []byte) []byte {
 	return dst[:n+1]
 }
 
-// scanString copies s[i:] (at least 8 bytes long) to dst[n:] up to the
+// scanString copies s[i:] (s at least 8 bytes long) to dst[n:] up to the
 // first byte that escapeAt must write, and returns the new n and i (len(s)
 // when done). A word whose only special bytes are '"' and '\\' is escaped
-// without a branch per byte, and a word whose only special bytes are 2-byte
-// UTF-8 sequences (accented letters) is taken whole.
+// without a branch per byte; valid 2- and 3-byte UTF-8 sequences are taken
+// where the scan stops at them.
 func scanString(dst []byte, n int, s []byte, i int) (int, int) {
 	// The loads and stores below go through unsafe pointers, without
 	// bounds checks (they and the spills they cost made plain text 30%
@@ -157,26 +156,12 @@ func scanString(dst []byte, n int, s []byte, i int) (int, int) {
 				i += 8
 				continue
 			}
-		} else if escapeBytes(w) == 0 {
-			// Bytes at or above 0x80 and none to escape: whole 2-byte
-			// UTF-8 sequences (a lead C2..DF, a continuation 80..BF) are
-			// taken without a branch per byte; a lead in byte 7 is left
-			// for the next word. Anything else stops.
-			hi := w & highs
-			b6 := w << 1 & highs // bit 6 of each byte, at bit 7
-			cut := hi & b6 >> 63
-			hi &= ^uint64(0) >> (8 * cut)
-			cont := hi &^ b6
-			lead := hi & b6 &^ (w << 2) & (w&lead2Bits + ones*0x7e)
-			if hi == lead|cont && lead<<8 == cont {
-				n += 8 - int(cut)
-				i += 8 - int(cut)
-				continue
-			}
 		}
 		// Stop at the first special byte. Valid 2- and 3-byte sequences
-		// (crossing into the next word, CJK) are taken here, the rest
-		// by escapeAt.
+		// (accented letters, CJK) are taken here and the scan goes on
+		// (taking whole words of 2-byte sequences in one test, tried, was
+		// slower: the test costs more than these stops); the rest is
+		// escapeAt's.
 		k := bits.TrailingZeros64(m) >> 3
 		j := i + k
 		if b := s[j]; b >= 0xC2 && b < 0xE0 {
