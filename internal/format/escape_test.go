@@ -3,6 +3,7 @@ package format
 import (
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/bintap/bintap/internal/change"
@@ -148,5 +149,32 @@ func BenchmarkMaxScaleBenchRows(b *testing.B) {
 			buf = m.Append(buf, &events[j])
 		}
 		i += len(events)
+	}
+}
+
+// TestAppendStringLong: values longer than scanChunk, with quotes, accented
+// letters, CJK and invalid bytes around the chunk ends, against the
+// reference; and the room appendString asks for is not twice a long value.
+func TestAppendStringLong(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, size := range []int{scanChunk - 1, scanChunk, scanChunk + 1, 2*scanChunk + 5, 3*scanChunk + 17} {
+		for _, ins := range []string{"", "\"", "é", "日本", "\xc3", "\x01", "😀", `"\"`} {
+			for _, at := range []int{scanChunk - 9, scanChunk - 3, scanChunk - 2, scanChunk - 1, scanChunk, scanChunk + 1, size - 3} {
+				s := make([]byte, size)
+				for j := range s {
+					s[j] = 'a' + byte(rng.IntN(26))
+				}
+				if at >= 0 && at+len(ins) <= size {
+					copy(s[at:], ins)
+				}
+				if got, want := string(appendString([]byte("x"), s)), "x"+referenceString(s); got != want {
+					t.Fatalf("size %d, %q at %d: differs from the reference", size, ins, at)
+				}
+			}
+		}
+	}
+	big := []byte(strings.Repeat("plain text ", 100000)) // 1.1 MB
+	if out := appendString(nil, big); len(out) != len(big)+2 || cap(out) > len(big)*3/2 {
+		t.Errorf("1.1 MB of plain text: len %d cap %d", len(out), cap(out))
 	}
 }

@@ -71,10 +71,15 @@ func zeroBytes(x uint64) uint64 {
 	return ^((x&lows + lows) | x) & highs
 }
 
+// scanChunk is the most bytes of s scanString takes at a time: the room it
+// needs is twice that (plus 24), not twice a large value.
+const scanChunk = 4096
+
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
 //
 // The bytes are written as they are read, 8 at a time, into dst's spare
-// room, which is kept at twice the bytes left plus 24 at every step: plain
+// room, which is kept at twice the bytes left (at most scanChunk) plus 24
+// at every step: plain
 // text costs a load and a store per word and no copy calls. scanString
 // goes through the words (a loop with no calls, so that nothing is saved
 // to the stack on the way) and returns at a byte to escape or an invalid
@@ -84,8 +89,8 @@ func appendString(dst []byte, s []byte) []byte {
 		return appendShortString(dst, s)
 	}
 	n := len(dst)
-	if cap(dst)-n < 2*len(s)+25 {
-		dst = slices.Grow(dst, 2*len(s)+25) // as append would grow it
+	if need := 2*min(len(s), scanChunk) + 25; cap(dst)-n < need {
+		dst = slices.Grow(dst, need) // as append would grow it
 	}
 	dst = dst[:cap(dst)]
 	dst[n] = '"'
@@ -110,19 +115,20 @@ func appendString(dst []byte, s []byte) []byte {
 }
 
 // scanString copies s[i:] (s at least 8 bytes long) to dst[n:] up to the
-// first byte that escapeAt must write, and returns the new n and i (len(s)
-// when done). A word whose only special bytes are '"' and '\\' is escaped
+// first byte that escapeAt must write or the end of scanChunk bytes, and
+// returns the new n and i (len(s) when done). A word whose only special bytes are '"' and '\\' is escaped
 // without a branch per byte; valid 2- and 3-byte UTF-8 sequences are taken
 // where the scan stops at them.
 func scanString(dst []byte, n int, s []byte, i int) (int, int) {
 	// The loads and stores below go through unsafe pointers, without
 	// bounds checks (they and the spills they cost made plain text 30%
 	// slower): every one is within s and dst because of this test.
-	if len(s) < 8 || i < 0 || i > len(s) || n < 0 || len(dst)-n < 2*(len(s)-i)+24 {
+	end := min(len(s), i+scanChunk)
+	if len(s) < 8 || i < 0 || i > len(s) || n < 0 || len(dst)-n < 2*(end-i)+24 {
 		panic("format: scanString out of bounds")
 	}
 	sp, dp := unsafe.Pointer(unsafe.SliceData(s)), unsafe.Pointer(unsafe.SliceData(dst))
-	for i+8 <= len(s) {
+	for i+8 <= end {
 		w := binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(sp, i))[:])
 		binary.LittleEndian.PutUint64((*[8]byte)(unsafe.Add(dp, n))[:], w)
 		m := specialBytes(w)
@@ -182,8 +188,8 @@ func scanString(dst []byte, n int, s []byte, i int) (int, int) {
 		}
 		return n + k, j
 	}
-	if i == len(s) {
-		return n, i
+	if i == len(s) || end < len(s) {
+		return n, i // done, or the end of a chunk: escapeAt takes the next byte, whatever it is
 	}
 	// The last bytes: the word ending at the end of s, without the bytes
 	// before i (a flag from one of those can only add a false flag above
@@ -275,8 +281,8 @@ func escapeAt(dst []byte, n int, s []byte, i int) ([]byte, int, int) {
 		n += size
 		i += size
 	}
-	if len(dst)-n < 2*(len(s)-i)+24 {
-		dst = slices.Grow(dst[:n], 2*(len(s)-i)+24)
+	if need := 2*min(len(s)-i, scanChunk) + 24; len(dst)-n < need {
+		dst = slices.Grow(dst[:n], need)
 		dst = dst[:cap(dst)]
 	}
 	return dst, n, i
