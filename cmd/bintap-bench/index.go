@@ -13,6 +13,7 @@ import (
 	"github.com/bintap/bintap/internal/change"
 	"github.com/bintap/bintap/internal/index"
 	"github.com/bintap/bintap/internal/position"
+	"github.com/bintap/bintap/internal/testutil"
 )
 
 // The key-history measurement: an index of many changes built directly
@@ -27,7 +28,7 @@ var historyTable = &change.Table{Schema: "bench", Name: "items", Version: 1, Pri
 func historyRow(id, version int64) []change.Value {
 	return []change.Value{
 		{Kind: change.KindInt, Int: id}, {Kind: change.KindInt, Int: version},
-		{Kind: change.KindString, Text: []byte(words[id%int64(len(words))])},
+		{Kind: change.KindString, Text: []byte(testutil.BenchWords[id%int64(len(testutil.BenchWords))])},
 		{Kind: change.KindDecimal, Text: []byte(strconv.FormatInt(id%100000, 10) + ".25")},
 		{Kind: change.KindDateTime, Text: []byte("2026-11-21 10:00:00.000000")},
 		{Kind: change.KindString, Text: []byte("order customer shipped pending invoice warehouse")},

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/bintap/bintap/internal/testutil"
 )
 
 // The benchmark table: one column of each type family the hot path decodes.
@@ -35,17 +37,6 @@ const (
 	rowsPerStatement  = 1000
 	rowsPerTransation = 10000
 )
-
-// words feed the VARCHAR and TEXT columns; a few are not ASCII so that the
-// text is UTF-8 as in real tables. None needs escaping inside '...'.
-var words = []string{
-	"order", "customer", "shipped", "pending", "invoice", "warehouse", "blue", "green",
-	"large", "small", "priority", "returned", "café", "naïve", "über", "Straße", "cotton",
-	"steel", "north", "south", "express", "standard", "gift", "wrapped", "coupon", "refund",
-	"日本", "données", "value", "item", "batch", "delivery", "tracking", "number", "note",
-}
-
-var tags = []string{"new", "sale", "clearance", "vip", "backorder", "fragile", "bulk"}
 
 // loadStats is what loading the workload produced.
 type loadStats struct {
@@ -113,7 +104,7 @@ func appendRow(b []byte, rng *rand.Rand, base time.Time, i int, narrow bool) []b
 	b = append(b, '(')
 	b = strconv.AppendInt(b, int64(rng.Int32N(2_000_000)-1_000_000), 10)
 	b = append(b, ",'"...)
-	b = appendWords(b, rng, 1+rng.IntN(4), 64)
+	b = testutil.AppendBenchWords(b, rng, 1+rng.IntN(4), 64)
 	b = append(b, "',"...)
 	cents := rng.Int64N(1_000_000_00) - 10_000_00
 	if cents < 0 {
@@ -135,42 +126,8 @@ func appendRow(b []byte, rng *rand.Rand, base time.Time, i int, narrow bool) []b
 		return b
 	}
 	b = append(b, ",'"...)
-	b = appendWords(b, rng, 14+rng.IntN(6), 200) // ~100 bytes
-	b = append(b, "','{\"id\":"...)
-	b = strconv.AppendInt(b, int64(i+1), 10)
-	b = append(b, ",\"tag\":\""...)
-	b = append(b, tags[rng.IntN(len(tags))]...)
-	b = append(b, "\",\"score\":"...)
-	b = strconv.AppendFloat(b, float64(rng.IntN(10000))/100, 'f', -1, 64)
-	b = append(b, ",\"active\":"...)
-	b = strconv.AppendBool(b, rng.IntN(2) == 0)
-	b = append(b, ",\"dims\":["...)
-	for j := 0; j < 3; j++ {
-		if j > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, int64(rng.IntN(500)), 10)
-	}
-	b = append(b, "]}')"...)
-	return b
-}
-
-// appendWords appends up to n space-separated words, at most maxBytes bytes.
-func appendWords(b []byte, rng *rand.Rand, n, maxBytes int) []byte {
-	start := len(b)
-	for j := 0; j < n; j++ {
-		w := words[rng.IntN(len(words))]
-		extra := len(w)
-		if j > 0 {
-			extra++
-		}
-		if len(b)-start+extra > maxBytes {
-			break
-		}
-		if j > 0 {
-			b = append(b, ' ')
-		}
-		b = append(b, w...)
-	}
-	return b
+	b = testutil.AppendBenchWords(b, rng, 14+rng.IntN(6), 200) // ~100 bytes
+	b = append(b, "','"...)
+	b = testutil.AppendBenchAttrs(b, rng, i+1)
+	return append(b, "')"...)
 }

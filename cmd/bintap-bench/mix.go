@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/bintap/bintap/internal/testutil"
 )
 
 // The mixed workload of rows m and n: -mix-changes row changes (1,000,000)
@@ -129,12 +131,12 @@ func (g *mixGen) next() ([]mixChange, int) {
 			c.op = mixInsert
 			g.live[k] = true
 			g.ver[k] = 1
-			g.scratch = appendWords(g.scratch[:0], g.rng, 1+g.rng.IntN(4), 64)
+			g.scratch = testutil.AppendBenchWords(g.scratch[:0], g.rng, 1+g.rng.IntN(4), 64)
 			c.name = string(g.scratch)
 			if g.rng.IntN(100) < mixNullNotePct {
 				c.noNote = true
 			} else {
-				g.scratch = appendWords(g.scratch[:0], g.rng, 6+g.rng.IntN(8), 120)
+				g.scratch = testutil.AppendBenchWords(g.scratch[:0], g.rng, 6+g.rng.IntN(8), 120)
 				c.note = string(g.scratch)
 			}
 		case g.rng.IntN(100) < mixDeletePct:

@@ -7,37 +7,8 @@ import (
 	"testing"
 
 	"github.com/bintap/bintap/internal/change"
+	"github.com/bintap/bintap/internal/testutil"
 )
-
-// benchWords are the words of the bench table's text columns
-// (cmd/bintap-bench/load.go): a few accented (2-byte UTF-8) and one CJK.
-var benchWords = []string{
-	"order", "customer", "shipped", "pending", "invoice", "warehouse", "blue", "green",
-	"large", "small", "priority", "returned", "café", "naïve", "über", "Straße", "cotton",
-	"steel", "north", "south", "express", "standard", "gift", "wrapped", "coupon", "refund",
-	"日本", "données", "value", "item", "batch", "delivery", "tracking", "number", "note",
-}
-
-var benchTags = []string{"new", "sale", "clearance", "vip", "backorder", "fragile", "bulk"}
-
-func appendBenchWords(b []byte, rng *rand.Rand, n, maxBytes int) []byte {
-	start := len(b)
-	for j := 0; j < n; j++ {
-		w := benchWords[rng.IntN(len(benchWords))]
-		extra := len(w)
-		if j > 0 {
-			extra++
-		}
-		if len(b)-start+extra > maxBytes {
-			break
-		}
-		if j > 0 {
-			b = append(b, ' ')
-		}
-		b = append(b, w...)
-	}
-	return b
-}
 
 // benchTextValues are the text values of n rows of the bench's wide table,
 // as the load generator makes them (fixed seed): the name, the note and the
@@ -46,27 +17,12 @@ func appendBenchWords(b []byte, rng *rand.Rand, n, maxBytes int) []byte {
 func benchTextValues(n int) (names, notes, attrs [][]byte) {
 	rng := rand.New(rand.NewPCG(42, 4243))
 	for i := 0; i < n; i++ {
-		names = append(names, appendBenchWords(nil, rng, 1+rng.IntN(4), 64))
+		names = append(names, testutil.AppendBenchWords(nil, rng, 1+rng.IntN(4), 64))
 		if i%50 == 0 {
 			continue
 		}
-		notes = append(notes, appendBenchWords(nil, rng, 14+rng.IntN(6), 200))
-		a := append([]byte(nil), `{"id":`...)
-		a = strconv.AppendInt(a, int64(i+1), 10)
-		a = append(a, `,"tag":"`...)
-		a = append(a, benchTags[rng.IntN(len(benchTags))]...)
-		a = append(a, `","score":`...)
-		a = strconv.AppendFloat(a, float64(rng.IntN(10000))/100, 'f', -1, 64)
-		a = append(a, `,"active":`...)
-		a = strconv.AppendBool(a, rng.IntN(2) == 0)
-		a = append(a, `,"dims":[`...)
-		for j := 0; j < 3; j++ {
-			if j > 0 {
-				a = append(a, ',')
-			}
-			a = strconv.AppendInt(a, int64(rng.IntN(500)), 10)
-		}
-		attrs = append(attrs, append(a, "]}"...))
+		notes = append(notes, testutil.AppendBenchWords(nil, rng, 14+rng.IntN(6), 200))
+		attrs = append(attrs, testutil.AppendBenchAttrs(nil, rng, i+1))
 	}
 	return names, notes, attrs
 }
