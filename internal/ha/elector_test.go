@@ -78,7 +78,7 @@ func sourceOf(t *testing.T, url string) config.Source {
 // server ended the silent session.
 func TestElection(t *testing.T) {
 	s := testutil.NewMariaDB(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const lease = 3 * time.Second
 	fz := newFreezer(t, fmt.Sprintf("127.0.0.1:%d", s.Port))
@@ -119,11 +119,14 @@ func TestElection(t *testing.T) {
 	if a.Valid() {
 		t.Error("a still valid after Lost")
 	}
+	// The server ends a's silent session a lease after its last command;
+	// on a loaded machine that, and b's next GET_LOCK, can come late: the
+	// order below is what matters, not how soon.
 	var took time.Time
 	select {
 	case took = <-bActive:
-	case <-time.After(lease + 10*time.Second):
-		t.Fatal("b did not take over")
+	case <-time.After(time.Minute):
+		t.Fatal("b did not take over within a minute of a's deposal")
 	}
 	t.Logf("cut off at 0; a deposed after %s; b active after %s", deposed.Sub(cut).Round(time.Millisecond), took.Sub(cut).Round(time.Millisecond))
 	if !deposed.Before(took) {
