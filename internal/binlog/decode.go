@@ -148,7 +148,9 @@ func (d *TableDecoder) decodeBody(eventType replication.EventType, re *replicati
 		}
 		d.arena = nil
 	}()
-	before, after := d.before, d.after
+	// The first image of a row (the only one, or the before image of an
+	// update) and the second (an update's after image).
+	first, second := d.before, d.after
 	var arena *[]byte
 	pos := 0
 	for pos < len(body) {
@@ -158,48 +160,33 @@ func (d *TableDecoder) decodeBody(eventType replication.EventType, re *replicati
 				return err
 			}
 			d.arena = *arena
-			before, after = vals[:ncol:ncol], vals[ncol:nvals:nvals]
+			first, second = vals[:ncol:ncol], vals[ncol:nvals:nvals]
 		}
-		var n int
 		start := pos
+		n, err := d.decodeImage(body[pos:], &img1, first, false)
+		if err != nil {
+			return err
+		}
+		pos += n
+		if both {
+			if n, err = d.decodeImage(body[pos:], &img2, second, images == imagesPartial); err != nil {
+				return err
+			}
+			pos += n
+		}
+		if arena != nil {
+			*arena = d.arena
+		}
 		switch images {
 		case imagesAfter:
-			if n, err = d.decodeImage(body[pos:], &img1, before, false); err != nil {
-				return err
-			}
-			pos += n
-			if arena != nil {
-				*arena = d.arena
-			}
-			if err = fn(nil, before); err != nil {
-				return err
-			}
+			err = fn(nil, first)
 		case imagesBefore:
-			if n, err = d.decodeImage(body[pos:], &img1, before, false); err != nil {
-				return err
-			}
-			pos += n
-			if arena != nil {
-				*arena = d.arena
-			}
-			if err = fn(before, nil); err != nil {
-				return err
-			}
+			err = fn(first, nil)
 		default:
-			if n, err = d.decodeImage(body[pos:], &img1, before, false); err != nil {
-				return err
-			}
-			pos += n
-			if n, err = d.decodeImage(body[pos:], &img2, after, images == imagesPartial); err != nil {
-				return err
-			}
-			pos += n
-			if arena != nil {
-				*arena = d.arena
-			}
-			if err = fn(before, after); err != nil {
-				return err
-			}
+			err = fn(first, second)
+		}
+		if err != nil {
+			return err
 		}
 		if pos == start {
 			// No column in the image: a malformed event would loop here

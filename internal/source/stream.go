@@ -1111,7 +1111,7 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 	if op == change.OpUpdate {
 		images = 2
 	}
-	tx, table := s.tx, st.table
+	table := st.table
 	// The body of a rows event read from the network lies in a slab that
 	// is not read into again while a batch holds it: its rows are decoded
 	// straight into the batch, whose values reference the body's text
@@ -1133,15 +1133,12 @@ func (s *Stream) rows(re *replication.RowsEvent, h *replication.EventHeader) err
 		if s.skipped(images) {
 			return nil
 		}
-		n := len(before) + len(after)
-		text := pipeline.TextSize(before) + pipeline.TextSize(after)
-		if s.cur == nil || !s.cur.Room(n, text) {
-			s.flush()
-			if err := s.take(); err != nil {
+		if n, text := len(before)+len(after), pipeline.TextSize(before)+pipeline.TextSize(after); s.cur == nil || !s.cur.Room(n, text) {
+			if err := s.next(); err != nil {
 				return err
 			}
 		}
-		s.add(change.Event{Op: op, Table: table, Tx: tx, Before: s.cur.CopyRow(before), After: s.cur.CopyRow(after)}, images)
+		s.add(op, table, s.cur.CopyRow(before), s.cur.CopyRow(after), images)
 		return nil
 	})
 }
@@ -1154,13 +1151,12 @@ const rowSlack = 4 << 10
 // rowsInto decodes the rows of a rows event whose body lies in the current
 // slab straight into the batch (binlog.TableDecoder.DecodeBodyInto).
 func (s *Stream) rowsInto(st *tableState, re *replication.RowsEvent, h *replication.EventHeader, body []byte, op change.Op, images uint64) error {
-	tx, table := s.tx, st.table
+	table := st.table
 	var arena *[]byte
 	mark := 0 // the arena's length before the row
 	into := func(n int) ([]change.Value, *[]byte, error) {
 		if s.cur == nil || !s.cur.Room(n, rowSlack) {
-			s.flush()
-			if err := s.take(); err != nil {
+			if err := s.next(); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -1181,9 +1177,16 @@ func (s *Stream) rowsInto(st *tableState, re *replication.RowsEvent, h *replicat
 		// The row's text not in the arena lies in the body: the batch
 		// holds the slab until it is reset.
 		s.cur.Hold(pipeline.TextSize(before)+pipeline.TextSize(after)-(len(*arena)-mark), s.slab)
-		s.add(change.Event{Op: op, Table: table, Tx: tx, Before: before, After: after}, images)
+		s.add(op, table, before, after, images)
 		return nil
 	})
+}
+
+// next sends the current batch and takes an empty one (a row does not fit
+// in it).
+func (s *Stream) next() error {
+	s.flush()
+	return s.take()
 }
 
 // skipped counts the next row (images row images long) and reports whether
@@ -1199,10 +1202,9 @@ func (s *Stream) skipped(images uint64) bool {
 // add appends the next row of the open transaction (its row images in the
 // batch's storage) to the current batch, and moves the batch's checkpoint
 // past it.
-func (s *Stream) add(ev change.Event, images uint64) {
+func (s *Stream) add(op change.Op, table *change.Table, before, after []change.Value, images uint64) {
 	b, tx := s.cur, s.tx
-	ev.EventNumber, ev.Query = s.eventNum+1, s.stmt
-	b.Events = append(b.Events, ev)
+	b.Events = append(b.Events, change.Event{Op: op, Table: table, Tx: tx, EventNumber: s.eventNum + 1, Before: before, After: after, Query: s.stmt})
 	s.eventNum += images
 	if cp := &b.Checkpoint; cp.Pos == tx.Pos && cp.File == tx.File && cp.GTID == tx.GTID && cp.GTIDState == s.gtidText && cp.Flavor == s.flavor {
 		cp.Skip = s.eventNum // the next row of the same transaction: the rest is set
